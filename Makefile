@@ -1,0 +1,29 @@
+# The two commands: `make run` (try it) and `make test` (prove it). Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/wxbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/wxbot
+
+run: install
+	$(BIN)/wxbot demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""create_app(settings): the composition root. The lifespan builds the engine, KV, services and the
+chat pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.api import health
+from bot.chat import build_conversation
+from bot.crypto import Envelope
+from bot.dedupe import DeliveryGuard
+from bot.pipeline import ChatPipeline
+from bot.settings import Settings
+from bot.webhook import Endpoint, official_account
+from handlers.core.context import Services
+from handlers.core.message import OFFICIAL_ACCOUNT
+from storage.clock import Clock, SystemClock
+from storage.db import Database
+from storage.kv import KV
+
+log = logging.getLogger("wxbot.app")
+
+
+def oa_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom) -> Endpoint:
+    envelope = None
+    if settings.wechat_aes_key:
+        keys = [settings.wechat_aes_key, settings.wechat_aes_key_previous]
+        envelope = Envelope(keys, settings.oa_appid, random=random)
+    return Endpoint(
+        name="wechat",
+        source=OFFICIAL_ACCOUNT,
+        token=settings.wechat_token,
+        envelope=envelope,
+        max_body=settings.max_body_bytes,
+        max_age=settings.signature_max_age,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    random: Callable[[int], bytes] = os.urandom,
+) -> FastAPI:
+    settings = (settings or Settings()).with_demo_secrets()
+    settings.check_production()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        kv = KV(settings.redis_url)
+        services = Services(db=db, kv=kv, clock=clock, tz=settings.tz)
+        conversation = build_conversation(kv, deadline=settings.reply_deadline)
+        guard = DeliveryGuard(
+            kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30
+        )
+        pipeline = ChatPipeline(services, conversation, guard, deadline=settings.reply_deadline)
+        app.state.services = services
+        app.state.pipeline = pipeline
+        try:
+            yield
+        finally:
+            await pipeline.drain()
+            await kv.close()
+            await db.dispose()
+
+    app = FastAPI(title="wxbot", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.oa_endpoint = oa_endpoint(settings, random)
+    app.include_router(official_account)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every refusal is JSON {"error": code, "message": text} with a precise status."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+                422: "invalid", 429: "rate_limited"}.get(exc.status_code, "error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"error": "invalid", "message": problems}, status_code=422)

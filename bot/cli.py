@@ -1,0 +1,112 @@
+"""The `wxbot` command: serve, demo, migrate, keygen, chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot import logs
+from bot.settings import Settings, SettingsError, new_pii_key
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"wxbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wxbot", description="WeChat loyalty bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the webhook and API server")
+    _host_port(serve)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="everything in one process on the embedded defaults")
+    _host_port(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(func=cmd_migrate)
+
+    keygen = sub.add_parser("keygen", help="print a fresh PII_KEY")
+    keygen.set_defaults(func=lambda args: print(new_pii_key()))
+
+    chat = sub.add_parser("chat", help="chat with a running server as a member, from the terminal")
+    chat.add_argument("--openid", default="oDEMOmember0000000000000001")
+    chat.add_argument("--url", default="http://127.0.0.1:8000/wechat")
+    chat.add_argument("--encrypted", action="store_true", help="use safe mode (needs WECHAT_AES_KEY)")
+    chat.set_defaults(func=cmd_chat)
+    return parser
+
+
+def _host_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    settings.check_production()
+    uvicorn.run(
+        "bot.app:create_app", factory=True, host=args.host, port=args.port,
+        workers=args.workers, log_config=None, access_log=False,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.migrate import upgrade
+
+    settings = Settings().with_demo_secrets()
+    logs.configure(settings.log_level)
+    asyncio.run(upgrade(settings.database_url))
+    url = f"http://{args.host}:{args.port}"
+    print(
+        "\nwxbot demo is running"
+        f"\n  webhook:      {url}/wechat   (token {settings.wechat_token})"
+        f"\n  health:       {url}/healthz  {url}/readyz  {url}/metrics"
+        f"\n  admin token:  {settings.admin_token}"
+        f"\n  database:     {settings.database_url}"
+        f"\n  kv:           {settings.redis_url}"
+        f"\n  mode:         {'demo (nothing leaves this machine)' if settings.demo else 'production'}"
+        f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat\n",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.migrate import upgrade
+
+    settings = Settings()
+    asyncio.run(upgrade(settings.database_url))
+    print("database is up to date")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.chatcli import run_chat
+
+    return run_chat(Settings(), args.url, args.openid, encrypted=args.encrypted)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

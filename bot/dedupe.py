@@ -1,0 +1,67 @@
+"""The retry guard: the first delivery of a message runs; retries replay its stored reply. State lives
+in the KV, shared by every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+from storage.kv import KV
+
+PROCESSING = "processing"
+REPLIED = "replied"
+OUTBOXED = "outboxed"
+
+
+@dataclass(frozen=True)
+class Seen:
+    state: str
+    body: str = ""
+
+
+class DeliveryGuard:
+    def __init__(self, kv: KV, *, ttl: float, processing_ttl: float) -> None:
+        self.kv = kv
+        self.ttl = ttl
+        self.processing_ttl = processing_ttl
+
+    @staticmethod
+    def key(dedupe_key: str) -> str:
+        return f"wxbot:dedupe:{dedupe_key}"
+
+    async def claim(self, dedupe_key: str) -> Seen | None:
+        """None: this delivery is the first and must be processed. Otherwise what is known of it.
+
+        A processing claim expires after processing_ttl, so a worker that died mid-way does
+        not leave the message unanswerable forever."""
+        key = self.key(dedupe_key)
+        if await self.kv.set(key, json.dumps({"s": PROCESSING}), ex=self.processing_ttl, nx=True):
+            return None
+        return await self._read(key) or Seen(PROCESSING)
+
+    async def wait(self, dedupe_key: str, until: float) -> Seen:
+        """Wait (until a monotonic instant) for the first delivery to finish."""
+        key = self.key(dedupe_key)
+        delay = 0.02
+        while True:
+            seen = await self._read(key)
+            if seen is None or seen.state != PROCESSING or time.monotonic() + delay > until:
+                return seen or Seen(PROCESSING)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    async def replied(self, dedupe_key: str, body: str) -> None:
+        await self.kv.set(self.key(dedupe_key), json.dumps({"s": REPLIED, "b": body}), ex=self.ttl)
+
+    async def outboxed(self, dedupe_key: str) -> None:
+        await self.kv.set(self.key(dedupe_key), json.dumps({"s": OUTBOXED}), ex=self.ttl)
+
+    async def _read(self, key: str) -> Seen | None:
+        raw = await self.kv.get(key)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Seen(data.get("s", PROCESSING), data.get("b", ""))

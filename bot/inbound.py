@@ -1,0 +1,110 @@
+"""WeChat XML and Mini Program JSON -> Inbound. The only place that knows the wire field names."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import xmltodict
+
+from handlers.core.message import Inbound, Scene, normalise
+
+MAX_TEXT = 2000  # longer texts are not commands; they get the help menu
+_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)", re.IGNORECASE)
+
+
+class MalformedError(ValueError):
+    """The body is not a WeChat message we can read (answered 400)."""
+
+
+def parse_xml(body: bytes) -> dict[str, Any]:
+    """Parse a `<xml>` body into a dict. DOCTYPE, ENTITY and any other `<!` declaration is
+    refused before the parser sees it, so nothing is ever expanded (XXE, billion laughs)."""
+    if _DECLARATION.search(body):
+        raise MalformedError("XML declarations (DOCTYPE/ENTITY) are not accepted")
+    try:
+        parsed = xmltodict.parse(body, disable_entities=True)
+    except Exception as exc:  # expat raises several types; all mean "malformed"
+        raise MalformedError("body is not well-formed XML") from exc
+    root = parsed.get("xml") if isinstance(parsed, dict) else None
+    if not isinstance(root, dict):
+        raise MalformedError("root element must be <xml>")
+    return root
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedError("body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedError("JSON body must be an object")
+    return data
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        raise MalformedError(f"{name} must be a plain value")
+    return str(value).strip()
+
+
+def dedupe_key(source: str, fields: Mapping[str, Any]) -> str:
+    """Messages by MsgId; events by sender + CreateTime + Event + EventKey (WeChat's key, widened
+    so a subscribe and a SCAN in the same second stay two deliveries)."""
+    msg_id = _text(fields, "MsgId")
+    if msg_id:
+        return f"{source}:msg:{msg_id}"
+    parts = [_text(fields, n) for n in ("FromUserName", "CreateTime", "Event", "EventKey")]
+    return f"{source}:evt:" + ":".join(parts)
+
+
+def build_inbound(source: str, fields: Mapping[str, Any], received_at: datetime) -> Inbound:
+    openid = _text(fields, "FromUserName")
+    kind = _text(fields, "MsgType").lower()
+    if not openid or not kind:
+        raise MalformedError("FromUserName and MsgType are required")
+    try:
+        create_time = int(float(_text(fields, "CreateTime") or 0))
+    except ValueError as exc:
+        raise MalformedError("CreateTime must be a number") from exc
+
+    text = ""
+    if kind == "text":
+        text = _text(fields, "Content")
+    elif kind == "voice":
+        text = _text(fields, "Recognition")
+    command = normalise(text) if 0 < len(text) <= MAX_TEXT else ""
+
+    event = _text(fields, "Event").lower() if kind == "event" else ""
+    event_key = _text(fields, "EventKey") if kind == "event" else ""
+    scene = None
+    if event == "subscribe" and event_key.startswith("qrscene_"):
+        event_key = event_key[len("qrscene_"):]
+        scene = Scene.parse(event_key)
+    elif event == "scan":
+        scene = Scene.parse(event_key)
+
+    return Inbound(
+        source=source,
+        app_id=_text(fields, "ToUserName"),
+        openid=openid,
+        kind=kind,
+        create_time=create_time,
+        dedupe_key=dedupe_key(source, fields),
+        received_at=received_at,
+        msg_id=_text(fields, "MsgId") or None,
+        unionid=_text(fields, "UnionId") or None,
+        text=text,
+        command=command,
+        event=event,
+        event_key=event_key,
+        scene=scene,
+        fields=MappingProxyType(dict(fields)),
+    )

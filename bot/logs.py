@@ -1,0 +1,32 @@
+"""Structured logs (key=value): the dedupe key and intent, never a raw body, a phone number or a token."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Last line of defence: masks anything shaped like a mainland mobile number."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _PHONE.sub(lambda m: m.group()[:3] + "****" + m.group()[-4:], super().format(record))
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class KeyAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every line with the delivery's dedupe key."""
+
+    def process(self, msg, kwargs):  # type: ignore[no-untyped-def]
+        return f"key={self.extra['key']} {msg}", kwargs  # type: ignore[index]

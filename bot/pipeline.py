@@ -1,0 +1,133 @@
+"""One inbound message from dedupe to reply: claim the delivery, run the conversation under a
+deadline, answer in time or hand the replies to the outbox, and remember the answer for retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from bot import metrics
+from bot.dedupe import OUTBOXED, REPLIED, DeliveryGuard
+from bot.logs import KeyAdapter
+from bot.render import SUCCESS, render, to_custom_message
+from flows.engine import Conversation
+from handlers import texts
+from handlers.core.context import ChatContext, Services
+from handlers.core.message import MINI_PROGRAM, Inbound
+from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
+from storage import members, outbox
+
+log = logging.getLogger("wxbot.pipeline")
+TOUCH_EVERY = 60.0  # seconds between last-interaction writes for one member
+
+
+class ChatPipeline:
+    def __init__(
+        self,
+        services: Services,
+        conversation: Conversation,
+        guard: DeliveryGuard,
+        *,
+        deadline: float,
+    ) -> None:
+        self.services = services
+        self.conversation = conversation
+        self.guard = guard
+        self.deadline = deadline
+        self._late: set[asyncio.Task[Any]] = set()
+
+    async def process(self, msg: Inbound, started: float | None = None) -> str:
+        """The plaintext passive reply for this delivery (`success` when there is nothing to say)."""
+        started = started or time.monotonic()
+        until = started + self.deadline
+        seen = await self.guard.claim(msg.dedupe_key)
+        if seen is not None:
+            metrics.DEDUPE_HITS.labels(seen.state).inc()
+            if seen.state not in (REPLIED, OUTBOXED):
+                seen = await self.guard.wait(msg.dedupe_key, until)
+            return seen.body if seen.state == REPLIED else SUCCESS
+
+        ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
+        task = asyncio.create_task(self._run(msg, ctx))
+        try:
+            replies = await asyncio.wait_for(asyncio.shield(task), max(until - time.monotonic(), 0.01))
+        except TimeoutError:
+            await self.guard.outboxed(msg.dedupe_key)
+            metrics.LATE_REPLIES.inc()
+            ctx.log.warning("late reply intent=%s; replies go to the outbox", ctx.intent)
+            self._track(self._deliver_late(msg, ctx, task))
+            self._observe(msg, ctx, "late", started)
+            return SUCCESS
+        body = await self._answer(msg, ctx, replies)
+        await self.guard.replied(msg.dedupe_key, body)
+        self._observe(msg, ctx, "replied" if body != SUCCESS else "acked", started)
+        return body
+
+    async def _run(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
+        try:
+            await self._touch(msg)
+            return merge_texts(await self.conversation.handle(msg, ctx))
+        except Exception:
+            ctx.log.exception("handler failed intent=%s", ctx.intent)
+            ctx.intent = f"{ctx.intent}:error"
+            return [Text(texts.APOLOGY + "\n\n" + texts.HELP)]
+
+    async def _touch(self, msg: Inbound) -> None:
+        kv = self.services.kv
+        if await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
+            async with self.services.db.unit_of_work() as session:
+                await members.touch(session, msg.openid, self.services.clock.now(), msg.source)
+
+    async def _answer(self, msg: Inbound, ctx: ChatContext, replies: list[Reply]) -> str:
+        """The first reply goes back passively; the rest (and all of them for the Mini
+        Program, whose push takes only `success`) become customer-service messages."""
+        if msg.source == MINI_PROGRAM:
+            passive: Reply = next((r for r in replies if isinstance(r, TransferToAgent)), Ack())
+            later = [r for r in replies if r is not passive]
+        else:
+            passive, later = replies[0], replies[1:]
+        if later:
+            await self._to_outbox(msg, later, "extra")
+        now = int(self.services.clock.now().timestamp())
+        return render(passive, account=msg.app_id, openid=msg.openid, now=now, is_event=msg.is_event)
+
+    async def _deliver_late(self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]]) -> None:
+        replies = await task
+        await self._to_outbox(msg, replies, "late")
+        ctx.log.info("late replies queued intent=%s count=%d", ctx.intent, len(replies))
+
+    async def _to_outbox(self, msg: Inbound, replies: list[Reply], why: str) -> None:
+        now = self.services.clock.now()
+        async with self.services.db.unit_of_work() as session:
+            for index, reply in enumerate(replies):
+                payload = to_custom_message(reply)
+                if payload is None:
+                    continue
+                await outbox.enqueue(
+                    session,
+                    dedupe_key=f"{why}:{msg.dedupe_key}:{index}",
+                    openid=msg.openid,
+                    source=msg.source,
+                    kind="reply",
+                    payload=payload,
+                    now=now,
+                )
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def drain(self) -> None:
+        """Wait for late replies still being written (called at shutdown and by tests)."""
+        while self._late:
+            await asyncio.gather(*list(self._late), return_exceptions=True)
+
+    @staticmethod
+    def _observe(msg: Inbound, ctx: ChatContext, outcome: str, started: float) -> None:
+        metrics.MESSAGES.labels(msg.source, ctx.intent, outcome).inc()
+        metrics.LATENCY.labels(msg.source).observe(time.monotonic() - started)
+
+

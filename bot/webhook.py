@@ -1,0 +1,151 @@
+"""GET|POST /wechat and /miniprogram/push: size, signature, decrypt, parse, pipeline, encrypt.
+
+Bad signature 403, oversized 413, malformed or undecryptable 400; nothing past the edge runs for those."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from bot import metrics
+from bot.crypto import CryptoError, Envelope, sha1_signature, signature_matches
+from bot.inbound import MalformedError, build_inbound, parse_json, parse_xml
+from bot.pipeline import ChatPipeline
+from bot.render import SUCCESS
+from handlers.core.message import OFFICIAL_ACCOUNT
+from storage.clock import Clock
+
+log = logging.getLogger("wxbot.webhook")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one WeChat door needs at the edge: its token, its envelope (safe mode) and limits."""
+
+    name: str
+    source: str
+    token: str
+    envelope: Envelope | None
+    max_body: int
+    max_age: int
+
+
+class Refused(HTTPException):
+    def __init__(self, endpoint: Endpoint, status: int, detail: str) -> None:
+        metrics.REJECTED.labels(endpoint.name, str(status)).inc()
+        super().__init__(status_code=status, detail=detail)
+
+
+def check_signature(endpoint: Endpoint, clock: Clock, params: Any) -> None:
+    timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+    expected = sha1_signature(endpoint.token, timestamp, nonce)
+    if not signature_matches(expected, params.get("signature")):
+        raise Refused(endpoint, 403, "invalid signature")
+    if endpoint.max_age:
+        try:
+            age = abs(clock.now().timestamp() - int(timestamp))
+        except ValueError:
+            raise Refused(endpoint, 403, "invalid timestamp") from None
+        if age > endpoint.max_age:
+            raise Refused(endpoint, 403, "signature timestamp too old")
+
+
+async def read_body(endpoint: Endpoint, request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > endpoint.max_body:
+        raise Refused(endpoint, 413, f"body larger than {endpoint.max_body} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > endpoint.max_body:
+            raise Refused(endpoint, 413, f"body larger than {endpoint.max_body} bytes")
+    if not body:
+        raise Refused(endpoint, 400, "empty body")
+    return bytes(body)
+
+
+def open_body(endpoint: Endpoint, params: Any, body: bytes) -> tuple[dict[str, Any], bool, int]:
+    """The message fields, whether they were JSON, and which AES key decrypted them (-1: plaintext)."""
+    is_json = body.lstrip()[:1] == b"{"
+    try:
+        fields = parse_json(body) if is_json else parse_xml(body)
+        if params.get("encrypt_type", "raw").lower() != "aes":
+            return fields, is_json, -1
+        if endpoint.envelope is None:
+            raise Refused(endpoint, 400, "encrypted message but no EncodingAESKey is configured")
+        encrypted = fields.get("Encrypt")
+        if not isinstance(encrypted, str) or not encrypted:
+            raise Refused(endpoint, 400, "Encrypt is missing")
+        expected = sha1_signature(
+            endpoint.token, params.get("timestamp", ""), params.get("nonce", ""), encrypted
+        )
+        if not signature_matches(expected, params.get("msg_signature")):
+            raise Refused(endpoint, 403, "invalid msg_signature")
+        opened = endpoint.envelope.decrypt(encrypted)
+        inner = parse_json(opened.message) if is_json else parse_xml(opened.message)
+        return inner, is_json, opened.key_index
+    except MalformedError as exc:
+        raise Refused(endpoint, 400, str(exc)) from None
+    except CryptoError as exc:
+        raise Refused(endpoint, 400, f"cannot decrypt: {exc}") from None
+
+
+def seal(endpoint: Endpoint, plain: str, nonce: str, key_index: int, now: int, is_json: bool) -> Response:
+    """The reply: plain, or the encrypted envelope in safe mode (`success` is never encrypted)."""
+    if key_index < 0 or plain == SUCCESS or endpoint.envelope is None:
+        media = "application/xml" if plain.startswith("<") else "text/plain"
+        return Response(plain, media_type=media)
+    encrypted = endpoint.envelope.encrypt(plain.encode(), key_index)
+    signature = sha1_signature(endpoint.token, str(now), nonce, encrypted)
+    if is_json:
+        payload = {"Encrypt": encrypted, "MsgSignature": signature, "TimeStamp": now, "Nonce": nonce}
+        return Response(json.dumps(payload), media_type="application/json")
+    xml = (
+        f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt>"
+        f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+        f"<TimeStamp>{now}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+    )
+    return Response(xml, media_type="application/xml")
+
+
+def make_router(path: str, endpoint_attr: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(path, response_class=PlainTextResponse, include_in_schema=False)
+    async def verify(request: Request) -> PlainTextResponse:
+        endpoint: Endpoint = getattr(request.app.state, endpoint_attr)
+        check_signature(endpoint, request.app.state.clock, request.query_params)
+        echostr = request.query_params.get("echostr")
+        if not echostr:
+            raise Refused(endpoint, 400, "echostr is missing")
+        return PlainTextResponse(echostr)
+
+    @router.post(path, include_in_schema=False)
+    async def receive(request: Request) -> Response:
+        started = time.monotonic()
+        endpoint: Endpoint = getattr(request.app.state, endpoint_attr)
+        clock: Clock = request.app.state.clock
+        params = request.query_params
+        body = await read_body(endpoint, request)
+        check_signature(endpoint, clock, params)
+        fields, is_json, key_index = open_body(endpoint, params, body)
+        try:
+            msg = build_inbound(endpoint.source, fields, clock.now())
+        except MalformedError as exc:
+            raise Refused(endpoint, 400, str(exc)) from None
+        pipeline: ChatPipeline = request.app.state.pipeline
+        plain = await pipeline.process(msg, started)
+        now = int(clock.now().timestamp())
+        return seal(endpoint, plain, params.get("nonce", ""), key_index, now, is_json)
+
+    return router
+
+
+official_account = make_router("/wechat", "oa_endpoint")
+__all__ = ["Endpoint", "official_account", "make_router", "OFFICIAL_ACCOUNT"]

@@ -1,0 +1,164 @@
+"""The flow engine: multi-step conversations over the router, one member at a time.
+
+Order per message (aiogram #1317): take the member's lock, then load the state, handle
+`取消`, run the active step or the router, save with a sliding TTL, release."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.store import FlowState, FlowStore
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Command, Filter
+from handlers.core.message import Inbound
+from handlers.core.reply import Reply, Text
+from handlers.core.router import Router
+from storage.errors import DomainError
+from storage.kv import LockTimeoutError
+
+CANCEL = Command("取消", "cancel", "退出", "quit")
+
+
+@dataclass(frozen=True)
+class Next:
+    step: str
+    replies: list[Reply]
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Stay:
+    replies: list[Reply]
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    replies: list[Reply]
+
+
+@dataclass(frozen=True)
+class Abort:
+    replies: list[Reply]
+
+
+StepResult = Next | Stay | Done | Abort
+Step = Callable[[Inbound, ChatContext, FlowState], Awaitable[StepResult]]
+Begin = Callable[[ChatContext, FlowState], Awaitable[StepResult]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A named conversation: `begin` answers the entry, each step answers one reply."""
+
+    name: str
+    begin: Begin
+    steps: dict[str, Step]
+    entry: tuple[Filter, ...] = ()
+    ttl: float = 600.0
+    extra_entries: tuple[tuple[Filter, ...], ...] = field(default=())
+
+
+class FlowRuntime:
+    """The FlowControl a handler sees for one message."""
+
+    def __init__(self, conversation: Conversation, ctx: ChatContext, state: FlowState | None):
+        self._conv = conversation
+        self._ctx = ctx
+        self.state = state
+
+    @property
+    def active(self) -> str | None:
+        return self.state.flow if self.state else None
+
+    async def start(self, name: str, **data: Any) -> list[Reply]:
+        flow = self._conv.flows[name]
+        self.state = FlowState(flow=name, step="", instance=secrets.token_hex(8), data=dict(data))
+        self._ctx.intent = name
+        return await self.apply(flow, await flow.begin(self._ctx, self.state))
+
+    async def cancel(self) -> bool:
+        had = self.state is not None
+        self.state = None
+        await self._conv.store.clear(self._ctx.msg.source, self._ctx.msg.openid)
+        return had
+
+    async def apply(self, flow: Flow, result: StepResult) -> list[Reply]:
+        msg = self._ctx.msg
+        state = self.state
+        if isinstance(result, Next | Stay) and state is not None and state.flow == flow.name:
+            if isinstance(result, Next):
+                state.step = result.step
+            if result.data:
+                state.data.update(result.data)
+            await self._conv.store.save(msg.source, msg.openid, state, flow.ttl)
+        elif isinstance(result, Done | Abort) and state is not None and state.flow == flow.name:
+            await self.cancel()
+        return result.replies
+
+
+class Conversation:
+    """Runs the active flow's step, or else the router. Flow entries are routed first."""
+
+    def __init__(
+        self, router: Router, flows: list[Flow], store: FlowStore, *, lock_ttl: float, lock_wait: float
+    ) -> None:
+        self.flows = {flow.name: flow for flow in flows}
+        self.store = store
+        self.lock_ttl = lock_ttl
+        self.lock_wait = lock_wait
+        self.router = Router("conversation")
+        for flow in flows:
+            for filters in (flow.entry, *flow.extra_entries):
+                if filters:
+                    self.router.add(_starter(flow.name), *filters, name=flow.name)
+        self.router.include(router)
+
+    async def handle(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
+        lock = f"wxbot:lock:chat:{msg.source}:{msg.openid}"
+        try:
+            async with ctx.kv.lock(lock, ttl=self.lock_ttl, wait=self.lock_wait):
+                return await self._handle_locked(msg, ctx)
+        except LockTimeoutError:
+            ctx.intent = "busy"
+            return [Text(texts.BUSY)]
+
+    async def _handle_locked(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
+        state = await self.store.load(msg.source, msg.openid)
+        runtime = FlowRuntime(self, ctx, state)
+        ctx.flows = runtime
+        try:
+            if CANCEL(msg, ctx):
+                ctx.intent = "cancel"
+                had = await runtime.cancel()
+                return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + texts.HELP)]
+            flow = self.flows.get(state.flow) if state else None
+            if state is not None and flow is not None and msg.is_text:
+                step = flow.steps.get(state.step)
+                if step is not None:
+                    ctx.intent = f"{flow.name}.{state.step}"
+                    return await runtime.apply(flow, await step(msg, ctx, state))
+            return await self.router.dispatch(msg, ctx)
+        except DomainError as exc:
+            ctx.intent = f"{ctx.intent}:refused"
+            return [Text(_domain_text(exc))]
+
+
+def _starter(name: str) -> Callable[..., Awaitable[list[Reply]]]:
+    async def start_flow(msg: Inbound, ctx: ChatContext, **found: Any) -> list[Reply]:
+        return await ctx.flows.start(name, **found)
+
+    start_flow.__name__ = f"start_{name}"
+    return start_flow
+
+
+def _domain_text(exc: DomainError) -> str:
+    template = texts.text_for(exc.text_key)
+    try:
+        return template.format(**exc.details)
+    except (KeyError, IndexError, ValueError):
+        return template

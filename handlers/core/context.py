@@ -1,0 +1,85 @@
+"""ChatContext: one per inbound message; everything a handler may touch, so nothing is a global."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+from storage import members
+from storage.clock import Clock
+from storage.db import Database
+from storage.kv import KV
+from storage.models import Member
+
+if TYPE_CHECKING:
+    from handlers.core.message import Inbound
+    from handlers.core.reply import Reply
+
+
+class FlowControl(Protocol):
+    """Implemented by flows/engine.py; handlers start flows by name and never import them."""
+
+    async def start(self, name: str, **data: Any) -> list[Reply]: ...
+
+    async def cancel(self) -> bool: ...
+
+    @property
+    def active(self) -> str | None: ...
+
+
+@dataclass
+class Services:
+    """The long-lived services, built once by the app's lifespan."""
+
+    db: Database
+    kv: KV
+    clock: Clock
+    tz: ZoneInfo
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class _NoFlows:
+    active = None
+
+    async def start(self, name: str, **data: Any) -> list[Reply]:
+        raise RuntimeError(f"no flow engine to start {name!r}")
+
+    async def cancel(self) -> bool:
+        return False
+
+
+@dataclass
+class ChatContext:
+    msg: Inbound
+    services: Services
+    log: logging.LoggerAdapter  # type: ignore[type-arg]
+    flows: FlowControl = field(default_factory=_NoFlows)
+    intent: str = "unknown"
+    _member: Member | None = None
+    _member_loaded: bool = False
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def kv(self) -> KV:
+        return self.services.kv
+
+    async def member(self) -> Member | None:
+        """The sender's row, loaded once per message (None before first contact is recorded)."""
+        if not self._member_loaded:
+            async with self.db.sessions() as session:
+                self._member = await members.by_openid(session, self.msg.openid, self.msg.source)
+            self._member_loaded = True
+        return self._member
+
+    def forget_member(self) -> None:
+        """After a handler changed the member, the next read goes to the database."""
+        self._member_loaded = False

@@ -1,0 +1,69 @@
+"""Inbound: one message or event from WeChat, free of XML and JSON. Only bot/inbound.py builds it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+OFFICIAL_ACCOUNT = "oa"
+MINI_PROGRAM = "mp"
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Fold full-width forms (NFKC), trim, casefold and collapse inner whitespace."""
+    folded = unicodedata.normalize("NFKC", text)
+    return _SPACES.sub(" ", folded).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A parametric QR scene: `ref_<code>` -> ("ref", code), `camp_<code>` -> ("camp", code)."""
+
+    kind: str
+    value: str
+
+    @classmethod
+    def parse(cls, raw: str) -> Scene | None:
+        raw = raw.strip()
+        if not raw:
+            return None
+        for kind in ("ref", "camp"):
+            prefix = kind + "_"
+            if raw.startswith(prefix) and len(raw) > len(prefix):
+                return cls(kind, raw[len(prefix):])
+        return cls("other", raw)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    source: str
+    app_id: str
+    openid: str
+    kind: str
+    create_time: int
+    dedupe_key: str
+    received_at: datetime
+    msg_id: str | None = None
+    unionid: str | None = None
+    text: str = ""
+    command: str = ""
+    event: str = ""
+    event_key: str = ""
+    scene: Scene | None = None
+    fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind == "event"
+
+    @property
+    def is_text(self) -> bool:
+        """Text, or a voice message WeChat already turned into text."""
+        return bool(self.command) and self.kind in ("text", "voice")

@@ -1,0 +1,57 @@
+"""Follow and unfollow, menu views, locations, delivery reports and the other events and non-text messages."""
+
+from __future__ import annotations
+
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Event, Kind
+from handlers.core.message import Inbound
+from handlers.core.reply import Ack, Reply, Text
+from handlers.core.router import Router
+from storage import members
+
+router = Router("events")
+
+
+@router.on(Event("subscribe"), name="subscribe")
+async def welcome(msg: Inbound, ctx: ChatContext) -> Reply:
+    async with ctx.db.unit_of_work() as session:
+        await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+    member = await ctx.member()
+    if member is not None and member.joined_at is not None:
+        return Text(texts.WELCOME_BACK)
+    return Text(texts.WELCOME)
+
+
+@router.on(Event("unsubscribe"), name="unsubscribe")
+async def farewell(msg: Inbound, ctx: ChatContext) -> Reply:
+    """Nobody sees a reply to an unfollow; we only stop marketing to them."""
+    async with ctx.db.unit_of_work() as session:
+        await members.set_status(session, msg.openid, members.UNSUBSCRIBED, msg.source)
+    ctx.forget_member()
+    return Ack()
+
+
+tail = Router("events_tail")
+
+
+@tail.on(Kind("location"), name="location")
+async def location(msg: Inbound, ctx: ChatContext) -> Reply:
+    return Text(texts.LOCATION)
+
+
+def _not_text(msg: Inbound, ctx: ChatContext) -> bool:
+    return not msg.is_text
+
+
+@tail.on(
+    Kind("image", "voice", "video", "shortvideo", "link", "miniprogrampage"), _not_text, name="non_text"
+)
+async def non_text(msg: Inbound, ctx: ChatContext) -> Reply:
+    return Text(texts.NON_TEXT)
+
+
+@tail.on(Kind("event"), name="event_ack")
+async def other_event(msg: Inbound, ctx: ChatContext) -> Reply:
+    """VIEW, LOCATION reports, delivery reports and events we do not know: acknowledged quietly."""
+    return Ack()

@@ -1,0 +1,103 @@
+"""The few Redis operations the service uses, over redis.asyncio; `memory://` is fakeredis in-process,
+so one code path serves both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import fakeredis
+from redis.asyncio import Redis
+
+# One fake server per memory:// URL, so several app instances in one process share it
+# exactly as several workers share one real Redis.
+_FAKE_SERVERS: dict[str, fakeredis.FakeServer] = {}
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class LockTimeoutError(Exception):
+    """The lock stayed taken for longer than the caller was willing to wait."""
+
+
+class KV:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_memory = url.startswith("memory://")
+        if self.is_memory:
+            server = _FAKE_SERVERS.setdefault(url, fakeredis.FakeServer())
+            self.redis: Redis = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+        else:
+            self.redis = Redis.from_url(url, decode_responses=True)
+        self._release = self.redis.register_script(_RELEASE)
+
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self.redis.get(key)
+        return value
+
+    async def set(
+        self, key: str, value: str | int, *, ex: float | None = None, nx: bool = False
+    ) -> bool:
+        """Returns False when nx=True and the key already existed."""
+        px = int(ex * 1000) if ex is not None else None
+        return bool(await self.redis.set(key, value, px=px, nx=nx))
+
+    async def incr(self, key: str, amount: int = 1, *, ex: float | None = None) -> int:
+        """Increment; with ex, the key's lifetime starts at the first increment."""
+        if ex is None:
+            return int(await self.redis.incrby(key, amount))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(key, amount)
+            pipe.pexpire(key, int(ex * 1000), nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def delete(self, *keys: str) -> int:
+        return int(await self.redis.delete(*keys)) if keys else 0
+
+    async def expire(self, key: str, seconds: float) -> bool:
+        return bool(await self.redis.pexpire(key, int(seconds * 1000)))
+
+    async def ttl(self, key: str) -> float | None:
+        ms = await self.redis.pttl(key)
+        return None if ms < 0 else ms / 1000
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    @asynccontextmanager
+    async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[None]:
+        """A lock shared by every process: SET NX PX with a random token.
+
+        Released with a plain DEL while we are well inside the TTL (nobody else can hold
+        it then), and with a compare-and-delete script after that."""
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait
+        delay = 0.005
+        while not await self.redis.set(name, token, px=int(ttl * 1000), nx=True):
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        taken = time.monotonic()
+        try:
+            yield
+        finally:
+            if time.monotonic() - taken < ttl / 2:
+                await self.redis.delete(name)
+            else:
+                await self._release(keys=[name], args=[token])
+
+    async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.redis.eval(script, len(keys), *keys, *args)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

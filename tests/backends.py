@@ -1,0 +1,86 @@
+"""Which backends the suite runs on: SQLite + memory:// always; PostgreSQL + Redis when reachable
+(TEST_DATABASE_URL / TEST_REDIS_URL, else the local servers). WXBOT_REQUIRE_SERVICES=1 requires them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+DEFAULT_PG = "postgresql://root@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
+
+
+@dataclass(frozen=True)
+class ServerBackend:
+    admin_url: str
+    redis_url: str
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def detect() -> tuple[ServerBackend | None, str]:
+    pg = os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
+    redis = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS
+    pg_url, redis_url = make_url(pg), make_url(redis)
+    ok_pg = _reachable(pg_url.host or "127.0.0.1", pg_url.port or 5432)
+    ok_redis = _reachable(redis_url.host or "127.0.0.1", redis_url.port or 6379)
+    if ok_pg and ok_redis:
+        where = f"PostgreSQL ({pg_url.host}:{pg_url.port}) + Redis ({redis_url.host}:{redis_url.port})"
+        return ServerBackend(pg, redis), where + " and SQLite + memory://"
+    missing = ", ".join(n for n, ok in (("PostgreSQL", ok_pg), ("Redis", ok_redis)) if not ok)
+    if os.environ.get("WXBOT_REQUIRE_SERVICES") == "1":
+        raise RuntimeError(f"WXBOT_REQUIRE_SERVICES=1 but {missing} cannot be reached")
+    return None, f"SQLite + memory:// only ({missing} not reachable)"
+
+
+async def create_database(admin_url: str) -> str:
+    """A fresh, uniquely named database on the server; returns its URL."""
+    import asyncpg
+
+    url = make_url(admin_url)
+    name = f"wxbot_test_{os.getpid()}_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(admin_url: str, database_url: str) -> None:
+    import asyncpg
+
+    url = make_url(admin_url)
+    name = make_url(database_url).database
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def redis_db_url(base: str) -> str:
+    """A Redis logical database picked per test process, so parallel runs rarely meet."""
+    url = make_url(base)
+    return url.set(database=str(1 + os.getpid() % 15)).render_as_string(hide_password=False)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)

@@ -1,0 +1,113 @@
+"""Shared fixtures: every app-level test runs once per available backend (SQLite + memory://,
+and PostgreSQL + Redis when reachable), on a fresh schema and an empty KV."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.migrate import upgrade
+from storage.clock import FrozenClock
+from storage.kv import KV
+from tests import backends
+from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
+
+SERVER, DESCRIPTION = backends.detect()
+BACKENDS = ["sqlite"] + (["postgres"] if SERVER else [])
+START = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"wxbot backends: {DESCRIPTION}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    backends.run(upgrade(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    if SERVER is None:
+        yield None
+        return
+    url = backends.run(backends.create_database(SERVER.admin_url))
+    backends.run(upgrade(url))
+    yield url
+    backends.run(backends.drop_database(SERVER.admin_url, url))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def urls(
+    backend: str, tmp_path: Path, sqlite_template: Path, pg_database: str | None
+) -> AsyncIterator[tuple[str, str]]:
+    """(database URL, KV URL) for one test: a copied SQLite schema, or truncated PostgreSQL tables."""
+    if backend == "sqlite":
+        db_file = tmp_path / "wxbot.db"
+        shutil.copy(sqlite_template, db_file)
+        yield f"sqlite:///{db_file}", f"memory://test-{secrets.token_hex(6)}"
+        return
+    assert SERVER is not None
+    assert pg_database is not None
+    await _truncate(pg_database)
+    redis_url = backends.redis_db_url(SERVER.redis_url)
+    kv = KV(redis_url)
+    await kv.redis.flushdb()
+    await kv.close()
+    yield pg_database, redis_url
+
+
+async def _truncate(url: str) -> None:
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname='public' AND tablename <> 'alembic_version'"
+            )
+        )
+        tables = ", ".join(f'"{r[0]}"' for r in rows)
+        if tables:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await db.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def settings(urls: tuple[str, str]):  # type: ignore[no-untyped-def]
+    return make_settings(*urls)
+
+
+@pytest.fixture
+async def wechat(settings, clock: FrozenClock) -> AsyncIterator[WeChat]:  # type: ignore[no-untyped-def]
+    app = make_app(settings, clock)
+    async with running(app):
+        harness = wechat_for(app, clock)
+        async with harness.client:
+            yield harness
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read a developer's .env or write under the repository's var/."""
+    monkeypatch.chdir(tmp_path)
