@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.api import health
 from bot.chat import build_conversation
-from bot.crypto import Envelope
+from bot.crypto import Envelope, PiiCipher
 from bot.dedupe import DeliveryGuard
 from bot.pipeline import ChatPipeline
 from bot.settings import Settings
@@ -26,6 +26,8 @@ from handlers.core.message import OFFICIAL_ACCOUNT
 from storage.clock import Clock, SystemClock
 from storage.db import Database
 from storage.kv import KV
+from storage.ledger import Ledger
+from storage.rules import load_rules
 
 log = logging.getLogger("wxbot.app")
 
@@ -59,7 +61,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         kv = KV(settings.redis_url)
-        services = Services(db=db, kv=kv, clock=clock, tz=settings.tz)
+        rules = load_rules(settings.rules_file)
+        services = Services(
+            db=db, kv=kv, clock=clock, tz=settings.tz, rules=rules,
+            ledger=Ledger(rules, settings.tz), pii=PiiCipher(settings.pii_key),
+        )
         conversation = build_conversation(kv, deadline=settings.reply_deadline)
         guard = DeliveryGuard(
             kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30

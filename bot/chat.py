@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from flows import delete_account, signup
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import events, fallback
+from handlers import events, fallback, members, points
 from handlers.core.router import Router
 from storage.kv import KV
 
@@ -12,6 +13,8 @@ from storage.kv import KV
 def build_router() -> Router:
     router = Router("root")
     router.include(events.router)
+    router.include(points.router)
+    router.include(members.router)
     router.include(fallback.router)
     router.include(events.tail)
     router.include(fallback.catch_all)
@@ -19,7 +22,7 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return []
+    return [signup.flow, delete_account.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float) -> Conversation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers import texts
 from handlers.core.context import ChatContext
-from handlers.core.filters import Event, Kind
+from handlers.core.filters import Event, Kind, SceneIs
 from handlers.core.message import Inbound
 from handlers.core.reply import Ack, Reply, Text
 from handlers.core.router import Router
@@ -13,12 +13,27 @@ from storage import members
 router = Router("events")
 
 
+@router.on(Event("subscribe", "scan"), SceneIs("ref"), name="referral_scan")
+async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply:
+    """A member's own QR code: remember the referrer for a visitor who has not signed up yet."""
+    now = ctx.clock.now()
+    async with ctx.db.unit_of_work() as session:
+        if msg.event == "subscribe":
+            await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+        await members.record_referrer(session, msg.openid, msg.source, scene_value, now)
+    ctx.forget_member()
+    if await ctx.joined_member() is not None:
+        return Text(texts.WELCOME_BACK if msg.event == "subscribe" else texts.already_member)
+    if msg.event == "subscribe":
+        return Text(texts.WELCOME + "\n" + texts.REFERRAL_NOTED)
+    return Text(texts.REFERRAL_NOTED)
+
+
 @router.on(Event("subscribe"), name="subscribe")
 async def welcome(msg: Inbound, ctx: ChatContext) -> Reply:
     async with ctx.db.unit_of_work() as session:
         await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
-    member = await ctx.member()
-    if member is not None and member.joined_at is not None:
+    if await ctx.joined_member() is not None:
         return Text(texts.WELCOME_BACK)
     return Text(texts.WELCOME)
 

@@ -47,3 +47,76 @@ def text_for(key: str) -> str:
     """The text behind a DomainError's text_key; unknown keys fall back to the generic apology."""
     value = globals().get(key)
     return value if isinstance(value, str) else error_generic
+
+# --- membership -----------------------------------------------------------------------------
+JOIN_FIRST = "您还不是会员哦。回复【注册】加入会员，注册即送 {bonus} 积分！"
+already_member = "您已经是会员啦！回复【积分】查看余额，回复【签到】领取今日积分。"
+SIGNUP_ASK_PHONE = "欢迎加入会员！请回复您的手机号（11 位中国大陆手机号），随时回复【取消】退出。"
+SIGNUP_BAD_PHONE = "手机号格式不对哦，请回复 11 位中国大陆手机号，例如 13800138000。回复【取消】退出注册。"
+phone_taken = "该手机号已绑定其他会员，请换一个手机号，或回复【人工】联系客服。"
+SIGNUP_ASK_BIRTHDAY = (
+    "请回复您的生日，生日当天可领 {points} 积分生日礼。\n"
+    "格式：1990-05-20、05-20 或 5月20日；不想填写请回复【跳过】。"
+)
+SIGNUP_BAD_BIRTHDAY = "没看懂这个日期，请按 1990-05-20、05-20 或 5月20日 的格式回复，或回复【跳过】。"
+SIGNUP_ASK_CONSENT = (
+    "最后一步：请阅读《会员隐私说明》（版本 {version}）：\n"
+    "我们保存您的手机号（加密存储）、生日和积分记录，仅用于会员积分、生日礼和权益通知；"
+    "您可随时回复【我的数据】查看、回复【注销】删除，回复【退订】停止营销消息。\n"
+    "同意请回复【同意】，不同意请回复【取消】。"
+)
+SIGNUP_NEED_CONSENT = "需要您回复【同意】才能完成注册；不想注册请回复【取消】。"
+SIGNUP_DONE = (
+    "注册成功，欢迎成为{brand}会员！\n"
+    "已赠送 {bonus} 积分，当前积分 {balance}。\n"
+    "您的邀请码：{code}，好友扫码或注册时使用您的邀请码，您可获得 {referral} 积分。\n"
+    "每天回复【签到】领积分，回复【帮助】查看全部功能。"
+)
+REFERRAL_NOTED = "您正在接受好友邀请，完成注册后好友将获得奖励。回复【注册】立即加入！"
+
+# --- points -------------------------------------------------------------------------------------
+CHECKIN_DONE = "签到成功！+{points} 积分{bonus}\n已连续签到 {streak} 天，当前积分 {balance}。"
+CHECKIN_STREAK_BONUS = "，连续签到奖励 +{bonus}"
+CHECKIN_CAPPED = "\n（今日非消费积分已达上限 {cap}，超出部分未发放）"
+CHECKIN_ALREADY = "今天已经签过到啦，明天再来！已连续签到 {streak} 天，当前积分 {balance}。"
+TIER_UP = "\n恭喜！您已升级为【{tier}】会员，消费积分享 {multiplier} 倍。"
+BALANCE = (
+    "您的积分：{balance}\n会员等级：{tier}{progress}\n{expiring}\n"
+    "回复【明细】查看积分变动，回复【兑换】用积分换好礼。"
+)
+BALANCE_PROGRESS = "（再获得 {gap} 积分升级为{next}）"
+BALANCE_TOP = "（已是最高等级）"
+BALANCE_EXPIRING = "{points} 积分将于 {date} 到期，请尽快使用。"
+BALANCE_NO_EXPIRING = "近 30 天内没有即将过期的积分。"
+HISTORY_EMPTY = "还没有积分变动记录。回复【签到】领取今日积分吧！"
+HISTORY_HEAD = "最近的积分变动："
+HISTORY_LINE = "{date} {label} {delta:+d}"
+KIND_LABELS = {
+    "signup": "注册奖励", "referral": "邀请奖励", "checkin": "签到", "streak": "连签奖励",
+    "birthday": "生日礼", "campaign": "活动奖励", "winback": "回归奖励", "purchase": "消费",
+    "refund": "退款扣回", "redeem": "兑换", "cancel": "兑换取消退回", "expire": "积分过期",
+    "adjust": "人工调整",
+}
+insufficient_points = "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。"
+
+# --- member rights -----------------------------------------------------------------------------
+OPTED_OUT = "已为您退订营销消息，我们不会再推送活动和提醒。回复【订阅】可随时恢复。"
+OPTED_IN = "已恢复订阅，您将收到生日礼、积分到期提醒和会员活动消息。回复【退订】可随时停止。"
+MYDATA = (
+    "我们保存的您的信息：\n"
+    "手机号：{phone}\n生日：{birthday}\n注册时间：{joined}\n隐私说明版本：{consent}\n"
+    "会员等级：{tier}\n当前积分：{balance}（共 {entries} 条积分记录）\n"
+    "营销消息：{marketing}\n邀请码：{code}\n"
+    "回复【注销】可删除会员信息。"
+)
+MYDATA_VISITOR = "您还不是会员，我们只保存了您的微信标识和最近一次互动时间。回复【注册】加入会员。"
+NOT_SET = "未填写"
+MARKETING_ON = "接收中"
+MARKETING_OFF = "已退订"
+DELETE_CONFIRM = (
+    "确定要注销会员吗？注销后手机号、生日等信息将被删除，"
+    "剩余 {balance} 积分和未使用的券将作废，且无法恢复。\n"
+    "确认请回复【确认注销】，回复【取消】放弃。"
+)
+DELETE_NEED_CONFIRM = "如需注销请回复【确认注销】，不注销请回复【取消】。"
+DELETED = "您的会员信息已删除。感谢您的陪伴，随时欢迎回来，回复【注册】即可重新加入。"

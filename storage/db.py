@@ -86,3 +86,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """`insert` of the session's dialect, for ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    bind = session.get_bind()
+    return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert

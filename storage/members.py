@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member
+from storage.db import dialect_insert
+from storage.errors import DomainError
+from storage.ledger import Ledger, Movement
+from storage.models import LedgerEntry, Member
 
 ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
@@ -33,8 +39,7 @@ async def touch(session: AsyncSession, openid: str, now: datetime, source: str =
     """Record an interaction: creates the visitor row on first contact, else moves
     last_interaction_at forward. Idempotent and safe under concurrency (insert or nothing)."""
     column = "mp_openid" if source == "mp" else "openid"
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = (
         insert(Member)
         .values({column: openid, "created_at": now, "last_interaction_at": now})
@@ -60,3 +65,170 @@ async def set_status(session: AsyncSession, openid: str, status: str, source: st
         .values(status=status)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- sign-up, referral, rights ----------------------------------------------------------------
+
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+
+
+class PiiProtector(Protocol):
+    """Implemented by bot/crypto.PiiCipher: phone numbers never reach the database in clear."""
+
+    def encrypt(self, value: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
+
+    def lookup_hash(self, value: str) -> str: ...
+
+
+class PhoneTakenError(DomainError):
+    text_key = "phone_taken"
+
+
+class AlreadyMemberError(DomainError):
+    text_key = "already_member"
+
+
+def normalise_phone(raw: str) -> str | None:
+    """A mainland mobile number (1[3-9] + 9 digits), tolerating spaces, dashes and +86; else None."""
+    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", raw))
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits if _PHONE.fullmatch(digits) else None
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:]
+
+
+def new_referral_code(length: int = 6) -> str:
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True)
+class Signup:
+    member_id: int
+    referral_code: str
+    bonus: Movement
+    referrer_rewarded: bool
+
+
+async def by_id(session: AsyncSession, member_id: int) -> Member | None:
+    return await session.get(Member, member_id)
+
+
+async def by_phone(session: AsyncSession, pii: PiiProtector, phone: str) -> Member | None:
+    result = await session.execute(select(Member).where(Member.phone_hash == pii.lookup_hash(phone)))
+    return result.scalar_one_or_none()
+
+
+async def by_unionid(session: AsyncSession, unionid: str) -> Member | None:
+    result = await session.execute(
+        select(Member).where(Member.unionid == unionid).where(Member.status != DELETED).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def phone_available(session: AsyncSession, pii: PiiProtector, phone: str, openid: str) -> bool:
+    holder = await by_phone(session, pii, phone)
+    return holder is None or holder.openid == openid or holder.mp_openid == openid
+
+
+async def sign_up(
+    session: AsyncSession, ledger: Ledger, pii: PiiProtector, *, openid: str, source: str,
+    phone: str, birthday: tuple[int, int, int | None] | None, now: datetime,
+) -> Signup:
+    """Make the sender a member and credit the sign-up bonus (`signup:<member>`), in the caller's
+    transaction; reward the referrer (`referral:<member>`) within the monthly limit."""
+    await touch(session, openid, now, source)
+    member = await session.scalar(
+        select(Member).where(_openid_column(source) == openid).with_for_update()
+    )
+    assert member is not None
+    if member.joined_at is not None:
+        raise AlreadyMemberError("already a member")
+    if not await phone_available(session, pii, phone, openid):
+        raise PhoneTakenError("phone bound to another member")
+    member.phone_enc = pii.encrypt(phone)
+    member.phone_hash = pii.lookup_hash(phone)
+    if birthday is not None:
+        member.birthday_month, member.birthday_day, member.birthday_year = birthday
+    member.consent_at = now
+    member.consent_version = ledger.rules.privacy_notice_version
+    member.referral_code = await _unique_referral_code(session)
+    member.joined_at = now
+    member.status = ACTIVE
+    await session.flush()
+    assert member.id is not None
+    bonus = await ledger.earn(
+        session, member.id, ledger.rules.signup_bonus, key=f"signup:{member.id}", kind="signup",
+        now=now, reason="注册会员奖励",
+    )
+    rewarded = await _reward_referrer(session, ledger, member, now)
+    return Signup(member.id, member.referral_code, bonus, rewarded)
+
+
+async def _unique_referral_code(session: AsyncSession) -> str:
+    while True:
+        code = new_referral_code()
+        taken = await session.scalar(select(Member.id).where(Member.referral_code == code))
+        if taken is None:
+            return code
+
+
+async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> bool:
+    if member.referrer_id is None:
+        return False
+    referrer = await session.get(Member, member.referrer_id)
+    if referrer is None or referrer.joined_at is None or referrer.status == DELETED:
+        return False
+    local = now.astimezone(ledger.tz)
+    month_start = datetime(local.year, local.month, 1, tzinfo=ledger.tz)
+    count = await session.scalar(
+        select(func.count()).select_from(LedgerEntry)
+        .where(LedgerEntry.member_id == referrer.id).where(LedgerEntry.kind == "referral")
+        .where(LedgerEntry.created_at >= month_start)
+    )
+    if int(count or 0) >= ledger.rules.referral_monthly_limit:
+        return False
+    await ledger.earn(
+        session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
+        kind="referral", now=now, reason="邀请好友注册奖励",
+    )
+    return True
+
+
+async def record_referrer(session: AsyncSession, openid: str, source: str, code: str, now: datetime) -> bool:
+    """From a `ref_<code>` QR scene: remember who invited a not-yet-member (first referrer wins)."""
+    await touch(session, openid, now, source)
+    referrer = await session.scalar(
+        select(Member).where(Member.referral_code == code.upper()).where(Member.status != DELETED)
+    )
+    if referrer is None:
+        return False
+    result = await session.execute(
+        update(Member).where(_openid_column(source) == openid).where(Member.joined_at.is_(None))  # type: ignore[union-attr]
+        .where(Member.referrer_id.is_(None)).where(Member.id != referrer.id)  # type: ignore[union-attr]
+        .values(referrer_id=referrer.id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: bool) -> None:
+    await session.execute(update(Member).where(Member.id == member_id).values(marketing_opt_out=opt_out))
+
+
+async def delete(session: AsyncSession, member_id: int) -> None:
+    """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
+    The openid is released, so the same person writing again starts as a new visitor."""
+    await session.execute(
+        update(Member).where(Member.id == member_id).values(
+            openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
+            birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
+            status=DELETED, marketing_opt_out=True,
+        )
+    )

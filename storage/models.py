@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
+class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
+    """Aware UTC in, aware UTC out, on every backend. SQLite keeps no offset, so it stores naive
+    UTC (which also keeps its text comparisons in order); PostgreSQL stores timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ts(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+    return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
 class Member(SQLModel, table=True):
@@ -71,3 +94,95 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One movement of points. The idempotency key makes every operation apply once."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_ledger_entry_key"),
+        Index("ix_ledger_entry_member_created", "member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    delta: int
+    kind: str = Field(max_length=16)
+    idempotency_key: str = Field(max_length=160)
+    reason: str = Field(default="", max_length=200)
+    ref: str | None = Field(default=None, max_length=100)
+    balance_after: int
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class PointsLot(SQLModel, table=True):
+    """Points earned together, expiring together. Spending consumes the earliest-expiring lots."""
+
+    __tablename__ = "points_lot"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0", name="ck_points_lot_remaining_nonnegative"),
+        CheckConstraint("remaining <= amount", name="ck_points_lot_remaining_le_amount"),
+        Index("ix_points_lot_member_live", "member_id", "expires_at"),
+        Index("ix_points_lot_expiry", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    entry_id: int = Field(foreign_key="ledger_entry.id")
+    amount: int
+    remaining: int
+    earned_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class LotMovement(SQLModel, table=True):
+    """Which lots an entry took points from (negative) or gave them back to (positive)."""
+
+    __tablename__ = "lot_movement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="ledger_entry.id", index=True)
+    lot_id: int = Field(foreign_key="points_lot.id", index=True)
+    amount: int
+
+
+class Checkin(SQLModel, table=True):
+    __tablename__ = "checkin"
+    __table_args__ = (UniqueConstraint("member_id", "day", name="uq_checkin_member_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    day: date
+    streak: int
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class PurchaseOrder(SQLModel, table=True):
+    """An order reported by the POS; refunds are keyed by their own ids in the ledger."""
+
+    __tablename__ = "purchase_order"
+    __table_args__ = (UniqueConstraint("order_id", name="uq_purchase_order_order_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=64)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    amount_fen: int
+    points: int
+    refunded_fen: int = 0
+    refunded_points: int = 0
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class Anomaly(SQLModel, table=True):
+    """Something operators should look at: a cap hit, a refund shortfall, a redemption spree."""
+
+    __tablename__ = "anomaly"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_anomaly_dedupe_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    kind: str = Field(max_length=32)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    dedupe_key: str = Field(max_length=160)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))

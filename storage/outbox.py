@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import Outbox
 
 TRANSACTIONAL = "transactional"
@@ -53,8 +52,7 @@ async def enqueue(
         "next_attempt_at": not_before or now,
         "created_at": now,
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -11,7 +11,10 @@ from storage import members
 from storage.clock import Clock
 from storage.db import Database
 from storage.kv import KV
+from storage.ledger import Ledger
+from storage.members import PiiProtector
 from storage.models import Member
+from storage.rules import Rules
 
 if TYPE_CHECKING:
     from handlers.core.message import Inbound
@@ -37,6 +40,9 @@ class Services:
     kv: KV
     clock: Clock
     tz: ZoneInfo
+    rules: Rules
+    ledger: Ledger
+    pii: PiiProtector
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,6 +69,23 @@ class ChatContext:
     @property
     def clock(self) -> Clock:
         return self.services.clock
+
+    @property
+    def rules(self) -> Rules:
+        return self.services.rules
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.services.ledger
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.services.tz
+
+    async def joined_member(self) -> Member | None:
+        """The sender if they are a member (signed up, not deleted), else None."""
+        member = await self.member()
+        return member if member is not None and member.joined_at is not None else None
 
     @property
     def db(self) -> Database:

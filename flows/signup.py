@@ -1,0 +1,114 @@
+"""Sign-up: phone, birthday (optional), privacy consent; the member and the bonus are created at the end.
+
+```mermaid
+stateDiagram-v2
+    [*] --> phone: 注册 / 加入会员 / join / menu SIGNUP
+    [*] --> [*]: already a member
+    phone --> phone: not a mainland mobile, or bound to another member
+    phone --> birthday: valid phone
+    birthday --> birthday: unreadable date
+    birthday --> consent: date or 跳过
+    consent --> consent: anything but 同意
+    consent --> [*]: 同意 (member + bonus + referral, one transaction)
+    phone --> [*]: 取消 / 10 minutes of silence
+    birthday --> [*]: 取消 / 10 minutes of silence
+    consent --> [*]: 取消 / 10 minutes of silence
+```"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.store import FlowState
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Click, Command
+from handlers.core.message import Inbound, normalise
+from handlers.core.reply import Text
+from storage import members
+from storage.members import AlreadyMemberError, PhoneTakenError
+
+SKIP = {"跳过", "skip", "不填", "无"}
+AGREE = {"同意", "agree", "yes", "是", "确认", "同意并注册"}
+_DATE = re.compile(r"^(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?$")
+
+
+def parse_birthday(text: str, today: date) -> tuple[int, int, int | None] | None:
+    """`YYYY-MM-DD`, `MM-DD`, `M月D日` (also with / or .). 29 February is valid without a year."""
+    match = _DATE.match(normalise(text).replace(" ", ""))
+    if not match:
+        return None
+    year = int(match.group(1)) if match.group(1) else None
+    month, day = int(match.group(2)), int(match.group(3))
+    try:
+        date(year or 2000, month, day)  # 2000 is a leap year: 02-29 passes without a year
+    except ValueError:
+        return None
+    if year is not None and not (1900 <= year <= today.year and date(year, month, day) <= today):
+        return None
+    return month, day, year
+
+
+async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+    if await ctx.joined_member() is not None:
+        return Abort([Text(texts.already_member)])
+    return Next("phone", [Text(texts.SIGNUP_ASK_PHONE)])
+
+
+async def phone(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
+    number = members.normalise_phone(msg.text)
+    if number is None:
+        return Stay([Text(texts.SIGNUP_BAD_PHONE)])
+    async with ctx.db.sessions() as session:
+        free = await members.phone_available(session, ctx.services.pii, number, msg.openid)
+    if not free:
+        return Stay([Text(texts.phone_taken)])
+    ask = texts.SIGNUP_ASK_BIRTHDAY.format(points=ctx.rules.birthday_points)
+    # The flow state lives in the KV for at most the flow's TTL; the phone is encrypted even there.
+    return Next("birthday", [Text(ask)], {"phone": ctx.services.pii.encrypt(number)})
+
+
+async def birthday(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
+    consent = Text(texts.SIGNUP_ASK_CONSENT.format(version=ctx.rules.privacy_notice_version))
+    if msg.command in SKIP:
+        return Next("consent", [consent], {"birthday": None})
+    parsed = parse_birthday(msg.text, ctx.clock.now().astimezone(ctx.tz).date())
+    if parsed is None:
+        return Stay([Text(texts.SIGNUP_BAD_BIRTHDAY)])
+    return Next("consent", [consent], {"birthday": list(parsed)})
+
+
+async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
+    if msg.command not in AGREE:
+        return Stay([Text(texts.SIGNUP_NEED_CONSENT)])
+    raw_birthday = state.data.get("birthday")
+    born = (raw_birthday[0], raw_birthday[1], raw_birthday[2]) if raw_birthday else None
+    try:
+        async with ctx.db.unit_of_work() as session:
+            done = await members.sign_up(
+                session, ctx.ledger, ctx.services.pii, openid=msg.openid, source=msg.source,
+                phone=ctx.services.pii.decrypt(state.data["phone"]), birthday=born, now=ctx.clock.now(),
+            )
+    except AlreadyMemberError:
+        return Done([Text(texts.already_member)])
+    except PhoneTakenError:
+        return Next("phone", [Text(texts.phone_taken)])
+    ctx.forget_member()
+    rules = ctx.rules
+    welcome = texts.SIGNUP_DONE.format(
+        brand=texts.BRAND, bonus=done.bonus.delta, balance=done.bonus.balance,
+        code=done.referral_code, referral=rules.referral_bonus,
+    )
+    return Done([Text(welcome)])
+
+
+flow = Flow(
+    name="signup",
+    begin=begin,
+    steps={"phone": phone, "birthday": birthday, "consent": consent},
+    entry=(Command("注册", "加入会员", "join", "signup", "会员注册"),),
+    extra_entries=((Click("SIGNUP"),),),
+    ttl=600,
+)

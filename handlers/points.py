@@ -1,0 +1,87 @@
+"""Check-in, balance and history: the member's points in the chat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Click, Command
+from handlers.core.message import Inbound
+from handlers.core.reply import Reply, Text
+from handlers.core.router import Router
+from storage.checkins import check_in as record_checkin
+
+router = Router("points")
+EXPIRY_NOTICE = timedelta(days=30)
+
+
+def join_first(ctx: ChatContext) -> Reply:
+    return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
+
+
+def tier_up(ctx: ChatContext, tier: str | None) -> str:
+    if not tier:
+        return ""
+    return texts.TIER_UP.format(tier=tier, multiplier=ctx.rules.tier_named(tier).multiplier)
+
+
+@router.on(Command("签到", "checkin", "打卡"), name="checkin")
+@router.on(Click("CHECKIN"), name="checkin")
+async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
+    member = await ctx.joined_member()
+    if member is None:
+        return join_first(ctx)
+    async with ctx.db.unit_of_work() as session:
+        result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
+    if result.already:
+        return Text(texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
+    bonus = texts.CHECKIN_STREAK_BONUS.format(bonus=result.bonus) if result.bonus else ""
+    text = texts.CHECKIN_DONE.format(
+        points=result.points, bonus=bonus, streak=result.streak, balance=result.balance
+    )
+    if result.capped:
+        text += texts.CHECKIN_CAPPED.format(cap=ctx.rules.daily_earn_cap)
+    return Text(text + tier_up(ctx, result.upgraded_to))
+
+
+@router.on(Command("积分", "余额", "balance", "我的积分"), name="balance")
+@router.on(Click("BALANCE"), name="balance")
+async def balance(msg: Inbound, ctx: ChatContext) -> Reply:
+    member = await ctx.joined_member()
+    if member is None:
+        return join_first(ctx)
+    now = ctx.clock.now()
+    async with ctx.db.unit_of_work() as session:
+        await ctx.ledger.expire_member(session, member.id, now)  # type: ignore[arg-type]
+        points = await ctx.ledger.balance(session, member.id)  # type: ignore[arg-type]
+        qualifying = await ctx.ledger.qualifying_points(session, member.id, now)  # type: ignore[arg-type]
+        expiring, when = await ctx.ledger.expiring(session, member.id, now, EXPIRY_NOTICE)  # type: ignore[arg-type]
+    following = ctx.rules.next_tier(member.tier)
+    progress = (
+        texts.BALANCE_PROGRESS.format(gap=max(following.threshold - qualifying, 0), next=following.name)
+        if following else texts.BALANCE_TOP
+    )
+    if expiring and when is not None:
+        last_day = (when.astimezone(ctx.tz) - timedelta(days=1)).date()
+        expiry = texts.BALANCE_EXPIRING.format(points=expiring, date=f"{last_day:%Y-%m-%d}")
+    else:
+        expiry = texts.BALANCE_NO_EXPIRING
+    return Text(texts.BALANCE.format(balance=points, tier=member.tier, progress=progress, expiring=expiry))
+
+
+@router.on(Command("明细", "history", "积分明细"), name="history")
+async def history(msg: Inbound, ctx: ChatContext) -> Reply:
+    member = await ctx.joined_member()
+    if member is None:
+        return join_first(ctx)
+    async with ctx.db.sessions() as session:
+        entries = await ctx.ledger.history(session, member.id)  # type: ignore[arg-type]
+    if not entries:
+        return Text(texts.HISTORY_EMPTY)
+    lines = [texts.HISTORY_HEAD]
+    for entry in entries:
+        label = texts.KIND_LABELS.get(entry.kind, entry.kind)
+        when = entry.created_at.astimezone(ctx.tz)
+        lines.append(texts.HISTORY_LINE.format(date=f"{when:%m-%d}", label=label, delta=entry.delta))
+    return Text("\n".join(lines))

@@ -1,0 +1,186 @@
+"""Programme rules (TOML, validated at start-up) and the pure policy functions over them: tiers, expiry,
+streaks, birthdays, quiet hours. No I/O beyond reading the rules file; no database."""
+
+from __future__ import annotations
+
+import calendar
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    threshold: int
+    multiplier: float
+
+
+DEFAULT_TIERS = (
+    Tier("普通", 0, 1.0),
+    Tier("银卡", 1_000, 1.2),
+    Tier("金卡", 5_000, 1.5),
+    Tier("钻石", 20_000, 2.0),
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    signup_bonus: int = 100
+    referral_bonus: int = 50
+    referral_monthly_limit: int = 20
+    checkin_points: int = 5
+    streak_days: int = 7
+    streak_bonus: int = 20
+    points_per_yuan: int = 1
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    tier_window_months: int = 12
+    expiry_months: int = 12
+    birthday_points: int = 200
+    winback_after_days: int = 30
+    winback_bonus: int = 50
+    winback_valid_days: int = 7
+    marketing_cap: int = 4
+    marketing_window_days: int = 30
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 9
+    daily_earn_cap: int = 500
+    daily_redeem_alert: int = 10
+    privacy_notice_version: str = "2026-01"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # --- tiers ---------------------------------------------------------------------------
+    def tier_for(self, qualifying: int) -> Tier:
+        """The highest tier whose threshold the qualifying points reach."""
+        chosen = self.tiers[0]
+        for tier in self.tiers:
+            if qualifying >= tier.threshold:
+                chosen = tier
+        return chosen
+
+    def tier_named(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        return self.tiers[0]
+
+    def tier_rank(self, name: str) -> int:
+        return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def next_tier(self, name: str) -> Tier | None:
+        rank = self.tier_rank(name)
+        return self.tiers[rank + 1] if rank + 1 < len(self.tiers) else None
+
+    def one_level_down(self, name: str) -> Tier:
+        return self.tiers[max(self.tier_rank(name) - 1, 0)]
+
+    def purchase_points(self, amount_fen: int, tier_name: str) -> int:
+        """Whole yuan paid x points per yuan x the tier multiplier, rounded down."""
+        yuan = amount_fen // 100
+        return int(yuan * self.points_per_yuan * self.tier_named(tier_name).multiplier)
+
+    # --- calendar ------------------------------------------------------------------------
+    def lot_expiry(self, earned_at: datetime, tz: ZoneInfo) -> datetime:
+        """A lot earned in month M expires at the end of month M + expiry_months (local),
+        i.e. at local midnight starting the month after that."""
+        local = earned_at.astimezone(tz)
+        months = local.year * 12 + (local.month - 1) + self.expiry_months + 1
+        first_after = datetime(months // 12, months % 12 + 1, 1, tzinfo=tz)
+        return first_after
+
+    def streak_bonus_for(self, streak: int) -> int:
+        """The bonus on each `streak_days`-th consecutive day (7, 14, 21, ...)."""
+        return self.streak_bonus if streak > 0 and streak % self.streak_days == 0 else 0
+
+    @staticmethod
+    def birthday_in(year: int, month: int, day: int) -> date:
+        """This year's birthday; 29 February falls on 28 February in other years."""
+        if month == 2 and day == 29 and not calendar.isleap(year):
+            return date(year, 2, 28)
+        return date(year, month, day)
+
+    def day_start(self, day: date, tz: ZoneInfo) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=tz)
+
+    def in_quiet_hours(self, at: datetime, tz: ZoneInfo) -> bool:
+        hour = at.astimezone(tz).hour
+        return hour >= self.quiet_start_hour or hour < self.quiet_end_hour
+
+    def next_send_time(self, at: datetime, tz: ZoneInfo) -> datetime:
+        """`at` itself outside quiet hours, else the next quiet_end_hour:00 local."""
+        if not self.in_quiet_hours(at, tz):
+            return at
+        local = at.astimezone(tz)
+        day = local.date() if local.hour < self.quiet_end_hour else local.date() + timedelta(days=1)
+        return datetime.combine(day, time(self.quiet_end_hour), tzinfo=tz)
+
+
+_INT_KEYS = {f.name for f in fields(Rules) if f.type in ("int", int)}
+
+
+def load_rules(path: str | Path | None) -> Rules:
+    """Defaults, overridden by the TOML file at `path` (flat keys plus [[tiers]] tables)."""
+    if not path:
+        return Rules()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"RULES_FILE {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"RULES_FILE {path} is not valid TOML: {exc}") from None
+    return rules_from_dict(data)
+
+
+def rules_from_dict(data: dict[str, Any]) -> Rules:
+    known = {f.name for f in fields(Rules)} - {"extra", "tiers"}
+    updates: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "tiers":
+            updates["tiers"] = _tiers(value)
+        elif key not in known:
+            raise RulesError(f"unknown key {key!r}")
+        elif key in _INT_KEYS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise RulesError(f"{key} must be a whole number >= 0, got {value!r}")
+            updates[key] = value
+        elif not isinstance(value, str) or not value:
+            raise RulesError(f"{key} must be a non-empty string")
+        else:
+            updates[key] = value
+    rules = replace(Rules(), **updates)
+    for key in ("quiet_start_hour", "quiet_end_hour"):
+        if not 0 <= getattr(rules, key) <= 23:
+            raise RulesError(f"{key} must be an hour from 0 to 23")
+    for key in ("streak_days", "expiry_months", "marketing_window_days"):
+        if getattr(rules, key) < 1:
+            raise RulesError(f"{key} must be at least 1")
+    return rules
+
+
+def _tiers(value: Any) -> tuple[Tier, ...]:
+    if not isinstance(value, list) or not value:
+        raise RulesError("tiers must be a non-empty array of tables")
+    tiers = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"name", "threshold", "multiplier"}:
+            raise RulesError(f"tiers[{i}] needs exactly name, threshold and multiplier")
+        name, threshold, mult = item["name"], item["threshold"], item["multiplier"]
+        if not isinstance(name, str) or not name:
+            raise RulesError(f"tiers[{i}].name must be a non-empty string")
+        if not isinstance(threshold, int) or threshold < 0:
+            raise RulesError(f"tiers[{i}].threshold must be a whole number >= 0")
+        if not isinstance(mult, int | float) or not 0 < mult <= 10:
+            raise RulesError(f"tiers[{i}].multiplier must be a number in (0, 10]")
+        tiers.append(Tier(name, threshold, float(mult)))
+    if tiers[0].threshold != 0:
+        raise RulesError("tiers[0].threshold must be 0 (everyone has a tier)")
+    if any(b.threshold <= a.threshold for a, b in zip(tiers, tiers[1:], strict=False)):
+        raise RulesError("tiers must have strictly increasing thresholds")
+    return tuple(tiers)
