@@ -62,6 +62,7 @@ class Member(SQLModel, table=True):
     referral_code: str | None = Field(default=None, max_length=16)
     referrer_id: int | None = Field(default=None, foreign_key="member.id")
     tier: str = Field(default="普通", max_length=16)
+    tier_reviewed_month: str | None = Field(default=None, max_length=7)
     status: str = Field(default="active", max_length=16)
     marketing_opt_out: bool = False
     balance: int = 0

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:17:07.442991
+Create Date: 2026-11-22 12:17:51.274567
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('referral_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('referrer_id', sa.Integer(), nullable=True),
     sa.Column('tier', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('tier_reviewed_month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('marketing_opt_out', sa.Boolean(), nullable=False),
     sa.Column('balance', sa.Integer(), nullable=False),
