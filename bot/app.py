@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api import health, orders
+from bot.api import admin, health, orders
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.dedupe import DeliveryGuard
@@ -87,6 +87,7 @@ def create_app(
     app.include_router(official_account)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(admin.router)
     _install_error_handlers(app)
     return app
 

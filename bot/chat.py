@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flows import delete_account, signup
+from flows import delete_account, redeem, signup
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import events, fallback, members, points
+from handlers import events, fallback, members, points, rewards
 from handlers.core.router import Router
 from storage.kv import KV
 
@@ -15,6 +15,7 @@ def build_router() -> Router:
     router.include(events.router)
     router.include(points.router)
     router.include(members.router)
+    router.include(rewards.router)
     router.include(fallback.router)
     router.include(events.tail)
     router.include(fallback.catch_all)
@@ -22,7 +23,7 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return [signup.flow, delete_account.flow]
+    return [signup.flow, redeem.flow, delete_account.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float) -> Conversation:

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--url", default="http://127.0.0.1:8000/wechat")
     chat.add_argument("--encrypted", action="store_true", help="use safe mode (needs WECHAT_AES_KEY)")
     chat.set_defaults(func=cmd_chat)
+
+    codes = sub.add_parser("codes", help="reward code pools")
+    codes_sub = codes.add_subparsers(dest="codes_command", required=True)
+    codes_import = codes_sub.add_parser("import", help="import a CSV of codes (first column) into a reward")
+    codes_import.add_argument("reward_id", type=int)
+    codes_import.add_argument("file")
+    codes_import.set_defaults(func=cmd_codes_import)
     return parser
 
 
@@ -72,11 +79,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.demo import seed
     from bot.migrate import upgrade
+    from storage.clock import SystemClock
 
     settings = Settings().with_demo_secrets()
     logs.configure(settings.log_level)
     asyncio.run(upgrade(settings.database_url))
+    if asyncio.run(seed(settings, SystemClock().now())):
+        print("seeded the demo catalogue (回复【兑换】 to see it)")
     url = f"http://{args.host}:{args.port}"
     print(
         "\nwxbot demo is running"
@@ -99,6 +110,42 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings()
     asyncio.run(upgrade(settings.database_url))
     print("database is up to date")
+    return 0
+
+
+def cmd_codes_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.api.admin import parse_codes
+    from storage.db import Database
+    from storage.ledger import Ledger
+    from storage.rewards import Rewards
+    from storage.rules import load_rules
+
+    settings = Settings()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"wxbot: {path} does not exist", file=sys.stderr)
+        return 2
+    codes = parse_codes(path.read_text(encoding="utf-8-sig"))
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                rewards = Rewards(Ledger(load_rules(settings.rules_file), settings.tz))
+                return await rewards.import_codes(session, args.reward_id, codes)
+        finally:
+            await db.dispose()
+
+    from storage.errors import DomainError
+
+    try:
+        added = asyncio.run(run())
+    except DomainError as exc:
+        print(f"wxbot: {exc}", file=sys.stderr)
+        return 1
+    print(f"read {len(codes)} codes, added {added} (duplicates skipped)")
     return 0
 
 

@@ -145,7 +145,7 @@ class Conversation:
             return await self.router.dispatch(msg, ctx)
         except DomainError as exc:
             ctx.intent = f"{ctx.intent}:refused"
-            return [Text(_domain_text(exc))]
+            return [Text(domain_text(exc))]
 
 
 def _starter(name: str) -> Callable[..., Awaitable[list[Reply]]]:
@@ -156,7 +156,7 @@ def _starter(name: str) -> Callable[..., Awaitable[list[Reply]]]:
     return start_flow
 
 
-def _domain_text(exc: DomainError) -> str:
+def domain_text(exc: DomainError) -> str:
     template = texts.text_for(exc.text_key)
     try:
         return template.format(**exc.details)

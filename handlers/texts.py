@@ -120,3 +120,40 @@ DELETE_CONFIRM = (
 )
 DELETE_NEED_CONFIRM = "如需注销请回复【确认注销】，不注销请回复【取消】。"
 DELETED = "您的会员信息已删除。感谢您的陪伴，随时欢迎回来，回复【注册】即可重新加入。"
+
+# --- redemption ----------------------------------------------------------------------------------
+REDEEM_EMPTY = "积分商城暂时没有可兑换的礼品，请稍后再来看看。"
+REDEEM_HEAD = "您的积分：{balance}。可兑换的礼品："
+REDEEM_LINE = "{n}. {name}  {cost} 积分{note}"
+REDEEM_NOTE_SHORT = "（还差 {missing}）"
+REDEEM_NOTE_SOLD_OUT = "（已兑完）"
+REDEEM_FOOT = "回复编号选择礼品，例如回复 1。"
+REDEEM_MORE = "回复【下一页】查看更多。"
+REDEEM_NO_MORE = "已经是最后一页了，回复编号选择礼品，或回复【取消】退出。"
+REDEEM_BAD_CHOICE = "请回复列表中的编号（1-{count}），或回复【取消】退出。"
+REDEEM_NO_SUCH_ITEM = "没有编号为 {n} 的礼品。回复【兑换】查看礼品列表。"
+REDEEM_QUOTE = (
+    "您选择了：{name}\n{description}\n需要 {cost} 积分，兑换后剩余 {after} 积分。\n"
+    "确认兑换请回复【是】，放弃请回复【否】（5 分钟内有效）。"
+)
+REDEEM_CONFIRM_AGAIN = "请回复【是】确认兑换，或回复【否】放弃。"
+REDEEM_DECLINED = "已放弃兑换，积分未扣除。回复【兑换】可以重新选择。"
+REDEEM_DONE = (
+    "兑换成功！{name}\n券码：{code}\n有效期至 {expires}\n{usage}\n"
+    "已扣除 {cost} 积分，剩余 {balance} 积分。回复【我的券】可随时查看。"
+)
+USAGE_COUPON = "结账时向店员出示券码即可使用。"
+USAGE_GIFT = "请凭提货码到门店领取礼品。"
+USAGE_POOL = "结账时出示券码即可使用。"
+quote_expired = "报价已超过 5 分钟失效，积分未扣除。请回复【兑换】重新选择。"
+insufficient_points_redeem = (
+    "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。\n"
+    "赚积分的方法：每日【签到】+{checkin}，消费 1 元得 1 积分，邀请好友注册 +{referral}。"
+)
+out_of_stock = "很抱歉，{name}已经兑完了，积分未扣除。回复【兑换】看看其他礼品。"
+limit_reached = "{name}每人限兑 {limit} 次，您已达到上限，积分未扣除。"
+tier_too_low = "{name}仅限【{tier}】及以上会员兑换，积分未扣除。"
+reward_ended = "{name}的兑换已结束，积分未扣除。回复【兑换】看看其他礼品。"
+COUPONS_EMPTY = "您目前没有未使用的券。回复【兑换】用积分兑换优惠券。"
+COUPONS_HEAD = "您未使用的券："
+COUPONS_LINE = "{name}：{code}（有效期至 {expires}）"

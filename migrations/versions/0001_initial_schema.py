@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:17:51.274567
+Create Date: 2026-11-22
 """
 from __future__ import annotations
 
@@ -53,6 +53,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_member_last_interaction_at'), ['last_interaction_at'], unique=False)
         batch_op.create_index('ix_member_unionid', ['unionid'], unique=False)
 
+    op.create_table('reward',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('cost', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('stock', sa.Integer(), nullable=True),
+    sa.Column('per_member_limit', sa.Integer(), nullable=True),
+    sa.Column('total_limit', sa.Integer(), nullable=True),
+    sa.Column('issued_count', sa.Integer(), nullable=False),
+    sa.Column('min_tier', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('validity_days', sa.Integer(), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('coupon', 'code_pool', 'gift')", name='ck_reward_kind'),
+    sa.CheckConstraint('cost > 0', name='ck_reward_cost_positive'),
+    sa.CheckConstraint('stock IS NULL OR stock >= 0', name='ck_reward_stock_nonnegative'),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('anomaly',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=True),
@@ -134,6 +155,27 @@ def upgrade() -> None:
     with op.batch_alter_table('purchase_order', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_purchase_order_member_id'), ['member_id'], unique=False)
 
+    op.create_table('redemption',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('reward_id', sa.Integer(), nullable=False),
+    sa.Column('request_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('cost', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['reward_id'], ['reward.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code', name='uq_redemption_code'),
+    sa.UniqueConstraint('request_key', name='uq_redemption_request_key')
+    )
+    with op.batch_alter_table('redemption', schema=None) as batch_op:
+        batch_op.create_index('ix_redemption_member', ['member_id', 'created_at'], unique=False)
+
     op.create_table('points_lot',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -151,6 +193,20 @@ def upgrade() -> None:
     with op.batch_alter_table('points_lot', schema=None) as batch_op:
         batch_op.create_index('ix_points_lot_expiry', ['expires_at'], unique=False)
         batch_op.create_index('ix_points_lot_member_live', ['member_id', 'expires_at'], unique=False)
+
+    op.create_table('reward_code',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reward_id', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('redemption_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['redemption_id'], ['redemption.id'], ),
+    sa.ForeignKeyConstraint(['reward_id'], ['reward.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('reward_id', 'code', name='uq_reward_code')
+    )
+    with op.batch_alter_table('reward_code', schema=None) as batch_op:
+        batch_op.create_index('ix_reward_code_available', ['reward_id', 'status'], unique=False)
 
     op.create_table('lot_movement',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -175,11 +231,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_lot_movement_entry_id'))
 
     op.drop_table('lot_movement')
+    with op.batch_alter_table('reward_code', schema=None) as batch_op:
+        batch_op.drop_index('ix_reward_code_available')
+
+    op.drop_table('reward_code')
     with op.batch_alter_table('points_lot', schema=None) as batch_op:
         batch_op.drop_index('ix_points_lot_member_live')
         batch_op.drop_index('ix_points_lot_expiry')
 
     op.drop_table('points_lot')
+    with op.batch_alter_table('redemption', schema=None) as batch_op:
+        batch_op.drop_index('ix_redemption_member')
+
+    op.drop_table('redemption')
     with op.batch_alter_table('purchase_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_purchase_order_member_id'))
 
@@ -198,6 +262,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_anomaly_member_id'))
 
     op.drop_table('anomaly')
+    op.drop_table('reward')
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.drop_index('ix_member_unionid')
         batch_op.drop_index(batch_op.f('ix_member_last_interaction_at'))

@@ -1,0 +1,45 @@
+"""What `wxbot demo` adds to an empty database: a small catalogue (and later a demo manager)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.settings import Settings
+from storage.db import Database
+from storage.ledger import Ledger
+from storage.models import Reward
+from storage.rewards import Rewards
+from storage.rules import load_rules
+
+DEMO_CATALOGUE = (
+    {"name": "5元无门槛券", "description": "全场通用，结账直接抵扣 5 元", "cost": 50, "kind": "coupon",
+     "validity_days": 30},
+    {"name": "20元满减券", "description": "满 100 元减 20 元", "cost": 180, "kind": "coupon",
+     "per_member_limit": 2, "validity_days": 30},
+    {"name": "门店咖啡一杯", "description": "凭提货码到任一门店领取", "cost": 300, "kind": "gift",
+     "stock": 100, "validity_days": 14},
+    {"name": "合作品牌电影券", "description": "合作影院通兑券码", "cost": 800, "kind": "code_pool",
+     "stock": 3, "validity_days": 60},
+    {"name": "金卡专享礼盒", "description": "金卡及以上会员专享", "cost": 2000, "kind": "gift",
+     "stock": 10, "min_tier": "金卡", "validity_days": 30},
+)
+DEMO_POOL_CODES = ("MOVIE-DEMO-0001", "MOVIE-DEMO-0002", "MOVIE-DEMO-0003")
+
+
+async def seed(settings: Settings, now: datetime) -> bool:
+    """Seed the demo catalogue once; returns False when rewards already exist."""
+    db = Database(settings.database_url)
+    rewards = Rewards(Ledger(load_rules(settings.rules_file), settings.tz))
+    try:
+        async with db.unit_of_work() as session:
+            if await rewards.all(session):
+                return False
+            for item in DEMO_CATALOGUE:
+                reward = Reward(**item, created_at=now)  # type: ignore[arg-type]
+                session.add(reward)
+                await session.flush()
+                if reward.kind == "code_pool":
+                    await rewards.import_codes(session, reward.id, DEMO_POOL_CODES)  # type: ignore[arg-type]
+        return True
+    finally:
+        await db.dispose()

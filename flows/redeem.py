@@ -1,0 +1,153 @@
+"""Redemption in the chat: the list, a choice, a quote, and `是` within 5 minutes.
+
+The quote is bound to the flow instance: the redemption's request key is the instance id, so a
+repeated or retried `是` redeems once.
+
+```mermaid
+stateDiagram-v2
+    [*] --> choose: 兑换 / 积分商城 / redeem / menu REDEEM (list, 8 a page)
+    [*] --> confirm: 兑换 N (quote item N at once)
+    [*] --> [*]: not a member, or nothing to redeem
+    choose --> choose: 下一页, or not a number on the list
+    choose --> confirm: a number (quote: cost and balance after)
+    confirm --> confirm: anything but 是 / 否
+    confirm --> [*]: 否 (nothing spent)
+    confirm --> [*]: 是 within 5 minutes (points, stock and a code, one transaction)
+    confirm --> [*]: 是 after 5 minutes (quote expired, nothing spent)
+    choose --> [*]: 取消 / 10 minutes of silence
+    confirm --> [*]: 取消 / 10 minutes of silence
+```"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flows.engine import Abort, Done, Flow, Next, Stay, StepResult, domain_text
+from flows.store import FlowState
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Click, Command
+from handlers.core.message import Inbound
+from handlers.core.reply import Text
+from storage.errors import DomainError
+from storage.ledger import InsufficientPointsError
+from storage.models import Member, Reward
+from storage.rewards import Rewards
+
+PAGE = 8
+QUOTE_VALID = timedelta(minutes=5)
+YES = {"是", "yes", "y", "确认", "确定", "好"}
+NO = {"否", "no", "n", "不", "不要"}
+NEXT_PAGE = {"下一页", "next", "更多"}
+
+
+def rewards_of(ctx: ChatContext) -> Rewards:
+    return Rewards(ctx.ledger)
+
+
+def join_first(ctx: ChatContext) -> Text:
+    return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
+
+
+async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+    member = await ctx.joined_member()
+    if member is None:
+        return Abort([join_first(ctx)])
+    async with ctx.db.sessions() as session:
+        items = await rewards_of(ctx).catalogue(session, member, ctx.clock.now())
+    if not items:
+        return Abort([Text(texts.REDEEM_EMPTY)])
+    ids = [r.id for r in items]
+    pick = state.data.get("item")
+    if pick is not None:
+        number = int(pick) if str(pick).isdigit() else 0
+        if not 1 <= number <= len(ids):
+            return Abort([Text(texts.REDEEM_NO_SUCH_ITEM.format(n=pick))])
+        return _quote(ctx, member, items[number - 1], {"ids": ids})
+    return Next("choose", [Text(_page(items, member, 0))], {"ids": ids, "page": 0})
+
+
+def _page(items: list[Reward], member: Member, page: int) -> str:
+    lines = [texts.REDEEM_HEAD.format(balance=member.balance)]
+    start = page * PAGE
+    for n, reward in enumerate(items[start:start + PAGE], start=start + 1):
+        note = ""
+        if reward.stock == 0:
+            note = texts.REDEEM_NOTE_SOLD_OUT
+        elif reward.cost > member.balance:
+            note = texts.REDEEM_NOTE_SHORT.format(missing=reward.cost - member.balance)
+        lines.append(texts.REDEEM_LINE.format(n=n, name=reward.name, cost=reward.cost, note=note))
+    lines.append(texts.REDEEM_FOOT)
+    if start + PAGE < len(items):
+        lines.append(texts.REDEEM_MORE)
+    return "\n".join(lines)
+
+
+def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:  # type: ignore[type-arg]
+    text = texts.REDEEM_QUOTE.format(
+        name=reward.name, description=reward.description, cost=reward.cost,
+        after=member.balance - reward.cost,
+    )
+    quoted = {"reward": reward.id, "quoted_at": ctx.clock.now().isoformat(), **data}
+    return Next("confirm", [Text(text)], quoted)
+
+
+async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
+    member = await ctx.joined_member()
+    if member is None:
+        return Abort([join_first(ctx)])
+    ids: list[int] = state.data["ids"]
+    if msg.command in NEXT_PAGE:
+        page = int(state.data.get("page", 0)) + 1
+        if page * PAGE >= len(ids):
+            return Stay([Text(texts.REDEEM_NO_MORE)])
+        async with ctx.db.sessions() as session:
+            items = [await rewards_of(ctx).get(session, i) for i in ids]
+        return Stay([Text(_page(items, member, page))], {"page": page})
+    if not msg.command.isdigit() or not 1 <= int(msg.command) <= len(ids):
+        return Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
+    async with ctx.db.sessions() as session:
+        reward = await rewards_of(ctx).get(session, ids[int(msg.command) - 1])
+    return _quote(ctx, member, reward, {})
+
+
+async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
+    if msg.command in NO:
+        return Done([Text(texts.REDEEM_DECLINED)])
+    if msg.command not in YES:
+        return Stay([Text(texts.REDEEM_CONFIRM_AGAIN)])
+    now = ctx.clock.now()
+    if now - datetime.fromisoformat(state.data["quoted_at"]) > QUOTE_VALID:
+        return Done([Text(texts.quote_expired)])
+    member = await ctx.joined_member()
+    if member is None:
+        return Abort([join_first(ctx)])
+    try:
+        async with ctx.db.unit_of_work() as session:
+            issued = await rewards_of(ctx).redeem(
+                session, member.id, int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,  # type: ignore[arg-type]
+            )
+    except InsufficientPointsError as exc:
+        return Done([Text(texts.insufficient_points_redeem.format(
+            checkin=ctx.rules.checkin_points, referral=ctx.rules.referral_bonus, **exc.details
+        ))])
+    except DomainError as exc:  # out of stock, limit, tier, ended: the quote is over, nothing spent
+        return Done([Text(domain_text(exc))])
+    ctx.forget_member()
+    reward, redemption = issued.reward, issued.redemption
+    usage = {"gift": texts.USAGE_GIFT, "code_pool": texts.USAGE_POOL}.get(reward.kind, texts.USAGE_COUPON)
+    expires = (redemption.expires_at.astimezone(ctx.tz) - timedelta(seconds=1)).date()
+    return Done([Text(texts.REDEEM_DONE.format(
+        name=reward.name, code=redemption.code, expires=f"{expires:%Y-%m-%d}", usage=usage,
+        cost=redemption.cost, balance=issued.balance,
+    ))])
+
+
+flow = Flow(
+    name="redeem",
+    begin=begin,
+    steps={"choose": choose, "confirm": confirm},
+    entry=(Command("兑换", "积分商城", "redeem", arg="item"),),
+    extra_entries=((Click("REDEEM"),),),
+    ttl=600,
+)

@@ -1,0 +1,260 @@
+"""The rewards catalogue, redemption and store-side verification.
+
+redeem() is one transaction: member lock, limits, conditional stock decrement, ledger debit
+(`redeem:<request>`), one code (generated, or claimed from the pool with SKIP LOCKED on PostgreSQL).
+A repeated request key returns the first redemption. cancel() voids the code, returns the stock and
+gives the points back to their original lots (`cancel:<id>`)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import anomalies
+from storage.clock import local_date
+from storage.db import dialect_insert
+from storage.errors import ConflictError, DomainError, NotFoundError
+from storage.ledger import Ledger
+from storage.models import Member, Redemption, Reward, RewardCode
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+CODE_LENGTH = 10
+
+
+class OutOfStockError(DomainError):
+    text_key = "out_of_stock"
+
+
+class LimitReachedError(DomainError):
+    text_key = "limit_reached"
+
+
+class TierTooLowError(DomainError):
+    text_key = "tier_too_low"
+
+
+class RewardEndedError(DomainError):
+    text_key = "reward_ended"
+
+
+class CodeUsedError(ConflictError):
+    text_key = "code_used"
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def is_live(reward: Reward, now: datetime) -> bool:
+    return (
+        reward.active
+        and (reward.starts_at is None or reward.starts_at <= now)
+        and (reward.ends_at is None or reward.ends_at > now)
+    )
+
+
+@dataclass(frozen=True)
+class Issued:
+    redemption: Redemption
+    reward: Reward
+    balance: int
+    repeated: bool = False
+
+
+class Rewards:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.rules = ledger.rules
+
+    # --- catalogue ---------------------------------------------------------------------------
+    async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:
+        """Live rewards this member's tier may take, affordable first, then by cost."""
+        rows = (await session.scalars(
+            select(Reward).where(Reward.active.is_(True))  # type: ignore[attr-defined]
+            .where(or_(Reward.starts_at.is_(None), Reward.starts_at <= now))  # type: ignore[union-attr]
+            .where(or_(Reward.ends_at.is_(None), Reward.ends_at > now))  # type: ignore[union-attr]
+            .order_by(Reward.cost, Reward.id)
+        )).all()
+        rank = self.rules.tier_rank(member.tier)
+        allowed = [r for r in rows if not r.min_tier or self.rules.tier_rank(r.min_tier) <= rank]
+        return sorted(allowed, key=lambda r: (r.cost > member.balance, r.cost, r.id))
+
+    async def all(self, session: AsyncSession) -> list[Reward]:
+        return list((await session.scalars(select(Reward).order_by(Reward.id))).all())
+
+    async def get(self, session: AsyncSession, reward_id: int) -> Reward:
+        reward = await session.get(Reward, reward_id)
+        if reward is None:
+            raise NotFoundError(f"reward {reward_id} does not exist")
+        return reward
+
+    async def import_codes(self, session: AsyncSession, reward_id: int, codes: Iterable[str]) -> int:
+        """Add pool codes; duplicates (within the file or already imported) are skipped. Returns added."""
+        reward = await self.get(session, reward_id)
+        if reward.kind != "code_pool":
+            raise ConflictError(f"reward {reward_id} is a {reward.kind}, not a code_pool")
+        added = 0
+        for code in dict.fromkeys(c.strip() for c in codes if c.strip()):
+            stmt = (
+                dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code[:64])
+                .on_conflict_do_nothing(index_elements=["reward_id", "code"])
+            )
+            added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+        return added
+
+    # --- redemption --------------------------------------------------------------------------
+    async def redeem(
+        self, session: AsyncSession, member_id: int, reward_id: int, *, request_key: str, now: datetime
+    ) -> Issued:
+        member = await self.ledger.lock(session, member_id)
+        previous = await session.scalar(select(Redemption).where(Redemption.request_key == request_key))
+        if previous is not None:
+            reward = await self.get(session, previous.reward_id)
+            return Issued(previous, reward, member.balance, repeated=True)
+        reward = await self.get(session, reward_id)
+        self._check_open(reward, member, now)
+        await self._check_member_limit(session, reward, member_id)
+        await self._take_stock(session, reward)
+        spent = await self.ledger.spend(
+            session, member_id, reward.cost, key=f"redeem:{request_key}", kind="redeem", now=now,
+            reason=f"兑换 {reward.name}", ref=request_key,
+        )
+        redemption = Redemption(
+            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
+            code="", created_at=now, expires_at=now + timedelta(days=reward.validity_days),
+        )
+        session.add(redemption)
+        await session.flush()
+        redemption.code = await self._code_for(session, reward, redemption.id)  # type: ignore[arg-type]
+        await session.flush()
+        await self._watch_spree(session, member_id, now)
+        return Issued(redemption, reward, spent.balance)
+
+    def _check_open(self, reward: Reward, member: Member, now: datetime) -> None:
+        if not is_live(reward, now):
+            raise RewardEndedError("reward ended", name=reward.name)
+        if reward.min_tier and self.rules.tier_rank(reward.min_tier) > self.rules.tier_rank(member.tier):
+            raise TierTooLowError("tier too low", name=reward.name, tier=reward.min_tier)
+
+    async def _check_member_limit(self, session: AsyncSession, reward: Reward, member_id: int) -> None:
+        if reward.per_member_limit is None:
+            return
+        taken = await session.scalar(
+            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
+            .where(Redemption.reward_id == reward.id).where(Redemption.status != "cancelled")
+        )
+        if int(taken or 0) >= reward.per_member_limit:
+            raise LimitReachedError("limit reached", name=reward.name, limit=reward.per_member_limit)
+
+    async def _take_stock(self, session: AsyncSession, reward: Reward) -> None:
+        """The race guard: a conditional decrement, so concurrent redeemers never oversell."""
+        result = await session.execute(
+            update(Reward).where(Reward.id == reward.id)
+            .where(or_(Reward.stock.is_(None), Reward.stock > 0))  # type: ignore[union-attr,operator]
+            .where(or_(Reward.total_limit.is_(None), Reward.issued_count < Reward.total_limit))  # type: ignore[union-attr,operator]
+            .values(
+                stock=Reward.stock - 1,  # type: ignore[operator]  (NULL, unlimited, stays NULL)
+                issued_count=Reward.issued_count + 1,
+            )
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise OutOfStockError("out of stock", name=reward.name)
+
+    async def _code_for(self, session: AsyncSession, reward: Reward, redemption_id: int) -> str:
+        if reward.kind != "code_pool":
+            while True:
+                code = new_code()
+                clash = await session.scalar(select(Redemption.id).where(Redemption.code == code))
+                if clash is None:
+                    return code
+        pick = (
+            select(RewardCode.id).where(RewardCode.reward_id == reward.id)
+            .where(RewardCode.status == "available").order_by(RewardCode.id).limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        while True:
+            code_id = await session.scalar(pick)
+            if code_id is None:
+                raise OutOfStockError("code pool empty", name=reward.name)
+            claimed = await session.execute(
+                update(RewardCode).where(RewardCode.id == code_id).where(RewardCode.status == "available")
+                .values(status="issued", redemption_id=redemption_id).returning(RewardCode.code)
+            )
+            code = claimed.scalar_one_or_none()
+            if code is not None:
+                return str(code)
+
+    async def _watch_spree(self, session: AsyncSession, member_id: int, now: datetime) -> None:
+        day = local_date(now, self.ledger.tz)
+        start = self.rules.day_start(day, self.ledger.tz)
+        count = int(await session.scalar(
+            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
+            .where(Redemption.created_at >= start)
+        ) or 0)
+        if count > self.rules.daily_redeem_alert:
+            await anomalies.record(
+                session, member_id=member_id, kind="redeem_spree", now=now,
+                detail=f"{count} redemptions on {day}", dedupe_key=f"spree:{member_id}:{day}",
+            )
+
+    # --- after the redemption ----------------------------------------------------------------
+    async def coupons(
+        self, session: AsyncSession, member_id: int, now: datetime
+    ) -> Sequence[tuple[Redemption, Reward]]:
+        rows = await session.execute(
+            select(Redemption, Reward).join(Reward, Redemption.reward_id == Reward.id)
+            .where(Redemption.member_id == member_id).where(Redemption.status == "issued")
+            .where(Redemption.expires_at > now).order_by(Redemption.expires_at)
+        )
+        return [(r, w) for r, w in rows.all()]
+
+    async def use(self, session: AsyncSession, code: str, now: datetime) -> Redemption:
+        """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
+        found = await session.scalar(
+            select(Redemption).where(Redemption.code == code.strip().upper()).with_for_update()
+        )
+        if found is None:
+            raise NotFoundError(f"coupon {code} does not exist")
+        if found.status == "used":
+            when = f"{found.used_at:%Y-%m-%d %H:%M:%S}Z"
+            raise CodeUsedError(f"coupon {found.code} was already used at {when}", used_at=found.used_at)
+        if found.status == "cancelled":
+            raise ConflictError(f"coupon {found.code} was cancelled")
+        if found.expires_at <= now:
+            raise ConflictError(f"coupon {found.code} expired at {found.expires_at:%Y-%m-%d %H:%M:%S}Z")
+        found.status, found.used_at = "used", now
+        return found
+
+    async def cancel(
+        self, session: AsyncSession, redemption_id: int, now: datetime
+    ) -> tuple[Redemption, int]:
+        """Void the code, return the stock, give the points back to their lots. Returns points restored.
+        Cancelling twice is a conflict; a used coupon cannot be cancelled."""
+        found = await session.scalar(
+            select(Redemption).where(Redemption.id == redemption_id).with_for_update()
+        )
+        if found is None:
+            raise NotFoundError(f"redemption {redemption_id} does not exist")
+        if found.status != "issued":
+            raise ConflictError(f"redemption {redemption_id} is {found.status}")
+        found.status, found.cancelled_at = "cancelled", now
+        await session.execute(
+            update(Reward).where(Reward.id == found.reward_id).values(
+                stock=Reward.stock + 1,  # type: ignore[operator]
+                issued_count=Reward.issued_count - 1,
+            )
+        )
+        await session.execute(
+            update(RewardCode).where(RewardCode.redemption_id == found.id).values(status="void")
+        )
+        moved = await self.ledger.restore(
+            session, f"redeem:{found.request_key}", key=f"cancel:{found.id}", now=now,
+            reason="兑换取消，积分退回",
+        )
+        return found, moved.delta
