@@ -4,11 +4,13 @@ chat pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,10 +21,13 @@ from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.dedupe import DeliveryGuard
 from bot.pipeline import ChatPipeline
+from bot.runtime import make_api, make_sender
 from bot.settings import Settings
 from bot.webhook import Endpoint, official_account
 from handlers.core.context import Services
 from handlers.core.message import OFFICIAL_ACCOUNT
+from scheduler.jobs import JobContext
+from scheduler.main import PushScheduler
 from storage.clock import Clock, SystemClock
 from storage.db import Database
 from storage.kv import KV
@@ -52,7 +57,11 @@ def create_app(
     *,
     clock: Clock | None = None,
     random: Callable[[int], bytes] = os.urandom,
+    run_scheduler: bool = False,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
+    """The web app. `run_scheduler` also runs the push process inside it (`wxbot demo`);
+    `http` lets tests point the WeChat API client at an in-process fake."""
     settings = (settings or Settings()).with_demo_secrets()
     settings.check_production()
     clock = clock or SystemClock()
@@ -71,12 +80,27 @@ def create_app(
             kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30
         )
         pipeline = ChatPipeline(services, conversation, guard, deadline=settings.reply_deadline)
+        client = http or httpx.AsyncClient(timeout=10)
+        api = make_api(settings, client, kv, db, clock)
         app.state.services = services
         app.state.pipeline = pipeline
+        app.state.wechat = api
+        stop = asyncio.Event()
+        background = None
+        if run_scheduler:
+            sender = make_sender(settings, db, kv, services.ledger, api, clock)
+            scheduler = PushScheduler(JobContext(db, services.ledger), kv, clock, sender)
+            app.state.scheduler = scheduler
+            background = asyncio.create_task(scheduler.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if background is not None:
+                await background
             await pipeline.drain()
+            if http is None:
+                await client.aclose()
             await kv.close()
             await db.dispose()
 

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.settings import Settings, SettingsError, new_pii_key
+from scheduler.jobs import JOBS
+
+JOB_NAMES = list(JOBS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,12 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--encrypted", action="store_true", help="use safe mode (needs WECHAT_AES_KEY)")
     chat.set_defaults(func=cmd_chat)
 
+    sched = sub.add_parser("scheduler", help="run the push process (jobs on the leader, the sender everywhere)")
+    sched.set_defaults(func=cmd_scheduler)
+
+    jobs = sub.add_parser("jobs", help="scheduler jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_run = jobs_sub.add_parser("run", help="run one job now, as of --at (re-run a missed day)")
+    jobs_run.add_argument("name", choices=[*JOB_NAMES, "sender"])
+    jobs_run.add_argument("--at", help="ISO time, e.g. 2026-11-22T09:00:00+08:00 (default: now)")
+    jobs_run.set_defaults(func=cmd_jobs_run)
+    jobs_list = jobs_sub.add_parser("list", help="each job and its next run")
+    jobs_list.set_defaults(func=cmd_jobs_list)
+
     codes = sub.add_parser("codes", help="reward code pools")
     codes_sub = codes.add_subparsers(dest="codes_command", required=True)
     codes_import = codes_sub.add_parser("import", help="import a CSV of codes (first column) into a reward")
     codes_import.add_argument("reward_id", type=int)
     codes_import.add_argument("file")
     codes_import.set_defaults(func=cmd_codes_import)
+
+    fake = sub.add_parser("fake-wechat", help="run a fake WeChat API (tokens, sends, QR, login) for tests")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, required=True)
+    fake.set_defaults(func=cmd_fake_wechat)
     return parser
 
 
@@ -100,7 +120,79 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat\n",
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    app = create_app(settings, run_scheduler=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    import signal
+
+    from bot.runtime import push_runtime
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    settings.check_production()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with push_runtime(settings.with_demo_secrets()) as runtime:
+            print("wxbot scheduler running (Ctrl-C to stop)", flush=True)
+            await runtime.scheduler.run(stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def _parse_at(value: str | None):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise SettingsError("--at needs a time zone offset, e.g. 2026-11-22T09:00:00+08:00")
+    return at
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from bot.runtime import push_runtime
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    at = _parse_at(args.at)
+
+    async def run() -> int:
+        async with push_runtime(settings.with_demo_secrets()) as runtime:
+            if args.name == "sender":
+                sender = runtime.scheduler.sender
+                assert sender is not None
+                total = 0
+                while handled := await sender.run_once():
+                    total += handled
+                return total
+            return await runtime.scheduler.run_job(args.name, at)
+
+    print(f"{args.name}: {asyncio.run(run())}")
+    return 0
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from bot.runtime import push_runtime
+    from storage.clock import SystemClock
+
+    settings = Settings()
+
+    async def run() -> None:
+        async with push_runtime(settings.with_demo_secrets()) as runtime:
+            for name, when in runtime.scheduler.next_runs(SystemClock().now()).items():
+                print(f"{name:18} next run {when.isoformat() if when else '-'}")
+            print(f"{'sender':18} runs continuously")
+
+    asyncio.run(run())
     return 0
 
 
@@ -153,6 +245,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.chatcli import run_chat
 
     return run_chat(Settings(), args.url, args.openid, encrypted=args.encrypted)
+
+
+def cmd_fake_wechat(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.fakewechat import create_fake_wechat
+
+    print(f"fake WeChat API on http://{args.host}:{args.port} (control API under /_fake/)", flush=True)
+    uvicorn.run(create_fake_wechat(), host=args.host, port=args.port, access_log=False)
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from handlers import texts
 from handlers.core.context import ChatContext, Services
 from handlers.core.message import MINI_PROGRAM, Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
-from storage import members, outbox
+from storage import cswindow, members, outbox
 
 log = logging.getLogger("wxbot.pipeline")
 TOUCH_EVERY = 60.0  # seconds between last-interaction writes for one member
@@ -76,6 +76,11 @@ class ChatPipeline:
 
     async def _touch(self, msg: Inbound) -> None:
         kv = self.services.kv
+        if msg.is_event:
+            if msg.event in ("subscribe", "scan", "click", "user_enter_tempsession"):
+                await cswindow.opened_by_event(kv, msg.source, msg.openid)
+        else:
+            await cswindow.opened_by_message(kv, msg.source, msg.openid)
         if await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
             async with self.services.db.unit_of_work() as session:
                 await members.touch(session, msg.openid, self.services.clock.now(), msg.source)
@@ -102,8 +107,8 @@ class ChatPipeline:
         now = self.services.clock.now()
         async with self.services.db.unit_of_work() as session:
             for index, reply in enumerate(replies):
-                payload = to_custom_message(reply)
-                if payload is None:
+                custom = to_custom_message(reply)
+                if custom is None:
                     continue
                 await outbox.enqueue(
                     session,
@@ -111,7 +116,7 @@ class ChatPipeline:
                     openid=msg.openid,
                     source=msg.source,
                     kind="reply",
-                    payload=payload,
+                    payload={"custom": custom},
                     now=now,
                 )
 

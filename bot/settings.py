@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     dedupe_ttl: int = Field(default=3600, ge=60)
     log_level: str = "INFO"
+    wechat_push_qps: float = Field(default=20.0, ge=0)
+    wechat_template_ids: dict[str, str] = Field(default_factory=dict)
+    miniprogram_subscribe_template_ids: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("wechat_aes_key", "wechat_aes_key_previous", "miniprogram_aes_key")
     @classmethod

@@ -40,6 +40,8 @@ async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
     text = texts.CHECKIN_DONE.format(
         points=result.points, bonus=bonus, streak=result.streak, balance=result.balance
     )
+    if result.winback:
+        text += texts.WINBACK_BONUS.format(points=result.winback)
     if result.capped:
         text += texts.CHECKIN_CAPPED.format(cap=ctx.rules.daily_earn_cap)
     return Text(text + tier_up(ctx, result.upgraded_to))

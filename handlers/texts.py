@@ -157,3 +157,9 @@ reward_ended = "{name}的兑换已结束，积分未扣除。回复【兑换】�
 COUPONS_EMPTY = "您目前没有未使用的券。回复【兑换】用积分兑换优惠券。"
 COUPONS_HEAD = "您未使用的券："
 COUPONS_LINE = "{name}：{code}（有效期至 {expires}）"
+
+# --- pushes -------------------------------------------------------------------------------------
+PUSH_BIRTHDAY = "生日快乐！{brand}送您 {points} 生日积分，已到账，当前积分 {balance}。回复【兑换】挑选礼物吧！"
+PUSH_EXPIRY = "温馨提醒：您有 {points} 积分将于 {date} 到期，回复【兑换】及时使用，别浪费哦。"
+PUSH_WINBACK = "好久不见！{days} 天内回复【签到】，除签到积分外再送您 {points} 积分回归礼。"
+WINBACK_BONUS = "\n欢迎回来！回归礼 +{points} 积分已到账。"

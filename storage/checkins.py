@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import local_date
 from storage.db import dialect_insert
-from storage.ledger import Ledger
-from storage.models import Checkin
+from storage.ledger import Ledger, Movement
+from storage.models import Checkin, WinbackOffer
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class CheckinResult:
     already: bool = False
     upgraded_to: str | None = None
     capped: bool = False
+    winback: int = 0
 
 
 async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> CheckinResult:
@@ -60,8 +61,27 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
             session, member_id, bonus_points, key=f"streak:{member_id}:{day}", kind="streak",
             now=now, reason=f"连续签到 {streak} 天奖励",
         )
+    welcome = await _honour_winback(session, ledger, member_id, now)
     return CheckinResult(
-        day, streak, earned.delta, final.delta if bonus_points else 0, final.balance,
-        upgraded_to=final.upgraded_to or earned.upgraded_to,
+        day, streak, earned.delta, final.delta if bonus_points else 0,
+        welcome.balance if welcome else final.balance,
+        upgraded_to=(welcome.upgraded_to if welcome else None) or final.upgraded_to or earned.upgraded_to,
         capped=earned.capped or (bool(bonus_points) and final.capped),
+        winback=welcome.delta if welcome else 0,
+    )
+
+
+async def _honour_winback(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> Movement | None:
+    """A win-back push promised bonus points on the next check-in within its window (`winback:<offer>`)."""
+    offer = await session.scalar(
+        select(WinbackOffer).where(WinbackOffer.member_id == member_id)
+        .where(WinbackOffer.redeemed_at.is_(None)).where(WinbackOffer.offered_at <= now)  # type: ignore[union-attr]
+        .where(WinbackOffer.valid_until > now).order_by(WinbackOffer.offered_at.desc()).limit(1)  # type: ignore[union-attr]
+    )
+    if offer is None:
+        return None
+    offer.redeemed_at = now
+    return await ledger.earn(
+        session, member_id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,
+        reason="回归礼",
     )

@@ -22,6 +22,10 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class LockTimeoutError(Exception):
@@ -38,6 +42,7 @@ class KV:
         else:
             self.redis = Redis.from_url(url, decode_responses=True)
         self._release = self.redis.register_script(_RELEASE)
+        self._extend = self.redis.register_script(_EXTEND)
 
     async def get(self, key: str) -> str | None:
         value: str | None = await self.redis.get(key)
@@ -95,6 +100,14 @@ class KV:
                 await self.redis.delete(name)
             else:
                 await self._release(keys=[name], args=[token])
+
+    async def extend_if(self, key: str, token: str, ttl: float) -> bool:
+        """Renew a key's TTL only while it still holds our token (leases, leadership)."""
+        return bool(await self._extend(keys=[key], args=[token, int(ttl * 1000)]))
+
+    async def delete_if(self, key: str, token: str) -> bool:
+        """Delete a key only while it still holds our token."""
+        return bool(await self._release(keys=[key], args=[token]))
 
     async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
         return await self.redis.eval(script, len(keys), *keys, *args)

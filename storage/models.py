@@ -46,6 +46,7 @@ class Member(SQLModel, table=True):
         UniqueConstraint("referral_code", name="uq_member_referral_code"),
         UniqueConstraint("phone_hash", name="uq_member_phone_hash"),
         Index("ix_member_unionid", "unionid"),
+        Index("ix_member_birthday", "birthday_month", "birthday_day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,6 +79,7 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_member_sent", "member_id", "category", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -88,11 +90,15 @@ class Outbox(SQLModel, table=True):
     kind: str = Field(max_length=32)
     category: str = Field(default="transactional", max_length=16)
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    priority: int = 0
     status: str = Field(default="pending", max_length=16)
     channel: str | None = Field(default=None, max_length=16)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    wechat_msgid: str | None = Field(default=None, max_length=32, index=True)
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
+    deadline: datetime | None = Field(default=None, sa_column=_ts())
+    claimed_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
 
@@ -253,3 +259,58 @@ class Redemption(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=_ts())
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class OutboxAttempt(SQLModel, table=True):
+    """Every try at delivering an outbox row: which channel, what WeChat answered."""
+
+    __tablename__ = "outbox_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    channel: str = Field(max_length=16)
+    errcode: int
+    detail: str = Field(default="", max_length=200)
+    at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class SubscribeCredit(SQLModel, table=True):
+    """Mini Program one-time subscription credits we count ourselves (WeChat offers no API to read them)."""
+
+    __tablename__ = "subscribe_credit"
+    __table_args__ = (
+        UniqueConstraint("openid", "template_id", name="uq_subscribe_credit"),
+        CheckConstraint("credits >= 0", name="ck_subscribe_credit_nonnegative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    openid: str = Field(max_length=64)
+    template_id: str = Field(max_length=64)
+    credits: int = 0
+    rejected_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class WinbackOffer(SQLModel, table=True):
+    """A win-back push's promise: bonus points on the next check-in before valid_until."""
+
+    __tablename__ = "winback_offer"
+    __table_args__ = (Index("ix_winback_offer_member", "member_id", "offered_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    points: int
+    offered_at: datetime = Field(sa_column=_ts(nullable=False))
+    valid_until: datetime = Field(sa_column=_ts(nullable=False))
+    redeemed_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class OutboundCall(SQLModel, table=True):
+    """In demo mode nothing leaves the machine: each WeChat API call is recorded here instead."""
+
+    __tablename__ = "outbound_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    api: str = Field(max_length=80)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False, index=True))

@@ -1,28 +1,53 @@
-"""The outbox: every push is a row written in the transaction that decided it, single by its dedupe
-key; sending lives above.
-"""
+"""The outbox: every push is a row written in the transaction that decided it, single by its dedupe key.
+
+Rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional update on SQLite), sent by
+whoever implements PushSender, and end as sent, undeliverable (with the reason), failed, dropped
+or, for a marketing push whose sender died mid-send, uncertain (never resent)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
-from storage.models import Outbox
+from storage.db import Database, dialect_insert
+from storage.models import Member, Outbox, OutboxAttempt
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
 
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN = "undeliverable", "failed", "dropped", "uncertain"
+FINAL = (SENT, UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN)
+
+# When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md).
+PRIORITY = {"expiry": 4, "birthday": 3, "campaign": 2, "winback": 1}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one channel answered: errcode 0 is success; msgid for template deliveries."""
+
+    channel: str
+    errcode: int
+    detail: str = ""
+    msgid: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.errcode == 0
+
 
 class PushSender(Protocol):
-    """Implemented in bot/wechat_api.py; the scheduler is handed one at start-up."""
+    """Implemented in bot/wechat_api.py; the scheduler is handed one at start-up.
+    `send` tries one channel and reports; choosing the channel is the sender loop's job."""
 
-    async def send(self, row: Outbox) -> str: ...
+    async def send(self, channel: str, row: Outbox, *, openid: str, template_id: str | None) -> SendResult: ...
 
 
 async def enqueue(
@@ -37,6 +62,7 @@ async def enqueue(
     member_id: int | None = None,
     category: str = TRANSACTIONAL,
     not_before: datetime | None = None,
+    deadline: datetime | None = None,
 ) -> bool:
     """Queue one push. Idempotent on dedupe_key: a repeat inserts nothing and returns False."""
     values = {
@@ -47,17 +73,129 @@ async def enqueue(
         "source": source,
         "member_id": member_id,
         "category": category,
-        "status": "pending",
+        "priority": PRIORITY.get(kind, 5 if category == TRANSACTIONAL else 0),
+        "status": PENDING,
         "attempts": 0,
         "next_attempt_at": not_before or now,
+        "deadline": deadline,
         "created_at": now,
     }
-    insert = dialect_insert(session)
-    stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.execute(stmt)
+    stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]
+    )
+    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+def may_market(member: Member | None) -> str | None:
+    """None when a marketing push may go to this member, else the reason it may not."""
+    if member is None:
+        return "no such member"
+    if member.status == "deleted":
+        return "member deleted"
+    if member.status == "unsubscribed":
+        return "member unfollowed the account"
+    if member.marketing_opt_out:
+        return "member opted out of marketing"
+    return None
+
+
+async def marketing_sent_since(session: AsyncSession, member_id: int, since: datetime) -> list[datetime]:
+    """When marketing pushes reached this member since `since` (sending counts: it may land)."""
+    rows = await session.scalars(
+        select(func.coalesce(Outbox.sent_at, Outbox.claimed_at)).where(Outbox.member_id == member_id)
+        .where(Outbox.category == MARKETING).where(Outbox.status.in_((SENT, SENDING, UNCERTAIN)))  # type: ignore[attr-defined]
+        .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > since)
+    )
+    return sorted(r for r in rows if r is not None)
+
+
+async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
+    """Take up to `limit` due rows for this sender, highest priority first. Each row is claimed by
+    exactly one sender: SKIP LOCKED on PostgreSQL, a conditional update everywhere."""
+    async with db.unit_of_work() as session:
+        pick = (
+            select(Outbox.id).where(Outbox.status == PENDING).where(Outbox.next_attempt_at <= now)
+            .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
+        )
+        if db.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list((await session.scalars(pick)).all())
+        if not ids:
+            return []
+        await session.execute(
+            update(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == PENDING)  # type: ignore[union-attr]
+            .values(status=SENDING, claimed_at=now, attempts=Outbox.attempts + 1)
+        )
+        rows = await session.scalars(
+            select(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == SENDING)  # type: ignore[union-attr]
+            .where(Outbox.claimed_at == now)
+        )
+        return list(rows.all())
+
+
+async def finish(
+    session: AsyncSession, row: Outbox, status: str, now: datetime, *, reason: str = "",
+    channel: str | None = None, msgid: str | None = None, retry_at: datetime | None = None,
+    uncount: bool = False,
+) -> None:
+    """Record the outcome of a claimed row (pending again with retry_at, or a final status)."""
+    values: dict[str, Any] = {"status": status, "last_error": reason[:500] or None}
+    if channel:
+        values["channel"] = channel
+    if msgid:
+        values["wechat_msgid"] = msgid
+    if status == SENT:
+        values["sent_at"] = now
+    if status == PENDING:
+        values["next_attempt_at"] = retry_at or now
+        values["claimed_at"] = None
+    if uncount:
+        values["attempts"] = Outbox.attempts - 1
+    await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+
+
+async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
+    session.add(OutboxAttempt(
+        outbox_id=row.id, channel=result.channel, errcode=result.errcode,  # type: ignore[arg-type]
+        detail=result.detail[:200], at=now,
+    ))
+
+
+async def recover_stuck(db: Database, now: datetime, lease: timedelta) -> tuple[int, int]:
+    """Rows left in `sending` by a sender that died: transactional ones are sent again, marketing
+    ones become `uncertain` for operators (a second birthday greeting is worse than none)."""
+    stale = now - lease
+    async with db.unit_of_work() as session:
+        marketing = await session.execute(
+            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
+            .where(Outbox.category == MARKETING)
+            .values(status=UNCERTAIN, last_error="sender stopped while sending; not resent")
+        )
+        transactional = await session.execute(
+            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
+            .where(Outbox.category != MARKETING)
+            .values(status=PENDING, claimed_at=None, next_attempt_at=now)
+        )
+    return marketing.rowcount, transactional.rowcount  # type: ignore[attr-defined]
+
+
+async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:
+    """TEMPLATESENDJOBFINISH: WeChat's final word on a template message."""
+    final = SENT if status.strip().lower() == "success" else UNDELIVERABLE
+    result = await session.execute(
+        update(Outbox).where(Outbox.wechat_msgid == msgid)
+        .values(status=final, last_error=None if final == SENT else f"template delivery: {status}")
+    )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def rows_for(session: AsyncSession, openid: str) -> Sequence[Outbox]:
     result = await session.execute(select(Outbox).where(Outbox.openid == openid).order_by(Outbox.id))
     return result.scalars().all()
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+    return {status: int(n) for status, n in rows.all()}
+
+

@@ -50,8 +50,19 @@ def upgrade() -> None:
     sa.UniqueConstraint('referral_code', name='uq_member_referral_code')
     )
     with op.batch_alter_table('member', schema=None) as batch_op:
+        batch_op.create_index('ix_member_birthday', ['birthday_month', 'birthday_day'], unique=False)
         batch_op.create_index(batch_op.f('ix_member_last_interaction_at'), ['last_interaction_at'], unique=False)
         batch_op.create_index('ix_member_unionid', ['unionid'], unique=False)
+
+    op.create_table('outbound_call',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('api', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('outbound_call', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbound_call_created_at'), ['created_at'], unique=False)
 
     op.create_table('reward',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -73,6 +84,17 @@ def upgrade() -> None:
     sa.CheckConstraint('cost > 0', name='ck_reward_cost_positive'),
     sa.CheckConstraint('stock IS NULL OR stock >= 0', name='ck_reward_stock_nonnegative'),
     sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('subscribe_credit',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('openid', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('template_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('credits', sa.Integer(), nullable=False),
+    sa.Column('rejected_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('credits >= 0', name='ck_subscribe_credit_nonnegative'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('openid', 'template_id', name='uq_subscribe_credit')
     )
     op.create_table('anomaly',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -124,11 +146,15 @@ def upgrade() -> None:
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('wechat_msgid', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
@@ -138,6 +164,8 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_member_id'), ['member_id'], unique=False)
+        batch_op.create_index('ix_outbox_member_sent', ['member_id', 'category', 'sent_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_wechat_msgid'), ['wechat_msgid'], unique=False)
 
     op.create_table('purchase_order',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -175,6 +203,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('redemption', schema=None) as batch_op:
         batch_op.create_index('ix_redemption_member', ['member_id', 'created_at'], unique=False)
+
+    op.create_table('winback_offer',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('offered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('valid_until', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('redeemed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('winback_offer', schema=None) as batch_op:
+        batch_op.create_index('ix_winback_offer_member', ['member_id', 'offered_at'], unique=False)
+
+    op.create_table('outbox_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outbox_id', sa.Integer(), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('errcode', sa.Integer(), nullable=False),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('outbox_attempt', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_attempt_outbox_id'), ['outbox_id'], unique=False)
 
     op.create_table('points_lot',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -240,6 +294,14 @@ def downgrade() -> None:
         batch_op.drop_index('ix_points_lot_expiry')
 
     op.drop_table('points_lot')
+    with op.batch_alter_table('outbox_attempt', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_attempt_outbox_id'))
+
+    op.drop_table('outbox_attempt')
+    with op.batch_alter_table('winback_offer', schema=None) as batch_op:
+        batch_op.drop_index('ix_winback_offer_member')
+
+    op.drop_table('winback_offer')
     with op.batch_alter_table('redemption', schema=None) as batch_op:
         batch_op.drop_index('ix_redemption_member')
 
@@ -249,6 +311,8 @@ def downgrade() -> None:
 
     op.drop_table('purchase_order')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_wechat_msgid'))
+        batch_op.drop_index('ix_outbox_member_sent')
         batch_op.drop_index(batch_op.f('ix_outbox_member_id'))
         batch_op.drop_index('ix_outbox_due')
 
@@ -262,10 +326,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_anomaly_member_id'))
 
     op.drop_table('anomaly')
+    op.drop_table('subscribe_credit')
     op.drop_table('reward')
+    with op.batch_alter_table('outbound_call', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbound_call_created_at'))
+
+    op.drop_table('outbound_call')
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.drop_index('ix_member_unionid')
         batch_op.drop_index(batch_op.f('ix_member_last_interaction_at'))
+        batch_op.drop_index('ix_member_birthday')
 
     op.drop_table('member')
     # ### end Alembic commands ###

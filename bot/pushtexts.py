@@ -1,0 +1,39 @@
+"""Turns an outbox row's facts into words: the customer-service text, and the data fields of
+template and subscription messages (thing ≤ 20 chars, number, date), from handlers/texts.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import texts
+
+TEXTS = {
+    "birthday": texts.PUSH_BIRTHDAY,
+    "expiry": texts.PUSH_EXPIRY,
+    "winback": texts.PUSH_WINBACK,
+}
+TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取"}
+
+
+def text_for(kind: str, payload: dict[str, Any]) -> str:
+    if "text" in payload:
+        return str(payload["text"])
+    template = TEXTS.get(kind)
+    params = {"brand": texts.BRAND, **payload.get("params", {})}
+    if template is None:
+        return texts.HELP
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return texts.HELP
+
+
+def data_for(kind: str, payload: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Template/subscription fields: thing1 (title), number2 (points), date3 (date) when known."""
+    params = payload.get("params", {})
+    data = {"thing1": {"value": TITLES.get(kind, text_for(kind, payload))[:20]}}
+    if "points" in params:
+        data["number2"] = {"value": str(params["points"])}
+    if "date" in params:
+        data["date3"] = {"value": str(params["date"])}
+    return data

@@ -1,0 +1,210 @@
+"""The scheduler's jobs. Each selects in batches and handles every member in its own transaction,
+so one bad member does not stop the rest; every effect is keyed, so a re-run changes nothing.
+Pushes carry facts (kind and numbers), never text: the sender renders them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from storage import outbox
+from storage.clock import local_date
+from storage.db import Database
+from storage.ledger import Ledger
+from storage.members import ACTIVE, DELETED
+from storage.models import Member, Outbox, PointsLot, WinbackOffer
+from storage.outbox import MARKETING
+from storage.tiers import review_tiers
+
+log = logging.getLogger("wxbot.jobs")
+BATCH = 500
+
+
+@dataclass
+class JobContext:
+    db: Database
+    ledger: Ledger
+
+    @property
+    def rules(self):  # type: ignore[no-untyped-def]
+        return self.ledger.rules
+
+    @property
+    def tz(self):  # type: ignore[no-untyped-def]
+        return self.ledger.tz
+
+
+async def _each(ctx: JobContext, query, handle: Callable[[int], Awaitable[bool]]) -> int:  # type: ignore[no-untyped-def]
+    """Run `handle(member_id)` for every id the query yields (keyset pages of BATCH); count Trues."""
+    done, last = 0, 0
+    while True:
+        async with ctx.db.sessions() as session:
+            ids = list((await session.scalars(
+                query.where(Member.id > last).order_by(Member.id).limit(BATCH)
+            )).all())
+        for member_id in ids:
+            try:
+                done += bool(await handle(member_id))
+            except Exception:
+                log.exception("job step failed for member %s", member_id)
+        if len(ids) < BATCH:
+            return done
+        last = ids[-1]
+
+
+def _members():  # type: ignore[no-untyped-def]
+    return select(Member.id).where(Member.joined_at.is_not(None)).where(Member.status != DELETED)  # type: ignore[union-attr]
+
+
+# --- birthday ------------------------------------------------------------------------------------
+def birthdays_on(day: date):  # type: ignore[no-untyped-def]
+    """Members whose birthday is `day`; 29 February birthdays fall on 28 February in other years."""
+    match = and_(Member.birthday_month == day.month, Member.birthday_day == day.day)
+    if day.month == 2 and day.day == 28 and not _leap(day.year):
+        match = or_(match, and_(Member.birthday_month == 2, Member.birthday_day == 29))
+    return _members().where(match)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+async def birthday(ctx: JobContext, now: datetime) -> int:
+    """200 points once per calendar year (`birthday:<member>:<year>`) and a greeting push."""
+    day = local_date(now, ctx.tz)
+
+    async def one(member_id: int) -> bool:
+        async with ctx.db.unit_of_work() as session:
+            moved = await ctx.ledger.earn(
+                session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
+                kind="birthday", now=now, reason=f"{day.year} 年生日礼",
+            )
+            if moved.repeated:
+                return False
+            member = await session.get(Member, member_id)
+            if member is not None and member.openid and outbox.may_market(member) is None:
+                await outbox.enqueue(
+                    session, dedupe_key=f"birthday:{member_id}:{day.year}", openid=member.openid,
+                    member_id=member_id, kind="birthday", category=MARKETING, now=now,
+                    payload={"params": {"points": moved.delta, "balance": moved.balance}},
+                    deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
+                )
+            return True
+
+    return await _each(ctx, birthdays_on(day), one)
+
+
+# --- expiry ----------------------------------------------------------------------------------------
+async def expire_points(ctx: JobContext, now: datetime) -> int:
+    """Write the expiry entries of lapsed lots (`expire:<lot>`), one member per transaction."""
+    total = 0
+    while True:
+        async with ctx.db.sessions() as session:
+            ids = await ctx.ledger.expire_due(session, now, limit=BATCH)
+        for member_id in ids:
+            async with ctx.db.unit_of_work() as session:
+                total += await ctx.ledger.expire_member(session, member_id, now)
+        if len(ids) < BATCH:
+            return total
+
+
+async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
+    """Points expiring within 30 days: one reminder per member per expiry month, and again at 7 days."""
+    horizon = now + timedelta(days=30)
+    sent = 0
+    last = 0
+    while True:
+        async with ctx.db.sessions() as session:
+            rows = (await session.execute(
+                select(PointsLot.member_id, func.sum(PointsLot.remaining), func.min(PointsLot.expires_at))
+                .where(PointsLot.remaining > 0).where(PointsLot.expires_at > now)
+                .where(PointsLot.expires_at <= horizon).where(PointsLot.member_id > last)
+                .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
+            )).all()
+        for member_id, points, expires_at in rows:
+            sent += await _remind(ctx, member_id, int(points), expires_at, now)
+        if len(rows) < BATCH:
+            return sent
+        last = rows[-1][0]
+
+
+async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: datetime, now: datetime) -> int:
+    expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=now.tzinfo)
+    last_day = (expires_at.astimezone(ctx.tz) - timedelta(days=1)).date()
+    stage = "7d" if expires_at - now <= timedelta(days=7) else "30d"
+    async with ctx.db.unit_of_work() as session:
+        member = await session.get(Member, member_id)
+        if member is None or not member.openid or outbox.may_market(member) is not None:
+            return 0
+        queued = await outbox.enqueue(
+            session, dedupe_key=f"expiry:{member_id}:{last_day:%Y-%m}:{stage}", openid=member.openid,
+            member_id=member_id, kind="expiry", category=MARKETING, now=now, deadline=expires_at,
+            payload={"params": {"points": points, "date": last_day.isoformat()}},
+        )
+    return int(queued)
+
+
+# --- win-back --------------------------------------------------------------------------------------
+async def winback(ctx: JobContext, now: datetime) -> int:
+    """Members quiet for 30 days get one push (not again within 30 days) and an offer honoured by
+    their next check-in within 7 days (`winback:<member>:<day>`)."""
+    rules = ctx.rules
+    quiet_since = now - timedelta(days=rules.winback_after_days)
+    query = (
+        _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
+        .where(Member.last_interaction_at < quiet_since)
+    )
+    day = local_date(now, ctx.tz)
+
+    async def one(member_id: int) -> bool:
+        async with ctx.db.unit_of_work() as session:
+            recent = await session.scalar(
+                select(WinbackOffer.id).where(WinbackOffer.member_id == member_id)
+                .where(WinbackOffer.offered_at > now - timedelta(days=rules.winback_after_days)).limit(1)
+            )
+            member = await session.get(Member, member_id)
+            if recent is not None or member is None or not member.openid:
+                return False
+            queued = await outbox.enqueue(
+                session, dedupe_key=f"winback:{member_id}:{day}", openid=member.openid, member_id=member_id,
+                kind="winback", category=MARKETING, now=now, deadline=now + timedelta(days=2),
+                payload={"params": {"points": rules.winback_bonus, "days": rules.winback_valid_days}},
+            )
+            if queued:
+                session.add(WinbackOffer(
+                    member_id=member_id, points=rules.winback_bonus, offered_at=now,
+                    valid_until=now + timedelta(days=rules.winback_valid_days),
+                ))
+            return queued
+
+    return await _each(ctx, query, one)
+
+
+# --- tiers ---------------------------------------------------------------------------------------------
+async def tier_review(ctx: JobContext, now: datetime) -> int:
+    review = await review_tiers(ctx.db, ctx.ledger, now)
+    return review.downgraded
+
+
+Job = Callable[[JobContext, datetime], Awaitable[int]]
+JOBS: dict[str, Job] = {
+    "birthday": birthday,
+    "expire_points": expire_points,
+    "expiry_reminders": expiry_reminders,
+    "winback": winback,
+    "tier_review": tier_review,
+}
+# name -> cron fields in the programme's time zone
+SCHEDULE: dict[str, dict[str, str]] = {
+    "birthday": {"hour": "9", "minute": "0"},
+    "expire_points": {"hour": "0", "minute": "10"},
+    "expiry_reminders": {"hour": "10", "minute": "0"},
+    "winback": {"hour": "11", "minute": "0"},
+    "tier_review": {"day": "1", "hour": "3", "minute": "0"},
+}
+
+__all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

@@ -1,0 +1,212 @@
+"""The outbox sender: claims due rows, applies the push policy (consent, 4 a month, quiet hours),
+picks WeChat's legal channel (customer service in the 48 h window, template, Mini Program
+subscription credit), paces every sender together, retries what WeChat asks to retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from storage import cswindow, outbox, subscriptions
+from storage.clock import Clock
+from storage.db import Database
+from storage.kv import KV
+from storage.models import Member, Outbox
+from storage.outbox import MARKETING, PushSender, SendResult
+from storage.rules import Rules
+
+log = logging.getLogger("wxbot.sender")
+RETRY = {-1, -2, 45009, 45011}  # busy, no answer, daily quota, minute quota
+NEXT_CHANNEL = {45015, 45047, 43101, 47003, 40037, 48001}
+_BUCKET = """
+local rate = tonumber(ARGV[1]); local now = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(b[1]) or 1; local ts = tonumber(b[2]) or now
+tokens = math.min(1, tokens + (now - ts) * rate / 1000)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 60000)
+return wait
+"""
+
+
+@dataclass
+class SenderConfig:
+    templates: dict[str, str] = field(default_factory=dict)  # kind -> OA template id
+    subscribe_templates: dict[str, str] = field(default_factory=dict)  # kind -> MP template id
+    qps: float = 20.0  # all senders together; 0 turns pacing off
+    max_attempts: int = 5
+    lease: timedelta = timedelta(minutes=5)
+    batch: int = 20
+
+
+class Sender:
+    def __init__(
+        self, db: Database, kv: KV, rules: Rules, tz: ZoneInfo, push: PushSender, clock: Clock,
+        config: SenderConfig | None = None,
+    ) -> None:
+        self.db, self.kv, self.rules, self.tz, self.push, self.clock = db, kv, rules, tz, push, clock
+        self.config = config or SenderConfig()
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many rows were handled."""
+        now = self.clock.now()
+        await outbox.recover_stuck(self.db, now, self.config.lease)
+        rows = await outbox.claim(self.db, now, self.config.batch)
+        for row in rows:
+            try:
+                await self.deliver(row)
+            except Exception:  # one bad row must not stop the batch; it is retried later
+                log.exception("delivery of outbox row %s failed", row.id)
+                async with self.db.unit_of_work() as session:
+                    await outbox.finish(session, row, outbox.PENDING, self.clock.now(),
+                                        reason="internal error", retry_at=self.clock.now() + timedelta(minutes=1))
+        return len(rows)
+
+    async def run_forever(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("sender batch failed")
+                handled = 0
+            if not handled:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                except TimeoutError:
+                    pass
+
+    async def deliver(self, row: Outbox) -> None:
+        if row.category != MARKETING:
+            await self._send(row, await self._member(row))
+            return
+        # One member's marketing pushes are decided one at a time across every sender.
+        async with self.kv.lock(f"wxbot:lock:push:{row.member_id}", ttl=60, wait=30):
+            member = await self._member(row)
+            if await self._held_or_dropped(row, member):
+                return
+            await self._send(row, member)
+
+    async def _member(self, row: Outbox) -> Member | None:
+        if row.member_id is None:
+            return None
+        async with self.db.sessions() as session:
+            return await session.get(Member, row.member_id)
+
+    async def _held_or_dropped(self, row: Outbox, member: Member | None) -> bool:
+        now = self.clock.now()
+        reason = outbox.may_market(member)
+        if reason is None and row.deadline is not None and now >= row.deadline:
+            reason = "too late: the reason for this push has passed"
+        if reason is not None:
+            return await self._end(row, outbox.DROPPED, reason)
+        if self.rules.in_quiet_hours(now, self.tz):
+            return await self._retry(row, self.rules.next_send_time(now, self.tz), "quiet hours", count=False)
+        window = timedelta(days=self.rules.marketing_window_days)
+        async with self.db.sessions() as session:
+            sent = await outbox.marketing_sent_since(session, row.member_id, now - window)  # type: ignore[arg-type]
+        if len(sent) < self.rules.marketing_cap:
+            return False
+        free_at = sent[0] + window
+        if row.priority >= outbox.PRIORITY["birthday"] and (row.deadline is None or free_at < row.deadline):
+            return await self._retry(row, self.rules.next_send_time(free_at, self.tz), "monthly cap", count=False)
+        return await self._end(row, outbox.DROPPED, f"monthly cap of {self.rules.marketing_cap} reached")
+
+    async def _send(self, row: Outbox, member: Member | None) -> None:
+        tried: list[str] = []
+        for channel, openid, template in await self._channels(row, member):
+            await self._pace()
+            result = await self.push.send(channel, row, openid=openid, template_id=template)
+            await self._record(row, result)
+            tried.append(f"{channel}:{result.errcode}")
+            if result.ok:
+                await self._end(row, outbox.SENT, "", channel=channel, msgid=result.msgid)
+                return
+            if result.errcode in RETRY:
+                await self._backoff(row, result)
+                return
+            await self._learn(row, member, result, template)
+            if result.errcode == 40003:
+                await self._end(row, outbox.UNDELIVERABLE, "WeChat says the openid is not this app's user")
+                return
+        if tried:
+            await self._end(row, outbox.FAILED if row.attempts >= self.config.max_attempts else outbox.UNDELIVERABLE,
+                            "every channel refused: " + ", ".join(tried))
+            return
+        await self._end(row, outbox.UNDELIVERABLE, self._no_channel_reason(row, member))
+
+    async def _channels(self, row: Outbox, member: Member | None) -> list[tuple[str, str, str | None]]:
+        """The legal channels, best first: customer service, template, subscription credit."""
+        found: list[tuple[str, str, str | None]] = []
+        if await cswindow.take(self.kv, row.source, row.openid):
+            found.append(("cs", row.openid, None))
+        template = self.config.templates.get(row.kind)
+        if template and row.source == "oa" and member is not None and member.openid:
+            found.append(("template", member.openid, template))
+        subscribe = self.config.subscribe_templates.get(row.kind)
+        mp_openid = member.mp_openid if member is not None else (row.openid if row.source == "mp" else None)
+        if subscribe and mp_openid:
+            async with self.db.unit_of_work() as session:
+                if await subscriptions.use_credit(session, mp_openid, subscribe, self.clock.now()):
+                    found.append(("subscribe", mp_openid, subscribe))
+        return found
+
+    def _no_channel_reason(self, row: Outbox, member: Member | None) -> str:
+        parts = ["no customer-service window (no message in 48 h, or its 5 sends used)"]
+        parts.append(f"no template configured for {row.kind}" if row.kind not in self.config.templates
+                     else "no Official Account openid for the template")
+        parts.append("no Mini Program subscription credit")
+        return "; ".join(parts)
+
+    async def _learn(self, row: Outbox, member: Member | None, result: SendResult, template: str | None) -> None:
+        if result.channel == "cs" and result.errcode in (45015, 45047):
+            await cswindow.close(self.kv, row.source, row.openid)
+        if result.channel == "subscribe" and result.errcode == 43101 and template and member is not None:
+            async with self.db.unit_of_work() as session:
+                await subscriptions.clear(session, member.mp_openid or row.openid, template, self.clock.now())
+
+    async def _backoff(self, row: Outbox, result: SendResult) -> None:
+        now = self.clock.now()
+        if row.attempts >= self.config.max_attempts:
+            reason = f"gave up after {row.attempts} attempts: {result.errcode} {result.detail}"
+            await self._end(row, outbox.FAILED, reason)
+            return
+        if result.errcode == 45009:  # daily quota: wait for tomorrow
+            local = now.astimezone(self.tz)
+            retry_at = datetime(local.year, local.month, local.day, tzinfo=self.tz) + timedelta(days=1, minutes=5)
+        else:
+            retry_at = now + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 3600))
+        await self._retry(row, retry_at, f"{result.channel} answered {result.errcode}; retrying")
+
+    async def _retry(self, row: Outbox, at: datetime, reason: str, *, count: bool = True) -> bool:
+        async with self.db.unit_of_work() as session:
+            # Waiting for quiet hours or for the cap is not a failed attempt.
+            await outbox.finish(session, row, outbox.PENDING, self.clock.now(), reason=reason, retry_at=at,
+                                uncount=not count)
+        return True
+
+    async def _end(self, row: Outbox, status: str, reason: str, *, channel: str | None = None,
+                   msgid: str | None = None) -> bool:
+        async with self.db.unit_of_work() as session:
+            await outbox.finish(session, row, status, self.clock.now(), reason=reason, channel=channel, msgid=msgid)
+        return True
+
+    async def _record(self, row: Outbox, result: SendResult) -> None:
+        async with self.db.unit_of_work() as session:
+            await outbox.attempt(session, row, result, self.clock.now())
+
+    async def _pace(self) -> None:
+        if self.config.qps <= 0:
+            return
+        while True:
+            wait_ms = int(await self.kv.eval(
+                _BUCKET, ["wxbot:pace:push"], [self.config.qps, int(time.time() * 1000)]
+            ))
+            if wait_ms <= 0:
+                return
+            await asyncio.sleep(wait_ms / 1000)

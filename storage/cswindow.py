@@ -1,0 +1,36 @@
+"""WeChat's customer-service window, counted in the KV: a member's message opens 5 sends for 48 h;
+a follow, scan or menu click opens 3 for one minute (never shrinking a bigger window)."""
+
+from __future__ import annotations
+
+from storage.kv import KV
+
+MESSAGE_QUOTA, MESSAGE_WINDOW = 5, 48 * 3600
+EVENT_QUOTA, EVENT_WINDOW = 3, 60
+_TAKE = """
+local v = redis.call('get', KEYS[1])
+if v and tonumber(v) > 0 then return redis.call('decr', KEYS[1]) end
+return -1
+"""
+
+
+def key(source: str, openid: str) -> str:
+    return f"wxbot:cswin:{source}:{openid}"
+
+
+async def opened_by_message(kv: KV, source: str, openid: str) -> None:
+    await kv.set(key(source, openid), MESSAGE_QUOTA, ex=MESSAGE_WINDOW)
+
+
+async def opened_by_event(kv: KV, source: str, openid: str) -> None:
+    await kv.set(key(source, openid), EVENT_QUOTA, ex=EVENT_WINDOW, nx=True)
+
+
+async def take(kv: KV, source: str, openid: str) -> bool:
+    """Use one send of the window; False when it is closed or used up."""
+    return int(await kv.eval(_TAKE, [key(source, openid)], [])) >= 0
+
+
+async def close(kv: KV, source: str, openid: str) -> None:
+    """WeChat said 45015 or 45047: believe it until the member writes again."""
+    await kv.delete(key(source, openid))
