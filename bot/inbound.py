@@ -14,7 +14,8 @@ import xmltodict
 from handlers.core.message import Inbound, Scene, normalise
 
 MAX_TEXT = 2000  # longer texts are not commands; they get the help menu
-_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)", re.IGNORECASE)
+# CDATA sections hold member text, which may itself contain "<!"; only markup outside them counts.
+_CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 
 
 class MalformedError(ValueError):
@@ -22,12 +23,20 @@ class MalformedError(ValueError):
 
 
 def parse_xml(body: bytes) -> dict[str, Any]:
-    """Parse a `<xml>` body into a dict. DOCTYPE, ENTITY and any other `<!` declaration is
-    refused before the parser sees it, so nothing is ever expanded (XXE, billion laughs)."""
-    if _DECLARATION.search(body):
+    """Parse a `<xml>` body into a dict. DOCTYPE, ENTITY and any other `<!` declaration outside
+    CDATA is refused before the parser sees it, so nothing is ever expanded (XXE, billion laughs).
+    WeChat sends UTF-8 only: the body is read as UTF-8 whatever its prolog claims, so another
+    encoding (UTF-16) cannot hide a declaration from the check."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedError("body is not UTF-8") from exc
+    if "\x00" in text:  # never in XML; UTF-16 without a BOM decodes as "UTF-8" full of NULs
+        raise MalformedError("body is not UTF-8")
+    if "<!" in _CDATA.sub("", text):
         raise MalformedError("XML declarations (DOCTYPE/ENTITY) are not accepted")
     try:
-        parsed = xmltodict.parse(body, disable_entities=True)
+        parsed = xmltodict.parse(text, disable_entities=True)
     except Exception as exc:  # expat raises several types; all mean "malformed"
         raise MalformedError("body is not well-formed XML") from exc
     root = parsed.get("xml") if isinstance(parsed, dict) else None
