@@ -145,6 +145,12 @@ async def sign_up(
     """Make the sender a member and credit the sign-up bonus (`signup:<member>`), in the caller's
     transaction; reward the referrer (`referral:<member>`) within the monthly limit."""
     await touch(session, openid, now, source)
+    # The referrer is locked before the member: once this transaction has updated the member's row,
+    # a second update makes PostgreSQL re-check its referrer_id key (FOR KEY SHARE on the referrer),
+    # and two referees of one referrer then deadlock upgrading that to the ledger's FOR UPDATE.
+    referrer_id = await session.scalar(select(Member.referrer_id).where(_openid_column(source) == openid))
+    if referrer_id is not None:
+        await ledger.lock(session, referrer_id)
     member = await session.scalar(
         select(Member).where(_openid_column(source) == openid).with_for_update()
     )
@@ -183,15 +189,16 @@ async def _unique_referral_code(session: AsyncSession) -> str:
 async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> bool:
     if member.referrer_id is None:
         return False
-    referrer = await session.get(Member, member.referrer_id)
-    if referrer is None or referrer.joined_at is None or referrer.status == DELETED:
+    # Counted under the referrer's row lock, so referees signing up together cannot all see 19.
+    referrer = await ledger.lock(session, member.referrer_id)
+    if referrer.joined_at is None or referrer.status == DELETED:
         return False
     local = now.astimezone(ledger.tz)
     month_start = datetime(local.year, local.month, 1, tzinfo=ledger.tz)
-    count = await session.scalar(
+    count = await session.scalar(  # rewarded ones only: a referral the daily cap zeroed paid nothing
         select(func.count()).select_from(LedgerEntry)
         .where(LedgerEntry.member_id == referrer.id).where(LedgerEntry.kind == "referral")
-        .where(LedgerEntry.created_at >= month_start)
+        .where(LedgerEntry.delta > 0).where(LedgerEntry.created_at >= month_start)
     )
     if int(count or 0) >= ledger.rules.referral_monthly_limit:
         return False
