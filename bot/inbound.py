@@ -64,6 +64,21 @@ def _text(fields: Mapping[str, Any], name: str) -> str:
     return str(value).strip()
 
 
+def subscription_items(fields: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
+    """The `List` items of subscribe_msg_* events, wherever they sit: under the event's wrapper
+    (OA XML; some samples use the popup wrapper for every event) or at the top (MP JSON), one item
+    as an object and several as an array."""
+    holder: Any = fields.get("List")
+    if holder is None:
+        for wrapper in ("SubscribeMsgPopupEvent", "SubscribeMsgChangeEvent", "SubscribeMsgSentEvent"):
+            if isinstance(fields.get(wrapper), dict):
+                holder = fields[wrapper].get("List")
+                break
+    items = holder if isinstance(holder, list) else [holder] if isinstance(holder, dict) else []
+    return tuple({k: str(v) for k, v in item.items() if not isinstance(v, dict | list)}
+                 for item in items if isinstance(item, dict))
+
+
 def dedupe_key(source: str, fields: Mapping[str, Any]) -> str:
     """Messages by MsgId; events by sender + CreateTime + Event + EventKey (WeChat's key, widened
     so a subscribe and a SCAN in the same second stay two deliveries)."""
@@ -116,4 +131,5 @@ def build_inbound(source: str, fields: Mapping[str, Any], received_at: datetime)
         event_key=event_key,
         scene=scene,
         fields=MappingProxyType(dict(fields)),
+        items=subscription_items(fields) if event.startswith("subscribe_msg") else (),
     )

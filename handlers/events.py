@@ -8,7 +8,7 @@ from handlers.core.filters import Event, Kind, SceneIs
 from handlers.core.message import Inbound
 from handlers.core.reply import Ack, Reply, Text
 from handlers.core.router import Router
-from storage import members
+from storage import members, outbox, subscriptions
 
 router = Router("events")
 
@@ -44,6 +44,29 @@ async def farewell(msg: Inbound, ctx: ChatContext) -> Reply:
     async with ctx.db.unit_of_work() as session:
         await members.set_status(session, msg.openid, members.UNSUBSCRIBED, msg.source)
     ctx.forget_member()
+    return Ack()
+
+
+@router.on(Event("templatesendjobfinish"), name="template_report")
+async def template_report(msg: Inbound, ctx: ChatContext) -> Reply:
+    """WeChat's final word on a template message we sent: update the outbox row."""
+    msgid, status = str(msg.fields.get("MsgID", "")), str(msg.fields.get("Status", ""))
+    if msgid:
+        async with ctx.db.unit_of_work() as session:
+            await outbox.mark_delivery(session, msgid, status)
+    return Ack()
+
+
+@router.on(Event("subscribe_msg_popup_event", "subscribe_msg_change_event"), name="subscribe_choice")
+async def subscribe_choice(msg: Inbound, ctx: ChatContext) -> Reply:
+    """Each `accept` is one Mini Program subscription credit for that template; rejects are noted."""
+    now = ctx.clock.now()
+    async with ctx.db.unit_of_work() as session:
+        for item in msg.items:
+            template = item.get("TemplateId", "")
+            status = item.get("SubscribeStatusString", "").lower()
+            if template and status in ("accept", "reject"):
+                await subscriptions.record_choice(session, msg.openid, template, status == "accept", now)
     return Ack()
 
 

@@ -58,6 +58,7 @@ class Inbound:
     event_key: str = ""
     scene: Scene | None = None
     fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    items: tuple[Mapping[str, str], ...] = ()  # subscribe_msg_* event items, normalised
 
     @property
     def is_event(self) -> bool:
