@@ -24,6 +24,7 @@ from bot.pipeline import ChatPipeline
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
 from bot.webhook import Endpoint, official_account
+from bot.wechat_api import WeChatQr
 from handlers.core.context import Services
 from handlers.core.message import OFFICIAL_ACCOUNT
 from scheduler.jobs import JobContext
@@ -82,6 +83,7 @@ def create_app(
         pipeline = ChatPipeline(services, conversation, guard, deadline=settings.reply_deadline)
         client = http or httpx.AsyncClient(timeout=10)
         api = make_api(settings, client, kv, db, clock)
+        services.qr = WeChatQr(api)
         app.state.services = services
         app.state.pipeline = pipeline
         app.state.wechat = api

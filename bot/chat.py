@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flows import delete_account, redeem, signup
+from flows import campaign_create, delete_account, redeem, signup
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import events, fallback, members, points, rewards
+from handlers import campaigns, events, fallback, members, points, rewards
 from handlers.core.router import Router
 from storage.kv import KV
 
 
 def build_router() -> Router:
     router = Router("root")
+    router.include(campaigns.router)
     router.include(events.router)
     router.include(points.router)
     router.include(members.router)
@@ -23,7 +24,7 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return [signup.flow, redeem.flow, delete_account.flow]
+    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float) -> Conversation:

@@ -63,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     jobs_list = jobs_sub.add_parser("list", help="each job and its next run")
     jobs_list.set_defaults(func=cmd_jobs_list)
 
+    staff_cmd = sub.add_parser("staff", help="community managers and admins")
+    staff_sub = staff_cmd.add_subparsers(dest="staff_command", required=True)
+    staff_add = staff_sub.add_parser("add", help="make OPENID a manager (or admin)")
+    staff_add.add_argument("openid")
+    staff_add.add_argument("--role", choices=["manager", "admin"], default="manager")
+    staff_add.set_defaults(func=cmd_staff)
+    staff_remove = staff_sub.add_parser("remove", help="OPENID is no longer staff")
+    staff_remove.add_argument("openid")
+    staff_remove.set_defaults(func=cmd_staff)
+    staff_list = staff_sub.add_parser("list", help="every staff member")
+    staff_list.set_defaults(func=cmd_staff)
+
     codes = sub.add_parser("codes", help="reward code pools")
     codes_sub = codes.add_subparsers(dest="codes_command", required=True)
     codes_import = codes_sub.add_parser("import", help="import a CSV of codes (first column) into a reward")
@@ -99,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
-    from bot.demo import seed
+    from bot.demo import DEMO_MANAGER, seed
     from bot.migrate import upgrade
     from storage.clock import SystemClock
 
@@ -117,7 +129,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n  database:     {settings.database_url}"
         f"\n  kv:           {settings.redis_url}"
         f"\n  mode:         {'demo (nothing leaves this machine)' if settings.demo else 'production'}"
-        f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat\n",
+        f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat"
+        f"\nAs the demo community manager:      .venv/bin/wxbot chat --url {url}/wechat --openid {DEMO_MANAGER}\n",
         flush=True,
     )
     app = create_app(settings, run_scheduler=True)
@@ -202,6 +215,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings()
     asyncio.run(upgrade(settings.database_url))
     print("database is up to date")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from storage import staff
+    from storage.clock import SystemClock
+    from storage.db import Database
+
+    settings = Settings()
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                if args.staff_command == "add":
+                    new = await staff.add(session, args.openid, args.role, "cli", SystemClock().now())
+                    return f"{args.openid} is {'now' if new else 'still'} staff ({args.role})"
+                if args.staff_command == "remove":
+                    gone = await staff.remove(session, args.openid)
+                    return f"{args.openid} {'removed' if gone else 'was not staff'}"
+                rows = await staff.all_staff(session)
+                return "\n".join(f"{s.openid}  {s.role}  added {s.created_at:%Y-%m-%d}" for s in rows) or "no staff"
+        finally:
+            await db.dispose()
+
+    print(asyncio.run(run()))
     return 0
 
 

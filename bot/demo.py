@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.settings import Settings
+from storage import staff
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Reward
@@ -24,6 +25,7 @@ DEMO_CATALOGUE = (
      "stock": 10, "min_tier": "金卡", "validity_days": 30},
 )
 DEMO_POOL_CODES = ("MOVIE-DEMO-0001", "MOVIE-DEMO-0002", "MOVIE-DEMO-0003")
+DEMO_MANAGER = "oDEMOmanager00000000000001"
 
 
 async def seed(settings: Settings, now: datetime) -> bool:
@@ -32,6 +34,7 @@ async def seed(settings: Settings, now: datetime) -> bool:
     rewards = Rewards(Ledger(load_rules(settings.rules_file), settings.tz))
     try:
         async with db.unit_of_work() as session:
+            await staff.add(session, DEMO_MANAGER, "manager", "demo", now)
             if await rewards.all(session):
                 return False
             for item in DEMO_CATALOGUE:

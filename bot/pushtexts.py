@@ -11,7 +11,9 @@ TEXTS = {
     "birthday": texts.PUSH_BIRTHDAY,
     "expiry": texts.PUSH_EXPIRY,
     "winback": texts.PUSH_WINBACK,
+    "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
 }
+MAX_ROBOT_BYTES = 2048
 TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取"}
 
 
@@ -37,3 +39,17 @@ def data_for(kind: str, payload: dict[str, Any]) -> dict[str, dict[str, str]]:
     if "date" in params:
         data["date3"] = {"value": str(params["date"])}
     return data
+
+
+def announcement(payload: dict[str, Any]) -> str:
+    """A WeCom group-robot text for a campaign's start, progress or end (at most 2048 bytes)."""
+    params = dict(payload.get("params", {}))
+    stage = str(params.get("stage", "start"))
+    params["pitch"] = texts.CAMPAIGN_PITCH.get(str(params.get("kind")), "").format(
+        points=params.get("points", 0), goal=params.get("goal", 0)
+    )
+    template = texts.ANNOUNCE.get(stage, texts.ANNOUNCE["progress"])
+    text = template.format(**params)
+    while len(text.encode()) > MAX_ROBOT_BYTES:
+        text = text[:-10]
+    return text

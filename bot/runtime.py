@@ -26,6 +26,7 @@ def make_api(settings: Settings, http: httpx.AsyncClient, kv: KV, db: Database, 
         http, kv, db, clock, base_url=settings.wechat_api_base,
         oa=App("oa", settings.wechat_appid, settings.wechat_appsecret),
         mp=App("mp", settings.miniprogram_appid, settings.miniprogram_secret),
+        wecom_base=settings.wecom_api_base,
     )
 
 

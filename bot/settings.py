@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     wechat_aes_key: str = ""
     wechat_aes_key_previous: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
     miniprogram_appid: str = ""
     miniprogram_secret: str = ""
     miniprogram_token: str = ""

@@ -12,6 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -50,13 +51,14 @@ class App:
 class WeChatAPI:
     def __init__(
         self, http: httpx.AsyncClient, kv: KV, db: Database, clock: Clock, *, base_url: str,
-        oa: App, mp: App,
+        oa: App, mp: App, wecom_base: str = "https://qyapi.weixin.qq.com",
     ) -> None:
         self.http = http
         self.kv = kv
         self.db = db
         self.clock = clock
         self.base = base_url.rstrip("/")
+        self.wecom_base = wecom_base.rstrip("/")
         self.apps = {"oa": oa, "mp": mp}
         self._demo_ids = itertools.count(1)
 
@@ -160,6 +162,19 @@ class WeChatAPI:
         body["action_info"] = {"scene": {"scene_str": scene[:64]}}
         return await self.call("oa", "/cgi-bin/qrcode/create", body)
 
+    async def post_robot(self, robot_key: str, text: str) -> dict[str, Any]:
+        """A WeCom group-robot text message. Demo mode (no OA secret) records it instead."""
+        body = {"msgtype": "text", "text": {"content": text}}
+        if not self.apps["oa"].live:
+            return await self._record("wecom", "/cgi-bin/webhook/send", body)
+        try:
+            response = await self.http.post(f"{self.wecom_base}/cgi-bin/webhook/send", params={"key": robot_key},
+                                            json=body)
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise WeChatError(NETWORK_ERROR, f"{type(exc).__name__} calling the group robot") from None
+        return _checked(data)
+
     async def code2session(self, js_code: str) -> dict[str, Any]:
         app = self.apps["mp"]
         if not app.live:
@@ -201,6 +216,9 @@ class WeChatPushSender:
     async def send(self, channel: str, row: Outbox, *, openid: str, template_id: str | None) -> SendResult:
         payload = json.loads(row.payload)
         try:
+            if channel == "robot":
+                await self.api.post_robot(payload["robot_key"], pushtexts.announcement(payload))
+                return SendResult(channel, 0)
             if channel == "cs":
                 message = payload.get("custom") or {
                     "msgtype": "text", "text": {"content": pushtexts.text_for(row.kind, payload)}
@@ -219,3 +237,22 @@ class WeChatPushSender:
         except WeChatError as exc:
             return SendResult(channel, exc.errcode, exc.errmsg[:200])
         return SendResult(channel, -3, f"unknown channel {channel}")
+
+
+class WeChatQr:
+    """QrMaker over WeChatAPI: a permanent string-scene QR code and the link to its image."""
+
+    SHOW = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
+
+    def __init__(self, api: WeChatAPI) -> None:
+        self.api = api
+
+    async def make(self, scene: str) -> tuple[str, bool]:
+        try:
+            answer = await self.api.create_qr(scene)
+        except WeChatError as exc:
+            log.warning("QR code for a campaign could not be made: %s", exc.errcode)
+            return "", False
+        ticket = str(answer.get("ticket", ""))
+        demo = not self.api.apps["oa"].live
+        return (str(answer.get("url")) if demo else self.SHOW + quote(ticket, safe="")), demo

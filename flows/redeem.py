@@ -7,9 +7,10 @@ repeated or retried `是` redeems once.
 stateDiagram-v2
     [*] --> choose: 兑换 / 积分商城 / redeem / menu REDEEM (list, 8 a page)
     [*] --> confirm: 兑换 N (quote item N at once)
-    [*] --> [*]: not a member, or nothing to redeem
+    [*] --> [*]: not a member, nothing to redeem, or 兑换 N costing more than the balance
     choose --> choose: 下一页, or not a number on the list
     choose --> confirm: a number (quote: cost and balance after)
+    choose --> [*]: a number costing more than the balance (how many are missing, ways to earn)
     confirm --> confirm: anything but 是 / 否
     confirm --> [*]: 否 (nothing spent)
     confirm --> [*]: 是 within 5 minutes (points, stock and a code, one transaction)
@@ -83,7 +84,16 @@ def _page(items: list[Reward], member: Member, page: int) -> str:
     return "\n".join(lines)
 
 
+def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
+    return Text(texts.insufficient_points_redeem.format(
+        needed=needed, balance=balance, missing=needed - balance,
+        checkin=ctx.rules.checkin_points, referral=ctx.rules.referral_bonus,
+    ))
+
+
 def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:  # type: ignore[type-arg]
+    if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
+        return Done([_not_enough(ctx, reward.cost, member.balance)])
     text = texts.REDEEM_QUOTE.format(
         name=reward.name, description=reward.description, cost=reward.cost,
         after=member.balance - reward.cost,
@@ -128,9 +138,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
                 session, member.id, int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,  # type: ignore[arg-type]
             )
     except InsufficientPointsError as exc:
-        return Done([Text(texts.insufficient_points_redeem.format(
-            checkin=ctx.rules.checkin_points, referral=ctx.rules.referral_bonus, **exc.details
-        ))])
+        return Done([_not_enough(ctx, exc.details["needed"], exc.details["balance"])])
     except DomainError as exc:  # out of stock, limit, tier, ended: the quote is over, nothing spent
         return Done([Text(domain_text(exc))])
     ctx.forget_member()

@@ -20,14 +20,17 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Done, Flow, Next, Stay, StepResult, domain_text
 from flows.store import FlowState
 from handlers import texts
+from handlers.campaigns import joined_text as campaign_joined_text
 from handlers.core.context import ChatContext
 from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound, normalise
-from handlers.core.reply import Text
+from handlers.core.reply import Reply, Text
 from storage import members
+from storage.campaigns import Campaigns
+from storage.errors import DomainError
 from storage.members import AlreadyMemberError, PhoneTakenError
 
 SKIP = {"跳过", "skip", "不填", "无"}
@@ -101,7 +104,23 @@ async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         brand=texts.BRAND, bonus=done.bonus.delta, balance=done.bonus.balance,
         code=done.referral_code, referral=rules.referral_bonus,
     )
-    return Done([Text(welcome)])
+    replies: list[Reply] = [Text(welcome)]
+    if code := state.data.get("then_join"):
+        replies.append(Text(await _join_after_signup(ctx, code)))
+    return Done(replies)
+
+
+async def _join_after_signup(ctx: ChatContext, code: str) -> str:
+    """The campaign that brought a visitor here is joined without asking again."""
+    member = await ctx.joined_member()
+    if member is None:
+        return texts.error_generic
+    try:
+        async with ctx.db.unit_of_work() as session:
+            joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
+    except DomainError as exc:
+        return domain_text(exc)
+    return campaign_joined_text(ctx, joined)
 
 
 flow = Flow(

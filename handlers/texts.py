@@ -163,3 +163,84 @@ PUSH_BIRTHDAY = "生日快乐！{brand}送您 {points} 生日积分，已到账�
 PUSH_EXPIRY = "温馨提醒：您有 {points} 积分将于 {date} 到期，回复【兑换】及时使用，别浪费哦。"
 PUSH_WINBACK = "好久不见！{days} 天内回复【签到】，除签到积分外再送您 {points} 积分回归礼。"
 WINBACK_BONUS = "\n欢迎回来！回归礼 +{points} 积分已到账。"
+
+# --- campaigns ------------------------------------------------------------------------------------
+CAMPAIGN_KIND_NAMES = {
+    "join_bonus": "报名有礼", "group_buy": "拼团", "checkin_challenge": "打卡挑战", "lucky_draw": "抽奖",
+}
+CAMPAIGN_ASK_KIND = (
+    "发起社群活动，请选择类型（回复编号）：\n"
+    "1. 报名有礼：每位参加者都获得积分\n"
+    "2. 拼团：满 N 人参加后，所有人获得积分\n"
+    "3. 打卡挑战：活动期内签到满 K 天的参加者获得积分\n"
+    "4. 抽奖：活动结束时抽出 W 位获奖者\n"
+    "随时回复【取消】退出。"
+)
+CAMPAIGN_BAD_KIND = "请回复 1、2、3 或 4 选择活动类型。"
+CAMPAIGN_ASK_TITLE = "请回复活动标题（2-20 个字），例如：周末拼团送积分。"
+CAMPAIGN_BAD_TITLE = "标题需要 2-20 个字，请重新回复。"
+CAMPAIGN_ASK_POINTS = "每位获奖/参加者获得多少积分？请回复 1-1000 的整数。"
+CAMPAIGN_BAD_POINTS = "积分需要是 1-1000 的整数，请重新回复。"
+CAMPAIGN_ASK_GOAL = {
+    "group_buy": "满多少人成团？请回复 2-500 的整数。",
+    "checkin_challenge": "活动期内需要签到多少天？请回复 1-60 的整数。",
+    "lucky_draw": "抽出几位获奖者？请回复 1-100 的整数。",
+}
+CAMPAIGN_BAD_GOAL = "请回复 {low}-{high} 的整数。"
+CAMPAIGN_ASK_CAP = "最多允许多少人参加？请回复 {low}-10000 的整数。"
+CAMPAIGN_BAD_CAP = "人数上限需要是 {low}-10000 的整数，请重新回复。"
+CAMPAIGN_ASK_END = "活动什么时候结束？例如：3天、12月31日 20:00、2026-12-31。"
+CAMPAIGN_BAD_END = "没看懂结束时间，或时间不在未来 90 天内。请按「3天」「12月31日 20:00」「2026-12-31」的格式回复。"
+CAMPAIGN_ASK_ROBOT = "如需在企业微信群里播报进度，请回复群机器人的 key；不需要请回复【跳过】。"
+CAMPAIGN_BAD_ROBOT = "机器人 key 只能包含字母、数字和 -，请重新回复，或回复【跳过】。"
+CAMPAIGN_SUMMARY = (
+    "请确认活动：\n类型：{kind}\n标题：{title}\n积分：每人 {points}\n{goal_line}"
+    "人数上限：{cap}\n结束时间：{ends}\n群播报：{robot}\n最多发放积分（预算）：{budget}\n"
+    "确认创建请回复【是】，放弃请回复【否】。"
+)
+CAMPAIGN_GOAL_LINE = {
+    "group_buy": "成团人数：{goal}\n", "checkin_challenge": "签到天数：{goal}\n", "lucky_draw": "获奖人数：{goal}\n",
+}
+CAMPAIGN_CONFIRM_AGAIN = "请回复【是】创建活动，或回复【否】放弃。"
+CAMPAIGN_DECLINED = "已放弃创建活动。"
+CAMPAIGN_CREATED = (
+    "活动已创建！活动码：{code}\n分享到群里的文字：\n「{title}」回复 参加 {code} 加入活动，{pitch}\n"
+    "活动二维码：{qr}\n回复「活动数据 {code}」查看进度，「结束活动 {code}」提前结束。"
+)
+CAMPAIGN_QR_DEMO = "（演示模式：未调用微信接口，二维码为占位链接）"
+CAMPAIGN_PITCH = {
+    "join_bonus": "参加即得 {points} 积分！",
+    "group_buy": "满 {goal} 人成团，每人得 {points} 积分！",
+    "checkin_challenge": "活动期内签到满 {goal} 天得 {points} 积分！",
+    "lucky_draw": "活动结束抽 {goal} 位送 {points} 积分！",
+}
+CAMPAIGN_JOINED = "已加入活动「{title}」！已有 {count}/{cap} 人参加。\n{next}"
+CAMPAIGN_NEXT = {
+    "join_bonus": "报名奖励 +{paid} 积分已到账。",
+    "group_buy_waiting": "满 {goal} 人成团，还差 {missing} 人，快邀请好友回复「参加 {code}」吧！",
+    "group_buy_done": "拼团成功！+{paid} 积分已到账。",
+    "checkin_challenge": "活动期内每天回复【签到】，签满 {goal} 天即得 {points} 积分（{ends} 结束）。",
+    "lucky_draw": "{ends} 开奖，抽出 {goal} 位各得 {points} 积分，祝您好运！",
+}
+campaign_unknown = "没有找到活动码 {code}，请检查后重新回复「参加 活动码」。回复【活动】查看正在进行的活动。"
+campaign_full = "活动「{title}」已满 {cap} 人，下次早点来哦。回复【活动】看看其他活动。"
+campaign_ended = "活动「{title}」已经结束了。回复【活动】看看其他活动。"
+campaign_already_joined = "您已经参加过活动「{title}」啦，等待结果吧！"
+CAMPAIGN_JOIN_SIGNUP = "参加活动需要先注册会员，注册完成后会自动为您加入活动。\n"
+CAMPAIGNS_NONE = "目前没有进行中的活动，敬请期待。"
+CAMPAIGNS_HEAD = "进行中的活动（回复「参加 活动码」加入）："
+CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"
+CAMPAIGN_STATS = (
+    "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
+    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"
+)
+CAMPAIGN_STATUS = {"open": "进行中", "settled": "已结束"}
+CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
+CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
+PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"
+ANNOUNCE = {
+    "start": "【{title}】开始啦！回复公众号「参加 {code}」加入，{pitch}",
+    "progress": "【{title}】已有 {count} 人参加，进度 {stage}%！回复公众号「参加 {code}」加入。",
+    "end": "【{title}】已结束，共 {count} 人参加，发放 {paid_out} 积分，感谢大家！",
+}
+CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 
 from storage import outbox
+from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
 from storage.ledger import Ledger
@@ -190,6 +191,11 @@ async def tier_review(ctx: JobContext, now: datetime) -> int:
     return review.downgraded
 
 
+async def campaigns(ctx: JobContext, now: datetime) -> int:
+    """Settle campaigns whose end has come (challenge and draw payouts); safe to run concurrently."""
+    return await Campaigns(ctx.ledger).finalize_due(ctx.db, now)
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -197,6 +203,7 @@ JOBS: dict[str, Job] = {
     "expiry_reminders": expiry_reminders,
     "winback": winback,
     "tier_review": tier_review,
+    "campaigns": campaigns,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -205,6 +212,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "expiry_reminders": {"hour": "10", "minute": "0"},
     "winback": {"hour": "11", "minute": "0"},
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
+    "campaigns": {"minute": "*"},
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

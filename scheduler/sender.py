@@ -5,6 +5,8 @@ subscription credit), paces every sender together, retries what WeChat asks to r
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -33,6 +35,15 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
 return wait
 """
+
+
+ROBOT_PER_SECOND = 20 / 60
+
+
+def _robot_id(row: Outbox) -> str:
+    """The robot's pacing bucket is named by a hash: the key itself is a secret."""
+    key = str(json.loads(row.payload).get("robot_key", ""))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -120,7 +131,10 @@ class Sender:
     async def _send(self, row: Outbox, member: Member | None) -> None:
         tried: list[str] = []
         for channel, openid, template in await self._channels(row, member):
-            await self._pace()
+            if channel == "robot":  # WeCom allows 20 messages a minute per robot
+                await self._pace(f"wxbot:pace:robot:{_robot_id(row)}", ROBOT_PER_SECOND)
+            else:
+                await self._pace("wxbot:pace:push", self.config.qps)
             result = await self.push.send(channel, row, openid=openid, template_id=template)
             await self._record(row, result)
             tried.append(f"{channel}:{result.errcode}")
@@ -143,6 +157,8 @@ class Sender:
     async def _channels(self, row: Outbox, member: Member | None) -> list[tuple[str, str, str | None]]:
         """The legal channels, best first: customer service, template, subscription credit."""
         found: list[tuple[str, str, str | None]] = []
+        if row.source == "wecom":
+            return [("robot", "", None)]
         if await cswindow.take(self.kv, row.source, row.openid):
             found.append(("cs", row.openid, None))
         template = self.config.templates.get(row.kind)
@@ -200,13 +216,12 @@ class Sender:
         async with self.db.unit_of_work() as session:
             await outbox.attempt(session, row, result, self.clock.now())
 
-    async def _pace(self) -> None:
-        if self.config.qps <= 0:
+    async def _pace(self, key: str, rate: float) -> None:
+        """A token bucket in the KV shared by every sender process (rate per second; 0 = off)."""
+        if rate <= 0:
             return
         while True:
-            wait_ms = int(await self.kv.eval(
-                _BUCKET, ["wxbot:pace:push"], [self.config.qps, int(time.time() * 1000)]
-            ))
+            wait_ms = int(await self.kv.eval(_BUCKET, [key], [rate, int(time.time() * 1000)]))
             if wait_ms <= 0:
                 return
             await asyncio.sleep(wait_ms / 1000)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from handlers.core.context import Services
+from storage import staff
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward
 from storage.rewards import Rewards
@@ -185,3 +186,32 @@ async def _reward(session, services: Services, reward_id: int) -> Reward:  # typ
         return await Rewards(services.ledger).get(session, reward_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
+
+
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    openid: Annotated[str, Field(min_length=1, max_length=64)]
+    role: Literal["manager", "admin"] = "manager"
+
+
+@router.get("/staff")
+async def list_staff(services: AdminServices) -> list[dict[str, object]]:
+    async with services.db.sessions() as session:
+        rows = await staff.all_staff(session)
+    return [{"openid": s.openid, "role": s.role, "added_by": s.added_by, "created_at": s.created_at} for s in rows]
+
+
+@router.post("/staff", status_code=201)
+async def add_staff(body: StaffIn, services: AdminServices) -> dict[str, object]:
+    async with services.db.unit_of_work() as session:
+        new = await staff.add(session, body.openid, body.role, "admin-api", services.clock.now())
+    return {"openid": body.openid, "role": body.role, "created": new}
+
+
+@router.delete("/staff/{openid}")
+async def remove_staff(openid: str, services: AdminServices) -> dict[str, object]:
+    async with services.db.unit_of_work() as session:
+        if not await staff.remove(session, openid):
+            raise HTTPException(404, f"{openid} is not staff")
+    return {"openid": openid, "removed": True}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from storage import members
+from storage import members, staff
 from storage.clock import Clock
 from storage.db import Database
 from storage.kv import KV
@@ -19,6 +19,12 @@ from storage.rules import Rules
 if TYPE_CHECKING:
     from handlers.core.message import Inbound
     from handlers.core.reply import Reply
+
+
+class QrMaker(Protocol):
+    """Implemented in bot/wechat_api.py: a parametric QR code for a scene -> (image link, demo?)."""
+
+    async def make(self, scene: str) -> tuple[str, bool]: ...
 
 
 class FlowControl(Protocol):
@@ -43,6 +49,7 @@ class Services:
     rules: Rules
     ledger: Ledger
     pii: PiiProtector
+    qr: QrMaker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +72,8 @@ class ChatContext:
     intent: str = "unknown"
     _member: Member | None = None
     _member_loaded: bool = False
+    _staff_role: str | None = None
+    _staff_loaded: bool = False
 
     @property
     def clock(self) -> Clock:
@@ -102,6 +111,14 @@ class ChatContext:
                 self._member = await members.by_openid(session, self.msg.openid, self.msg.source)
             self._member_loaded = True
         return self._member
+
+    async def staff_role(self) -> str | None:
+        """'manager' or 'admin' for staff, else None; loaded once per message."""
+        if not self._staff_loaded:
+            async with self.db.sessions() as session:
+                self._staff_role = await staff.role_of(session, self.msg.openid)
+            self._staff_loaded = True
+        return self._staff_role
 
     def forget_member(self) -> None:
         """After a handler changed the member, the next read goes to the database."""

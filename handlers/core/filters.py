@@ -103,3 +103,8 @@ def any_of(*filters: Filter) -> Filter:
         return False
 
     return _any
+
+
+async def is_staff(msg: Inbound, ctx: ChatContext) -> FilterResult:
+    """Staff only: for anyone else the route does not match, so they get the help menu."""
+    return msg.is_text and await ctx.staff_role() is not None

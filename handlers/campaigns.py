@@ -1,0 +1,102 @@
+"""Campaigns in the chat: joining by code or QR, the list of open ones, and the managers' figures and early end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Click, Command, Event, SceneIs, is_staff
+from handlers.core.message import Inbound
+from handlers.core.reply import Reply, Text
+from handlers.core.router import Router
+from storage import members
+from storage.campaigns import Campaigns, Joined
+
+router = Router("campaigns")
+
+
+def _when(ctx: ChatContext, at: datetime) -> str:
+    return f"{at.astimezone(ctx.tz):%m-%d %H:%M}"
+
+
+def joined_text(ctx: ChatContext, joined: Joined) -> str:
+    """The reply to a successful join: progress and what happens next, by kind."""
+    c = joined.campaign
+    if c.kind == "join_bonus":
+        following = texts.CAMPAIGN_NEXT["join_bonus"].format(paid=joined.paid_now)
+    elif c.kind == "group_buy" and joined.count >= c.goal:
+        following = texts.CAMPAIGN_NEXT["group_buy_done"].format(paid=joined.paid_now)
+    elif c.kind == "group_buy":
+        following = texts.CAMPAIGN_NEXT["group_buy_waiting"].format(
+            goal=c.goal, missing=c.goal - joined.count, code=c.code
+        )
+    else:
+        following = texts.CAMPAIGN_NEXT[c.kind].format(goal=c.goal, points=c.points, ends=_when(ctx, c.ends_at))
+    return texts.CAMPAIGN_JOINED.format(title=c.title, count=joined.count, cap=c.cap, next=following)
+
+
+async def join_campaign(ctx: ChatContext, code: str) -> Reply | list[Reply]:
+    """Join as a member, or sign up first and be joined at the end of it."""
+    member = await ctx.joined_member()
+    if member is None:
+        return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", then_join=code.upper())]
+    async with ctx.db.unit_of_work() as session:
+        joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
+    return Text(joined_text(ctx, joined))
+
+
+@router.on(Command("参加", "join", arg="code", arg_required=True), name="campaign_join")
+async def join_by_code(msg: Inbound, ctx: ChatContext, code: str) -> Reply | list[Reply]:
+    return await join_campaign(ctx, code)
+
+
+@router.on(Event("subscribe", "scan"), SceneIs("camp"), name="campaign_scan")
+async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply | list[Reply]:
+    if msg.event != "subscribe":
+        return await join_campaign(ctx, scene_value)
+    async with ctx.db.unit_of_work() as session:
+        await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+    joined = await join_campaign(ctx, scene_value)
+    return [Text(texts.WELCOME), *(joined if isinstance(joined, list) else [joined])]
+
+
+@router.on(Command("活动", "campaigns", "活动列表"), name="campaigns")
+@router.on(Click("CAMPAIGNS"), name="campaigns")
+async def list_campaigns(msg: Inbound, ctx: ChatContext) -> Reply:
+    async with ctx.db.sessions() as session:
+        found = await Campaigns(ctx.ledger).open_campaigns(session, ctx.clock.now())
+    if not found:
+        return Text(texts.CAMPAIGNS_NONE)
+    lines = [texts.CAMPAIGNS_HEAD] + [
+        texts.CAMPAIGNS_LINE.format(
+            code=c.code, title=c.title, kind=texts.CAMPAIGN_KIND_NAMES[c.kind], count=c.participants,
+            cap=c.cap, ends=_when(ctx, c.ends_at),
+        )
+        for c in found[:10]
+    ]
+    return Text("\n".join(lines))
+
+
+@router.on(Command("活动数据", arg="code", arg_required=True), is_staff, name="campaign_stats")
+async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
+    campaigns = Campaigns(ctx.ledger)
+    async with ctx.db.sessions() as session:
+        c = await campaigns.by_code(session, code)
+        per_day = await campaigns.joins_per_day(session, c)
+    days = "，".join(f"{d:%m-%d} {n} 人" for d, n in per_day) or "暂无"
+    return Text(texts.CAMPAIGN_STATS.format(
+        title=c.title, code=c.code, kind=texts.CAMPAIGN_KIND_NAMES[c.kind],
+        status=texts.CAMPAIGN_STATUS.get(c.status, c.status), count=c.participants, cap=c.cap,
+        paid=c.paid_out, left=c.budget - c.paid_out, ends=_when(ctx, c.ends_at), per_day=days,
+    ))
+
+
+@router.on(Command("结束活动", arg="code", arg_required=True), is_staff, name="campaign_end")
+async def end_campaign(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
+    async with ctx.db.unit_of_work() as session:
+        c = await Campaigns(ctx.ledger).by_code(session, code, lock=True)
+        if c.status != "open":
+            return Text(texts.CAMPAIGN_ALREADY_ENDED.format(title=c.title))
+        paid = await Campaigns(ctx.ledger).settle(session, c, ctx.clock.now())
+    return Text(texts.CAMPAIGN_ENDED_BY_MANAGER.format(title=c.title, paid=paid, total=c.paid_out))

@@ -1,0 +1,276 @@
+"""Community group campaigns: creation, joining, payouts and settlement.
+
+Every join and settlement locks the campaign row first, so caps, the group-buy threshold and the
+budget are decided one at a time; every payout is a ledger entry `campaign:<id>:<member>`, so no
+participant is paid twice whatever runs twice. Announcements and payout messages are outbox rows."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import outbox
+from storage.clock import local_date
+from storage.db import Database, dialect_insert
+from storage.errors import DomainError, NotFoundError
+from storage.ledger import Ledger
+from storage.models import Campaign, CampaignMember, Checkin, Member
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
+OPEN, SETTLED = "open", "settled"
+_RANDOM = secrets.SystemRandom()
+
+
+class CampaignUnknownError(NotFoundError):
+    text_key = "campaign_unknown"
+
+
+class CampaignFullError(DomainError):
+    text_key = "campaign_full"
+
+
+class CampaignEndedError(DomainError):
+    text_key = "campaign_ended"
+
+
+class AlreadyJoinedError(DomainError):
+    text_key = "campaign_already_joined"
+
+
+@dataclass(frozen=True)
+class Joined:
+    campaign: Campaign
+    count: int
+    paid_now: int  # points credited to this member by the join itself
+    threshold_reached: bool
+
+
+def budget_for(kind: str, points: int, goal: int, cap: int) -> int:
+    """The most a campaign can pay: every participant, or only the W winners of a draw."""
+    return points * (min(goal, cap) if kind == "lucky_draw" else cap)
+
+
+def new_code(length: int = 5) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class Campaigns:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    async def create(
+        self, session: AsyncSession, *, kind: str, title: str, points: int, goal: int, cap: int,
+        ends_at: datetime, created_by: str, now: datetime, robot_key: str | None = None,
+    ) -> Campaign:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}")
+        while True:
+            code = new_code()
+            if await session.scalar(select(Campaign.id).where(Campaign.code == code)) is None:
+                break
+        campaign = Campaign(
+            code=code, kind=kind, title=title, points=points, goal=goal, cap=cap,
+            budget=budget_for(kind, points, goal, cap), created_by=created_by, created_at=now,
+            ends_at=ends_at, robot_key=robot_key or None,
+        )
+        session.add(campaign)
+        await session.flush()
+        await self._announce(session, campaign, "start", now)
+        return campaign
+
+    async def set_qr(self, session: AsyncSession, campaign_id: int, url: str) -> None:
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(qr_url=url[:300] or None))
+
+    async def by_code(self, session: AsyncSession, code: str, *, lock: bool = False) -> Campaign:
+        stmt = select(Campaign).where(Campaign.code == code.strip().upper())
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        found = await session.scalar(stmt)
+        if found is None:
+            raise CampaignUnknownError("unknown campaign", code=code.strip().upper())
+        return found
+
+    async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
+        return (await session.scalars(
+            select(Campaign).where(Campaign.status == OPEN).where(Campaign.ends_at > now)
+            .order_by(Campaign.ends_at)
+        )).all()
+
+    # --- joining ---------------------------------------------------------------------------------
+    async def join(self, session: AsyncSession, code: str, member: Member, now: datetime) -> Joined:
+        """Join once; refused when full, ended or unknown. Join bonus pays at once; a group-buy pays
+        every participant when the N-th joins (and each later joiner at once)."""
+        campaign = await self.by_code(session, code, lock=True)
+        if campaign.status != OPEN or campaign.ends_at <= now:
+            raise CampaignEndedError("ended", title=campaign.title)
+        if campaign.participants >= campaign.cap:
+            raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
+        inserted = await session.scalar(
+            dialect_insert(session)(CampaignMember)
+            .values(campaign_id=campaign.id, member_id=member.id, joined_at=now)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "member_id"])
+            .returning(CampaignMember.id)
+        )
+        if inserted is None:
+            raise AlreadyJoinedError("already joined", title=campaign.title)
+        campaign.participants += 1
+        paid_now = 0
+        reached = False
+        if campaign.kind == "join_bonus":
+            paid_now = await self._pay(session, campaign, member.id, now)  # type: ignore[arg-type]
+        elif campaign.kind == "group_buy" and campaign.participants >= campaign.goal:
+            reached = campaign.participants == campaign.goal
+            paid_now = await self._pay_everyone(session, campaign, now, except_member=None, about=member.id)
+        await self._announce_progress(session, campaign, now)
+        return Joined(campaign, campaign.participants, paid_now, reached)
+
+    async def _pay_everyone(
+        self, session: AsyncSession, campaign: Campaign, now: datetime, *, except_member: int | None,
+        about: int | None,
+    ) -> int:
+        """Pay every unpaid participant (group-buy threshold, challenge, draw); returns what `about` got."""
+        unpaid = (await session.scalars(
+            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
+            .where(CampaignMember.paid == 0).order_by(CampaignMember.id)
+        )).all()
+        mine = 0
+        for member_id in unpaid:
+            if member_id == except_member:
+                continue
+            got = await self._pay(session, campaign, member_id, now)
+            if member_id == about:
+                mine = got
+            elif got:
+                await self._tell(session, campaign, member_id, got, now)
+        return mine
+
+    async def _pay(self, session: AsyncSession, campaign: Campaign, member_id: int, now: datetime) -> int:
+        """One participant's payout, never beyond the budget; `campaign:<id>:<member>` makes it single."""
+        if campaign.paid_out + campaign.points > campaign.budget:
+            return 0
+        claimed = await session.execute(
+            update(CampaignMember).where(CampaignMember.campaign_id == campaign.id)
+            .where(CampaignMember.member_id == member_id).where(CampaignMember.paid == 0).values(paid=1)
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return 0
+        moved = await self.ledger.earn(
+            session, member_id, campaign.points, key=f"campaign:{campaign.id}:{member_id}", kind="campaign",
+            now=now, reason=f"活动奖励：{campaign.title}", ref=campaign.code,
+        )
+        campaign.paid_out += moved.delta
+        return moved.delta
+
+    async def _tell(
+        self, session: AsyncSession, campaign: Campaign, member_id: int, points: int, now: datetime
+    ) -> None:
+        member = await session.get(Member, member_id)
+        if member is None or not member.openid:
+            return
+        await outbox.enqueue(
+            session, dedupe_key=f"campaign-paid:{campaign.id}:{member_id}", openid=member.openid,
+            member_id=member_id, kind="campaign_reward", now=now,
+            payload={"params": {"title": campaign.title, "points": points, "kind": campaign.kind}},
+        )
+
+    # --- ending ------------------------------------------------------------------------------------
+    async def settle(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
+        """End a campaign and pay what its kind owes; a settled campaign is left alone. Returns paid."""
+        if campaign.status != OPEN:
+            return 0
+        before = campaign.paid_out
+        if campaign.kind == "checkin_challenge":
+            for member_id in await self._challenge_winners(session, campaign, now):
+                got = await self._pay(session, campaign, member_id, now)
+                if got:
+                    await self._tell(session, campaign, member_id, got, now)
+        elif campaign.kind == "lucky_draw":
+            await self._draw(session, campaign, now)
+        campaign.status = SETTLED
+        campaign.settled_at = now
+        await self._announce(session, campaign, "end", now)
+        return campaign.paid_out - before
+
+    async def _challenge_winners(self, session: AsyncSession, campaign: Campaign, now: datetime) -> list[int]:
+        start = local_date(campaign.created_at, self.ledger.tz)
+        end = local_date(min(campaign.ends_at, now) - timedelta(microseconds=1), self.ledger.tz)
+        rows = await session.execute(
+            select(CampaignMember.member_id).join(Checkin, Checkin.member_id == CampaignMember.member_id)
+            .where(CampaignMember.campaign_id == campaign.id)
+            .where(Checkin.day >= start).where(Checkin.day <= end)
+            .group_by(CampaignMember.member_id).having(func.count(Checkin.id) >= campaign.goal)
+            .order_by(CampaignMember.member_id)
+        )
+        return [r[0] for r in rows]
+
+    async def _draw(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+        pool = list((await session.scalars(
+            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
+            .order_by(CampaignMember.member_id)
+        )).all())
+        winners = sorted(_RANDOM.sample(pool, min(campaign.goal, len(pool))))
+        campaign.draw_record = json.dumps({
+            "drawn_at": now.isoformat(), "source": "secrets.SystemRandom", "pool": pool, "winners": winners,
+        })
+        for member_id in winners:
+            got = await self._pay(session, campaign, member_id, now)
+            if got:
+                await self._tell(session, campaign, member_id, got, now)
+
+    async def finalize_due(self, db: Database, now: datetime) -> int:
+        """Settle every open campaign whose end has come, each in its own transaction. Safe to run
+        twice or from two processes at once (row lock + status check + keyed payouts)."""
+        async with db.sessions() as session:
+            due = (await session.scalars(
+                select(Campaign.id).where(Campaign.status == OPEN).where(Campaign.ends_at <= now)
+            )).all()
+        settled = 0
+        for campaign_id in due:
+            async with db.unit_of_work() as session:
+                campaign = await session.scalar(
+                    select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+                if campaign is not None and campaign.status == OPEN:
+                    await self.settle(session, campaign, now)
+                    settled += 1
+        return settled
+
+    # --- figures and announcements ---------------------------------------------------------------
+    async def joins_per_day(self, session: AsyncSession, campaign: Campaign) -> list[tuple[date, int]]:
+        joined = (await session.scalars(
+            select(CampaignMember.joined_at).where(CampaignMember.campaign_id == campaign.id)
+        )).all()
+        counts: dict[date, int] = {}
+        for at in joined:
+            day = local_date(at, self.ledger.tz)
+            counts[day] = counts.get(day, 0) + 1
+        return sorted(counts.items())
+
+    async def _announce_progress(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+        basis = campaign.goal if campaign.kind == "group_buy" else campaign.cap
+        if basis <= 0:
+            return
+        for quarter in (25, 50, 75, 100):
+            if campaign.participants * 100 >= basis * quarter and (campaign.participants - 1) * 100 < basis * quarter:
+                await self._announce(session, campaign, str(quarter), now)
+
+    async def _announce(self, session: AsyncSession, campaign: Campaign, stage: str, now: datetime) -> None:
+        if not campaign.robot_key:
+            return
+        await outbox.enqueue(
+            session, dedupe_key=f"announce:{campaign.id}:{stage}", openid="", source="wecom",
+            kind="announce", now=now,
+            payload={"robot_key": campaign.robot_key, "params": {
+                "stage": stage, "title": campaign.title, "code": campaign.code, "kind": campaign.kind,
+                "count": campaign.participants, "cap": campaign.cap, "goal": campaign.goal,
+                "points": campaign.points, "paid_out": campaign.paid_out,
+            }},
+        )

@@ -1,0 +1,36 @@
+"""Staff: who may run campaigns from the chat (managers) and administer them (admins)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import dialect_insert
+from storage.models import Staff
+
+ROLES = ("manager", "admin")
+
+
+async def role_of(session: AsyncSession, openid: str) -> str | None:
+    return await session.scalar(select(Staff.role).where(Staff.openid == openid))
+
+
+async def add(session: AsyncSession, openid: str, role: str, added_by: str, now: datetime) -> bool:
+    """Add or change a staff member's role; returns True when they were not staff before."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    existed = await role_of(session, openid) is not None
+    stmt = dialect_insert(session)(Staff).values(openid=openid, role=role, added_by=added_by, created_at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={"role": role}))
+    return not existed
+
+
+async def remove(session: AsyncSession, openid: str) -> bool:
+    return bool((await session.execute(delete(Staff).where(Staff.openid == openid))).rowcount)  # type: ignore[attr-defined]
+
+
+async def all_staff(session: AsyncSession) -> Sequence[Staff]:
+    return (await session.scalars(select(Staff).order_by(Staff.id))).all()
