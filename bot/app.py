@@ -16,17 +16,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api import admin, health, orders
+from bot.api import admin, health, miniprogram, orders
+from bot.api.errors import ApiError
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.dedupe import DeliveryGuard
+from bot.identity import IdentityLinker
 from bot.pipeline import ChatPipeline
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
-from bot.webhook import Endpoint, official_account
+from bot.webhook import Endpoint, mini_program, official_account
 from bot.wechat_api import WeChatQr
 from handlers.core.context import Services
-from handlers.core.message import OFFICIAL_ACCOUNT
+from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT
 from scheduler.jobs import JobContext
 from scheduler.main import PushScheduler
 from storage.clock import Clock, SystemClock
@@ -47,6 +49,21 @@ def oa_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         name="wechat",
         source=OFFICIAL_ACCOUNT,
         token=settings.wechat_token,
+        envelope=envelope,
+        max_body=settings.max_body_bytes,
+        max_age=settings.signature_max_age,
+    )
+
+
+def mp_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom) -> Endpoint:
+    """The Mini Program push; its token falls back to the Official Account's for a first run."""
+    envelope = None
+    if settings.miniprogram_aes_key:
+        envelope = Envelope([settings.miniprogram_aes_key], settings.miniprogram_appid or "wxdemo_mp", random=random)
+    return Endpoint(
+        name="miniprogram",
+        source=MINI_PROGRAM,
+        token=settings.miniprogram_token or settings.wechat_token,
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
@@ -80,10 +97,14 @@ def create_app(
         guard = DeliveryGuard(
             kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30
         )
-        pipeline = ChatPipeline(services, conversation, guard, deadline=settings.reply_deadline)
         client = http or httpx.AsyncClient(timeout=10)
         api = make_api(settings, client, kv, db, clock)
         services.qr = WeChatQr(api)
+        linker = IdentityLinker(api, db, clock)
+        pipeline = ChatPipeline(
+            services, conversation, guard, deadline=settings.reply_deadline,
+            on_first_contact=linker.first_contact if linker.live else None,
+        )
         app.state.services = services
         app.state.pipeline = pipeline
         app.state.wechat = api
@@ -110,10 +131,13 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.oa_endpoint = oa_endpoint(settings, random)
+    app.state.mp_endpoint = mp_endpoint(settings, random)
     app.include_router(official_account)
+    app.include_router(mini_program)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(admin.router)
+    app.include_router(miniprogram.router)
     _install_error_handlers(app)
     return app
 
@@ -123,6 +147,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, ApiError):
+            return JSONResponse({"error": exc.code, "message": str(exc.detail)}, status_code=exc.status_code)
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
                 422: "invalid", 429: "rate_limited"}.get(exc.status_code, "error")

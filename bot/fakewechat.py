@@ -146,11 +146,13 @@ class FakeWeChat:
     delays: dict[str, float] = field(default_factory=dict)
     codes: dict[str, LoginCode] = field(default_factory=dict)
     phone_codes: dict[str, PhoneCode] = field(default_factory=dict)
+    users: dict[str, str | None] = field(default_factory=dict)  # OA openid -> unionid (None: no unionid)
     serial: itertools.count[int] = field(default_factory=itertools.count)
     msgids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_MSGID))
 
     def reset(self) -> None:
-        for mapping in (self.tokens, self.current, self.scripts, self.delays, self.codes, self.phone_codes):
+        for mapping in (self.tokens, self.current, self.scripts, self.delays, self.codes, self.phone_codes,
+                        self.users):
             mapping.clear()
         self.calls.clear()
         self.serial = itertools.count()
@@ -463,6 +465,19 @@ def phone_number(fake: FakeWeChat, call: Incoming) -> Answer:
     })
 
 
+def user_info(fake: FakeWeChat, call: Incoming) -> Answer:
+    """OA user info: registered followers (POST /_fake/users) answer with their unionid, if any."""
+    openid = call.query.get("openid", "")
+    if not openid:
+        return error(40003)
+    if openid not in fake.users:
+        return {"subscribe": 0, "openid": openid}
+    answer: Answer = {"subscribe": 1, "openid": openid, "subscribe_time": int(fake.clock())}
+    if fake.users[openid] is not None:
+        answer["unionid"] = fake.users[openid]
+    return answer
+
+
 ENDPOINTS = (
     Endpoint("POST", "/cgi-bin/stable_token", stable_token, needs_token=False),
     Endpoint("GET", "/cgi-bin/token", get_token, needs_token=False),
@@ -472,6 +487,7 @@ ENDPOINTS = (
     Endpoint("POST", "/cgi-bin/qrcode/create", qrcode_create),
     Endpoint("GET", "/sns/jscode2session", jscode2session, needs_token=False),
     Endpoint("POST", "/wxa/business/getuserphonenumber", phone_number),
+    Endpoint("GET", "/cgi-bin/user/info", user_info),
 )
 WECHAT_PATHS = frozenset(endpoint.path for endpoint in ENDPOINTS)
 
@@ -498,6 +514,11 @@ class CodeIn(BaseModel):
     openid: str | None = None
     unionid: str | None = None  # omitted: derived from the code; null: no unionid
     session_key: str | None = None
+
+
+class UserIn(BaseModel):
+    openid: str = Field(min_length=1)
+    unionid: str | None = None
 
 
 class PhoneCodeIn(BaseModel):
@@ -555,6 +576,11 @@ def _add_control_routes(app: FastAPI, fake: FakeWeChat) -> None:
             "code": spec.code, "openid": entry.openid, "unionid": entry.unionid,
             "session_key": entry.session_key, "expires_at": entry.expires_at,
         }
+
+    @app.post("/_fake/users")
+    async def add_user(spec: UserIn) -> Answer:
+        fake.users[spec.openid] = spec.unionid
+        return {"openid": spec.openid, "unionid": spec.unionid}
 
     @app.post("/_fake/phone_codes")
     async def add_phone_code(spec: PhoneCodeIn) -> Answer:

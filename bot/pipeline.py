@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import metrics
@@ -15,7 +16,7 @@ from bot.render import SUCCESS, render, to_custom_message
 from flows.engine import Conversation
 from handlers import texts
 from handlers.core.context import ChatContext, Services
-from handlers.core.message import MINI_PROGRAM, Inbound
+from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT, Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
 from storage import cswindow, members, outbox
 
@@ -31,12 +32,14 @@ class ChatPipeline:
         guard: DeliveryGuard,
         *,
         deadline: float,
+        on_first_contact: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.services = services
         self.conversation = conversation
         self.guard = guard
         self.deadline = deadline
         self._late: set[asyncio.Task[Any]] = set()
+        self.on_first_contact = on_first_contact
 
     async def process(self, msg: Inbound, started: float | None = None) -> str:
         """The plaintext passive reply for this delivery (`success` when there is nothing to say)."""
@@ -83,7 +86,9 @@ class ChatPipeline:
             await cswindow.opened_by_message(kv, msg.source, msg.openid)
         if await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
             async with self.services.db.unit_of_work() as session:
-                await members.touch(session, msg.openid, self.services.clock.now(), msg.source)
+                created = await members.touch(session, msg.openid, self.services.clock.now(), msg.source)
+            if created and msg.source == OFFICIAL_ACCOUNT and self.on_first_contact is not None:
+                self._track(self.on_first_contact(msg.openid))  # the unionid, off the reply path
 
     async def _answer(self, msg: Inbound, ctx: ChatContext, replies: list[Reply]) -> str:
         """The first reply goes back passively; the rest (and all of them for the Mini

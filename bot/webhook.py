@@ -98,8 +98,11 @@ def open_body(endpoint: Endpoint, params: Any, body: bytes) -> tuple[dict[str, A
 
 def seal(endpoint: Endpoint, plain: str, nonce: str, key_index: int, now: int, is_json: bool) -> Response:
     """The reply: plain, or the encrypted envelope in safe mode (`success` is never encrypted)."""
+    if is_json and plain.startswith("<"):  # a Mini Program in JSON mode gets its reply as JSON
+        plain = json.dumps(parse_xml(plain.encode()), ensure_ascii=False)
     if key_index < 0 or plain == SUCCESS or endpoint.envelope is None:
-        media = "application/xml" if plain.startswith("<") else "text/plain"
+        media = "application/xml" if plain.startswith("<") else "application/json" if is_json and plain != SUCCESS \
+            else "text/plain"
         return Response(plain, media_type=media)
     encrypted = endpoint.envelope.encrypt(plain.encode(), key_index)
     signature = sha1_signature(endpoint.token, str(now), nonce, encrypted)
@@ -148,4 +151,5 @@ def make_router(path: str, endpoint_attr: str) -> APIRouter:
 
 
 official_account = make_router("/wechat", "oa_endpoint")
+mini_program = make_router("/miniprogram/push", "mp_endpoint")
 __all__ = ["Endpoint", "official_account", "make_router", "OFFICIAL_ACCOUNT"]

@@ -89,14 +89,19 @@ class WeChatAPI:
             await self.kv.delete(key)
 
     # --- calls ---------------------------------------------------------------------------------
-    async def call(self, app_name: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with the access token; one token refresh and retry on 40001/40014/42001."""
+    async def call(
+        self, app_name: str, path: str, body: dict[str, Any], *, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """POST (GET when `query` is given) with the access token; one token refresh and retry on
+        40001/40014/42001."""
         app = self.apps[app_name]
         if not app.live:
-            return await self._record(app_name, path, body)
+            return await self._record(app_name, path, body or dict(query or {}))
         for attempt in (1, 2):
             token = await self.access_token(app)
             try:
+                if query is not None:
+                    return await self._get_json(path, {**query, "access_token": token})
                 return await self._post_json(path, body, params={"access_token": token})
             except WeChatError as exc:
                 if exc.errcode in TOKEN_ERRORS and attempt == 1:
@@ -117,6 +122,14 @@ class WeChatAPI:
             raise WeChatError(NETWORK_ERROR, f"{type(exc).__name__} calling {path}") from None
         return _checked(data)
 
+    async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        try:
+            response = await self.http.get(self.base + path, params=params)
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise WeChatError(NETWORK_ERROR, f"{type(exc).__name__} calling {path}") from None
+        return _checked(data)
+
     async def _record(self, app_name: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """Demo mode: keep the call for the simulator and console, answer like WeChat."""
         async with self.db.unit_of_work() as session:
@@ -125,6 +138,8 @@ class WeChatAPI:
                 created_at=self.clock.now(),
             ))
         log.info("demo mode: recorded %s %s (nothing sent)", app_name, path)
+        if path.endswith("/user/info"):
+            return {"subscribe": 1, "openid": body.get("openid", "")}
         if path.endswith("/qrcode/create"):
             ticket = "demo-" + secrets.token_urlsafe(12)
             return {"ticket": ticket, "expire_seconds": body.get("expire_seconds", 0), "url": f"demo://qr/{ticket}"}
@@ -174,6 +189,10 @@ class WeChatAPI:
         except (httpx.HTTPError, ValueError) as exc:
             raise WeChatError(NETWORK_ERROR, f"{type(exc).__name__} calling the group robot") from None
         return _checked(data)
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """An OA follower's info; `unionid` when the account is bound to an Open Platform account."""
+        return await self.call("oa", "/cgi-bin/user/info", {}, query={"openid": openid, "lang": "zh_CN"})
 
     async def code2session(self, js_code: str) -> dict[str, Any]:
         app = self.apps["mp"]

@@ -190,11 +190,14 @@ class Ledger:
             select(func.count()).select_from(LedgerEntry).where(LedgerEntry.member_id == member_id)
         ) or 0)
 
-    async def history(self, session: AsyncSession, member_id: int, limit: int = 10) -> list[LedgerEntry]:
-        result = await session.execute(
-            select(LedgerEntry).where(LedgerEntry.member_id == member_id).where(LedgerEntry.delta != 0)
-            .order_by(LedgerEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
-        )
+    async def history(
+        self, session: AsyncSession, member_id: int, limit: int = 10, *, before: int | None = None
+    ) -> list[LedgerEntry]:
+        """Movements newest first (entries that moved nothing are left out); `before` pages by entry id."""
+        query = select(LedgerEntry).where(LedgerEntry.member_id == member_id).where(LedgerEntry.delta != 0)
+        if before is not None:
+            query = query.where(LedgerEntry.id < before)  # type: ignore[operator]
+        result = await session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit))  # type: ignore[union-attr]
         return list(result.scalars())
 
     # --- internals -----------------------------------------------------------------------

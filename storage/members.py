@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import anomalies
 from storage.db import dialect_insert
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
@@ -35,7 +36,7 @@ async def by_openid(session: AsyncSession, openid: str, source: str = "oa") -> M
     return result.scalar_one_or_none()
 
 
-async def touch(session: AsyncSession, openid: str, now: datetime, source: str = "oa") -> None:
+async def touch(session: AsyncSession, openid: str, now: datetime, source: str = "oa") -> bool:
     """Record an interaction: creates the visitor row on first contact, else moves
     last_interaction_at forward. Idempotent and safe under concurrency (insert or nothing)."""
     column = "mp_openid" if source == "mp" else "openid"
@@ -47,13 +48,14 @@ async def touch(session: AsyncSession, openid: str, now: datetime, source: str =
     )
     created = (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
     if created:
-        return
+        return True
     await session.execute(
         update(Member)
         .where(_openid_column(source) == openid)
         .where(Member.last_interaction_at < now - TOUCH_GRANULARITY)
         .values(last_interaction_at=now)
     )
+    return False
 
 
 async def set_status(session: AsyncSession, openid: str, status: str, source: str = "oa") -> bool:
@@ -239,3 +241,52 @@ async def delete(session: AsyncSession, member_id: int) -> None:
             status=DELETED, marketing_opt_out=True,
         )
     )
+
+
+# --- one person, two doors ----------------------------------------------------------------------
+
+
+async def link_unionid(
+    session: AsyncSession, *, openid: str, source: str, unionid: str, now: datetime
+) -> Member:
+    """Bind a unionid to the member behind (source, openid). When the other door already has a row
+    with that unionid, the two become one: a visitor row hands its door over to the row that holds
+    the membership. Two separate memberships are left apart and raised for operators."""
+    await touch(session, openid, now, source)
+    mine = await session.scalar(
+        select(Member).where(_openid_column(source) == openid).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert mine is not None
+    assert mine.id is not None
+    other = await session.scalar(
+        select(Member).where(Member.unionid == unionid).where(Member.id != mine.id)
+        .where(Member.status != DELETED).with_for_update().limit(1)
+    )
+    if other is None:
+        mine.unionid = unionid
+        return mine
+    door, far = ("mp_openid", "openid") if source == "mp" else ("openid", "mp_openid")
+    if mine.joined_at is not None and other.joined_at is not None:
+        mine.unionid = unionid
+        await anomalies.record(
+            session, member_id=mine.id, kind="duplicate_membership", now=now,
+            detail=f"members {other.id} and {mine.id} share a unionid; merge them by hand",
+            dedupe_key=f"duplicate:{min(mine.id, other.id)}:{max(mine.id, other.id)}",  # type: ignore[type-var]
+        )
+        return mine
+    if getattr(other, door) not in (None, openid):
+        return mine  # the other row already has another account on this door: leave both alone
+    keep, drop = (mine, other) if mine.joined_at is not None else (other, mine)
+    moving = door if drop is mine else far
+    value = getattr(drop, moving)
+    setattr(drop, moving, None)
+    if drop.unionid == unionid:
+        drop.unionid = None
+    await session.flush()  # free the unique openid before the other row takes it
+    setattr(keep, moving, value)
+    keep.unionid = unionid
+    if keep.referrer_id is None and keep.joined_at is None and drop.referrer_id not in (None, keep.id):
+        keep.referrer_id = drop.referrer_id
+    await session.flush()
+    return keep

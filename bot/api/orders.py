@@ -87,9 +87,11 @@ async def order_webhook(request: Request) -> OrderResponse:
         request.headers.get("x-wxbot-signature"), body, now.timestamp(),
     )
     try:
-        event = OrderEvent.model_validate(json.loads(body))
-    except json.JSONDecodeError:
+        raw = json.loads(body)
+    except (ValueError, RecursionError):  # bad JSON, bytes that are not UTF-8, or nesting too deep
         raise HTTPException(422, "body is not valid JSON") from None
+    try:
+        event = OrderEvent.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
         raise HTTPException(422, problems) from None
