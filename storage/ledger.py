@@ -8,6 +8,7 @@ so one member's operations run one at a time (SQLite serialises with BEGIN IMMED
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import anomalies
 from storage.clock import local_date
 from storage.errors import DomainError, NotFoundError
-from storage.models import LedgerEntry, LotMovement, Member, PointsLot
+from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.rules import Rules
 
 # Non-purchase earnings, capped per member per local day.
 CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign", "winback")
-# What counts towards the tier: everything earned (not restored), less refunds.
-QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase", "refund")
+# What counts towards the tier: everything earned (not restored); refunded purchases are taken off
+# in full (from the orders), whether or not their points could still be taken back.
+QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
 
 
 class InsufficientPointsError(DomainError):
@@ -106,6 +108,8 @@ class Ledger:
     ) -> Movement:
         """Take points back (a refund) as far as the balance goes; the shortfall becomes an
         anomaly, never a negative balance. `requested` minus `-delta` is the shortfall."""
+        if points < 0:
+            raise ValueError("take_back takes a positive amount")
         member = await self._begin(session, member_id, now)
         if (seen := await self._seen(session, key)) is not None:
             return seen
@@ -163,13 +167,17 @@ class Ledger:
     # --- reads ---------------------------------------------------------------------------
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         since = _months_before(now, self.rules.tier_window_months)
-        total = await session.scalar(
+        earned = await session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.delta), 0))
             .where(LedgerEntry.member_id == member_id)
             .where(LedgerEntry.kind.in_(QUALIFYING_KINDS))  # type: ignore[attr-defined]
             .where(LedgerEntry.created_at > since)
         )
-        return max(int(total or 0), 0)
+        refunded = await session.scalar(
+            select(func.coalesce(func.sum(PurchaseOrder.refunded_points), 0))
+            .where(PurchaseOrder.member_id == member_id).where(PurchaseOrder.created_at > since)
+        )
+        return max(int(earned or 0) - int(refunded or 0), 0)
 
     async def expiring(
         self, session: AsyncSession, member_id: int, now: datetime, within: timedelta
@@ -321,5 +329,5 @@ class Ledger:
 def _months_before(at: datetime, months: int) -> datetime:
     total = at.year * 12 + at.month - 1 - months
     year, month = divmod(total, 12)
-    day = min(at.day, 28)
+    day = min(at.day, calendar.monthrange(year, month + 1)[1])  # 31 March less one month: 28/29 Feb
     return at.replace(year=year, month=month + 1, day=day)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import tomllib
+from decimal import Decimal
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -84,7 +85,8 @@ class Rules:
     def purchase_points(self, amount_fen: int, tier_name: str) -> int:
         """Whole yuan paid x points per yuan x the tier multiplier, rounded down."""
         yuan = amount_fen // 100
-        return int(yuan * self.points_per_yuan * self.tier_named(tier_name).multiplier)
+        # Decimal of the written multiplier: 100 x 1.15 is 115, not the float 114.999...
+        return int(yuan * self.points_per_yuan * Decimal(str(self.tier_named(tier_name).multiplier)))
 
     # --- calendar ------------------------------------------------------------------------
     def lot_expiry(self, earned_at: datetime, tz: ZoneInfo) -> datetime:
