@@ -99,7 +99,10 @@ def open_body(endpoint: Endpoint, params: Any, body: bytes) -> tuple[dict[str, A
 def seal(endpoint: Endpoint, plain: str, nonce: str, key_index: int, now: int, is_json: bool) -> Response:
     """The reply: plain, or the encrypted envelope in safe mode (`success` is never encrypted)."""
     if is_json and plain.startswith("<"):  # a Mini Program in JSON mode gets its reply as JSON
-        plain = json.dumps(parse_xml(plain.encode()), ensure_ascii=False)
+        fields = parse_xml(plain.encode())
+        if str(fields.get("CreateTime", "")).isdigit():  # XML text is a string; the JSON reply has a number
+            fields["CreateTime"] = int(fields["CreateTime"])
+        plain = json.dumps(fields, ensure_ascii=False)
     if key_index < 0 or plain == SUCCESS or endpoint.envelope is None:
         media = "application/xml" if plain.startswith("<") else "application/json" if is_json and plain != SUCCESS \
             else "text/plain"

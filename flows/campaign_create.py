@@ -48,20 +48,26 @@ def parse_end(text: str, now: datetime, tz) -> datetime | None:  # type: ignore[
     if match := _DAYS.match(cleaned):
         end = now + timedelta(days=int(match.group(1)))
     elif match := _MONTH_DAY.match(cleaned):
-        year = int(match.group(1)) if match.group(1) else local_now.year
-        try:
-            day = datetime(year, int(match.group(2)), int(match.group(3)), tzinfo=tz)
-        except ValueError:
+        if match.group(4) and (int(match.group(4)) > 23 or int(match.group(5)) > 59):
             return None
-        if match.group(4):
-            hour, minute = int(match.group(4)), int(match.group(5))
-            if hour > 23 or minute > 59:
-                return None
-            end = day.replace(hour=hour, minute=minute)
-        else:
-            end = datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=tz)
-        if not match.group(1) and end <= now:  # "1月5日" in December means next January
-            end = end.replace(year=year + 1)
+        # Without a year, a month-day already past means next year ("1月5日" in December); each
+        # year is tried on its own, since 29 February exists in only one of them.
+        years = [int(match.group(1))] if match.group(1) else [local_now.year, local_now.year + 1]
+        found = None
+        for year in years:
+            try:
+                day = datetime(year, int(match.group(2)), int(match.group(3)), tzinfo=tz)
+            except ValueError:
+                continue
+            if match.group(4):
+                found = day.replace(hour=int(match.group(4)), minute=int(match.group(5)))
+            else:
+                found = datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=tz)
+            if found > now:
+                break
+        if found is None:
+            return None
+        end = found
     else:
         return None
     return end if now < end <= now + timedelta(days=MAX_DAYS) else None

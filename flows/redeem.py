@@ -11,7 +11,7 @@ stateDiagram-v2
     choose --> choose: 下一页, or not a number on the list
     choose --> confirm: a number (quote: cost and balance after)
     choose --> [*]: a number costing more than the balance (how many are missing, ways to earn)
-    confirm --> confirm: anything but 是 / 否
+    confirm --> confirm: anything but 是 / 否, or 是 after the cost changed (quoted afresh)
     confirm --> [*]: 否 (nothing spent)
     confirm --> [*]: 是 within 5 minutes (points, stock and a code, one transaction)
     confirm --> [*]: 是 after 5 minutes (quote expired, nothing spent)
@@ -33,7 +33,7 @@ from handlers.core.reply import Text
 from storage.errors import DomainError
 from storage.ledger import InsufficientPointsError
 from storage.models import Member, Reward
-from storage.rewards import Rewards
+from storage.rewards import PriceChangedError, Rewards
 
 PAGE = 8
 QUOTE_VALID = timedelta(minutes=5)
@@ -84,6 +84,14 @@ def _page(items: list[Reward], member: Member, page: int) -> str:
     return "\n".join(lines)
 
 
+def _prefixed(result: StepResult, note: str) -> tuple:  # type: ignore[type-arg]
+    """The same step result with a note before its first reply."""
+    replies = [Text(note), *result.replies]
+    if isinstance(result, Next):
+        return (result.step, replies, result.data)
+    return (replies,)
+
+
 def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
     return Text(texts.insufficient_points_redeem.format(
         needed=needed, balance=balance, missing=needed - balance,
@@ -98,7 +106,7 @@ def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> Step
         name=reward.name, description=reward.description, cost=reward.cost,
         after=member.balance - reward.cost,
     )
-    quoted = {"reward": reward.id, "quoted_at": ctx.clock.now().isoformat(), **data}
+    quoted = {"reward": reward.id, "cost": reward.cost, "quoted_at": ctx.clock.now().isoformat(), **data}
     return Next("confirm", [Text(text)], quoted)
 
 
@@ -136,7 +144,13 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         async with ctx.db.unit_of_work() as session:
             issued = await rewards_of(ctx).redeem(
                 session, member.id, int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,  # type: ignore[arg-type]
+                quoted_cost=state.data.get("cost"),
             )
+    except PriceChangedError:  # the operator changed the cost since the quote: quote it afresh
+        async with ctx.db.sessions() as session:
+            reward = await rewards_of(ctx).get(session, int(state.data["reward"]))
+        fresh = _quote(ctx, member, reward, {})
+        return type(fresh)(*_prefixed(fresh, texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost)))
     except InsufficientPointsError as exc:
         return Done([_not_enough(ctx, exc.details["needed"], exc.details["balance"])])
     except DomainError as exc:  # out of stock, limit, tier, ended: the quote is over, nothing spent

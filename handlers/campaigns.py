@@ -12,6 +12,7 @@ from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage import members
 from storage.campaigns import Campaigns, Joined
+from storage.errors import DomainError
 
 router = Router("campaigns")
 
@@ -40,6 +41,8 @@ async def join_campaign(ctx: ChatContext, code: str) -> Reply | list[Reply]:
     """Join as a member, or sign up first and be joined at the end of it."""
     member = await ctx.joined_member()
     if member is None:
+        async with ctx.db.sessions() as session:  # a wrong or closed code is said before, not after, sign-up
+            Campaigns(ctx.ledger).check_joinable(await Campaigns(ctx.ledger).by_code(session, code), ctx.clock.now())
         return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", then_join=code.upper())]
     async with ctx.db.unit_of_work() as session:
         joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
@@ -57,8 +60,12 @@ async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply 
         return await join_campaign(ctx, scene_value)
     async with ctx.db.unit_of_work() as session:
         await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
-    joined = await join_campaign(ctx, scene_value)
-    return [Text(texts.WELCOME), *(joined if isinstance(joined, list) else [joined])]
+    welcome = texts.WELCOME_BACK if await ctx.joined_member() is not None else texts.WELCOME
+    try:
+        joined = await join_campaign(ctx, scene_value)
+    except DomainError as exc:  # a new follower still gets the welcome with the refusal
+        joined = Text(texts.text_for(exc.text_key).format(**exc.details))
+    return [Text(welcome), *(joined if isinstance(joined, list) else [joined])]
 
 
 @router.on(Command("活动", "campaigns", "活动列表"), name="campaigns")

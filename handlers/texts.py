@@ -136,6 +136,7 @@ REDEEM_QUOTE = (
     "您选择了：{name}\n{description}\n需要 {cost} 积分，兑换后剩余 {after} 积分。\n"
     "确认兑换请回复【是】，放弃请回复【否】（5 分钟内有效）。"
 )
+REDEEM_PRICE_CHANGED = "该礼品的兑换积分刚刚调整为 {cost}，本次未扣除积分。"
 REDEEM_CONFIRM_AGAIN = "请回复【是】确认兑换，或回复【否】放弃。"
 REDEEM_DECLINED = "已放弃兑换，积分未扣除。回复【兑换】可以重新选择。"
 REDEEM_DONE = (
@@ -226,7 +227,7 @@ campaign_unknown = "没有找到活动码 {code}，请检查后重新回复「�
 campaign_full = "活动「{title}」已满 {cap} 人，下次早点来哦。回复【活动】看看其他活动。"
 campaign_ended = "活动「{title}」已经结束了。回复【活动】看看其他活动。"
 campaign_already_joined = "您已经参加过活动「{title}」啦，等待结果吧！"
-CAMPAIGN_JOIN_SIGNUP = "参加活动需要先注册会员，注册完成后会自动为您加入活动。\n"
+CAMPAIGN_JOIN_SIGNUP = "参加活动需要先注册会员，注册完成后会自动为您加入活动。"
 CAMPAIGNS_NONE = "目前没有进行中的活动，敬请期待。"
 CAMPAIGNS_HEAD = "进行中的活动（回复「参加 活动码」加入）："
 CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"

@@ -100,16 +100,31 @@ class Campaigns:
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
             select(Campaign).where(Campaign.status == OPEN).where(Campaign.ends_at > now)
+            .where(Campaign.participants < Campaign.cap)  # a full one cannot be joined
             .order_by(Campaign.ends_at)
         )).all()
 
     # --- joining ---------------------------------------------------------------------------------
+    @staticmethod
+    def check_joinable(campaign: Campaign, now: datetime) -> None:
+        """Refuse early what a join would refuse for everyone: ended or full (unknown raised by by_code)."""
+        if campaign.status != OPEN or campaign.ends_at <= now:
+            raise CampaignEndedError("ended", title=campaign.title)
+        if campaign.participants >= campaign.cap:
+            raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
+
     async def join(self, session: AsyncSession, code: str, member: Member, now: datetime) -> Joined:
         """Join once; refused when full, ended or unknown. Join bonus pays at once; a group-buy pays
         every participant when the N-th joins (and each later joiner at once)."""
         campaign = await self.by_code(session, code, lock=True)
         if campaign.status != OPEN or campaign.ends_at <= now:
             raise CampaignEndedError("ended", title=campaign.title)
+        already = await session.scalar(
+            select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id)
+            .where(CampaignMember.member_id == member.id)
+        )
+        if already is not None:  # before the cap: a participant of a full campaign is in it
+            raise AlreadyJoinedError("already joined", title=campaign.title)
         if campaign.participants >= campaign.cap:
             raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
         inserted = await session.scalar(
@@ -205,6 +220,7 @@ class Campaigns:
             select(CampaignMember.member_id).join(Checkin, Checkin.member_id == CampaignMember.member_id)
             .where(CampaignMember.campaign_id == campaign.id)
             .where(Checkin.day >= start).where(Checkin.day <= end)
+            .where(Checkin.created_at < campaign.ends_at)  # not a late check-in on the last day
             .group_by(CampaignMember.member_id).having(func.count(Checkin.id) >= campaign.goal)
             .order_by(CampaignMember.member_id)
         )

@@ -72,7 +72,7 @@ async def set_status(session: AsyncSession, openid: str, status: str, source: st
 # --- sign-up, referral, rights ----------------------------------------------------------------
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only: other scripts' digits would dodge the unique hash
 
 
 class PiiProtector(Protocol):

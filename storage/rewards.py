@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,10 @@ class TierTooLowError(DomainError):
 
 class RewardEndedError(DomainError):
     text_key = "reward_ended"
+
+
+class PriceChangedError(DomainError):
+    """The cost is no longer the one the member was quoted; the chat quotes it afresh."""
 
 
 class CodeUsedError(ConflictError):
@@ -94,23 +98,35 @@ class Rewards:
         return reward
 
     async def import_codes(self, session: AsyncSession, reward_id: int, codes: Iterable[str]) -> int:
-        """Add pool codes; duplicates (within the file or already imported) are skipped. Returns added."""
+        """Add pool codes; duplicates (within the file, already in any pool, or already issued) are
+        skipped, since a redemption's code is unique across rewards. Returns how many were added."""
         reward = await self.get(session, reward_id)
         if reward.kind != "code_pool":
             raise ConflictError(f"reward {reward_id} is a {reward.kind}, not a code_pool")
+        wanted = list(dict.fromkeys(c.strip()[:64] for c in codes if c.strip()))
         added = 0
-        for code in dict.fromkeys(c.strip() for c in codes if c.strip()):
-            stmt = (
-                dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code[:64])
-                .on_conflict_do_nothing(index_elements=["reward_id", "code"])
-            )
-            added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            taken = set((await session.scalars(
+                select(RewardCode.code).where(RewardCode.code.in_(chunk))  # type: ignore[attr-defined]
+            )).all()) | set((await session.scalars(
+                select(Redemption.code).where(Redemption.code.in_(chunk))  # type: ignore[attr-defined]
+            )).all())
+            for code in (c for c in chunk if c not in taken):
+                stmt = (
+                    dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code)
+                    .on_conflict_do_nothing(index_elements=["reward_id", "code"])
+                )
+                added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
         return added
 
     # --- redemption --------------------------------------------------------------------------
     async def redeem(
-        self, session: AsyncSession, member_id: int, reward_id: int, *, request_key: str, now: datetime
+        self, session: AsyncSession, member_id: int, reward_id: int, *, request_key: str, now: datetime,
+        quoted_cost: int | None = None,
     ) -> Issued:
+        """Debit, stock and one code in the caller's transaction; a repeated request_key returns the first
+        redemption. With quoted_cost, PriceChangedError (nothing spent) if the cost changed since the quote."""
         member = await self.ledger.lock(session, member_id)
         previous = await session.scalar(select(Redemption).where(Redemption.request_key == request_key))
         if previous is not None:
@@ -118,6 +134,8 @@ class Rewards:
             return Issued(previous, reward, member.balance, repeated=True)
         reward = await self.get(session, reward_id)
         self._check_open(reward, member, now)
+        if quoted_cost is not None and reward.cost != quoted_cost:
+            raise PriceChangedError("price changed since the quote", name=reward.name, cost=reward.cost)
         await self._check_member_limit(session, reward, member_id)
         await self._take_stock(session, reward)
         spent = await self.ledger.spend(
@@ -126,7 +144,7 @@ class Rewards:
         )
         redemption = Redemption(
             member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
-            code="", created_at=now, expires_at=now + timedelta(days=reward.validity_days),
+            code="", created_at=now, expires_at=self._coupon_expiry(reward, now),
         )
         session.add(redemption)
         await session.flush()
@@ -134,6 +152,12 @@ class Rewards:
         await session.flush()
         await self._watch_spree(session, member_id, now)
         return Issued(redemption, reward, spent.balance)
+
+    def _coupon_expiry(self, reward: Reward, now: datetime) -> datetime:
+        """The end of the local day `validity_days` after today: the member is shown that day as the
+        last one (有效期至), so the store must accept the code until its midnight."""
+        last_day = local_date(now, self.ledger.tz) + timedelta(days=reward.validity_days)
+        return self.rules.day_start(last_day + timedelta(days=1), self.ledger.tz).astimezone(UTC)
 
     def _check_open(self, reward: Reward, member: Member, now: datetime) -> None:
         if not is_live(reward, now):
@@ -216,9 +240,13 @@ class Rewards:
 
     async def use(self, session: AsyncSession, code: str, now: datetime) -> Redemption:
         """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
-        found = await session.scalar(
-            select(Redemption).where(Redemption.code == code.strip().upper()).with_for_update()
-        )
+        wanted = code.strip()
+        # Exactly as issued first (pool codes keep the POS's case), then upper-cased (generated codes).
+        found = await session.scalar(select(Redemption).where(Redemption.code == wanted).with_for_update())
+        if found is None and wanted.upper() != wanted:
+            found = await session.scalar(
+                select(Redemption).where(Redemption.code == wanted.upper()).with_for_update()
+            )
         if found is None:
             raise NotFoundError(f"coupon {code} does not exist")
         if found.status == "used":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
 import socket
@@ -76,10 +77,43 @@ async def drop_database(admin_url: str, database_url: str) -> None:
         await conn.close()
 
 
+_CLAIMED: dict[str, str] = {}
+CLAIM_TTL = 3 * 3600  # a claim left by a killed run frees itself
+
+
 def redis_db_url(base: str) -> str:
-    """A Redis logical database picked per test process, so parallel runs rarely meet."""
+    """A Redis logical database (1-15) claimed by this test process for its lifetime, so parallel
+    runs never flush or read each other's keys (picking by pid alone let two runs share one).
+    The claims live in database 0; if all fifteen are taken, fall back to the pid's database."""
+    if base not in _CLAIMED:
+        _CLAIMED[base] = _claim(base)
+    return _CLAIMED[base]
+
+
+def _claim(base: str) -> str:
+    import redis
+
     url = make_url(base)
-    return url.set(database=str(1 + os.getpid() % 15)).render_as_string(hide_password=False)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    client = redis.Redis.from_url(url.set(database="0").render_as_string(hide_password=False))
+    first = os.getpid() % 15
+    try:
+        for step in range(15):
+            db = 1 + (first + step) % 15
+            if client.set(f"wxbot:test:redis-db:{db}", owner, nx=True, ex=CLAIM_TTL):
+                atexit.register(_release, client, db, owner)
+                return url.set(database=str(db)).render_as_string(hide_password=False)
+    except redis.RedisError:
+        pass
+    return url.set(database=str(1 + first)).render_as_string(hide_password=False)
+
+
+def _release(client: object, db: int, owner: str) -> None:
+    script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+    try:
+        client.eval(script, 1, f"wxbot:test:redis-db:{db}", owner)  # type: ignore[attr-defined]
+    except Exception:  # the server may be gone at exit; the claim then expires by itself
+        pass
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from storage.kv import KV
 from tests import backends
 from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
 
+pytest_plugins = ["tests.logcheck"]
+
 SERVER, DESCRIPTION = backends.detect()
 BACKENDS = ["sqlite"] + (["postgres"] if SERVER else [])
 START = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai

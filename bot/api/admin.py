@@ -66,6 +66,9 @@ class RewardPatch(BaseModel):
     active: bool | None = None
 
 
+REQUIRED = ("name", "description", "cost", "validity_days", "active")
+
+
 class RewardOut(RewardIn):
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
@@ -101,6 +104,9 @@ async def create_reward(body: RewardIn, services: AdminServices) -> Reward:
 @router.patch("/rewards/{reward_id}", response_model=RewardOut)
 async def edit_reward(reward_id: int, body: RewardPatch, services: AdminServices) -> Reward:
     values = body.model_dump(exclude_unset=True)
+    nulls = [key for key in REQUIRED if key in values and values[key] is None]
+    if nulls:  # null clears an optional field; these columns have no "unset"
+        raise HTTPException(422, f"{', '.join(nulls)} cannot be null")
     _check_reward(services, values)
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)

@@ -26,6 +26,7 @@ from storage.rewards import Rewards
 
 SESSION_TTL = 7 * 24 * 3600
 RATE_PER_MINUTE = 60
+MAX_ID = 2**31 - 1  # ids are 32-bit `integer` columns: anything larger is refused before the database sees it
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA, 409: ERROR_SCHEMA, 422: ERROR_SCHEMA,
     429: ERROR_SCHEMA,
@@ -189,7 +190,7 @@ class HistoryOut(BaseModel):
 
 @router.get("/history", response_model=HistoryOut)
 async def history(
-    services: ServicesDep, session: SessionDep, cursor: Annotated[int | None, Query(ge=1)] = None,
+    services: ServicesDep, session: SessionDep, cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> HistoryOut:
     """Points movements, newest first, `limit` at a time."""
@@ -250,7 +251,7 @@ async def rewards(services: ServicesDep, session: SessionDep) -> list[RewardOut]
 
 class RedeemIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reward_id": 3, "request_id": "9b1c0e4a-redeem-1"}]})
-    reward_id: StrictInt
+    reward_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
     request_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
 
 

@@ -1,0 +1,48 @@
+"""Regression: a coupon shown to the member as valid until day D (有效期至 D) was refused by the store
+later on day D, because it expired at the time of day it was redeemed rather than at the end of D."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from storage.clock import FrozenClock
+from storage.models import Member
+from storage.rewards import Rewards
+from tests.fakes import WeChat
+from tests.redeem_support import TZ, add_members, add_reward, redeem
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+async def test_a_coupon_is_good_until_the_end_of_its_last_day(wechat: WeChat, clock: FrozenClock) -> None:
+    services = wechat.services
+    clock.set(datetime(2026, 11, 22, 10, 0, tzinfo=TZ))
+    now = clock.now()
+    (member,) = await add_members(services.db, services.ledger, now, 1, points=100)
+    reward_id = await add_reward(services.db, now, name="5元券", cost=50, validity_days=30)
+    issued = await redeem(services.db, Rewards(services.ledger), member, reward_id, "last-day", now)
+    code = issued.redemption.code
+    async with services.db.sessions() as session:
+        openid = await session.scalar(select(Member.openid).where(Member.id == member))
+    assert openid is not None
+    assert "有效期至 2026-12-22" in await wechat.say(openid, "我的券")
+
+    clock.set(datetime(2026, 12, 22, 20, 0, tzinfo=TZ))  # the evening of the last day shown
+    assert "有效期至 2026-12-22" in await wechat.say(openid, "我的券")
+    assert (await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)).status_code == 200
+
+
+async def test_a_coupon_has_expired_the_day_after(wechat: WeChat, clock: FrozenClock) -> None:
+    services = wechat.services
+    clock.set(datetime(2026, 11, 22, 23, 30, tzinfo=TZ))
+    now = clock.now()
+    (member,) = await add_members(services.db, services.ledger, now, 1, points=100)
+    reward_id = await add_reward(services.db, now, name="5元券", cost=50, validity_days=1)
+    issued = await redeem(services.db, Rewards(services.ledger), member, reward_id, "day-after", now)
+
+    clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=TZ))
+    response = await wechat.client.post(f"/api/admin/coupons/{issued.redemption.code}/use", headers=ADMIN)
+    assert response.status_code == 409
+    assert "expired" in response.json()["message"]

@@ -1,0 +1,32 @@
+"""Regression: choosing a reward that costs more than the balance quoted it anyway, with a negative
+"balance after" (兑换后剩余 -80 积分) and a request to confirm; the refusal only came after `是`.
+Now the choice itself answers with how many points are missing and how to earn them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers import texts
+from storage.models import Redemption
+from tests.e2e.test_member_journey import sign_up
+from tests.fakes import WeChat
+from tests.redeem_support import add_reward
+
+CAROL = "oCAROL00000000000000000short"
+
+
+async def test_an_unaffordable_choice_is_refused_before_any_quote(wechat: WeChat) -> None:
+    await add_reward(wechat.services.db, wechat.services.clock.now(), name="50元券", cost=180)
+    await sign_up(wechat, CAROL)
+    refusal = texts.insufficient_points_redeem.format(needed=180, balance=100, missing=80, checkin=5, referral=50)
+
+    await wechat.say(CAROL, "兑换")
+    by_number = await wechat.say(CAROL, "1")
+    directly = await wechat.say(CAROL, "兑换 1")
+
+    assert by_number == refusal
+    assert directly == refusal
+    assert "-80" not in by_number
+    assert await wechat.say(CAROL, "是") == texts.HELP  # nothing left to confirm
+    async with wechat.services.db.sessions() as session:
+        assert (await session.scalars(select(Redemption))).all() == []
