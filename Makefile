@@ -22,8 +22,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# By hand, not in CI; options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--concurrency 16"
 bench: install
-	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/webhook.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import calendar
 import tomllib
-from decimal import Decimal
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -1,0 +1,488 @@
+"""Webhook benchmark, run by hand (`make bench`): signed `帮助` texts at a fixed concurrency against the
+real server (`wxbot serve`, one worker) and against a bare ASGI app (bench/bare_app.py) on the same
+machine. Reports messages/s, p50/p99 latency, and the server's CPU per message and RSS.
+
+    .venv/bin/python bench/webhook.py                          # SQLite + memory://, and the bare app
+    .venv/bin/python bench/webhook.py --backend-only \\
+        --database-url postgresql://root@127.0.0.1:5432/wxbot_bench \\
+        --redis-url redis://127.0.0.1:6379/14
+
+Everything runs on loopback, every loop is bounded, and the servers it starts are stopped at the end.
+The servers run with their working directory in a temporary directory, so no `.env` is read and
+nothing is written under the repository. The load generator is raw asyncio (HTTP/1.1 keep-alive, one
+connection per concurrent client) because an HTTP client library would spend more CPU per request
+than the bare app does, and the client shares the machine with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.settings import new_pii_key
+from bot.simclient import WeChatSide
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+TOKEN = "wxbot-bench-token"
+HELP = "帮助"
+CONTRACT = (  # the configuration contract: cleared for the servers so the caller's env cannot leak in
+    "WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_AES_KEY", "WECHAT_AES_KEY_PREVIOUS",
+    "WECHAT_API_BASE", "MINIPROGRAM_APPID", "MINIPROGRAM_SECRET", "MINIPROGRAM_TOKEN",
+    "MINIPROGRAM_AES_KEY", "DATABASE_URL", "REDIS_URL", "TIMEZONE", "ADMIN_TOKEN", "PII_KEY",
+    "ORDER_WEBHOOK_SECRET", "RULES_FILE", "SIGNATURE_MAX_AGE", "REPLY_DEADLINE", "MAX_BODY_BYTES",
+    "DEDUPE_TTL", "LOG_LEVEL", "WECOM_API_BASE", "WECHAT_PUSH_QPS",
+)
+MAX_ERROR_SHARE = 0.05
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on (a server did not start, too many failed requests, ...)."""
+
+
+@dataclass
+class Result:
+    target: str
+    backend: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    msgs_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_ms_per_msg: float
+    client_cpu_ms_per_msg: float
+    rss_before_mb: float
+    rss_mb: float
+    peak_rss_mb: float
+    notes: list[str] = field(default_factory=list)
+
+
+# --- the servers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(database_url: str, redis_url: str, log_level: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CONTRACT}
+    env.update(
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_APPSECRET="",  # demo mode: nothing leaves the machine
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        ADMIN_TOKEN=secrets.token_urlsafe(24),
+        PII_KEY=new_pii_key(),
+        LOG_LEVEL=log_level,
+    )
+    return env
+
+
+def migrate(env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "wxbot"), "migrate"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise BenchError(f"wxbot migrate failed:\n{done.stdout}{done.stderr}")
+
+
+@contextlib.contextmanager
+def server(argv: list[str], env: dict[str, str], cwd: Path, port: int, ready: str) -> Iterator[int]:
+    """Start a server, wait until `ready` answers 200, yield its pid; always stop it."""
+    log_path = cwd / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while http_get_status(port, ready) != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise BenchError(f"{' '.join(argv[:3])} did not become ready:\n{tail}")
+            time.sleep(0.1)
+        yield proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def http_get_status(port: int, path: str) -> int | None:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            head = sock.recv(64)
+        return int(head.split(b" ", 2)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) in MB from /proc/<pid>/status."""
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) / 1024
+    return found
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of the process, from /proc/<pid>/stat (fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the load --------------------------------------------------------------------------------------
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that posts a body and reads a Content-Length reply."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def post(self, target: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None or self.reader is None:
+            await self.open()
+        assert self.writer is not None
+        assert self.reader is not None
+        self.writer.write(
+            f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+
+class Load:
+    """Signed `帮助` texts from `openids` members in turn, each with a fresh MsgId."""
+
+    def __init__(self, port: int, concurrency: int, openids: int) -> None:
+        self.side = WeChatSide(TOKEN)
+        self.port = port
+        self.connections = [Connection(port) for _ in range(concurrency)]
+        tag = secrets.token_hex(3)
+        self.openids = [f"oBENCH{tag}{i:016d}" for i in range(openids)]
+        self.errors = 0
+        self.error_kinds: dict[str, int] = {}
+
+    def request(self, n: int) -> tuple[str, bytes]:
+        push = self.side.sign(self.side.text(self.openids[n % len(self.openids)], HELP))
+        return "/wechat?" + urlencode(push.params), push.body
+
+    async def check_reply(self) -> None:
+        """One message through the same client, opened the way WeChat would: it must be the menu."""
+        target, body = self.request(0)
+        status, reply = await self.connections[0].post(target, body)
+        fields = self.side.open_reply(reply) if status == 200 else None
+        if not fields or fields.get("MsgType") != "text" or "会员俱乐部" not in str(fields.get("Content")):
+            raise BenchError(f"unexpected reply: HTTP {status} {reply[:300]!r}")
+
+    async def phase(self, count: int, max_seconds: float, first: int = 0) -> tuple[list[float], float]:
+        """Send messages `first` .. `first + count - 1` (members in turn) over all connections; returns
+        the latencies (s) and the wall time."""
+        numbers = iter(range(first, first + count))
+        latencies: list[float] = []
+
+        async def client(conn: Connection) -> None:
+            for n in numbers:
+                target, body = self.request(n)
+                started = time.perf_counter()
+                try:
+                    status, reply = await conn.post(target, body)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                    status, reply = 0, b""
+                    await conn.close()
+                latencies.append(time.perf_counter() - started)
+                if status != 200 or b"[text]]" not in reply:
+                    self.failed(status, reply, count)
+
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(client(c) for c in self.connections)), timeout=max_seconds
+            )
+        except TimeoutError:
+            raise BenchError(f"the run took longer than {max_seconds:.0f} s; stopped") from None
+        return latencies, time.perf_counter() - started
+
+    def failed(self, status: int, reply: bytes, count: int) -> None:
+        """Count a failure by kind: an HTTP error, `success` (the reply missed REPLY_DEADLINE and went
+        to the outbox), or another reply; stop when more than MAX_ERROR_SHARE of the run fails."""
+        if status != 200:
+            kind = f"HTTP {status or 'connection error'}"
+        elif reply == b"success":
+            kind = "success (late reply)"
+        else:
+            kind = "unexpected reply"
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+        if self.errors > max(50, MAX_ERROR_SHARE * count):
+            raise BenchError(f"too many failed requests: {self.error_kinds}")
+
+    async def close(self) -> None:
+        for conn in self.connections:
+            await conn.close()
+
+
+@contextlib.contextmanager
+def profiler(pid: int, output: str | None) -> Iterator[None]:
+    """Optionally sample the server with py-spy (not a dependency: `pip install py-spy` first) during
+    the measured phase. The output format follows the extension: .svg flame graph, .json speedscope,
+    anything else collapsed stacks. Profiled runs are slower; publish figures from unprofiled runs."""
+    if not output:
+        yield
+        return
+    spy = shutil.which("py-spy", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if spy is None:
+        raise BenchError("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+    kind = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
+    argv = [spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", kind,
+            "--output", str(Path(output).resolve())]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)  # let it attach
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def measure(pid: int, port: int, args: argparse.Namespace, target: str, backend: str) -> Result:
+    load = Load(port, args.concurrency, args.openids)
+    try:
+        await load.check_reply()
+        await load.phase(args.warmup, args.max_seconds, first=1)
+        load.errors, load.error_kinds = 0, {}
+        idle = proc_status(pid)
+        cpu_before, client_before = proc_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_SELF)
+        with profiler(pid, args.py_spy if target == "wxbot serve" else None):
+            latencies, seconds = await load.phase(args.requests, args.max_seconds, first=1 + args.warmup)
+        cpu_after, client_after = proc_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_SELF)
+        memory = proc_status(pid)
+    finally:
+        await load.close()
+    latencies.sort()
+    n = len(latencies)
+    client_cpu = sum(
+        (after - before)
+        for after, before in (
+            (client_after.ru_utime, client_before.ru_utime),
+            (client_after.ru_stime, client_before.ru_stime),
+        )
+    )
+    return Result(
+        target=target,
+        backend=backend,
+        concurrency=args.concurrency,
+        requests=n,
+        errors=load.errors,
+        seconds=round(seconds, 2),
+        msgs_per_s=round(n / seconds, 1),
+        p50_ms=round(statistics.median(latencies) * 1000, 2),
+        p90_ms=round(percentile(latencies, 0.90) * 1000, 2),
+        p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
+        max_ms=round(latencies[-1] * 1000, 2),
+        server_cpu_ms_per_msg=round((cpu_after - cpu_before) * 1000 / n, 3),
+        client_cpu_ms_per_msg=round(client_cpu * 1000 / n, 3),
+        rss_before_mb=round(idle["VmRSS"], 1),
+        rss_mb=round(memory["VmRSS"], 1),
+        peak_rss_mb=round(memory["VmHWM"], 1),
+        notes=[f"{kind}: {n}" for kind, n in load.error_kinds.items()],
+    )
+
+
+# --- the runs --------------------------------------------------------------------------------------
+
+
+def run(coro: Coroutine[Any, Any, Result]) -> Result:
+    """The client runs on uvloop when it is there (uvicorn[standard] brings it): less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def describe_backend(database_url: str, redis_url: str) -> str:
+    db = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    kv = "memory://" if redis_url.startswith("memory://") else "Redis"
+    return f"{db} + {kv}"
+
+
+def run_wxbot(args: argparse.Namespace, tmp: Path) -> Result:
+    database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    env = server_env(database_url, args.redis_url, args.log_level)
+    migrate(env, tmp)
+    port = free_port()
+    argv = [str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with server(argv, env, tmp, port, "/readyz") as pid:
+        backend = describe_backend(database_url, args.redis_url)
+        return run(measure(pid, port, args, "wxbot serve", backend))
+
+
+def run_bare(args: argparse.Namespace, tmp: Path) -> Result:
+    env = server_env("", "", "warning")
+    port = free_port()
+    argv = [
+        str(BIN / "python"), "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--lifespan", "off",
+        "--no-access-log", "--log-level", "warning",
+    ]
+    with server(argv, env, tmp, port, "/healthz") as pid:
+        return run(measure(pid, port, args, "bare ASGI app", "none"))
+
+
+def print_table(results: list[Result]) -> None:
+    head = (
+        f"{'target':<14} {'backend':<20} {'conc':>4} {'msgs':>6} {'err':>3} {'msg/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'srv cpu ms/msg':>14} {'RSS0 MB':>7} {'RSS MB':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(
+            f"{r.target:<14} {r.backend:<20} {r.concurrency:>4} {r.requests:>6} {r.errors:>3} "
+            f"{r.msgs_per_s:>8.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {r.max_ms:>7.1f} "
+            f"{r.server_cpu_ms_per_msg:>14.3f} {r.rss_before_mb:>7.1f} {r.rss_mb:>7.1f}"
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="", help="default: a SQLite file in a temporary directory")
+    parser.add_argument("--redis-url", default="memory://", help="default: memory:// (fakeredis in-process)")
+    number = parser.add_argument
+    number("--concurrency", type=int, default=64, help="open connections (default 64)")
+    number("--requests", type=int, default=20000, help="measured messages per target (default 20000)")
+    number("--warmup", type=int, default=1000, help="messages sent first, not measured (default 1000)")
+    number("--openids", type=int, default=256, help="distinct members, used in turn (default 256)")
+    parser.add_argument("--backend-only", action="store_true", help="skip the bare ASGI app")
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of wxbot serve (default INFO)")
+    parser.add_argument("--max-seconds", type=float, default=300, help="give up a phase after this long")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--py-spy", metavar="PATH", help="profile wxbot serve with py-spy into PATH (.svg, .json or .txt)"
+    )
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0:
+        parser.error("--concurrency, --requests and --openids must be positive, --warmup not negative")
+    return args
+
+
+def machine() -> str:
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"wxbot {commit}; {os.cpu_count()} x {model}; Python {python}"
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_before = load_average()
+    if float(load_before) > 0.5:
+        print(f"bench: the 1-minute load average is {load_before}; other work will skew the figures")
+    tmp = Path(tempfile.mkdtemp(prefix="wxbot-bench-"))
+    results: list[Result] = []
+    try:
+        results.append(run_wxbot(args, tmp))
+        if not args.backend_only:
+            results.append(run_bare(args, tmp))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"\n{machine()}; load average {load_before} before, {load_average()} after\n"
+        f"{args.requests} signed `帮助` messages per target over {args.concurrency} connections from "
+        f"{args.openids} members, after {args.warmup} warm-up messages\n"
+    )
+    print_table(results)
+    for r in results:
+        if r.notes:
+            print(f"{r.target} failures: {', '.join(r.notes)}")
+    print(
+        "\nsrv cpu: CPU time of the server process per message; RSS0: server RSS after the warm-up, "
+        "RSS: after the run (MB)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())
+    raise SystemExit(130)
