@@ -39,7 +39,11 @@ def render(reply: Reply, *, account: str, openid: str, now: int, is_event: bool)
     if isinstance(reply, Image):
         return ImageReply(media_id=reply.media_id, **common).render()
     if isinstance(reply, TransferToAgent):
-        return TransferCustomerServiceReply(**common).render()
+        xml = TransferCustomerServiceReply(**common).render()
+        if reply.kf_account:  # wechatpy has no field for it; WeChat reads TransInfo/KfAccount
+            trans = f"<TransInfo><KfAccount><![CDATA[{_safe(reply.kf_account)}]]></KfAccount></TransInfo>"
+            xml = xml.replace("</xml>", trans + "\n</xml>")
+        return xml
     raise TypeError(f"cannot render {reply!r}")
 
 
