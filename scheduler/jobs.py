@@ -126,23 +126,39 @@ async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
                 .where(PointsLot.expires_at <= horizon).where(PointsLot.member_id > last)
                 .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
             )).all()
-        for member_id, points, expires_at in rows:
-            sent += await _remind(ctx, member_id, int(points), expires_at, now)
+        # Most of these members were reminded at this stage already (the job runs daily): find which
+        # in one query rather than a transaction each.
+        due = {_reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
+               for member_id, points, expires_at in rows}
+        async with ctx.db.sessions() as session:
+            done = set((await session.scalars(
+                select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(list(due)))  # type: ignore[attr-defined]
+            )).all())
+        for key, (member_id, points, expires_at) in due.items():
+            if key not in done:
+                sent += await _remind(ctx, member_id, int(points), expires_at, now)
         if len(rows) < BATCH:
             return sent
         last = rows[-1][0]
 
 
-async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: datetime, now: datetime) -> int:
+def _reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
+    """`expiry:<member>:<month of the last day>:<30d|7d>`: one reminder per stage per expiry month."""
     expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=now.tzinfo)
     last_day = (expires_at.astimezone(ctx.tz) - timedelta(days=1)).date()
     stage = "7d" if expires_at - now <= timedelta(days=7) else "30d"
+    return f"expiry:{member_id}:{last_day:%Y-%m}:{stage}"
+
+
+async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: datetime, now: datetime) -> int:
+    expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=now.tzinfo)
+    last_day = (expires_at.astimezone(ctx.tz) - timedelta(days=1)).date()
     async with ctx.db.unit_of_work() as session:
         member = await session.get(Member, member_id)
         if member is None or not member.openid or outbox.may_market(member) is not None:
             return 0
         queued = await outbox.enqueue(
-            session, dedupe_key=f"expiry:{member_id}:{last_day:%Y-%m}:{stage}", openid=member.openid,
+            session, dedupe_key=_reminder_key(ctx, member_id, expires_at, now), openid=member.openid,
             member_id=member_id, kind="expiry", category=MARKETING, now=now, deadline=expires_at,
             payload={"params": {"points": points, "date": last_day.isoformat()}},
         )
@@ -155,9 +171,14 @@ async def winback(ctx: JobContext, now: datetime) -> int:
     their next check-in within 7 days (`winback:<member>:<day>`)."""
     rules = ctx.rules
     quiet_since = now - timedelta(days=rules.winback_after_days)
+    offered_lately = (
+        select(WinbackOffer.id).where(WinbackOffer.member_id == Member.id)
+        .where(WinbackOffer.offered_at > now - timedelta(days=rules.winback_after_days))
+    )
     query = (
         _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
         .where(Member.last_interaction_at < quiet_since)
+        .where(~offered_lately.exists())  # checked again in each member's transaction
     )
     day = local_date(now, ctx.tz)
 

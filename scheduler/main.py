@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from datetime import datetime
@@ -49,18 +50,26 @@ class PushScheduler:
         sender_task = asyncio.create_task(self.sender.run_forever(stop)) if self.sender else None
         try:
             while not stop.is_set():
-                await self._lead_or_wait()
+                try:
+                    await self._lead_or_wait()
+                except Exception:  # a KV blip: keep the loop (and the standby) alive, try again soon
+                    log.exception("scheduler lease check failed; retrying")
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.renew_every)
                 except TimeoutError:
                     pass
         finally:
             self._stop_jobs()
-            if self.is_leader:
-                await self.kv.delete_if(LEADER_KEY, self.instance)
-                self.is_leader = False
-            if sender_task is not None:
-                await sender_task
+            try:
+                if self.is_leader:
+                    self.is_leader = False
+                    await self.kv.delete_if(LEADER_KEY, self.instance)
+            finally:
+                if sender_task is not None:
+                    if not stop.is_set():  # cancelled or failed: the sender would wait for `stop` forever
+                        sender_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sender_task
 
     async def _lead_or_wait(self) -> None:
         if self.is_leader:

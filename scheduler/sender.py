@@ -24,16 +24,15 @@ from storage.rules import Rules
 log = logging.getLogger("wxbot.sender")
 RETRY = {-1, -2, 45009, 45011}  # busy, no answer, daily quota, minute quota
 NEXT_CHANNEL = {45015, 45047, 43101, 47003, 40037, 48001}
+CHANNELS = ("cs", "template", "subscribe")  # best first (PRODUCT.md)
 _BUCKET = """
-local rate = tonumber(ARGV[1]); local now = tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = tonumber(b[1]) or 1; local ts = tonumber(b[2]) or now
-tokens = math.min(1, tokens + (now - ts) * rate / 1000)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return wait
+local interval = 1000 / tonumber(ARGV[1]); local now = tonumber(ARGV[2])
+local tat = now
+local v = redis.call('GET', KEYS[1])
+if v then tat = math.max(tonumber(v), now) end
+local ttl = math.ceil(tat + interval - now) + 60000
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', ttl)
+return math.floor(tat - now)
 """
 
 
@@ -120,7 +119,9 @@ class Sender:
             return await self._retry(row, self.rules.next_send_time(now, self.tz), "quiet hours", count=False)
         window = timedelta(days=self.rules.marketing_window_days)
         async with self.db.sessions() as session:
-            sent = await outbox.marketing_sent_since(session, row.member_id, now - window)  # type: ignore[arg-type]
+            sent = await outbox.marketing_sent_since(
+                session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]
+            )
         if len(sent) < self.rules.marketing_cap:
             return False
         free_at = sent[0] + window
@@ -130,7 +131,13 @@ class Sender:
 
     async def _send(self, row: Outbox, member: Member | None) -> None:
         tried: list[str] = []
-        for channel, openid, template in await self._channels(row, member):
+        for channel in ("robot",) if row.source == "wecom" else CHANNELS:
+            # A channel's allowance (a window send, a subscription credit) is taken only when that
+            # channel is tried: a customer-service send must not spend the member's credit.
+            opened = await self._open(channel, row, member)
+            if opened is None:
+                continue
+            openid, template = opened
             if channel == "robot":  # WeCom allows 20 messages a minute per robot
                 await self._pace(f"wxbot:pace:robot:{_robot_id(row)}", ROBOT_PER_SECOND)
             else:
@@ -142,6 +149,9 @@ class Sender:
                 await self._end(row, outbox.SENT, "", channel=channel, msgid=result.msgid)
                 return
             if result.errcode in RETRY:
+                if channel == "subscribe" and template:  # nothing was sent: the credit is still unused
+                    async with self.db.unit_of_work() as session:
+                        await subscriptions.record_choice(session, openid, template, True, self.clock.now())
                 await self._backoff(row, result)
                 return
             await self._learn(row, member, result, template)
@@ -154,23 +164,25 @@ class Sender:
             return
         await self._end(row, outbox.UNDELIVERABLE, self._no_channel_reason(row, member))
 
-    async def _channels(self, row: Outbox, member: Member | None) -> list[tuple[str, str, str | None]]:
-        """The legal channels, best first: customer service, template, subscription credit."""
-        found: list[tuple[str, str, str | None]] = []
-        if row.source == "wecom":
-            return [("robot", "", None)]
-        if await cswindow.take(self.kv, row.source, row.openid):
-            found.append(("cs", row.openid, None))
-        template = self.config.templates.get(row.kind)
-        if template and row.source == "oa" and member is not None and member.openid:
-            found.append(("template", member.openid, template))
+    async def _open(self, channel: str, row: Outbox, member: Member | None) -> tuple[str, str | None] | None:
+        """(openid, template) when `channel` may carry this push now, taking its allowance (a window
+        send, a subscription credit); else None. Tried in CHANNELS order, one at a time."""
+        if channel == "robot":
+            return "", None
+        if channel == "cs":
+            return (row.openid, None) if await cswindow.take(self.kv, row.source, row.openid) else None
+        if channel == "template":
+            template = self.config.templates.get(row.kind)
+            if template and row.source == "oa" and member is not None and member.openid:
+                return member.openid, template
+            return None
         subscribe = self.config.subscribe_templates.get(row.kind)
         mp_openid = member.mp_openid if member is not None else (row.openid if row.source == "mp" else None)
         if subscribe and mp_openid:
             async with self.db.unit_of_work() as session:
                 if await subscriptions.use_credit(session, mp_openid, subscribe, self.clock.now()):
-                    found.append(("subscribe", mp_openid, subscribe))
-        return found
+                    return mp_openid, subscribe
+        return None
 
     def _no_channel_reason(self, row: Outbox, member: Member | None) -> str:
         parts = ["no customer-service window (no message in 48 h, or its 5 sends used)"]
@@ -192,7 +204,7 @@ class Sender:
             reason = f"gave up after {row.attempts} attempts: {result.errcode} {result.detail}"
             await self._end(row, outbox.FAILED, reason)
             return
-        if result.errcode == 45009:  # daily quota: wait for tomorrow
+        if result.errcode == 45009 and result.channel != "robot":  # WeChat's daily quota: wait for tomorrow
             local = now.astimezone(self.tz)
             retry_at = datetime(local.year, local.month, local.day, tzinfo=self.tz) + timedelta(days=1, minutes=5)
         else:
@@ -217,11 +229,11 @@ class Sender:
             await outbox.attempt(session, row, result, self.clock.now())
 
     async def _pace(self, key: str, rate: float) -> None:
-        """A token bucket in the KV shared by every sender process (rate per second; 0 = off)."""
+        """Every sender process together sends at `rate` per second (0 = off). Each call reserves the
+        next free slot on a timeline kept in the KV and sleeps until it: a late wake-up delays this
+        send only, not the slots after it, so the rate holds however many senders wait."""
         if rate <= 0:
             return
-        while True:
-            wait_ms = int(await self.kv.eval(_BUCKET, [key], [rate, int(time.time() * 1000)]))
-            if wait_ms <= 0:
-                return
+        wait_ms = int(await self.kv.eval(_BUCKET, [key], [rate, time.time() * 1000]))
+        if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000)

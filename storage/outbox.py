@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, dialect_insert
@@ -99,13 +99,20 @@ def may_market(member: Member | None) -> str | None:
     return None
 
 
-async def marketing_sent_since(session: AsyncSession, member_id: int, since: datetime) -> list[datetime]:
-    """When marketing pushes reached this member since `since` (sending counts: it may land)."""
-    rows = await session.scalars(
+async def marketing_sent_since(
+    session: AsyncSession, member_id: int, since: datetime, *, batch: datetime | None = None
+) -> list[datetime]:
+    """When marketing pushes reached this member since `since` (sending counts: it may land).
+    Rows still `sending` from the caller's own batch (claimed at `batch`, the row being decided
+    among them) have not been sent by anyone yet, so they do not count."""
+    stmt = (
         select(func.coalesce(Outbox.sent_at, Outbox.claimed_at)).where(Outbox.member_id == member_id)
         .where(Outbox.category == MARKETING).where(Outbox.status.in_((SENT, SENDING, UNCERTAIN)))  # type: ignore[attr-defined]
         .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > since)
     )
+    if batch is not None:
+        stmt = stmt.where(or_(Outbox.status != SENDING, Outbox.claimed_at != batch))
+    rows = await session.scalars(stmt)
     return sorted(r for r in rows if r is not None)
 
 
@@ -128,7 +135,7 @@ async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
         )
         rows = await session.scalars(
             select(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == SENDING)  # type: ignore[union-attr]
-            .where(Outbox.claimed_at == now)
+            .where(Outbox.claimed_at == now).order_by(Outbox.priority.desc(), Outbox.id)  # type: ignore[attr-defined]
         )
         return list(rows.all())
 
