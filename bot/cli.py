@@ -165,7 +165,10 @@ def _parse_at(value: str | None):  # type: ignore[no-untyped-def]
 
     if value is None:
         return None
-    at = datetime.fromisoformat(value)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"--at {value!r} is not an ISO time, e.g. 2026-11-22T09:00:00+08:00") from None
     if at.tzinfo is None:
         raise SettingsError("--at needs a time zone offset, e.g. 2026-11-22T09:00:00+08:00")
     return at

@@ -132,3 +132,8 @@ def test_jobs_run_refuses_an_unknown_job(database: str, capsys: pytest.CaptureFi
         main(["jobs", "run", "birthdays"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_jobs_run_refuses_a_time_that_is_not_iso(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "run", "birthday", "--at", "tomorrow"]) == 2
+    assert "not an ISO time" in capsys.readouterr().err
