@@ -151,7 +151,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"error": exc.code, "message": str(exc.detail)}, status_code=exc.status_code)
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-                422: "invalid", 429: "rate_limited"}.get(exc.status_code, "error")
+                422: "invalid", 429: "rate_limited", 503: "unavailable"}.get(exc.status_code, "error")
         return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)

@@ -99,6 +99,7 @@ async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     except PhoneTakenError:
         return Next("phone", [Text(texts.phone_taken)])
     ctx.forget_member()
+    ctx.log.info("signed up member=%d referrer_rewarded=%s", done.member_id, done.referrer_rewarded)
     rules = ctx.rules
     welcome = texts.SIGNUP_DONE.format(
         brand=texts.BRAND, bonus=done.bonus.delta, balance=done.bonus.balance,

@@ -24,9 +24,12 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
     ctx.forget_member()
     if await ctx.joined_member() is not None:
         return Text(texts.WELCOME_BACK if msg.event == "subscribe" else texts.already_member)
+    visitor = await ctx.member()
+    recorded = visitor is not None and visitor.referrer_id is not None  # an unknown code records nothing
+    noted = texts.REFERRAL_NOTED if recorded else texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus)
     if msg.event == "subscribe":
-        return Text(texts.WELCOME + "\n" + texts.REFERRAL_NOTED)
-    return Text(texts.REFERRAL_NOTED)
+        return Text(texts.WELCOME + "\n" + noted if recorded else texts.WELCOME)
+    return Text(noted)
 
 
 @router.on(Event("subscribe"), name="subscribe")

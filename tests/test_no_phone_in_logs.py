@@ -53,6 +53,8 @@ async def test_a_phone_passing_through_the_app_is_never_logged(wechat: WeChat) -
     assert any("UPDATE member SET phone_enc" in line for line in statements)
     assert any("INSERT INTO ledger_entry" in line for line in statements)
     assert any("phone_hash" in line for line in statements)
+    own = [line for name, line in lines if name.startswith("wxbot")]
+    assert any("signed up member=" in line for line in own)
     # ... and not one line holds it, in any form.
     assert [line for _, line in lines if PHONE in line.replace(" ", "").replace("-", "")] == []
     assert [line for _, line in lines if logcheck.find_phones(line)] == []

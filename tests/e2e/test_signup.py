@@ -369,7 +369,7 @@ async def test_first_referrer_wins_and_unknown_codes_are_ignored(wechat: WeChat,
     second_id, second_code = await referrer_code(wechat, "oSIGNUP_CAROL_000000000003", "13700137000")
     reply = await wechat.event(ALICE, "SCAN", "ref_ZZZZZZ")
     assert reply is not None
-    assert reply["Content"] == texts.REFERRAL_NOTED
+    assert reply["Content"] == texts.JOIN_FIRST.format(bonus=100)  # nobody invited: no promise of a reward
     visitor = await member_by_openid(wechat, ALICE)
     assert visitor is not None
     assert visitor.referrer_id is None
