@@ -6,6 +6,11 @@ machine. Reports messages/s, p50/p99 latency, and the server's CPU per message a
     .venv/bin/python bench/webhook.py --backend-only \\
         --database-url postgresql://root@127.0.0.1:5432/wxbot_bench \\
         --redis-url redis://127.0.0.1:6379/14
+    .venv/bin/python bench/webhook.py --backend-only --message 签到 --seed-members \\
+        --requests 20000 --openids 20000 --database-url ... --redis-url ...   # first check-ins
+
+With --seed-members, `--openids + --warmup + 1` joined members are inserted before the server starts
+(after `wxbot migrate`), one per message, so every `签到` is a member's first check-in of the day.
 
 Everything runs on loopback, every loop is bounded, and the servers it starts are stopped at the end.
 The servers run with their working directory in a temporary directory, so no `.env` is read and
@@ -33,17 +38,23 @@ import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy import insert
+
 from bot.settings import new_pii_key
 from bot.simclient import WeChatSide
+from storage.db import Database
+from storage.models import Member
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 TOKEN = "wxbot-bench-token"
 HELP = "帮助"
+EXPECT = {HELP: "会员俱乐部", "签到": "签到成功"}  # what the reply must contain, per message
 CONTRACT = (  # the configuration contract: cleared for the servers so the caller's env cannot leak in
     "WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_AES_KEY", "WECHAT_AES_KEY_PREVIOUS",
     "WECHAT_API_BASE", "MINIPROGRAM_APPID", "MINIPROGRAM_SECRET", "MINIPROGRAM_TOKEN",
@@ -202,28 +213,60 @@ class Connection:
         return status, await self.reader.readexactly(length)
 
 
-class Load:
-    """Signed `帮助` texts from `openids` members in turn, each with a fresh MsgId."""
+def make_openids(count: int) -> list[str]:
+    tag = secrets.token_hex(3)
+    return [f"oBENCH{tag}{i:016d}" for i in range(count)]
 
-    def __init__(self, port: int, concurrency: int, openids: int) -> None:
+
+async def seed_members(database_url: str, openids: list[str], chunk: int = 2000) -> None:
+    """Insert one joined, active member per openid in bulk (SQLAlchemy core), before the server starts."""
+    now = datetime.now(UTC)
+    joined = now - timedelta(days=1)
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            for start in range(0, len(openids), chunk):
+                rows = [
+                    {"openid": openid, "joined_at": joined, "created_at": joined, "status": "active",
+                     "referral_code": f"B{start + i:09d}", "tier": "普通", "balance": 0,
+                     "marketing_opt_out": False, "last_interaction_at": joined}
+                    for i, openid in enumerate(openids[start : start + chunk])
+                ]
+                await conn.execute(insert(Member.__table__), rows)  # type: ignore[arg-type]
+    finally:
+        await db.dispose()
+
+
+class Load:
+    """Signed texts (`帮助` unless told) from `openids` members in turn, each with a fresh MsgId."""
+
+    def __init__(
+        self, port: int, concurrency: int, openids: int, message: str = HELP,
+        names: list[str] | None = None,
+    ) -> None:
         self.side = WeChatSide(TOKEN)
         self.port = port
+        self.message = message
+        self.expect = EXPECT.get(message)
+        self.expect_bytes = self.expect.encode() if self.expect else b""
         self.connections = [Connection(port) for _ in range(concurrency)]
-        tag = secrets.token_hex(3)
-        self.openids = [f"oBENCH{tag}{i:016d}" for i in range(openids)]
+        self.openids = names or make_openids(openids)
         self.errors = 0
         self.error_kinds: dict[str, int] = {}
 
     def request(self, n: int) -> tuple[str, bytes]:
-        push = self.side.sign(self.side.text(self.openids[n % len(self.openids)], HELP))
+        push = self.side.sign(self.side.text(self.openids[n % len(self.openids)], self.message))
         return "/wechat?" + urlencode(push.params), push.body
 
     async def check_reply(self) -> None:
-        """One message through the same client, opened the way WeChat would: it must be the menu."""
+        """One message through the same client, opened the way WeChat would: a text reply with the
+        expected content (the menu for `帮助`, a credited check-in for `签到`)."""
         target, body = self.request(0)
         status, reply = await self.connections[0].post(target, body)
         fields = self.side.open_reply(reply) if status == 200 else None
-        if not fields or fields.get("MsgType") != "text" or "会员俱乐部" not in str(fields.get("Content")):
+        if not fields or fields.get("MsgType") != "text" or (
+            self.expect and self.expect not in str(fields.get("Content"))
+        ):
             raise BenchError(f"unexpected reply: HTTP {status} {reply[:300]!r}")
 
     async def phase(self, count: int, max_seconds: float, first: int = 0) -> tuple[list[float], float]:
@@ -242,7 +285,7 @@ class Load:
                     status, reply = 0, b""
                     await conn.close()
                 latencies.append(time.perf_counter() - started)
-                if status != 200 or b"[text]]" not in reply:
+                if status != 200 or b"[text]]" not in reply or self.expect_bytes not in reply:
                     self.failed(status, reply, count)
 
         started = time.perf_counter()
@@ -305,8 +348,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def measure(pid: int, port: int, args: argparse.Namespace, target: str, backend: str) -> Result:
-    load = Load(port, args.concurrency, args.openids)
+async def measure(
+    pid: int, port: int, args: argparse.Namespace, target: str, backend: str,
+    names: list[str] | None = None,
+) -> Result:
+    load = Load(port, args.concurrency, args.openids, args.message, names)
     try:
         await load.check_reply()
         await load.phase(args.warmup, args.max_seconds, first=1)
@@ -371,11 +417,17 @@ def run_wxbot(args: argparse.Namespace, tmp: Path) -> Result:
     database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     env = server_env(database_url, args.redis_url, args.log_level)
     migrate(env, tmp)
+    names = None
+    if args.seed_members:
+        names = make_openids(args.openids + args.warmup + 1)  # one member per message, warm-up included
+        started = time.perf_counter()
+        asyncio.run(seed_members(database_url, names))
+        print(f"bench: seeded {len(names)} members in {time.perf_counter() - started:.1f} s")
     port = free_port()
     argv = [str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with server(argv, env, tmp, port, "/readyz") as pid:
         backend = describe_backend(database_url, args.redis_url)
-        return run(measure(pid, port, args, "wxbot serve", backend))
+        return run(measure(pid, port, args, "wxbot serve", backend, names))
 
 
 def run_bare(args: argparse.Namespace, tmp: Path) -> Result:
@@ -414,6 +466,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     number("--requests", type=int, default=20000, help="measured messages per target (default 20000)")
     number("--warmup", type=int, default=1000, help="messages sent first, not measured (default 1000)")
     number("--openids", type=int, default=256, help="distinct members, used in turn (default 256)")
+    parser.add_argument("--message", default=HELP, help="the text every member sends (default 帮助)")
+    parser.add_argument(
+        "--seed-members", action="store_true",
+        help="insert --openids + --warmup + 1 joined members first, one per message (use with 签到)",
+    )
     parser.add_argument("--backend-only", action="store_true", help="skip the bare ASGI app")
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of wxbot serve (default INFO)")
     parser.add_argument("--max-seconds", type=float, default=300, help="give up a phase after this long")
@@ -424,6 +481,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0:
         parser.error("--concurrency, --requests and --openids must be positive, --warmup not negative")
+    if (args.seed_members or args.message != HELP) and not args.backend_only:
+        parser.error("--seed-members and --message need --backend-only (the bare app only answers 帮助)")
     return args
 
 
@@ -466,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"\n{machine()}; load average {load_before} before, {load_average()} after\n"
-        f"{args.requests} signed `帮助` messages per target over {args.concurrency} connections from "
+        f"{args.requests} signed `{args.message}` messages per target over {args.concurrency} connections from "
         f"{args.openids} members, after {args.warmup} warm-up messages\n"
     )
     print_table(results)

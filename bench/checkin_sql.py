@@ -1,0 +1,75 @@
+"""Counts the SQL statements of one `签到` through the whole app (a first check-in of the day), in-process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bot.app import create_app
+from bot.migrate import upgrade
+from bot.settings import Settings, new_pii_key
+from bot.simclient import WeChatSide
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from breakdown import asgi_call  # noqa: E402
+from webhook import TOKEN, make_openids, seed_members  # noqa: E402
+
+
+async def main_async(database_url: str, redis_url: str, checkins: int) -> None:
+    await upgrade(database_url)
+    names = make_openids(checkins + 1)
+    await seed_members(database_url, names)
+    settings = Settings(
+        wechat_token=TOKEN, wechat_appsecret="", wechat_appid="", wechat_aes_key="",
+        database_url=database_url, redis_url=redis_url, admin_token=secrets.token_urlsafe(24),
+        pii_key=new_pii_key(), log_level="WARNING",
+    )
+    side = WeChatSide(TOKEN)
+    app = create_app(settings)
+    statements: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements[" ".join(statement.split()[:3])[:60]] += 1
+
+    async with app.router.lifespan_context(app):
+        push = side.sign(side.text(names[0], "签到"))  # warm-up: pools, caches
+        await asgi_call(app, push.params, push.body)
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            for name in names[1:]:
+                push = side.sign(side.text(name, "签到"))
+                await asgi_call(app, push.params, push.body)
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+    total = sum(statements.values())
+    print(f"{total / checkins:.1f} SQL statements per check-in ({checkins} check-ins, {database_url.split(':')[0]})")
+    for text, n in statements.most_common():
+        print(f"{n / checkins:6.2f}  {text}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--redis-url", default="memory://")
+    parser.add_argument("--checkins", type=int, default=20)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="wxbot-sql-"))
+    try:
+        asyncio.run(main_async(args.database_url or f"sqlite:///{tmp / 'sql.db'}", args.redis_url, args.checkins))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
