@@ -13,8 +13,11 @@ import pytest
 
 from bot.migrate import upgrade
 from storage.clock import FrozenClock
+from storage.db import Database
 from storage.kv import KV
+from storage.ledger import Ledger
 from tests import backends
+from tests.factories import make_ledger
 from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
 
 pytest_plugins = ["tests.logcheck"]
@@ -88,6 +91,19 @@ async def _truncate(url: str) -> None:
         if tables:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await db.dispose()
+
+
+@pytest.fixture
+async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
+    """The storage layer alone, on this test's backend (for tests below the webhook)."""
+    database = Database(urls[0])
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return make_ledger()
 
 
 @pytest.fixture

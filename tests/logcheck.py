@@ -27,7 +27,9 @@ import pytest
 
 # A mainland mobile number standing on its own: 1[3-9] and nine digits, perhaps after 86 / 0086,
 # and not part of a longer number (message ids and timestamps are).
-PHONE = re.compile(r"(?<!\d)(?:0{0,2}86)?(1[3-9]\d{9})(?!\d)")
+# Delimited by anything but letters and digits: eleven digits inside an identifier such as a random
+# openid (o4b14955811356b9...) are part of that identifier, not a phone number.
+PHONE = re.compile(r"(?<![0-9A-Za-z])(?:0{0,2}86)?(1[3-9]\d{9})(?![0-9A-Za-z])")
 # Encrypted and hashed values (Fernet tokens, hex digests) can hold eleven digits by chance; they
 # are opaque, and a phone number inside one is no leak.
 OPAQUE = re.compile(r"gAAAAA[0-9A-Za-z_\-]+=*|(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")

@@ -5,6 +5,7 @@ through the ledger, rewards and redemptions as rows, and one check of the points
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,8 @@ async def add_members(
     async with db.unit_of_work() as session:
         members = [
             Member(
-                openid=f"o{secrets.token_hex(12)}", referral_code=secrets.token_hex(4).upper(),
+                openid="o" + "".join(secrets.choice(string.ascii_letters) for _ in range(24)),
+                referral_code=secrets.token_hex(4).upper(),
                 tier=tier, balance=points, joined_at=now, created_at=now, last_interaction_at=now,
             )
             for _ in range(count)

@@ -4,7 +4,6 @@ lot expiry at local midnight, earliest-expiring lots spent first, the daily cap,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -23,22 +22,9 @@ from tests.factories import (
     consistent_points,
     entry_by_key,
     local,
-    make_ledger,
     movements_of,
     tier_of,
 )
-
-
-@pytest.fixture
-async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
-    database = Database(urls[0])
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def ledger() -> Ledger:
-    return make_ledger()
 
 
 async def checkin(db: Database, ledger: Ledger, member_id: int, at: datetime) -> CheckinResult:

@@ -3,7 +3,6 @@ spend goes back to the lots it came from with their original expiry, as far as t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -21,23 +20,10 @@ from tests.factories import (
     consistent_points,
     entry_by_key,
     local,
-    make_ledger,
     movements_of,
 )
 
 NOW = local(2026, 11, 22, 10)
-
-
-@pytest.fixture
-async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
-    database = Database(urls[0])
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def ledger() -> Ledger:
-    return make_ledger()
 
 
 async def paid(db: Database, ledger: Ledger, member_id: int, order_id: str, fen: int) -> orders.OrderResult:
