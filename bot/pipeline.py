@@ -70,14 +70,14 @@ class ChatPipeline:
 
     async def _run(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
         try:
-            await self._touch(msg)
+            await self._touch(msg, ctx)
             return merge_texts(await self.conversation.handle(msg, ctx))
         except Exception:
             ctx.log.exception("handler failed intent=%s", ctx.intent)
             ctx.intent = f"{ctx.intent}:error"
             return [Text(texts.APOLOGY + "\n\n" + texts.HELP)]
 
-    async def _touch(self, msg: Inbound) -> None:
+    async def _touch(self, msg: Inbound, ctx: ChatContext) -> None:
         kv = self.services.kv
         if msg.is_event:
             if msg.event in ("subscribe", "scan", "click", "user_enter_tempsession"):
@@ -86,7 +86,9 @@ class ChatPipeline:
             await cswindow.opened_by_message(kv, msg.source, msg.openid)
         if await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
             async with self.services.db.unit_of_work() as session:
-                created = await members.touch(session, msg.openid, self.services.clock.now(), msg.source)
+                member, created = await members.touch_member(session, msg.openid, self.services.clock.now(), msg.source)
+            if member is not None:
+                ctx.know_member(member)  # the handler's first look at the member costs no query
             if created and msg.source == OFFICIAL_ACCOUNT and self.on_first_contact is not None:
                 self._track(self.on_first_contact(msg.openid))  # the unionid, off the reply path
 

@@ -197,10 +197,11 @@ async def winback(ctx: JobContext, now: datetime) -> int:
                 payload={"params": {"points": rules.winback_bonus, "days": rules.winback_valid_days}},
             )
             if queued:
+                valid_until = now + timedelta(days=rules.winback_valid_days)
                 session.add(WinbackOffer(
-                    member_id=member_id, points=rules.winback_bonus, offered_at=now,
-                    valid_until=now + timedelta(days=rules.winback_valid_days),
+                    member_id=member_id, points=rules.winback_bonus, offered_at=now, valid_until=valid_until,
                 ))
+                member.winback_until = valid_until  # check-in looks for the offer while this lasts
             return queued
 
     return await _each(ctx, query, one)

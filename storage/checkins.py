@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.clock import local_date
 from storage.db import dialect_insert
 from storage.ledger import Ledger, Movement
-from storage.models import Checkin, WinbackOffer
+from storage.models import Checkin, Member, WinbackOffer
 
 
 @dataclass(frozen=True)
@@ -29,30 +29,22 @@ class CheckinResult:
 
 async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> CheckinResult:
     """Credit today's check-in once (`checkin:<member>:<day>`, plus `streak:<member>:<day>` on every
-    streak_days-th day). A second call the same day credits nothing and says so (already=True)."""
+    streak_days-th day). A second call the same day credits nothing and says so (already=True).
+
+    The member's row, locked first, holds the last check-in and its streak, so a check-in reads no
+    other table; the checkin table's unique (member, day) keeps the record and a second guard."""
     rules = ledger.rules
     day = local_date(now, ledger.tz)
-    await ledger.lock(session, member_id)  # one member's check-ins run one at a time
-    yesterday = await session.scalar(
-        select(Checkin.streak).where(Checkin.member_id == member_id)
-        .where(Checkin.day == day - timedelta(days=1))
-    )
-    streak = (yesterday or 0) + 1
-    inserted = await session.scalar(
-        dialect_insert(session)(Checkin)
-        .values(member_id=member_id, day=day, streak=streak, created_at=now)
-        .on_conflict_do_nothing(index_elements=["member_id", "day"])
-        .returning(Checkin.id)
-    )
-    if inserted is None:
-        today = await session.scalar(
-            select(Checkin.streak).where(Checkin.member_id == member_id).where(Checkin.day == day)
-        )
-        balance = await ledger.balance(session, member_id)
-        return CheckinResult(day, int(today or streak), 0, 0, balance, already=True)
+    member = await ledger.lock(session, member_id)  # one member's check-ins run one at a time
+    if member.checkin_day == day:
+        return CheckinResult(day, member.checkin_streak, 0, 0, member.balance, already=True)
+    streak = await _streak(session, member, day)
+    if not await _record(session, member_id, day, streak, now):
+        today = await _streak_on(session, member_id, day)
+        return CheckinResult(day, today or streak, 0, 0, member.balance, already=True)
     earned = await ledger.earn(
         session, member_id, rules.checkin_points, key=f"checkin:{member_id}:{day}", kind="checkin",
-        now=now, reason="每日签到",
+        now=now, reason="每日签到", also=_latest(member, day, streak),
     )
     bonus_points = rules.streak_bonus_for(streak)
     final = earned
@@ -61,7 +53,7 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
             session, member_id, bonus_points, key=f"streak:{member_id}:{day}", kind="streak",
             now=now, reason=f"连续签到 {streak} 天奖励",
         )
-    welcome = await _honour_winback(session, ledger, member_id, now)
+    welcome = await _honour_winback(session, ledger, member, now)
     return CheckinResult(
         day, streak, earned.delta, final.delta if bonus_points else 0,
         welcome.balance if welcome else final.balance,
@@ -71,10 +63,42 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
     )
 
 
-async def _honour_winback(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> Movement | None:
-    """A win-back push promised bonus points on the next check-in within its window (`winback:<offer>`)."""
+async def _streak(session: AsyncSession, member: Member, day: date) -> int:
+    """Today's streak: from the row when today follows its last check-in, else (a past day, as when
+    the clock is set back) from the table."""
+    if member.checkin_day is None or day > member.checkin_day:
+        return member.checkin_streak + 1 if member.checkin_day == day - timedelta(days=1) else 1
+    return (await _streak_on(session, member.id, day - timedelta(days=1)) or 0) + 1  # type: ignore[arg-type]
+
+
+async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | None:
+    return await session.scalar(select(Checkin.streak).where(Checkin.member_id == member_id).where(Checkin.day == day))
+
+
+def _latest(member: Member, day: date, streak: int) -> dict[str, object]:
+    """The row's record of the last check-in moves forward only (a re-run of a past day leaves it)."""
+    if member.checkin_day is not None and day <= member.checkin_day:
+        return {}
+    return {"checkin_day": day, "checkin_streak": streak}
+
+
+async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
+    inserted = await session.scalar(
+        dialect_insert(session)(Checkin.__table__)  # type: ignore[attr-defined]
+        .values(member_id=member_id, day=day, streak=streak, created_at=now)
+        .on_conflict_do_nothing(index_elements=["member_id", "day"])
+        .returning(Checkin.__table__.c.id)  # type: ignore[attr-defined]
+    )
+    return inserted is not None
+
+
+async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> Movement | None:
+    """A win-back push promised bonus points on the next check-in within its window (`winback:<offer>`).
+    The row's winback_until says whether an offer is open, so most check-ins look no further."""
+    if member.winback_until is None or member.winback_until <= now:
+        return None
     offer = await session.scalar(
-        select(WinbackOffer).where(WinbackOffer.member_id == member_id)
+        select(WinbackOffer).where(WinbackOffer.member_id == member.id)
         .where(WinbackOffer.redeemed_at.is_(None)).where(WinbackOffer.offered_at <= now)  # type: ignore[union-attr]
         .where(WinbackOffer.valid_until > now).order_by(WinbackOffer.offered_at.desc()).limit(1)  # type: ignore[union-attr]
     )
@@ -82,6 +106,6 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member_id: int,
         return None
     offer.redeemed_at = now
     return await ledger.earn(
-        session, member_id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,
-        reason="回归礼",
+        session, member.id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,  # type: ignore[arg-type]
+        reason="回归礼", also={"winback_until": None},
     )

@@ -4,6 +4,7 @@ business rule.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -29,11 +31,17 @@ def sync_url(url: str) -> str:
     return make_url(async_url(url)).render_as_string(hide_password=False)
 
 
+IDLE_PING_AFTER = 10.0  # seconds a pooled PostgreSQL connection may rest before it is checked
+_IDLE_SINCE = "wxbot_idle_since"
+
+
 class Database:
     """Owns the engine. On SQLite every transaction starts with BEGIN IMMEDIATE so that
     read-then-write units of work serialise instead of failing with 'database is locked'."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, idle_ping_after: float = IDLE_PING_AFTER
+    ) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -41,10 +49,12 @@ class Database:
             _ensure_sqlite_dir(self.url)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _ping_when_idle(self.engine, idle_ping_after)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -69,6 +79,26 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Check a pooled connection before use only when it has been idle for `after` seconds. The pool's
+    own pre-ping would spend a round trip on every checkout, which under load is most of a short
+    transaction's cost; a connection in steady use has just proved itself alive. A dead one is replaced."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool retries with a new connection
+            raise DisconnectionError("pooled connection is dead") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

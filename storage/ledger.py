@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import anomalies
 from storage.clock import local_date
+from storage.db import dialect_insert
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.rules import Rules
@@ -27,6 +30,8 @@ CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign
 # What counts towards the tier: everything earned (not restored); refunded purchases are taken off
 # in full (from the orders), whether or not their points could still be taken back.
 QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
+_MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
+_HELD = "wxbot.ledger.held"
 
 
 class InsufficientPointsError(DomainError):
@@ -59,33 +64,46 @@ class Ledger:
     # --- public operations ---------------------------------------------------------------
     async def earn(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,
-        now: datetime, reason: str = "", ref: str | None = None,
+        now: datetime, reason: str = "", ref: str | None = None, also: dict[str, Any] | None = None,
     ) -> Movement:
         """Credit points in a new lot (expiring per the rules). Kinds in CAPPED_KINDS obey the
-        daily cap: the excess is not credited and an anomaly is recorded. Upgrades the tier at once."""
+        daily cap: the excess is not credited and an anomaly is recorded. Upgrades the tier at once.
+        `also`: other columns of the member's row to set in the same write (nothing on a repeat)."""
         if points < 0:
             raise ValueError("earn takes a positive amount")
         member = await self._begin(session, member_id, now)
-        if (seen := await self._seen(session, key)) is not None:
-            return seen
-        granted = points
+        granted, columns = points, dict(also or {})
         if kind in CAPPED_KINDS:
-            granted = min(points, await self._cap_room(session, member_id, now))
-            if granted < points:
-                day = local_date(now, self.tz).isoformat()
-                await anomalies.record(
-                    session, member_id=member_id, kind="daily_cap", now=now,
-                    detail=f"non-purchase earning over {self.rules.daily_earn_cap} on {day}",
-                    dedupe_key=f"cap:{member_id}:{day}",
-                )
-        entry = await self._entry(session, member_id, granted, kind, key, now, reason, ref)
+            day = local_date(now, self.tz)
+            earned = await self._capped_on(session, member, day)
+            granted = min(points, max(self.rules.daily_earn_cap - earned, 0))
+            if member.cap_day is None or day >= member.cap_day:
+                columns.update(cap_day=day, cap_earned=earned + granted)
+        entry_id = await self._insert_entry(session, member, granted, kind, key, now, reason, ref)
+        if entry_id is None:
+            return await self._repeat(session, key)
+        if granted < points:
+            day_text = local_date(now, self.tz).isoformat()
+            await anomalies.record(
+                session, member_id=member_id, kind="daily_cap", now=now,
+                detail=f"non-purchase earning over {self.rules.daily_earn_cap} on {day_text}",
+                dedupe_key=f"cap:{member_id}:{day_text}",
+            )
+        upgraded = None
         if granted:
-            session.add(PointsLot(
-                member_id=member_id, entry_id=entry.id, amount=granted, remaining=granted,
-                earned_at=now, expires_at=self.rules.lot_expiry(now, self.tz),
+            expires_at = self.rules.lot_expiry(now, self.tz)
+            await session.execute(insert(_LOTS).values(
+                member_id=member_id, entry_id=entry_id, amount=granted, remaining=granted,
+                earned_at=now, expires_at=expires_at,
             ))
-        upgraded = await self._maybe_upgrade(session, member, now) if granted else None
-        return self._movement(entry, requested=points, upgraded_to=upgraded)
+            columns["expiry_check_at"] = _earliest(member.expiry_check_at, expires_at)
+            if kind in QUALIFYING_KINDS:
+                columns["earned_total"] = member.earned_total + granted
+            upgraded = await self._upgrade(session, member, columns.get("earned_total", member.earned_total), now)
+            if upgraded:
+                columns["tier"] = upgraded
+        await self._write_member(session, member, granted, columns)
+        return Movement(entry_id, member_id, granted, member.balance, kind, requested=points, upgraded_to=upgraded)
 
     async def spend(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,
@@ -95,12 +113,19 @@ class Ledger:
         changes nothing) when the balance is short; the conditional update guards double spending."""
         if points <= 0:
             raise ValueError("spend takes a positive amount")
-        await self._begin(session, member_id, now)
-        if (seen := await self._seen(session, key)) is not None:
-            return seen
-        entry = await self._entry(session, member_id, -points, kind, key, now, reason, ref, guard=True)
-        await self._consume(session, member_id, entry.id, points, now)
-        return self._movement(entry, requested=points)
+        member = await self._begin(session, member_id, now)
+        if member.balance < points:
+            if (seen := await self._seen(session, key)) is not None:
+                return seen
+            raise InsufficientPointsError(
+                "not enough points", needed=points, balance=member.balance, missing=points - member.balance
+            )
+        entry_id = await self._insert_entry(session, member, -points, kind, key, now, reason, ref)
+        if entry_id is None:
+            return await self._repeat(session, key)
+        await self._consume(session, member_id, entry_id, points, now)
+        await self._write_member(session, member, -points, {})
+        return Movement(entry_id, member_id, -points, member.balance, kind, requested=points)
 
     async def take_back(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,
@@ -111,19 +136,20 @@ class Ledger:
         if points < 0:
             raise ValueError("take_back takes a positive amount")
         member = await self._begin(session, member_id, now)
-        if (seen := await self._seen(session, key)) is not None:
-            return seen
         taken = min(points, member.balance)
-        entry = await self._entry(session, member_id, -taken, kind, key, now, reason, ref, guard=True)
+        entry_id = await self._insert_entry(session, member, -taken, kind, key, now, reason, ref)
+        if entry_id is None:
+            return await self._repeat(session, key)
         if taken:
-            await self._consume(session, member_id, entry.id, taken, now)
+            await self._consume(session, member_id, entry_id, taken, now)
+            await self._write_member(session, member, -taken, {})
         if taken < points:
             await anomalies.record(
                 session, member_id=member_id, kind="refund_shortfall", now=now,
                 detail=f"{key}: {points - taken} of {points} points were already spent",
                 dedupe_key=f"shortfall:{key}",
             )
-        return self._movement(entry, requested=points)
+        return Movement(entry_id, member_id, -taken, member.balance, kind, requested=points)
 
     async def restore(
         self, session: AsyncSession, spend_key: str, *, key: str, now: datetime, reason: str = "",
@@ -134,7 +160,7 @@ class Ledger:
         original = await self._entry_by_key(session, spend_key)
         if original is None or original.delta >= 0:
             raise NotFoundError(f"no spend with key {spend_key}")
-        await self._begin(session, original.member_id, now)
+        member = await self._begin(session, original.member_id, now)
         if (seen := await self._seen(session, key)) is not None:
             return seen
         moves = (await session.execute(
@@ -143,18 +169,22 @@ class Ledger:
         )).all()
         live = [(m, lot) for m, lot in moves if lot.expires_at > now]
         back = sum(-m.amount for m, _ in live)
-        entry = await self._entry(
-            session, original.member_id, back, "cancel", key, now, reason, original.ref
-        )
+        entry_id = await self._insert_entry(session, member, back, "cancel", key, now, reason, original.ref)
+        if entry_id is None:
+            return await self._repeat(session, key)
+        earliest = member.expiry_check_at
         for move, lot in live:
             lot.remaining += -move.amount
-            session.add(LotMovement(entry_id=entry.id, lot_id=lot.id, amount=-move.amount))
-        return self._movement(entry, requested=-original.delta)
+            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-move.amount))
+            earliest = _earliest(earliest, lot.expires_at)
+        await session.flush()
+        await self._write_member(session, member, back, {"expiry_check_at": earliest} if live else {})
+        return Movement(entry_id, member.id, back, member.balance, "cancel", requested=-original.delta)  # type: ignore[arg-type]
 
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""
-        await self.lock(session, member_id)
-        return await self._expire(session, member_id, now)
+        member = await self.lock(session, member_id)
+        return await self._expire(session, member, now) if _may_have_lapsed(member, now) else 0
 
     async def expire_due(self, session: AsyncSession, now: datetime, limit: int = 500) -> list[int]:
         """Members with lapsed lots (at most `limit`); the caller expires each in its own transaction."""
@@ -211,49 +241,68 @@ class Ledger:
     # --- internals -----------------------------------------------------------------------
     async def _begin(self, session: AsyncSession, member_id: int, now: datetime) -> Member:
         member = await self.lock(session, member_id)
-        if await self._expire(session, member_id, now):
-            await session.refresh(member)
+        if _may_have_lapsed(member, now):
+            await self._expire(session, member, now)
         return member
 
     async def lock(self, session: AsyncSession, member_id: int) -> Member:
+        """The member's row, locked until the transaction ends (FOR UPDATE; SQLite's BEGIN IMMEDIATE
+        holds the whole database). Within one transaction the row is read once: the ledger keeps the
+        loaded object in step with every write it makes."""
+        held = _held(session)
+        if member_id in held:
+            return held[member_id]
         member = await session.scalar(
             select(Member).where(Member.id == member_id).with_for_update()
             .execution_options(populate_existing=True)
         )
         if member is None:
             raise NotFoundError(f"member {member_id} does not exist")
+        _held(session)[member_id] = member
         return member
 
     async def _seen(self, session: AsyncSession, key: str) -> Movement | None:
         entry = await self._entry_by_key(session, key)
         return None if entry is None else self._movement(entry, repeated=True)
 
+    async def _repeat(self, session: AsyncSession, key: str) -> Movement:
+        seen = await self._seen(session, key)
+        if seen is None:  # the key's entry vanished between the conflict and the read: cannot be
+            raise RuntimeError(f"ledger key {key} conflicted but holds no entry")
+        return seen
+
     async def _entry_by_key(self, session: AsyncSession, key: str) -> LedgerEntry | None:
         result = await session.execute(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
         return result.scalar_one_or_none()
 
-    async def _entry(
-        self, session: AsyncSession, member_id: int, delta: int, kind: str, key: str, now: datetime,
-        reason: str, ref: str | None, *, guard: bool = False,
-    ) -> LedgerEntry:
-        stmt = update(Member).where(Member.id == member_id)
-        if guard:
-            stmt = stmt.where(Member.balance >= -delta)
+    async def _insert_entry(
+        self, session: AsyncSession, member: Member, delta: int, kind: str, key: str, now: datetime,
+        reason: str, ref: str | None, *, pending: int = 0,
+    ) -> int | None:
+        """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
+        what this call has already moved and not yet written to the member's row."""
+        stmt = dialect_insert(session)(_ENTRIES).values(
+            member_id=member.id, delta=delta, kind=kind, idempotency_key=key, reason=reason[:200], ref=ref,
+            balance_after=member.balance + pending + delta, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id)
+        return await session.scalar(stmt)
+
+    async def _write_member(self, session: AsyncSession, member: Member, delta: int, columns: dict[str, Any]) -> None:
+        """One UPDATE of the locked row: the balance moved by `delta` (never below zero) and `columns`;
+        the loaded object follows without being marked dirty."""
+        if not delta and not columns:
+            return
+        stmt = update(_MEMBERS).where(_MEMBERS.c.id == member.id)
+        if delta < 0:
+            stmt = stmt.where(_MEMBERS.c.balance >= -delta)
         balance = await session.scalar(
-            stmt.values(balance=Member.balance + delta).returning(Member.balance)
+            stmt.values(balance=_MEMBERS.c.balance + delta, **columns).returning(_MEMBERS.c.balance)
         )
-        if balance is None:
-            current = int(await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0)
-            raise InsufficientPointsError(
-                "not enough points", needed=-delta, balance=current, missing=-delta - current
-            )
-        entry = LedgerEntry(
-            member_id=member_id, delta=delta, kind=kind, idempotency_key=key, reason=reason[:200],
-            ref=ref, balance_after=balance, created_at=now,
-        )
-        session.add(entry)
-        await session.flush()
-        return entry
+        if balance != member.balance + delta:  # the lock says this cannot happen: refuse to guess
+            raise RuntimeError(f"member {member.id}: balance {balance} where {member.balance + delta} was due")
+        set_committed_value(member, "balance", balance)
+        for name, value in columns.items():
+            set_committed_value(member, name, value)
 
     async def _consume(
         self, session: AsyncSession, member_id: int, entry_id: int, points: int, now: datetime
@@ -274,56 +323,87 @@ class Ledger:
             raise RuntimeError(f"ledger lots of member {member_id} short by {left}")
         await session.flush()
 
-    async def _expire(self, session: AsyncSession, member_id: int, now: datetime) -> int:
+    async def _expire(self, session: AsyncSession, member: Member, now: datetime) -> int:
+        """Expire the member's lapsed lots and move expiry_check_at to the earliest live lot."""
         lots = (await session.execute(
-            select(PointsLot).where(PointsLot.member_id == member_id).where(PointsLot.remaining > 0)
+            select(PointsLot).where(PointsLot.member_id == member.id).where(PointsLot.remaining > 0)
             .where(PointsLot.expires_at <= now).order_by(PointsLot.expires_at, PointsLot.id)
         )).scalars().all()
         total = 0
         for lot in lots:
             points = lot.remaining
             local_day = lot.expires_at.astimezone(self.tz).date() - timedelta(days=1)
-            entry = await self._entry(
-                session, member_id, -points, "expire", f"expire:{lot.id}", lot.expires_at,
+            entry_id = await self._insert_entry(
+                session, member, -points, "expire", f"expire:{lot.id}", lot.expires_at,
                 f"{lot.earned_at.astimezone(self.tz):%Y-%m} 获得的积分于 {local_day:%Y-%m-%d} 到期", None,
-                guard=True,
+                pending=-total,
             )
+            if entry_id is None:  # cannot be while the lot still holds points: never expire twice
+                raise RuntimeError(f"lot {lot.id} holds points but its expiry entry exists")
             lot.remaining = 0
-            session.add(LotMovement(entry_id=entry.id, lot_id=lot.id, amount=-points))
+            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-points))
             total += points
-        if total:
+        if lots:
             await session.flush()
+        earliest = await session.scalar(
+            select(func.min(PointsLot.expires_at)).where(PointsLot.member_id == member.id)
+            .where(PointsLot.remaining > 0)
+        )
+        moved = {} if earliest == member.expiry_check_at else {"expiry_check_at": earliest}
+        await self._write_member(session, member, -total, moved)
         return total
 
-    async def _cap_room(self, session: AsyncSession, member_id: int, now: datetime) -> int:
-        day_start = self.rules.day_start(local_date(now, self.tz), self.tz)
+    async def _capped_on(self, session: AsyncSession, member: Member, day: date) -> int:
+        """Capped points the member has earned on the local `day`: from the row's tally when it is
+        that day's (or a later day has started), else summed from the entries."""
+        if member.cap_day == day:
+            return member.cap_earned
+        if member.cap_day is not None and day > member.cap_day:
+            return 0  # every capped earning goes through here and would have moved cap_day
+        start = self.rules.day_start(day, self.tz)
         earned = await session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .where(LedgerEntry.member_id == member_id)
+            .where(LedgerEntry.member_id == member.id)
             .where(LedgerEntry.kind.in_(CAPPED_KINDS))  # type: ignore[attr-defined]
-            .where(LedgerEntry.created_at >= day_start)
+            .where(LedgerEntry.created_at >= start)
+            .where(LedgerEntry.created_at < self.rules.day_start(day + timedelta(days=1), self.tz))
         )
-        return max(self.rules.daily_earn_cap - int(earned or 0), 0)
+        return int(earned or 0)
 
-    async def _maybe_upgrade(self, session: AsyncSession, member: Member, now: datetime) -> str | None:
-        if self.rules.next_tier(member.tier) is None:
+    async def _upgrade(self, session: AsyncSession, member: Member, earned_total: int, now: datetime) -> str | None:
+        """The tier the member rises to now, if any. No query while everything the member ever
+        earned stays below the next threshold (the window's total cannot be more)."""
+        following = self.rules.next_tier(member.tier)
+        if following is None or earned_total < following.threshold:
             return None
         target = self.rules.tier_for(await self.qualifying_points(session, member.id, now))  # type: ignore[arg-type]
         if self.rules.tier_rank(target.name) <= self.rules.tier_rank(member.tier):
             return None
-        member.tier = target.name
         return target.name
 
     @staticmethod
-    def _movement(
-        entry: LedgerEntry, *, repeated: bool = False, requested: int | None = None,
-        upgraded_to: str | None = None,
-    ) -> Movement:
+    def _movement(entry: LedgerEntry, *, repeated: bool = False) -> Movement:
         return Movement(
             entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
-            balance=entry.balance_after, kind=entry.kind, repeated=repeated,
-            requested=abs(entry.delta) if requested is None else requested, upgraded_to=upgraded_to,
+            balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
+
+def _held(session: AsyncSession) -> dict[int, Member]:
+    """The member rows this session's current transaction has locked (forgotten with the transaction)."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_HELD)
+    if held is None or held[0] is not transaction:
+        held = session.info[_HELD] = (transaction, {})
+    return held[1]  # type: ignore[no-any-return]
+
+
+def _may_have_lapsed(member: Member, now: datetime) -> bool:
+    """Whether a live lot may have reached its expiry (NULL: not known, so look)."""
+    return member.expiry_check_at is None or member.expiry_check_at <= now
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
 
 
 def _months_before(at: datetime, months: int) -> datetime:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
@@ -38,24 +38,28 @@ async def by_openid(session: AsyncSession, openid: str, source: str = "oa") -> M
 
 async def touch(session: AsyncSession, openid: str, now: datetime, source: str = "oa") -> bool:
     """Record an interaction: creates the visitor row on first contact, else moves
-    last_interaction_at forward. Idempotent and safe under concurrency (insert or nothing)."""
+    last_interaction_at forward. Idempotent and safe under concurrency. True on first contact."""
+    return (await touch_member(session, openid, now, source))[1]
+
+
+async def touch_member(
+    session: AsyncSession, openid: str, now: datetime, source: str = "oa"
+) -> tuple[Member | None, bool]:
+    """`touch` in one statement that also returns the row it created or moved forward (None when the
+    row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
     column = "mp_openid" if source == "mp" else "openid"
-    insert = dialect_insert(session)
-    stmt = (
-        insert(Member)
-        .values({column: openid, "created_at": now, "last_interaction_at": now})
-        .on_conflict_do_nothing(index_elements=[column])
-    )
-    created = (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
-    if created:
-        return True
-    await session.execute(
-        update(Member)
-        .where(_openid_column(source) == openid)
-        .where(Member.last_interaction_at < now - TOUCH_GRANULARITY)
-        .values(last_interaction_at=now)
-    )
-    return False
+    stmt = dialect_insert(session)(Member).values(
+        {column: openid, "created_at": now, "last_interaction_at": now}
+    ).on_conflict_do_update(
+        index_elements=[column],
+        set_={"last_interaction_at": now},  # not `excluded`: that proxies every column, each time
+        where=or_(
+            Member.last_interaction_at.is_(None),  # type: ignore[union-attr]
+            Member.last_interaction_at < now - TOUCH_GRANULARITY,  # type: ignore[operator]
+        ),
+    ).returning(Member)
+    member = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+    return member, member is not None and member.created_at == now
 
 
 async def set_status(session: AsyncSession, openid: str, status: str, source: str = "oa") -> bool:

@@ -67,6 +67,19 @@ class Member(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)
     marketing_opt_out: bool = False
     balance: int = 0
+    # Kept by the ledger in the same write as the balance, so that a check-in reads no other table.
+    # earned_total: every qualifying point ever earned, an upper bound that spares the tier query.
+    # cap_day/cap_earned: capped (non-purchase) points earned on that local day (NULL: sum the entries).
+    # expiry_check_at: no live lot lapses before it (NULL: not known, look at the lots).
+    # checkin_day/checkin_streak: the last check-in and its streak (the checkin table keeps them all).
+    # winback_until: the end of an open win-back offer.
+    earned_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cap_day: date | None = None
+    cap_earned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    expiry_check_at: datetime | None = Field(default=None, sa_column=_ts())
+    checkin_day: date | None = None
+    checkin_streak: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    winback_until: datetime | None = Field(default=None, sa_column=_ts())
     joined_at: datetime | None = Field(default=None, sa_column=_ts())
     last_interaction_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
     created_at: datetime = Field(sa_column=_ts(nullable=False))

@@ -120,6 +120,10 @@ class ChatContext:
             self._staff_loaded = True
         return self._staff_role
 
+    def know_member(self, member: Member) -> None:
+        """The sender's row as just read or written elsewhere in this message's handling."""
+        self._member, self._member_loaded = member, True
+
     def forget_member(self) -> None:
         """After a handler changed the member, the next read goes to the database."""
         self._member_loaded = False

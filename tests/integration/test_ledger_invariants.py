@@ -35,7 +35,7 @@ from sqlalchemy import select, text
 
 from storage.db import Database
 from storage.errors import NotFoundError
-from storage.ledger import CAPPED_KINDS, InsufficientPointsError, Ledger, Movement
+from storage.ledger import CAPPED_KINDS, QUALIFYING_KINDS, InsufficientPointsError, Ledger, Movement
 from storage.models import Anomaly, LedgerEntry, LotMovement, Member, PointsLot
 from storage.rules import Rules
 from tests.conftest import START
@@ -158,6 +158,7 @@ class World:
     lots: tuple[tuple[int, int, int, int, datetime], ...]  # id, entry, amount, remaining, expires
     moves: tuple[tuple[int, int, int], ...]  # entry, lot, amount (in id order)
     anomalies: tuple[tuple[str, str], ...]  # dedupe key, kind
+    kept: tuple[int, date | None, int, datetime | None]  # the row's earned_total, cap_day, cap_earned, expiry_check_at
 
     def entry(self, key: str) -> tuple[int, int, str, str, int, datetime] | None:
         return next((e for e in self.entries if e[3] == key), None)
@@ -221,7 +222,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _read(self) -> World:
         async with self.db.sessions() as s:
-            balance = await s.scalar(select(Member.balance).where(Member.id == self.member))
+            balance, *kept = (await s.execute(select(
+                Member.balance, Member.earned_total, Member.cap_day, Member.cap_earned, Member.expiry_check_at,
+            ).where(Member.id == self.member))).one()
             entries = (await s.execute(select(
                 LedgerEntry.id, LedgerEntry.delta, LedgerEntry.kind, LedgerEntry.idempotency_key,
                 LedgerEntry.balance_after, LedgerEntry.created_at,
@@ -236,6 +239,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return World(
             int(balance or 0), tuple(tuple(r) for r in entries), tuple(tuple(r) for r in lots),  # type: ignore[misc]
             tuple(tuple(r) for r in moves), tuple(tuple(r) for r in anomalies),  # type: ignore[misc]
+            tuple(kept),  # type: ignore[arg-type]
         )
 
     def observe(self) -> World:
@@ -430,6 +434,19 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 assert delta == entry_moves.get(entry_id, 0), f"entry {entry_id} vs its moves"
         assert world.balance == self.model.balance
+        self.check_kept_columns(world)
+
+    def check_kept_columns(self, world: World) -> None:
+        """What the member's row keeps for the ledger agrees with the entries and lots it summarises."""
+        earned_total, cap_day, cap_earned, expiry_check_at = world.kept
+        assert earned_total == sum(e[1] for e in world.entries if e[2] in QUALIFYING_KINDS)
+        if cap_day is not None:
+            assert cap_earned == sum(
+                e[1] for e in world.entries if e[2] in CAPPED_KINDS and e[5].astimezone(TZ).date() == cap_day
+            ), f"cap tally of {cap_day}"
+        live = [lot[4] for lot in world.lots if lot[3] > 0]
+        if live:  # a lower bound of the earliest expiry, or not known (then the ledger looks)
+            assert expiry_check_at is None or expiry_check_at <= min(live)
         assert {lot[0]: (lot[3], lot[4]) for lot in world.lots} == {
             lot_id: (lot.remaining, lot.expires_at) for lot_id, lot in self.model.lots.items()
         }
