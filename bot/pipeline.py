@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from bot import metrics
@@ -18,7 +19,7 @@ from handlers import texts
 from handlers.core.context import ChatContext, Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT, Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
-from storage import cswindow, members, outbox
+from storage import cswindow, outbox
 
 log = logging.getLogger("wxbot.pipeline")
 TOUCH_EVERY = 60.0  # seconds between last-interaction writes for one member
@@ -69,28 +70,46 @@ class ChatPipeline:
         return body
 
     async def _run(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
+        due, failed = None, False
         try:
-            await self._touch(msg, ctx)
+            due = await self._mark_contact(msg, ctx)
             return merge_texts(await self.conversation.handle(msg, ctx))
         except Exception:
+            failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
             ctx.intent = f"{ctx.intent}:error"
             return [Text(texts.APOLOGY + "\n\n" + texts.HELP)]
+        finally:
+            await self._settle_contact(msg, ctx, due, failed)
 
-    async def _touch(self, msg: Inbound, ctx: ChatContext) -> None:
+    async def _mark_contact(self, msg: Inbound, ctx: ChatContext) -> datetime | None:
+        """Open the service window; when the member's row is due to record this interaction (once a
+        minute per member), say so in ctx.touch_due: a handler that opens a transaction on the member
+        records it there, and the pipeline does after the handler otherwise."""
         kv = self.services.kv
         if msg.is_event:
             if msg.event in ("subscribe", "scan", "click", "user_enter_tempsession"):
                 await cswindow.opened_by_event(kv, msg.source, msg.openid)
         else:
             await cswindow.opened_by_message(kv, msg.source, msg.openid)
-        if await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
-            async with self.services.db.unit_of_work() as session:
-                member, created = await members.touch_member(session, msg.openid, self.services.clock.now(), msg.source)
-            if member is not None:
-                ctx.know_member(member)  # the handler's first look at the member costs no query
-            if created and msg.source == OFFICIAL_ACCOUNT and self.on_first_contact is not None:
-                self._track(self.on_first_contact(msg.openid))  # the unionid, off the reply path
+        if not await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
+            return None
+        ctx.touch_due = self.services.clock.now()
+        return ctx.touch_due
+
+    async def _settle_contact(self, msg: Inbound, ctx: ChatContext, due: datetime | None, failed: bool) -> None:
+        """Record the interaction if no handler did, in a transaction of its own (again after a failed
+        handler, whose transaction may have taken it back: twice changes nothing); then look up a new
+        follower's unionid, off the reply path."""
+        if due is not None and (failed or ctx.touch_due is not None):
+            ctx.touch_due = due
+            try:
+                async with self.services.db.unit_of_work() as session:
+                    await ctx.record_touch(session)
+            except Exception:
+                ctx.log.exception("recording the interaction failed")
+        if ctx.first_contact and msg.source == OFFICIAL_ACCOUNT and self.on_first_contact is not None:
+            self._track(self.on_first_contact(msg.openid))
 
     async def _answer(self, msg: Inbound, ctx: ChatContext, replies: list[Reply]) -> str:
         """The first reply goes back passively; the rest (and all of them for the Mini

@@ -59,6 +59,7 @@ async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply 
     if msg.event != "subscribe":
         return await join_campaign(ctx, scene_value)
     async with ctx.db.unit_of_work() as session:
+        await ctx.record_touch(session)  # a first contact's row exists before its status is set
         await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
     welcome = texts.WELCOME_BACK if await ctx.joined_member() is not None else texts.WELCOME
     try:

@@ -18,6 +18,7 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
     """A member's own QR code: remember the referrer for a visitor who has not signed up yet."""
     now = ctx.clock.now()
     async with ctx.db.unit_of_work() as session:
+        await ctx.record_touch(session)  # a first contact's row exists before anything is set on it
         if msg.event == "subscribe":
             await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
         await members.record_referrer(session, msg.openid, msg.source, scene_value, now)
@@ -35,6 +36,7 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
 @router.on(Event("subscribe"), name="subscribe")
 async def welcome(msg: Inbound, ctx: ChatContext) -> Reply:
     async with ctx.db.unit_of_work() as session:
+        await ctx.record_touch(session)
         await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
     if await ctx.joined_member() is not None:
         return Text(texts.WELCOME_BACK)
@@ -45,6 +47,7 @@ async def welcome(msg: Inbound, ctx: ChatContext) -> Reply:
 async def farewell(msg: Inbound, ctx: ChatContext) -> Reply:
     """Nobody sees a reply to an unfollow; we only stop marketing to them."""
     async with ctx.db.unit_of_work() as session:
+        await ctx.record_touch(session)
         await members.set_status(session, msg.openid, members.UNSUBSCRIBED, msg.source)
     ctx.forget_member()
     return Ack()

@@ -29,11 +29,14 @@ def tier_up(ctx: ChatContext, tier: str | None) -> str:
 @router.on(Command("签到", "checkin", "打卡"), name="checkin")
 @router.on(Click("CHECKIN"), name="checkin")
 async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
-    member = await ctx.joined_member()
-    if member is None:
+    async with ctx.db.unit_of_work() as session:  # one transaction: the member's row, locked, and the check-in
+        member = await ctx.lock_member(session)
+        if member is None or member.joined_at is None:
+            result = None
+        else:
+            result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
+    if result is None:
         return join_first(ctx)
-    async with ctx.db.unit_of_work() as session:
-        result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
     if result.already:
         return Text(texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
     bonus = texts.CHECKIN_STREAK_BONUS.format(bonus=result.bonus) if result.bonus else ""

@@ -261,6 +261,10 @@ class Ledger:
         _held(session)[member_id] = member
         return member
 
+    def hold(self, session: AsyncSession, member: Member) -> None:
+        """The caller has locked this freshly read row in the session's transaction: use it as lock() would."""
+        _held(session)[member.id] = member  # type: ignore[index]
+
     async def _seen(self, session: AsyncSession, key: str) -> Movement | None:
         entry = await self._entry_by_key(session, key)
         return None if entry is None else self._movement(entry, repeated=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
+from storage.codes import random_code
 from storage.db import dialect_insert
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
@@ -31,8 +31,11 @@ def _openid_column(source: str):  # type: ignore[no-untyped-def]
     return Member.mp_openid if source == "mp" else Member.openid
 
 
-async def by_openid(session: AsyncSession, openid: str, source: str = "oa") -> Member | None:
-    result = await session.execute(select(Member).where(_openid_column(source) == openid))
+async def by_openid(session: AsyncSession, openid: str, source: str = "oa", *, lock: bool = False) -> Member | None:
+    query = select(Member).where(_openid_column(source) == openid)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(query)
     return result.scalar_one_or_none()
 
 
@@ -75,7 +78,6 @@ async def set_status(session: AsyncSession, openid: str, status: str, source: st
 
 # --- sign-up, referral, rights ----------------------------------------------------------------
 
-REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 _PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only: other scripts' digits would dodge the unique hash
 
 
@@ -112,7 +114,7 @@ def mask_phone(phone: str) -> str:
 
 
 def new_referral_code(length: int = 6) -> str:
-    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(length))
+    return random_code(length)
 
 
 @dataclass(frozen=True)

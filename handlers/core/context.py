@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import members, staff
 from storage.clock import Clock
@@ -70,6 +73,10 @@ class ChatContext:
     log: logging.LoggerAdapter  # type: ignore[type-arg]
     flows: FlowControl = field(default_factory=_NoFlows)
     intent: str = "unknown"
+    # Set by the pipeline when this message's interaction is still to be recorded (members.touch_member):
+    # the first look at the member records it on the way, else the pipeline does after the handler.
+    touch_due: datetime | None = None
+    first_contact: bool = False  # this message created the sender's row
     _member: Member | None = None
     _member_loaded: bool = False
     _staff_role: str | None = None
@@ -107,10 +114,36 @@ class ChatContext:
     async def member(self) -> Member | None:
         """The sender's row, loaded once per message (None before first contact is recorded)."""
         if not self._member_loaded:
-            async with self.db.sessions() as session:
-                self._member = await members.by_openid(session, self.msg.openid, self.msg.source)
-            self._member_loaded = True
+            # A write only when this message's interaction is still to be recorded (it returns the row).
+            begin = self.db.unit_of_work if self.touch_due is not None else self.db.sessions
+            async with begin() as session:
+                member = await self.record_touch(session)
+                if member is None:
+                    member = await members.by_openid(session, self.msg.openid, self.msg.source)
+            self._member, self._member_loaded = member, True
         return self._member
+
+    async def lock_member(self, session: AsyncSession) -> Member | None:
+        """The sender's row locked in the caller's transaction, for the ledger too (one statement when
+        this message's interaction is still to be recorded: the upsert that records it locks the row)."""
+        member = await self.record_touch(session)
+        if member is None:
+            member = await members.by_openid(session, self.msg.openid, self.msg.source, lock=True)
+        if member is not None:
+            self.ledger.hold(session, member)
+        self._member, self._member_loaded = member, True
+        return member
+
+    async def record_touch(self, session: AsyncSession) -> Member | None:
+        """Record this message's interaction (creating the visitor's row on first contact) in the caller's
+        transaction, if still due. Returns the row when the statement wrote it, else None."""
+        if self.touch_due is None:
+            return None
+        member, created = await members.touch_member(session, self.msg.openid, self.touch_due, self.msg.source)
+        self.touch_due, self.first_contact = None, self.first_contact or created
+        if member is not None:
+            self._member, self._member_loaded = member, True
+        return member
 
     async def staff_role(self) -> str | None:
         """'manager' or 'admin' for staff, else None; loaded once per message."""
@@ -119,10 +152,6 @@ class ChatContext:
                 self._staff_role = await staff.role_of(session, self.msg.openid)
             self._staff_loaded = True
         return self._staff_role
-
-    def know_member(self, member: Member) -> None:
-        """The sender's row as just read or written elsewhere in this message's handling."""
-        self._member, self._member_loaded = member, True
 
     def forget_member(self) -> None:
         """After a handler changed the member, the next read goes to the database."""
