@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.clock import local_date
+from storage.codes import random_code
 from storage.db import Database, dialect_insert
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
 
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
 OPEN, SETTLED = "open", "settled"
 _RANDOM = secrets.SystemRandom()
@@ -58,7 +58,7 @@ def budget_for(kind: str, points: int, goal: int, cap: int) -> int:
 
 
 def new_code(length: int = 5) -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+    return random_code(length)
 
 
 class Campaigns:

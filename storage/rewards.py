@@ -7,7 +7,6 @@ gives the points back to their original lots (`cancel:<id>`)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.clock import local_date
+from storage.codes import random_code
 from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, Reward, RewardCode
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 10
 
 
@@ -51,7 +50,7 @@ class CodeUsedError(ConflictError):
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return random_code(CODE_LENGTH)
 
 
 def is_live(reward: Reward, now: datetime) -> bool:

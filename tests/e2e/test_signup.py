@@ -13,6 +13,7 @@ from flows.store import FlowStore
 from handlers import texts
 from storage import members
 from storage.clock import FrozenClock
+from storage.codes import UNAMBIGUOUS
 from storage.members import Signup
 from tests.e2e.member_support import (
     PHONE,
@@ -74,7 +75,7 @@ async def test_each_keyword_variant_signs_up_with_bonus(wechat: WeChat, entry: s
     assert PHONE not in member.phone_enc
     assert wechat.services.pii.decrypt(member.phone_enc) == PHONE
     assert member.referral_code is not None
-    assert set(member.referral_code) <= set(members.REFERRAL_ALPHABET)
+    assert set(member.referral_code) <= set(UNAMBIGUOUS)
     bonus = await entry_by_key(wechat, f"signup:{member.id}")
     assert bonus is not None
     assert (bonus.kind, bonus.delta) == ("signup", 100)
