@@ -360,8 +360,8 @@ def custom_send(fake: FakeWeChat, call: Incoming) -> Answer:
     return ok()
 
 
-def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
-    body = call.body
+def _template_problem(body: Any) -> Answer | None:
+    """What template and subscribe sends both refuse: a bad body, no recipient, no template."""
     problem = _body_problem(body)
     if problem:
         return error(problem)
@@ -369,6 +369,14 @@ def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
         return error(40003)
     if not _text(body.get("template_id")):
         return error(40037)
+    return None
+
+
+def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
+    body = call.body
+    refused = _template_problem(body)
+    if refused is not None:
+        return refused
     bad_field = _data_problem(body.get("data"))
     if bad_field:
         return error(47003, f"{bad_field} invalid")
@@ -377,13 +385,9 @@ def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
 
 def subscribe_send(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
-    problem = _body_problem(body)
-    if problem:
-        return error(problem)
-    if not _text(body.get("touser")):
-        return error(40003)
-    if not _text(body.get("template_id")):
-        return error(40037)
+    refused = _template_problem(body)
+    if refused is not None:
+        return refused
     if body.get("miniprogram_state", "formal") not in MINIPROGRAM_STATES:
         return error(47003, "miniprogram_state invalid")
     bad_field = _data_problem(body.get("data"), SUBSCRIBE_VALUE_LIMITS)
