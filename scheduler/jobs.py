@@ -102,15 +102,19 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
 # --- expiry ----------------------------------------------------------------------------------------
 async def expire_points(ctx: JobContext, now: datetime) -> int:
     """Write the expiry entries of lapsed lots (`expire:<lot>`), one member per transaction."""
-    total = 0
+    total, last = 0, 0
     while True:
         async with ctx.db.sessions() as session:
-            ids = await ctx.ledger.expire_due(session, now, limit=BATCH)
+            ids = await ctx.ledger.expire_due(session, now, limit=BATCH, after=last)
         for member_id in ids:
-            async with ctx.db.unit_of_work() as session:
-                total += await ctx.ledger.expire_member(session, member_id, now)
+            try:
+                async with ctx.db.unit_of_work() as session:
+                    total += await ctx.ledger.expire_member(session, member_id, now)
+            except Exception:
+                log.exception("job step failed for member %s", member_id)
         if len(ids) < BATCH:
             return total
+        last = ids[-1]
 
 
 async def expiry_reminders(ctx: JobContext, now: datetime) -> int:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import local_date
-from storage.db import dialect_insert
+from storage.db import prepared
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
+
+_CHECKINS = Checkin.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,10 @@ def _latest(member: Member, day: date, streak: int) -> dict[str, object]:
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
-    inserted = await session.scalar(
-        dialect_insert(session)(Checkin.__table__)  # type: ignore[attr-defined]
-        .values(member_id=member_id, day=day, streak=streak, created_at=now)
-        .on_conflict_do_nothing(index_elements=["member_id", "day"])
-        .returning(Checkin.__table__.c.id)  # type: ignore[attr-defined]
-    )
+    stmt = prepared(session, ("checkin",), lambda insert: insert(_CHECKINS).values(
+        {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
+    ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id))
+    inserted = await session.scalar(stmt, {"member_id": member_id, "day": day, "streak": streak, "created_at": now})
     return inserted is not None
 
 

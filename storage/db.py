@@ -5,7 +5,7 @@ business rule.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_PREPARED: dict[tuple[Any, ...], Any] = {}
+
+
+def prepared(session: AsyncSession, key: tuple[Any, ...], build: Callable[[Any], Any]) -> Any:
+    """A statement built once per dialect and `key` (with bindparam() for every value) and reused:
+    SQLAlchemy spends more CPU building a statement and deriving its cache key from literal values than
+    executing it, so the statements of the hot path (a check-in) are built once and given parameters."""
+    insert = dialect_insert(session)
+    full = (insert, *key)
+    statement = _PREPARED.get(full)
+    if statement is None:
+        statement = _PREPARED[full] = build(insert)
+    return statement
 
 
 def dialect_insert(session: AsyncSession) -> Any:

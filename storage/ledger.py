@@ -14,13 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.db import dialect_insert
+from storage.db import prepared
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.rules import Rules
@@ -32,6 +32,11 @@ CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign
 QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
 _MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
 _HELD = "wxbot.ledger.held"
+_ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
+_LOCK = (
+    select(Member).where(Member.id == bindparam("member_id")).with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 class InsufficientPointsError(DomainError):
@@ -92,10 +97,12 @@ class Ledger:
         upgraded = None
         if granted:
             expires_at = self.rules.lot_expiry(now, self.tz)
-            await session.execute(insert(_LOTS).values(
-                member_id=member_id, entry_id=entry_id, amount=granted, remaining=granted,
-                earned_at=now, expires_at=expires_at,
-            ))
+            await session.execute(prepared(session, ("lot",), lambda _: insert(_LOTS).values(
+                {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
+            )), {
+                "member_id": member_id, "entry_id": entry_id, "amount": granted, "remaining": granted,
+                "earned_at": now, "expires_at": expires_at,
+            })
             columns["expiry_check_at"] = _earliest(member.expiry_check_at, expires_at)
             if kind in QUALIFYING_KINDS:
                 columns["earned_total"] = member.earned_total + granted
@@ -186,11 +193,13 @@ class Ledger:
         member = await self.lock(session, member_id)
         return await self._expire(session, member, now) if _may_have_lapsed(member, now) else 0
 
-    async def expire_due(self, session: AsyncSession, now: datetime, limit: int = 500) -> list[int]:
-        """Members with lapsed lots (at most `limit`); the caller expires each in its own transaction."""
+    async def expire_due(self, session: AsyncSession, now: datetime, limit: int = 500, after: int = 0) -> list[int]:
+        """Members with lapsed lots, in id order after `after` (at most `limit`: page on with the last id);
+        the caller expires each in its own transaction. Paging by member keeps each page as cheap as the
+        first: without it every call walked again past all the lots expired before."""
         rows = await session.execute(
-            select(PointsLot.member_id).where(PointsLot.expires_at <= now)
-            .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).limit(limit)
+            select(PointsLot.member_id).where(PointsLot.member_id > after).where(PointsLot.expires_at <= now)
+            .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(limit)
         )
         return [r[0] for r in rows]
 
@@ -252,10 +261,7 @@ class Ledger:
         held = _held(session)
         if member_id in held:
             return held[member_id]
-        member = await session.scalar(
-            select(Member).where(Member.id == member_id).with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        member = await session.scalar(_LOCK, {"member_id": member_id})
         if member is None:
             raise NotFoundError(f"member {member_id} does not exist")
         _held(session)[member_id] = member
@@ -285,23 +291,32 @@ class Ledger:
     ) -> int | None:
         """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
         what this call has already moved and not yet written to the member's row."""
-        stmt = dialect_insert(session)(_ENTRIES).values(
-            member_id=member.id, delta=delta, kind=kind, idempotency_key=key, reason=reason[:200], ref=ref,
-            balance_after=member.balance + pending + delta, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id)
-        return await session.scalar(stmt)
+        stmt = prepared(session, ("entry",), lambda insert: insert(_ENTRIES).values(
+            {c: bindparam(c) for c in _ENTRY_COLUMNS}
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id))
+        return await session.scalar(stmt, {
+            "member_id": member.id, "delta": delta, "kind": kind, "idempotency_key": key, "reason": reason[:200],
+            "ref": ref, "balance_after": member.balance + pending + delta, "created_at": now,
+        })
 
     async def _write_member(self, session: AsyncSession, member: Member, delta: int, columns: dict[str, Any]) -> None:
         """One UPDATE of the locked row: the balance moved by `delta` (never below zero) and `columns`;
         the loaded object follows without being marked dirty."""
         if not delta and not columns:
             return
-        stmt = update(_MEMBERS).where(_MEMBERS.c.id == member.id)
+        names = tuple(sorted(columns))
+
+        def build(_: Any) -> Any:
+            stmt = update(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"))
+            if delta < 0:  # never below zero, whatever the lock says
+                stmt = stmt.where(_MEMBERS.c.balance >= bindparam("needed"))
+            values = {"balance": _MEMBERS.c.balance + bindparam("delta")} | {n: bindparam(f"new_{n}") for n in names}
+            return stmt.values(values).returning(_MEMBERS.c.balance)
+
+        params = {"member_id": member.id, "delta": delta, **{f"new_{n}": columns[n] for n in names}}
         if delta < 0:
-            stmt = stmt.where(_MEMBERS.c.balance >= -delta)
-        balance = await session.scalar(
-            stmt.values(balance=_MEMBERS.c.balance + delta, **columns).returning(_MEMBERS.c.balance)
-        )
+            params["needed"] = -delta
+        balance = await session.scalar(prepared(session, ("member", delta < 0, names), build), params)
         if balance != member.balance + delta:  # the lock says this cannot happen: refuse to guess
             raise RuntimeError(f"member {member.id}: balance {balance} where {member.balance + delta} was due")
         set_committed_value(member, "balance", balance)

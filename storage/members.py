@@ -6,14 +6,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.codes import random_code
-from storage.db import dialect_insert
+from storage.db import prepared
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
@@ -51,17 +51,22 @@ async def touch_member(
     """`touch` in one statement that also returns the row it created or moved forward (None when the
     row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
     column = "mp_openid" if source == "mp" else "openid"
-    stmt = dialect_insert(session)(Member).values(
-        {column: openid, "created_at": now, "last_interaction_at": now}
-    ).on_conflict_do_update(
-        index_elements=[column],
-        set_={"last_interaction_at": now},  # not `excluded`: that proxies every column, each time
-        where=or_(
-            Member.last_interaction_at.is_(None),  # type: ignore[union-attr]
-            Member.last_interaction_at < now - TOUCH_GRANULARITY,  # type: ignore[operator]
-        ),
-    ).returning(Member)
-    member = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+
+    def build(insert: Any) -> Any:
+        return insert(Member).values(
+            {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
+        ).on_conflict_do_update(
+            index_elements=[column],
+            set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
+            where=or_(
+                Member.last_interaction_at.is_(None),  # type: ignore[union-attr]
+                Member.last_interaction_at < bindparam("stale"),  # type: ignore[operator]
+            ),
+        ).returning(Member).execution_options(populate_existing=True)
+
+    stmt = prepared(session, ("touch", column), build)
+    params = {"who": openid, "now": now, "stale": now - TOUCH_GRANULARITY}
+    member = (await session.scalars(stmt, params)).one_or_none()
     return member, member is not None and member.created_at == now
 
 

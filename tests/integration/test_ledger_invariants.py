@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import functools
 import itertools
 import shutil
@@ -401,7 +402,9 @@ class LedgerMachine(RuleBasedStateMachine):
             st.sampled_from((call.points, other_points))
         )
         again = self.call(call.op, call.key, points)
-        assert self.observe() == before
+        # Nothing moves. expiry_check_at is a lower bound that any call may tighten when it has passed
+        # (a lapsed lot spent to zero leaves it behind): checked for validity by the invariant, not here.
+        assert _without_bound(self.observe()) == _without_bound(before)
         first = call.first
         assert again.repeated
         assert (again.entry_id, again.member_id, again.delta, again.balance, again.kind) == (
@@ -457,6 +460,10 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         with pytest.raises(NotFoundError):
             self.call("restore:no-such-spend", f"cancel:none:{len(self.calls)}", 0)
+
+
+def _without_bound(world: World | None) -> World | None:
+    return None if world is None else dataclasses.replace(world, kept=(*world.kept[:3], None))
 
 
 SETTINGS = dict(
