@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -46,7 +46,7 @@ class Member(SQLModel, table=True):
         UniqueConstraint("referral_code", name="uq_member_referral_code"),
         UniqueConstraint("phone_hash", name="uq_member_phone_hash"),
         Index("ix_member_unionid", "unionid"),
-        Index("ix_member_birthday", "birthday_month", "birthday_day"),
+        Index("ix_member_birthday", "birthday_month", "birthday_day", "id"),  # the job pages by id
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -387,3 +387,10 @@ class CampaignMember(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
     joined_at: datetime = Field(sa_column=_ts(nullable=False))
     paid: int = 0
+
+
+# The sender's claim: due pending rows, highest priority first. Without it every batch sorts the backlog.
+Index(
+    "ix_outbox_pending", Outbox.__table__.c.priority.desc(), Outbox.__table__.c.id,  # type: ignore[attr-defined]
+    postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
+)

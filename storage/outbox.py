@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, dialect_insert
@@ -121,7 +121,10 @@ async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
     exactly one sender: SKIP LOCKED on PostgreSQL, a conditional update everywhere."""
     async with db.unit_of_work() as session:
         pick = (
-            select(Outbox.id).where(Outbox.status == PENDING).where(Outbox.next_attempt_at <= now)
+            # A literal, not a parameter: a prepared statement's generic plan could not use the partial
+            # index ix_outbox_pending (WHERE status = 'pending') for `status = $1`.
+            select(Outbox.id).where(Outbox.status == literal_column(f"'{PENDING}'"))
+            .where(Outbox.next_attempt_at <= now)
             .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
         )
         if db.dialect == "postgresql":
