@@ -145,7 +145,7 @@ class Conversation:
             return await self.router.dispatch(msg, ctx)
         except DomainError as exc:
             ctx.intent = f"{ctx.intent}:refused"
-            return [Text(domain_text(exc))]
+            return [Text(texts.domain_text(exc))]
 
 
 def _starter(name: str) -> Callable[..., Awaitable[list[Reply]]]:
@@ -155,10 +155,3 @@ def _starter(name: str) -> Callable[..., Awaitable[list[Reply]]]:
     start_flow.__name__ = f"start_{name}"
     return start_flow
 
-
-def domain_text(exc: DomainError) -> str:
-    template = texts.text_for(exc.text_key)
-    try:
-        return template.format(**exc.details)
-    except (KeyError, IndexError, ValueError):
-        return template

@@ -21,9 +21,10 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult, domain_text
+from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -84,14 +85,6 @@ def _page(items: list[Reward], member: Member, page: int) -> str:
     return "\n".join(lines)
 
 
-def _prefixed(result: StepResult, note: str) -> tuple:  # type: ignore[type-arg]
-    """The same step result with a note before its first reply."""
-    replies = [Text(note), *result.replies]
-    if isinstance(result, Next):
-        return (result.step, replies, result.data)
-    return (replies,)
-
-
 def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
     return Text(texts.insufficient_points_redeem.format(
         needed=needed, balance=balance, missing=needed - balance,
@@ -150,11 +143,11 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         async with ctx.db.sessions() as session:
             reward = await rewards_of(ctx).get(session, int(state.data["reward"]))
         fresh = _quote(ctx, member, reward, {})
-        return type(fresh)(*_prefixed(fresh, texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost)))
+        return replace(fresh, replies=[Text(texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost)), *fresh.replies])
     except InsufficientPointsError as exc:
         return Done([_not_enough(ctx, exc.details["needed"], exc.details["balance"])])
     except DomainError as exc:  # out of stock, limit, tier, ended: the quote is over, nothing spent
-        return Done([Text(domain_text(exc))])
+        return Done([Text(texts.domain_text(exc))])
     ctx.forget_member()
     reward, redemption = issued.reward, issued.redemption
     usage = {"gift": texts.USAGE_GIFT, "code_pool": texts.USAGE_POOL}.get(reward.kind, texts.USAGE_COUPON)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult, domain_text
+from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.campaigns import joined_text as campaign_joined_text
@@ -120,7 +120,7 @@ async def _join_after_signup(ctx: ChatContext, code: str) -> str:
         async with ctx.db.unit_of_work() as session:
             joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
     except DomainError as exc:
-        return domain_text(exc)
+        return texts.domain_text(exc)
     return campaign_joined_text(ctx, joined)
 
 

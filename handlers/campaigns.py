@@ -42,7 +42,7 @@ async def join_campaign(ctx: ChatContext, code: str) -> Reply | list[Reply]:
     member = await ctx.joined_member()
     if member is None:
         async with ctx.db.sessions() as session:  # a wrong or closed code is said before, not after, sign-up
-            Campaigns(ctx.ledger).check_joinable(await Campaigns(ctx.ledger).by_code(session, code), ctx.clock.now())
+            Campaigns.check_joinable(await Campaigns(ctx.ledger).by_code(session, code), ctx.clock.now())
         return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", then_join=code.upper())]
     async with ctx.db.unit_of_work() as session:
         joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
@@ -65,7 +65,7 @@ async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply 
     try:
         joined = await join_campaign(ctx, scene_value)
     except DomainError as exc:  # a new follower still gets the welcome with the refusal
-        joined = Text(texts.text_for(exc.text_key).format(**exc.details))
+        joined = Text(texts.domain_text(exc))
     return [Text(welcome), *(joined if isinstance(joined, list) else [joined])]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from storage.errors import DomainError
+
 BRAND = "会员俱乐部"
 
 HELP = (
@@ -47,6 +49,15 @@ def text_for(key: str) -> str:
     """The text behind a DomainError's text_key; unknown keys fall back to the generic apology."""
     value = globals().get(key)
     return value if isinstance(value, str) else error_generic
+
+
+def domain_text(exc: DomainError) -> str:
+    """What a member is told when the domain refuses: the error's text filled with its details."""
+    template = text_for(exc.text_key)
+    try:
+        return template.format(**exc.details)
+    except (KeyError, IndexError, ValueError):
+        return template
 
 # --- membership -----------------------------------------------------------------------------
 JOIN_FIRST = "您还不是会员哦。回复【注册】加入会员，注册即送 {bonus} 积分！"

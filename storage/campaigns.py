@@ -23,6 +23,7 @@ from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
 
+CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
 OPEN, SETTLED = "open", "settled"
 _RANDOM = secrets.SystemRandom()
@@ -57,10 +58,6 @@ def budget_for(kind: str, points: int, goal: int, cap: int) -> int:
     return points * (min(goal, cap) if kind == "lucky_draw" else cap)
 
 
-def new_code(length: int = 5) -> str:
-    return random_code(length)
-
-
 class Campaigns:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -72,7 +69,7 @@ class Campaigns:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
         while True:
-            code = new_code()
+            code = random_code(CODE_LENGTH)
             if await session.scalar(select(Campaign.id).where(Campaign.code == code)) is None:
                 break
         campaign = Campaign(
@@ -106,10 +103,13 @@ class Campaigns:
 
     # --- joining ---------------------------------------------------------------------------------
     @staticmethod
-    def check_joinable(campaign: Campaign, now: datetime) -> None:
-        """Refuse early what a join would refuse for everyone: ended or full (unknown raised by by_code)."""
+    def check_joinable(campaign: Campaign, now: datetime, *, member_in: bool = False) -> None:
+        """Refuse what a join would: ended, already in (before the cap: a participant of a full campaign
+        is in it), or full. Unknown codes are refused by by_code."""
         if campaign.status != OPEN or campaign.ends_at <= now:
             raise CampaignEndedError("ended", title=campaign.title)
+        if member_in:
+            raise AlreadyJoinedError("already joined", title=campaign.title)
         if campaign.participants >= campaign.cap:
             raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
 
@@ -117,16 +117,11 @@ class Campaigns:
         """Join once; refused when full, ended or unknown. Join bonus pays at once; a group-buy pays
         every participant when the N-th joins (and each later joiner at once)."""
         campaign = await self.by_code(session, code, lock=True)
-        if campaign.status != OPEN or campaign.ends_at <= now:
-            raise CampaignEndedError("ended", title=campaign.title)
         already = await session.scalar(
             select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id)
             .where(CampaignMember.member_id == member.id)
         )
-        if already is not None:  # before the cap: a participant of a full campaign is in it
-            raise AlreadyJoinedError("already joined", title=campaign.title)
-        if campaign.participants >= campaign.cap:
-            raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
+        self.check_joinable(campaign, now, member_in=already is not None)
         inserted = await session.scalar(
             dialect_insert(session)(CampaignMember)
             .values(campaign_id=campaign.id, member_id=member.id, joined_at=now)

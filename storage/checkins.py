@@ -40,13 +40,19 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
     member = await ledger.lock(session, member_id)  # one member's check-ins run one at a time
     if member.checkin_day == day:
         return CheckinResult(day, member.checkin_streak, 0, 0, member.balance, already=True)
-    streak = await _streak(session, member, day)
+    # The row's record of the last check-in moves forward only: a past day (the clock set back, a
+    # re-run) takes its streak from the table and leaves the row alone.
+    forward = member.checkin_day is None or day > member.checkin_day
+    if forward:
+        streak = member.checkin_streak + 1 if member.checkin_day == day - timedelta(days=1) else 1
+    else:
+        streak = (await _streak_on(session, member_id, day - timedelta(days=1)) or 0) + 1
     if not await _record(session, member_id, day, streak, now):
         today = await _streak_on(session, member_id, day)
         return CheckinResult(day, today or streak, 0, 0, member.balance, already=True)
     earned = await ledger.earn(
         session, member_id, rules.checkin_points, key=f"checkin:{member_id}:{day}", kind="checkin",
-        now=now, reason="每日签到", also=_latest(member, day, streak),
+        now=now, reason="每日签到", also={"checkin_day": day, "checkin_streak": streak} if forward else None,
     )
     bonus_points = rules.streak_bonus_for(streak)
     final = earned
@@ -65,23 +71,8 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
     )
 
 
-async def _streak(session: AsyncSession, member: Member, day: date) -> int:
-    """Today's streak: from the row when today follows its last check-in, else (a past day, as when
-    the clock is set back) from the table."""
-    if member.checkin_day is None or day > member.checkin_day:
-        return member.checkin_streak + 1 if member.checkin_day == day - timedelta(days=1) else 1
-    return (await _streak_on(session, member.id, day - timedelta(days=1)) or 0) + 1  # type: ignore[arg-type]
-
-
 async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | None:
     return await session.scalar(select(Checkin.streak).where(Checkin.member_id == member_id).where(Checkin.day == day))
-
-
-def _latest(member: Member, day: date, streak: int) -> dict[str, object]:
-    """The row's record of the last check-in moves forward only (a re-run of a past day leaves it)."""
-    if member.checkin_day is not None and day <= member.checkin_day:
-        return {}
-    return {"checkin_day": day, "checkin_streak": streak}
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:

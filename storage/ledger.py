@@ -168,8 +168,6 @@ class Ledger:
         if original is None or original.delta >= 0:
             raise NotFoundError(f"no spend with key {spend_key}")
         member = await self._begin(session, original.member_id, now)
-        if (seen := await self._seen(session, key)) is not None:
-            return seen
         moves = (await session.execute(
             select(LotMovement, PointsLot).join(PointsLot, LotMovement.lot_id == PointsLot.id)
             .where(LotMovement.entry_id == original.id).where(LotMovement.amount < 0)

@@ -83,6 +83,7 @@ async def set_status(session: AsyncSession, openid: str, status: str, source: st
 
 # --- sign-up, referral, rights ----------------------------------------------------------------
 
+REFERRAL_CODE_LENGTH = 6
 _PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only: other scripts' digits would dodge the unique hash
 
 
@@ -116,10 +117,6 @@ def normalise_phone(raw: str) -> str | None:
 
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:]
-
-
-def new_referral_code(length: int = 6) -> str:
-    return random_code(length)
 
 
 @dataclass(frozen=True)
@@ -193,7 +190,7 @@ async def sign_up(
 
 async def _unique_referral_code(session: AsyncSession) -> str:
     while True:
-        code = new_referral_code()
+        code = random_code(REFERRAL_CODE_LENGTH)
         taken = await session.scalar(select(Member.id).where(Member.referral_code == code))
         if taken is None:
             return code

@@ -49,10 +49,6 @@ class CodeUsedError(ConflictError):
     text_key = "code_used"
 
 
-def new_code() -> str:
-    return random_code(CODE_LENGTH)
-
-
 def is_live(reward: Reward, now: datetime) -> bool:
     return (
         reward.active
@@ -191,7 +187,7 @@ class Rewards:
     async def _code_for(self, session: AsyncSession, reward: Reward, redemption_id: int) -> str:
         if reward.kind != "code_pool":
             while True:
-                code = new_code()
+                code = random_code(CODE_LENGTH)
                 clash = await session.scalar(select(Redemption.id).where(Redemption.code == code))
                 if clash is None:
                     return code

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from bot.api.errors import ERROR_SCHEMA, ApiError
 from bot.wechat_api import WeChatAPI, WeChatError
-from flows.engine import domain_text
 from flows.signup import parse_birthday
 from handlers import texts
 from handlers.core.context import Services
@@ -79,7 +78,7 @@ async def _member(services: Services, session: Session, *, joined: bool = True) 
 
 def _refusal(exc: DomainError) -> ApiError:
     status = 404 if isinstance(exc, NotFoundError) else 409
-    return ApiError(status, exc.text_key, domain_text(exc))
+    return ApiError(status, exc.text_key, texts.domain_text(exc))
 
 
 # --- login --------------------------------------------------------------------------------------------

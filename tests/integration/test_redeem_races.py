@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from flows.engine import domain_text
 from handlers import texts
 from storage.db import Database
 from storage.ledger import InsufficientPointsError
@@ -78,7 +77,7 @@ async def test_hundred_members_race_for_the_last_item(db: Database, rewards: Rew
     assert len(won) == 1, Counter(type(r).__name__ for r in results)
     assert len(lost) == 99
     assert all(isinstance(exc, OutOfStockError) for exc in lost), {repr(e) for e in lost}
-    assert {domain_text(exc) for exc in lost} == {texts.out_of_stock.format(name="限量礼盒")}  # type: ignore[arg-type]
+    assert {texts.domain_text(exc) for exc in lost} == {texts.out_of_stock.format(name="限量礼盒")}  # type: ignore[arg-type]
     reward = await reward_row(db, reward_id)
     assert (reward.stock, reward.issued_count) == (0, 1)
     issued = await redemptions_of(db)
