@@ -40,20 +40,20 @@ from scheduler.jobs import birthday, expire_points, expiry_reminders, winback
 from storage import checkins, cswindow, members, outbox
 from storage.models import LedgerEntry, Member, Outbox, PointsLot, WinbackOffer
 from storage.rules import Rules
+from tests.factories import TZ, local
 from tests.push_support import (
     CS,
     SEND_PATHS,
     TEMPLATE,
     TEMPLATES,
-    TZ,
     LotSpec,
     PushWorld,
     bulk_lots,
     bulk_members,
-    local,
     openid_for,
     push_world,
 )
+from tests.redeem_support import assert_points_consistent
 
 YEAR = 2026
 FIRST, LAST = date(YEAR, 1, 1), date(YEAR, 12, 31)
@@ -369,13 +369,11 @@ async def test_a_simulated_year(
             entries = (await session.execute(
                 select(LedgerEntry.member_id, LedgerEntry.idempotency_key, LedgerEntry.delta, LedgerEntry.kind)
             )).all()
-            balances = dict((await session.execute(select(Member.id, Member.balance))).all())
-            live = dict((await session.execute(
-                select(PointsLot.member_id, func.sum(PointsLot.remaining)).group_by(PointsLot.member_id)
-            )).all())
+            member_ids = list((await session.scalars(select(Member.id))).all())
             expired_lots = (await session.execute(
                 select(PointsLot.id, PointsLot.remaining, PointsLot.expires_at)
             )).all()
+        await assert_points_consistent(world.db, member_ids)  # the ledger consistent for everyone
         rules = world.rules
 
     with capsys.disabled():
@@ -471,7 +469,6 @@ async def test_a_simulated_year(
             assert reached(key), (p, rows_by_key.get(key))
         elif p.from_start != "active" or (p.change and p.change[0] <= greet_at):
             assert key not in delivered_keys, p
-    assert sum(paid.values()) == len(paid)  # once each
     feb29 = [p for p in people if p.birthday == (2, 29) and p.clean]
     assert feb29
     assert all(f"birthday:{p.id}:{YEAR}" in paid for p in feb29)
@@ -491,7 +488,6 @@ async def test_a_simulated_year(
                 elif p.from_start != "active":
                     assert key not in rows_by_key
     reminders = [r for r in rows if r.kind == "expiry"]
-    assert len({r.dedupe_key for r in reminders}) == len(reminders)
     for row in reminders:  # queued in the right stage
         expires = datetime.combine(date.fromisoformat(row.dedupe_key.split(":")[2] + "-01"), datetime.min.time(),
                                    tzinfo=TZ)
@@ -508,11 +504,6 @@ async def test_a_simulated_year(
             assert remaining == 0, lot_id
     expired = {key for _, key, _, kind in entries if kind == "expire"}
     assert len(expired) == sum(1 for _, _, expires_at in expired_lots if expires_at <= end)
-    sums = Counter()
-    for member_id, _, delta, _ in entries:
-        sums[member_id] += delta
-    for member_id, balance in balances.items():
-        assert balance == sums[member_id] == int(live.get(member_id) or 0) >= 0, member_id
 
     # --- win-back: 30 days quiet, not again within 30 days, honoured by a check-in -------------------------
     winbacks: dict[int, list[date]] = {}
