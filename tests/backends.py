@@ -77,6 +77,25 @@ async def drop_database(admin_url: str, database_url: str) -> None:
         await conn.close()
 
 
+async def truncate(url: str) -> None:
+    """Empty every table of the database (not the migration marker) and restart its ids."""
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.engine.begin() as conn:
+            rows = await conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+            ))
+            tables = ", ".join(f'"{r[0]}"' for r in rows)
+            if tables:
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await db.dispose()
+
+
 _CLAIMED: dict[str, str] = {}
 CLAIM_TTL = 3 * 3600  # a claim left by a killed run frees itself
 

@@ -15,9 +15,7 @@ from handlers import texts
 from storage import staff
 from storage.campaigns import Campaigns
 from storage.db import Database
-from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, LedgerEntry, Member, Outbox
-from storage.rules import Rules
 from tests.fakes import WeChat
 
 MANAGER = "oMANAGER00000000000000000001"
@@ -160,10 +158,6 @@ def draw_record(campaign: Campaign) -> dict[str, Any]:
 
 # --- straight in storage (the race and announcement tests) --------------------------------------
 
-def make_ledger() -> Ledger:
-    from zoneinfo import ZoneInfo
-
-    return Ledger(Rules(), ZoneInfo("Asia/Shanghai"))
 
 
 async def add_members(db: Database, now: datetime, count: int, *, start: int = 0) -> list[Member]:

@@ -18,7 +18,8 @@ from storage.kv import KV
 from storage.ledger import Ledger
 from tests import backends
 from tests.factories import make_ledger
-from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
+from tests.fakes import WeChat, make_app, make_settings, serving
+from tests.mp_support import MiniProgram, mini_program
 
 pytest_plugins = ["tests.logcheck"]
 
@@ -66,31 +67,12 @@ async def urls(
         return
     assert SERVER is not None
     assert pg_database is not None
-    await _truncate(pg_database)
+    await backends.truncate(pg_database)
     redis_url = backends.redis_db_url(SERVER.redis_url)
     kv = KV(redis_url)
     await kv.redis.flushdb()
     await kv.close()
     yield pg_database, redis_url
-
-
-async def _truncate(url: str) -> None:
-    from sqlalchemy import text
-
-    from storage.db import Database
-
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables"
-                " WHERE schemaname='public' AND tablename <> 'alembic_version'"
-            )
-        )
-        tables = ", ".join(f'"{r[0]}"' for r in rows)
-        if tables:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await db.dispose()
 
 
 @pytest.fixture
@@ -119,10 +101,15 @@ def settings(urls: tuple[str, str]):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def wechat(settings, clock: FrozenClock) -> AsyncIterator[WeChat]:  # type: ignore[no-untyped-def]
     app = make_app(settings, clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
+    """The app with a Mini Program configured, the fake WeChat API behind it (tests/mp_support.py)."""
+    async with mini_program(urls, clock) as world:
+        yield world
 
 
 @pytest.fixture(autouse=True)

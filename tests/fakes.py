@@ -18,6 +18,8 @@ from bot.simclient import WeChatSide
 from storage.clock import FrozenClock
 
 TOKEN = "testtoken"
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # the headers of an operator's admin API call
 APPID = "wx0000000000000001"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 ACCOUNT = "gh_000000000001"
@@ -27,6 +29,15 @@ ACCOUNT = "gh_000000000001"
 async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
     async with app.router.lifespan_context(app):
         yield app
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, clock: FrozenClock, **side: Any) -> AsyncIterator[WeChat]:
+    """The app started (its lifespan) and a WeChat playing against it; both closed on the way out."""
+    async with running(app):
+        harness = wechat_for(app, clock, **side)
+        async with harness.client:
+            yield harness
 
 
 @dataclass
@@ -75,7 +86,7 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "wechat_aes_key": AES_KEY,
         "database_url": database_url,
         "redis_url": redis_url,
-        "admin_token": "test-admin-token",
+        "admin_token": ADMIN_TOKEN,
         "pii_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     }
     values.update(overrides)

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -35,7 +34,6 @@ from storage.models import LedgerEntry, Member, Outbox, OutboxAttempt, PointsLot
 from storage.rules import Rules
 from tests.fakes import make_settings
 
-TZ = ZoneInfo("Asia/Shanghai")
 FAKE_BASE = "http://fake.wechat"
 CS = "/cgi-bin/message/custom/send"
 TEMPLATE = "/cgi-bin/message/template/send"
@@ -50,10 +48,6 @@ TEMPLATES = {
     "campaign": "TPL_campaign_0001", "notice": "TPL_notice_0001",
 }
 
-
-def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    """Asia/Shanghai wall time as aware UTC (what the clock hands out)."""
-    return datetime(year, month, day, hour, minute, second, tzinfo=TZ).astimezone(UTC)
 
 
 def push_settings(urls: tuple[str, str], **overrides: Any) -> Settings:

@@ -9,8 +9,8 @@ import string
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy import func, select
 
 from storage.db import Database
@@ -18,12 +18,12 @@ from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PointsLot, Redemption, Reward
 from storage.rewards import Issued, Rewards
 from storage.rules import Rules
-
-TZ = ZoneInfo("Asia/Shanghai")
+from tests.factories import make_ledger
+from tests.fakes import ADMIN, WeChat
 
 
 def make_rewards(rules: Rules | None = None) -> Rewards:
-    return Rewards(Ledger(rules or Rules(), TZ))
+    return Rewards(make_ledger(rules))
 
 
 async def add_members(
@@ -135,3 +135,8 @@ async def assert_points_consistent(db: Database, member_ids: Sequence[int]) -> d
 
 def _pairs(result: Any) -> dict[int, int]:
     return {int(row[0]): int(row[1] or 0) for row in result}
+
+
+async def use_coupon(wechat: WeChat, code: str) -> httpx.Response:
+    """The store verifies a coupon (核销) through the admin API."""
+    return await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)

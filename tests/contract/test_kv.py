@@ -11,8 +11,7 @@ import pytest
 
 from storage.kv import KV, LockTimeoutError
 from tests import backends
-
-SERVER, _ = backends.detect()
+from tests.conftest import SERVER
 
 
 @pytest.fixture(

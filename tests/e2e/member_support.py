@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from flows.store import FlowState, FlowStore
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Anomaly, LedgerEntry, Member, PointsLot, PurchaseOrder
-from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
+from tests import campaign_support, factories
+from tests.fakes import WeChat, make_app, make_settings, serving
+from tests.redeem_support import assert_points_consistent
 
 ORDER_SECRET = "pos-shared-secret-for-tests"
 PHONE = "13800138000"
@@ -30,10 +31,8 @@ async def app_with_order_secret(
 ) -> AsyncIterator[WeChat]:
     """The whole app (same backends as the `wechat` fixture) with ORDER_WEBHOOK_SECRET set."""
     app = make_app(make_settings(*urls, order_webhook_secret=secret), clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
 
 
 # --- the chat -----------------------------------------------------------------------------------
@@ -59,15 +58,10 @@ def consent_prompt() -> str:
     return texts.SIGNUP_ASK_CONSENT.format(version="2026-01")
 
 
-async def flow_state(wechat: WeChat, openid: str) -> FlowState | None:
-    return await FlowStore(wechat.services.kv).load("oa", openid)
-
-
 # --- the database -------------------------------------------------------------------------------
 
 async def member_by_openid(wechat: WeChat, openid: str) -> Member | None:
-    async with wechat.services.db.sessions() as session:
-        return await session.scalar(select(Member).where(Member.openid == openid))
+    return await campaign_support.member_by_openid(wechat.services.db, openid)
 
 
 async def member_by_id(wechat: WeChat, member_id: int) -> Member:
@@ -93,24 +87,12 @@ async def entries(wechat: WeChat, member_id: int) -> list[LedgerEntry]:
 
 
 async def entry_by_key(wechat: WeChat, key: str) -> LedgerEntry | None:
-    async with wechat.services.db.sessions() as session:
-        return await session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    return await factories.entry_by_key(wechat.services.db, key)
 
 
 async def assert_books_balance(wechat: WeChat, member_id: int) -> int:
     """The invariant: cached balance == sum of the ledger == sum of live lots, and never negative."""
-    async with wechat.services.db.sessions() as session:
-        cached = await session.scalar(select(Member.balance).where(Member.id == member_id))
-        ledger = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.member_id == member_id)
-        )
-        lots = await session.scalar(
-            select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(PointsLot.member_id == member_id)
-        )
-    assert cached == ledger == lots, (cached, ledger, lots)
-    assert cached is not None
-    assert cached >= 0, cached
-    return int(cached)
+    return (await assert_points_consistent(wechat.services.db, [member_id]))[member_id]
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Member, RewardCode
 from storage.rewards import Rewards
-from tests.fakes import WeChat
-from tests.redeem_support import add_members, add_reward, redeem
+from tests.fakes import ADMIN, WeChat
+from tests.redeem_support import add_members, add_reward, redeem, use_coupon
 
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 VALID: dict[str, Any] = {
     "name": "20元满减券", "description": "满 100 元减 20 元", "cost": 180, "kind": "coupon",
     "stock": 50, "per_member_limit": 2, "validity_days": 30,
@@ -35,10 +34,6 @@ async def import_csv(wechat: WeChat, reward_id: int, text: str) -> httpx.Respons
         f"/api/admin/rewards/{reward_id}/codes", content=text.encode(),
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
-
-
-async def use(wechat: WeChat, code: str) -> httpx.Response:
-    return await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)
 
 
 async def pool_codes(wechat: WeChat, reward_id: int) -> list[str]:
@@ -201,24 +196,24 @@ async def test_csv_import_refusals(wechat: WeChat) -> None:
 
 async def test_a_coupon_is_used_once(wechat: WeChat, clock: FrozenClock) -> None:
     code = await issued_coupon(wechat)
-    first = await use(wechat, code)
+    first = await use_coupon(wechat, code)
     assert first.status_code == 200, first.text
     assert first.json()["code"] == code
     assert first.json()["status"] == "used"
     assert first.json()["used_at"].startswith("2026-11-22T02:00:00")
 
     clock.advance(hours=2)
-    second = await use(wechat, code)
+    second = await use_coupon(wechat, code)
     assert second.status_code == 409
     assert second.json()["error"] == "conflict"
     assert "2026-11-22 02:00:00" in second.json()["message"]  # when it was used, not when it was retried
 
-    assert (await use(wechat, "NOSUCHCODE")).status_code == 404
+    assert (await use_coupon(wechat, "NOSUCHCODE")).status_code == 404
 
 
 async def test_a_lower_case_code_is_accepted(wechat: WeChat) -> None:
     code = await issued_coupon(wechat)
-    response = await use(wechat, f" {code.lower()} ")
+    response = await use_coupon(wechat, f" {code.lower()} ")
     assert response.status_code == 200, response.text
     assert response.json()["code"] == code
 
@@ -226,7 +221,7 @@ async def test_a_lower_case_code_is_accepted(wechat: WeChat) -> None:
 async def test_an_expired_coupon_cannot_be_used(wechat: WeChat, clock: FrozenClock) -> None:
     code = await issued_coupon(wechat, validity_days=7)
     clock.advance(days=8)
-    response = await use(wechat, code)
+    response = await use_coupon(wechat, code)
     assert response.status_code == 409
     assert "expired" in response.json()["message"]
 
@@ -239,8 +234,8 @@ async def test_a_pool_code_is_verified_as_imported(wechat: WeChat) -> None:
     assert (await import_csv(wechat, pool, "code\nMOVIE-0001\n")).json()["added"] == 1
     issued = await redeem(services.db, Rewards(services.ledger), member, pool, "pool-1", now)
     assert issued.redemption.code == "MOVIE-0001"
-    assert (await use(wechat, "movie-0001")).status_code == 200
-    assert (await use(wechat, "MOVIE-0001")).status_code == 409
+    assert (await use_coupon(wechat, "movie-0001")).status_code == 200
+    assert (await use_coupon(wechat, "MOVIE-0001")).status_code == 409
 
 
 # --- the command line ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from bot.crypto import Envelope, sha1_signature
 from bot.simclient import WeChatSide, xml_message
 from handlers import texts
 from storage.clock import FrozenClock
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, running, wechat_for
+from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
 from tests.helpers import assert_untouched, kv_keys, plain_params, post_raw, post_signed, safe_push
 
 MAX_BODY = 64 * 1024
@@ -339,12 +339,10 @@ async def test_refused_requests_do_not_block_the_real_delivery(wechat: WeChat) -
 
 async def test_safe_mode_push_to_an_app_without_an_aes_key_is_400(urls: tuple[str, str], clock: FrozenClock) -> None:
     app = make_app(make_settings(*urls, wechat_aes_key=""), clock)
-    async with running(app):
-        plain_only = wechat_for(app, clock)
-        async with plain_only.client:
-            push = plain_only.side.sign(text_fields(plain_only), encrypted=True)
-            await refused(await post_signed(plain_only, push), 400, plain_only)
-            assert await plain_only.say("oBAD", "帮助") == texts.HELP  # plaintext still works
+    async with serving(app, clock) as plain_only:
+        push = plain_only.side.sign(text_fields(plain_only), encrypted=True)
+        await refused(await post_signed(plain_only, push), 400, plain_only)
+        assert await plain_only.say("oBAD", "帮助") == texts.HELP  # plaintext still works
 
 
 async def test_get_verification_without_echostr_is_400(wechat: WeChat) -> None:

@@ -32,7 +32,7 @@ from tests.campaign_support import (
     phone,
 )
 from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat, make_settings, running, wechat_for
+from tests.fakes import WeChat, make_settings, serving
 
 FAKE = "http://fake.wechat"
 
@@ -159,10 +159,8 @@ async def live(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[tuple
     settings = make_settings(*urls, wechat_appsecret="x", wechat_api_base=FAKE)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_fake_wechat())) as http:
         app = create_app(settings, clock=clock, http=http)
-        async with running(app):
-            harness = wechat_for(app, clock)
-            async with harness.client:
-                yield harness, http
+        async with serving(app, clock) as harness:
+            yield harness, http
 
 
 async def test_live_secret_makes_the_qr_with_scene_camp_code(live: tuple[WeChat, httpx.AsyncClient]) -> None:

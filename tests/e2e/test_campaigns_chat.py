@@ -4,7 +4,6 @@ every bad answer re-prompts; joining refuses clearly; staff commands are staff o
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,6 +37,7 @@ from tests.campaign_support import (
 )
 from tests.e2e.test_member_journey import sign_up
 from tests.fakes import WeChat
+from tests.helpers import custom_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -490,7 +490,7 @@ async def answer_text(wechat: WeChat, reply: dict[str, object] | None) -> str:
         return str(reply.get("Content"))
     late = await outbox_rows(wechat.services.db, kind="reply", prefix="late:")
     assert late, "neither a passive reply nor a late one"
-    return str(json.loads(late[-1].payload)["custom"]["text"]["content"])
+    return str(custom_message(late[-1])["text"]["content"])
 
 
 async def test_wechat_retrying_a_message_creates_and_joins_once(wechat: WeChat) -> None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from handlers import texts
-from storage.models import LedgerEntry, Member
+from storage.models import LedgerEntry
+from tests.e2e.member_support import member_by_openid
 from tests.fakes import WeChat
 
 ALICE = "oALICE000000000000000000001"
-
-
-async def member_row(wechat: WeChat, openid: str) -> Member | None:
-    async with wechat.services.db.sessions() as session:
-        return await session.scalar(select(Member).where(Member.openid == openid))
 
 
 async def ledger_sum(wechat: WeChat, member_id: int) -> int:
@@ -36,7 +32,7 @@ async def test_sign_up_then_check_in_balance_and_history(wechat: WeChat) -> None
     done = await sign_up(wechat, ALICE)
     assert "注册成功" in done
     assert "已赠送 100 积分" in done
-    member = await member_row(wechat, ALICE)
+    member = await member_by_openid(wechat, ALICE)
     assert member is not None
     assert member.joined_at is not None
     assert member.balance == 100
@@ -66,7 +62,7 @@ async def test_bad_answers_reprompt_and_cancel_leaves_nothing(wechat: WeChat) ->
     assert "隐私说明" in await wechat.say(ALICE, "跳过")
     assert await wechat.say(ALICE, "好的") == texts.SIGNUP_NEED_CONSENT
     assert await wechat.say(ALICE, "取消") == texts.CANCELLED
-    member = await member_row(wechat, ALICE)
+    member = await member_by_openid(wechat, ALICE)
     assert member is not None
     assert member.joined_at is None
     assert member.balance == 0

@@ -5,7 +5,6 @@ history pages, rewards and redemption idempotent on request_id, coupons, campaig
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +13,9 @@ from sqlalchemy import func, select
 
 from handlers import texts
 from storage.campaigns import Campaigns
-from storage.clock import FrozenClock
 from storage.models import LedgerEntry, Redemption
 from tests.e2e.member_support import sign_up
-from tests.mp_support import MiniProgram, auth, mini_program
+from tests.mp_support import MiniProgram, auth
 from tests.redeem_support import add_reward, credit
 
 MP_USER = "oMPuser000000000000000000001"
@@ -25,12 +23,6 @@ MP_OTHER = "oMPuser000000000000000000002"
 OA_USER = "oOAfollower000000000000001"
 UNION = "uUNION00000000000000000001"
 PHONE = "13700001111"
-
-
-@pytest.fixture
-async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    async with mini_program(urls, clock) as world:
-        yield world
 
 
 async def linked_member(mp: MiniProgram) -> str:

@@ -5,26 +5,18 @@ door came first, logout, and the per-member rate limit."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.api.miniprogram import RATE_PER_MINUTE, SESSION_TTL
 from handlers import texts
-from storage.clock import FrozenClock
 from tests.e2e.member_support import sign_up
-from tests.mp_support import MiniProgram, auth, mini_program
+from tests.mp_support import MiniProgram, auth
 
 MP_USER = "oMPuser000000000000000000001"
 OA_USER = "oOAfollower000000000000001"
 UNION = "uUNION00000000000000000001"
 SESSION_KEY = "c2Vzc2lvbktleVNFQ1JFVDE2Yg=="
-
-
-@pytest.fixture
-async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    async with mini_program(urls, clock) as world:
-        yield world
 
 
 async def exchange(mp: MiniProgram, code: str) -> tuple[int, dict[str, object]]:

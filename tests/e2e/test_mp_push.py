@@ -28,12 +28,6 @@ TPL_BIRTHDAY = "TPL_birthday_03"
 
 
 @pytest.fixture
-async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    async with mini_program(urls, clock) as world:
-        yield world
-
-
-@pytest.fixture
 async def official(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
     """Configured as the official message-push example: token AAAAA, key 43 × A, its appid, and no
     signature age check (the example's timestamps are from 2024)."""

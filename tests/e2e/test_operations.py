@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storage.clock import FrozenClock
 from tests.conftest import START
-from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
+from tests.fakes import WeChat, make_app, make_settings, serving
 
 UNREACHABLE_PG = "postgresql://root@127.0.0.1:1/x"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -20,10 +20,8 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 async def app_on(database_url: str, redis_url: str) -> AsyncIterator[WeChat]:
     clock = FrozenClock(START)
     app = make_app(make_settings(database_url, redis_url), clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
 
 
 async def scrape(wechat: WeChat) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -30,6 +30,7 @@ from tests.e2e.member_support import (
     signature,
     snapshot,
 )
+from tests.factories import anomalies_of
 from tests.fakes import WeChat
 
 ALICE = "oORDERS_ALICE_000000000001"
@@ -203,8 +204,7 @@ async def test_refund_after_spending_stops_at_zero_and_raises_an_anomaly(wechat:
         "order_id": "P-4004", "member_id": alice, "points": -50, "balance": 0, "repeated": False, "shortfall": 250,
     }
     assert await assert_books_balance(wechat, alice) == 0
-    async with services.db.sessions() as session:
-        anomalies = list(await session.scalars(select(Anomaly).where(Anomaly.member_id == alice)))
+    anomalies = await anomalies_of(services.db, alice)
     assert [(a.kind, a.dedupe_key) for a in anomalies] == [("refund_shortfall", "shortfall:refund:R-4004")]
     assert "250" in anomalies[0].detail
     again = await post_order(wechat, refund("P-4004", 30_000, "R-4004", 30_000))

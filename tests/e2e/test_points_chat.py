@@ -13,7 +13,7 @@ from sqlalchemy import select
 from handlers import texts
 from storage import members
 from storage.clock import FrozenClock
-from storage.models import Anomaly, Checkin
+from storage.models import Checkin
 from tests.e2e.member_support import (
     app_with_order_secret,
     assert_books_balance,
@@ -26,6 +26,7 @@ from tests.e2e.member_support import (
     refund,
     sign_up,
 )
+from tests.factories import anomalies_of
 from tests.fakes import WeChat
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -137,9 +138,7 @@ async def test_check_in_over_the_daily_cap_says_so(wechat: WeChat) -> None:
     reply = await wechat.say(ALICE, "签到")
     assert reply == done(0, 1, 500) + texts.CHECKIN_CAPPED.format(cap=500)
     assert await assert_books_balance(wechat, member.id) == 500  # type: ignore[arg-type]
-    async with services.db.sessions() as session:
-        kinds = list(await session.scalars(select(Anomaly.kind).where(Anomaly.member_id == member.id)))
-    assert kinds == ["daily_cap"]
+    assert [a.kind for a in await anomalies_of(services.db, member.id)] == ["daily_cap"]  # type: ignore[arg-type]
 
 
 # --- visitors -----------------------------------------------------------------------------------

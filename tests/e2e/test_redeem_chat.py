@@ -16,12 +16,12 @@ from storage.clock import FrozenClock
 from storage.models import Anomaly, LedgerEntry, Member, Redemption
 from storage.rewards import Rewards
 from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat
-from tests.redeem_support import add_reward, assert_points_consistent, credit, reward_row
+from tests.factories import anomalies_of
+from tests.fakes import ADMIN, WeChat
+from tests.redeem_support import add_reward, assert_points_consistent, credit, redemptions_of, reward_row
 
 ALICE = "oALICE0000000000000000redeem"
 BOB = "oBOB00000000000000000redeem"
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 LINE = re.compile(r"^(\d+)\. (\S+)  (\d+) 积分(.*)$", re.MULTILINE)
 EXPIRES = "2026-12-22"  # the fixture clock's local day (2026-11-22) + 30 days
 
@@ -53,10 +53,7 @@ async def reward(wechat: WeChat, **fields: object) -> int:
 
 
 async def redemptions(wechat: WeChat, member_id: int) -> list[Redemption]:
-    async with wechat.services.db.sessions() as session:
-        return list((await session.scalars(
-            select(Redemption).where(Redemption.member_id == member_id).order_by(Redemption.id)
-        )).all())
+    return await redemptions_of(wechat.services.db, member_id=member_id)
 
 
 async def balance(wechat: WeChat, member_id: int) -> int:
@@ -413,10 +410,7 @@ async def test_more_than_ten_redemptions_a_day_is_an_anomaly(wechat: WeChat) -> 
     await reward(wechat, name="1元券", cost=10)
 
     async def spree_rows() -> list[Anomaly]:
-        async with wechat.services.db.sessions() as session:
-            return list((await session.scalars(
-                select(Anomaly).where(Anomaly.member_id == member).where(Anomaly.kind == "redeem_spree")
-            )).all())
+        return await anomalies_of(wechat.services.db, member, "redeem_spree")
 
     for n in range(1, 13):
         await wechat.say(ALICE, "兑换 1")

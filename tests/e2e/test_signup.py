@@ -15,13 +15,13 @@ from storage import members
 from storage.clock import FrozenClock
 from storage.codes import UNAMBIGUOUS
 from storage.members import Signup
+from tests.campaign_support import flow_state
 from tests.e2e.member_support import (
     PHONE,
     assert_books_balance,
     consent_prompt,
     entries,
     entry_by_key,
-    flow_state,
     joined,
     member_by_id,
     member_by_openid,

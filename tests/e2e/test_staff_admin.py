@@ -14,10 +14,9 @@ from bot.migrate import upgrade
 from handlers import texts
 from storage.db import Database
 from storage.models import Staff
-from tests.fakes import WeChat
+from tests.fakes import ADMIN, WeChat
 
 NEW_MANAGER = "oNEWMANAGER0000000000000001"
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
 def staff_rows(url: str) -> list[tuple[str, str, str]]:

@@ -17,7 +17,7 @@ from bot.simclient import xml_message
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Member
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, running, wechat_for
+from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
 from tests.helpers import (
     count_rows,
     member_rows,
@@ -311,10 +311,8 @@ async def official_app(
     settings = make_settings(*urls, **overrides)
     clock = FrozenClock(datetime.fromtimestamp(at, UTC))
     app = make_app(settings, clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
 
 
 async def test_official_get_verification_vector(urls: tuple[str, str]) -> None:

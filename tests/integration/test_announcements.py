@@ -40,14 +40,14 @@ from tests.campaign_support import (
     MANAGER,
     add_members,
     create_campaign,
-    make_ledger,
     make_staff,
     new_campaign,
     openid,
     outbox_rows,
     phone,
 )
-from tests.fakes import WeChat, make_settings, running, wechat_for
+from tests.factories import make_ledger
+from tests.fakes import WeChat, make_settings, serving
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 ROBOT_BASE = "http://robot.test"
@@ -268,39 +268,37 @@ async def test_a_robot_that_is_down_never_blocks_the_chat(urls: tuple[str, str],
     settings = live_settings(urls)
     async with http_for(robot) as http:
         app = create_app(settings, clock=clock, http=http)
-        async with running(app):
-            wechat = wechat_for(app, clock)
-            async with wechat.client:
-                services = wechat.services
-                await make_staff(wechat)
-                made = await create_campaign(wechat, kind="join_bonus", title="机器人故障", points=5, cap=4,
-                                             robot=KEY_A)
-                sender = make_sender(settings, services.db, services.kv, services.ledger, app.state.wechat, clock)
-                sending = asyncio.create_task(sender.run_once())
-                for _ in range(200):  # the start announcement reaches the robot, which never answers
-                    if robot.posts:
-                        break
-                    await asyncio.sleep(0.01)
-                assert len(robot.posts) == 1
-                assert not sending.done()
+        async with serving(app, clock) as wechat:
+            services = wechat.services
+            await make_staff(wechat)
+            made = await create_campaign(wechat, kind="join_bonus", title="机器人故障", points=5, cap=4,
+                                         robot=KEY_A)
+            sender = make_sender(settings, services.db, services.kv, services.ledger, app.state.wechat, clock)
+            sending = asyncio.create_task(sender.run_once())
+            for _ in range(200):  # the start announcement reaches the robot, which never answers
+                if robot.posts:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(robot.posts) == 1
+            assert not sending.done()
 
-                for n in range(4):
-                    async with services.db.unit_of_work() as session:
-                        await sign_up_in_storage(session, services.ledger, services.pii, openid=openid(n),
-                                                 source="oa", phone=phone(n), birthday=None, now=clock.now())
-                    # answered in time (a reply held up past WeChat's deadline would be "success")
-                    reply = await wechat.say(openid(n), f"参加 {made.campaign.code}")
-                    assert f"已有 {n + 1}/4 人参加" in reply
-                assert not sending.done()
-                assert "参加人数：4/4" in await wechat.say(MANAGER, f"活动数据 {made.campaign.code}")
+            for n in range(4):
+                async with services.db.unit_of_work() as session:
+                    await sign_up_in_storage(session, services.ledger, services.pii, openid=openid(n),
+                                             source="oa", phone=phone(n), birthday=None, now=clock.now())
+                # answered in time (a reply held up past WeChat's deadline would be "success")
+                reply = await wechat.say(openid(n), f"参加 {made.campaign.code}")
+                assert f"已有 {n + 1}/4 人参加" in reply
+            assert not sending.done()
+            assert "参加人数：4/4" in await wechat.say(MANAGER, f"活动数据 {made.campaign.code}")
 
-                robot.mode = "ok"
-                robot.gate.set()
-                assert await asyncio.wait_for(sending, 10) == 1
-                keys = await announce_keys(services.db)
-                assert keys == [f"announce:{made.campaign.id}:{s}" for s in ("start", "25", "50", "75", "100")]
-                rows = {r.dedupe_key: r.status for r in await outbox_rows(services.db, kind="announce")}
-                assert rows[f"announce:{made.campaign.id}:start"] == "sent"
+            robot.mode = "ok"
+            robot.gate.set()
+            assert await asyncio.wait_for(sending, 10) == 1
+            keys = await announce_keys(services.db)
+            assert keys == [f"announce:{made.campaign.id}:{s}" for s in ("start", "25", "50", "75", "100")]
+            rows = {r.dedupe_key: r.status for r in await outbox_rows(services.db, kind="announce")}
+            assert rows[f"announce:{made.campaign.id}:start"] == "sent"
 
 
 # --- pacing: at most 20 a minute per robot --------------------------------------------------------

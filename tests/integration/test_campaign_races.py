@@ -22,12 +22,12 @@ from tests.campaign_support import (
     campaign_row,
     draw_record,
     ledger_matches_balances,
-    make_ledger,
     new_campaign,
     outbox_rows,
     participants,
     payouts,
 )
+from tests.factories import make_ledger
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 ENDS = NOW + timedelta(days=3)

@@ -15,18 +15,17 @@ from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, Redemption, RewardCode
 from storage.rewards import OutOfStockError, Rewards
-from tests.fakes import WeChat
+from tests.factories import TZ
+from tests.fakes import ADMIN, WeChat
 from tests.redeem_support import (
-    TZ,
     add_members,
     add_reward,
     assert_points_consistent,
     credit,
     redeem,
     reward_row,
+    use_coupon,
 )
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
 def local(year: int, month: int, day: int, hour: int = 12) -> datetime:
@@ -35,10 +34,6 @@ def local(year: int, month: int, day: int, hour: int = 12) -> datetime:
 
 async def cancel(wechat: WeChat, redemption_id: int, headers: dict[str, str] = ADMIN) -> httpx.Response:
     return await wechat.client.post(f"/api/admin/redemptions/{redemption_id}/cancel", headers=headers)
-
-
-async def use(wechat: WeChat, code: str) -> httpx.Response:
-    return await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)
 
 
 def rewards_of(wechat: WeChat) -> Rewards:
@@ -166,7 +161,7 @@ async def test_cancel_voids_a_pool_code_for_good(wechat: WeChat, clock: FrozenCl
         await redeem(db, rewards_of(wechat), members[2], reward_id, "p3", clock.now())
     reward = await reward_row(db, reward_id)
     assert (reward.stock, reward.issued_count) == (None, 1)
-    assert (await use(wechat, "FILM-1")).status_code == 409  # a cancelled code cannot be used in store
+    assert (await use_coupon(wechat, "FILM-1")).status_code == 409  # a cancelled code cannot be used in store
     assert await assert_points_consistent(db, members) == {members[0]: 100, members[1]: 70, members[2]: 100}
 
 
@@ -198,7 +193,7 @@ async def test_cancel_refusals(wechat: WeChat, clock: FrozenClock) -> None:
     assert twice.status_code == 409
     assert "cancelled" in twice.json()["message"]
 
-    assert (await use(wechat, used.redemption.code)).status_code == 200
+    assert (await use_coupon(wechat, used.redemption.code)).status_code == 200
     after_use = await cancel(wechat, used.redemption.id)  # type: ignore[arg-type]
     assert after_use.status_code == 409
     assert "used" in after_use.json()["message"]

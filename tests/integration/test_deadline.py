@@ -17,7 +17,7 @@ from handlers import texts
 from storage import outbox
 from storage.clock import FrozenClock
 from storage.models import Outbox
-from tests.fakes import WeChat, make_app, make_settings, running, wechat_for
+from tests.fakes import WeChat, make_app, make_settings, serving
 from tests.helpers import CountingHandler, custom_message, install, kv_keys, outbox_rows, post_signed
 
 DEADLINE = 0.3
@@ -29,10 +29,8 @@ APOLOGY = texts.APOLOGY + "\n\n" + texts.HELP
 async def quick(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[WeChat]:
     """The app with reply_deadline=0.3 s."""
     app = make_app(make_settings(*urls, reply_deadline=DEADLINE), clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
 
 
 @pytest.mark.parametrize("encrypted", [False, True])

@@ -32,13 +32,14 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from storage.db import Database
 from storage.errors import NotFoundError
 from storage.ledger import CAPPED_KINDS, QUALIFYING_KINDS, InsufficientPointsError, Ledger, Movement
 from storage.models import Anomaly, LedgerEntry, LotMovement, Member, PointsLot
 from storage.rules import Rules
+from tests import backends
 from tests.conftest import START
 from tests.factories import TZ, add_member, make_ledger
 
@@ -140,14 +141,8 @@ class PostgresBackend(Backend):
         self.url = url
 
     async def fresh(self) -> Database:
-        db = Database(self.url, pool_size=2)
-        async with db.engine.begin() as conn:
-            rows = await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
-            ))
-            tables = ", ".join(f'"{r[0]}"' for r in rows)
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        return db
+        await backends.truncate(self.url)
+        return Database(self.url, pool_size=2)
 
 
 @dataclass(frozen=True)

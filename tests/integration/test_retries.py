@@ -13,7 +13,7 @@ import pytest
 
 from bot.settings import Settings
 from storage.clock import FrozenClock
-from tests.fakes import WeChat, make_app, running, wechat_for
+from tests.fakes import WeChat, make_app, serving
 from tests.helpers import CountingHandler, decrypt_envelope, install, open_reply, outbox_rows, post_signed
 
 MODES = [pytest.param(False, id="plain"), pytest.param(True, id="safe")]
@@ -35,10 +35,8 @@ def same_reply(responses: list[httpx.Response], encrypted: bool) -> bytes:
 async def second_instance(settings: Settings, clock: FrozenClock) -> AsyncIterator[WeChat]:
     """Another worker: its own app, engine, KV client and pipeline, on the same database and KV."""
     app = make_app(settings, clock)
-    async with running(app):
-        harness = wechat_for(app, clock)
-        async with harness.client:
-            yield harness
+    async with serving(app, clock) as harness:
+        yield harness
 
 
 @pytest.mark.parametrize("encrypted", MODES)

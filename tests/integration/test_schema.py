@@ -18,7 +18,6 @@ import storage.models  # noqa: F401  (the tables register themselves on SQLModel
 from bot.migrate import upgrade
 from storage.db import Database
 from storage.models import Member
-from tests import backends
 from tests.conftest import SERVER
 
 pytestmark = pytest.mark.asyncio
@@ -31,12 +30,8 @@ async def _differences(db: Database) -> list[object]:
         )
 
 
-async def test_migrations_build_exactly_the_models(urls: tuple[str, str]) -> None:
-    db = Database(urls[0])
-    try:
-        assert await _differences(db) == []
-    finally:
-        await db.dispose()
+async def test_migrations_build_exactly_the_models(db: Database) -> None:
+    assert await _differences(db) == []
 
 
 async def test_revision_0002_fills_the_ledger_columns_from_the_old_rows(tmp_path: Path) -> None:
@@ -86,7 +81,8 @@ async def test_revision_0002_fills_the_ledger_columns_from_the_old_rows(tmp_path
 async def test_a_connection_killed_while_idle_is_replaced_before_use(pg_database: str) -> None:
     tag = f"wxbot-idle-{secrets.token_hex(4)}"
     db = Database(pg_database, pool_size=1, idle_ping_after=0.05)
-    admin = Database(backends.DEFAULT_PG if SERVER is None else SERVER.admin_url, pool_size=1)
+    assert SERVER is not None
+    admin = Database(SERVER.admin_url, pool_size=1)
     try:
         async with db.engine.begin() as conn:  # committed, so the setting outlives the transaction
             await conn.execute(text(f"SET application_name = '{tag}'"))

@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from scheduler.jobs import winback
 from storage import checkins
-from storage.models import LedgerEntry, WinbackOffer
+from storage.models import WinbackOffer
+from tests.factories import entry_by_key, local
 from tests.fakes import WeChat
-from tests.push_support import TEMPLATE, TEMPLATES, PushWorld, add_member, local, push_world
+from tests.push_support import TEMPLATE, TEMPLATES, PushWorld, add_member, push_world
 
 NOW = local(2026, 6, 1, 11, 0)  # the job's hour
 QUIET = "oQUIET000000000000000000001"
@@ -36,11 +37,6 @@ async def offers(world: PushWorld, member_id: int) -> list[WinbackOffer]:
         return list((await session.scalars(
             select(WinbackOffer).where(WinbackOffer.member_id == member_id).order_by(WinbackOffer.id)
         )).all())
-
-
-async def entry(world: PushWorld, key: str) -> LedgerEntry | None:
-    async with world.db.sessions() as session:
-        return await session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
 
 
 async def test_a_quiet_member_gets_one_push_and_not_again_within_30_days(world: PushWorld) -> None:
@@ -88,7 +84,7 @@ async def test_a_check_in_within_7_days_earns_the_bonus_once(world: PushWorld) -
     async with world.db.unit_of_work() as session:
         result = await checkins.check_in(session, world.ledger, member, later)
     assert (result.points, result.winback, result.balance) == (5, 50, 55)
-    bonus = await entry(world, f"winback:{offer.id}")
+    bonus = await entry_by_key(world.db, f"winback:{offer.id}")
     assert bonus is not None
     assert (bonus.delta, bonus.kind) == (50, "winback")
     async with world.db.unit_of_work() as session:  # the next day's check-in: the offer is used
@@ -105,7 +101,7 @@ async def test_a_check_in_after_7_days_earns_only_the_check_in(world: PushWorld)
     async with world.db.unit_of_work() as session:
         result = await checkins.check_in(session, world.ledger, member, NOW + timedelta(days=7, minutes=1))
     assert (result.points, result.winback, result.balance) == (5, 0, 5)
-    assert await entry(world, f"winback:{offer.id}") is None
+    assert await entry_by_key(world.db, f"winback:{offer.id}") is None
 
 
 async def test_a_check_in_honours_the_offer_through_the_chat(urls: tuple[str, str], wechat: WeChat) -> None:
@@ -118,5 +114,5 @@ async def test_a_check_in_honours_the_offer_through_the_chat(urls: tuple[str, st
         reply = await wechat.say(QUIET, "签到")
         assert "回归礼 +50" in reply
         [offer] = await offers(world, member)
-        assert await entry(world, f"winback:{offer.id}") is not None
+        assert await entry_by_key(world.db, f"winback:{offer.id}") is not None
         assert "回归礼" not in await wechat.say(QUIET, "签到")  # the same day again: already checked in

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from handlers import texts
 from storage.campaigns import Campaigns
-from tests.campaign_support import add_members, make_ledger, new_campaign, openid
+from tests.campaign_support import add_members, new_campaign, openid
+from tests.factories import make_ledger
 from tests.fakes import WeChat
 
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from storage.campaigns import Campaigns
 from storage.checkins import check_in
 from storage.clock import FrozenClock
-from tests.campaign_support import add_members, make_ledger, new_campaign, payouts
+from tests.campaign_support import add_members, new_campaign, payouts
+from tests.factories import make_ledger
 from tests.fakes import WeChat
 
 TZ = ZoneInfo("Asia/Shanghai")

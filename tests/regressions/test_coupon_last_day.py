@@ -10,10 +10,9 @@ from sqlalchemy import select
 from storage.clock import FrozenClock
 from storage.models import Member
 from storage.rewards import Rewards
+from tests.factories import TZ
 from tests.fakes import WeChat
-from tests.redeem_support import TZ, add_members, add_reward, redeem
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
+from tests.redeem_support import add_members, add_reward, redeem, use_coupon
 
 
 async def test_a_coupon_is_good_until_the_end_of_its_last_day(wechat: WeChat, clock: FrozenClock) -> None:
@@ -31,7 +30,7 @@ async def test_a_coupon_is_good_until_the_end_of_its_last_day(wechat: WeChat, cl
 
     clock.set(datetime(2026, 12, 22, 20, 0, tzinfo=TZ))  # the evening of the last day shown
     assert "有效期至 2026-12-22" in await wechat.say(openid, "我的券")
-    assert (await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)).status_code == 200
+    assert (await use_coupon(wechat, code)).status_code == 200
 
 
 async def test_a_coupon_has_expired_the_day_after(wechat: WeChat, clock: FrozenClock) -> None:
@@ -43,6 +42,6 @@ async def test_a_coupon_has_expired_the_day_after(wechat: WeChat, clock: FrozenC
     issued = await redeem(services.db, Rewards(services.ledger), member, reward_id, "day-after", now)
 
     clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=TZ))
-    response = await wechat.client.post(f"/api/admin/coupons/{issued.redemption.code}/use", headers=ADMIN)
+    response = await use_coupon(wechat, issued.redemption.code)
     assert response.status_code == 409
     assert "expired" in response.json()["message"]

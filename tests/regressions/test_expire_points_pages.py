@@ -14,36 +14,32 @@ import pytest
 from scheduler import jobs
 from scheduler.jobs import JobContext
 from storage.db import Database
-from tests.factories import consistent_points, local, make_ledger
+from storage.ledger import Ledger
+from tests.factories import consistent_points, local
 from tests.redeem_support import add_members
 
 
 async def test_every_member_is_expired_once_across_pages_even_when_one_fails(
-    urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    db: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(urls[0])
-    ledger = make_ledger()
     earned = local(2025, 11, 5, 10)
-    try:
-        ids = await add_members(db, ledger, earned, 5, points=40)
-        monkeypatch.setattr(jobs, "BATCH", 2)
-        broken = ids[1]
-        original = ledger.expire_member
+    ids = await add_members(db, ledger, earned, 5, points=40)
+    monkeypatch.setattr(jobs, "BATCH", 2)
+    broken = ids[1]
+    original = ledger.expire_member
 
-        async def expire_member(session, member_id: int, now: datetime) -> int:  # type: ignore[no-untyped-def]
-            if member_id == broken:
-                raise RuntimeError("a bad member")
-            return await original(session, member_id, now)
+    async def expire_member(session, member_id: int, now: datetime) -> int:  # type: ignore[no-untyped-def]
+        if member_id == broken:
+            raise RuntimeError("a bad member")
+        return await original(session, member_id, now)
 
-        monkeypatch.setattr(ledger, "expire_member", expire_member)
-        ctx = JobContext(db, ledger)
-        after = local(2026, 12, 1, 0, 10)  # the November 2026 month end has passed
-        expired = await asyncio.wait_for(jobs.expire_points(ctx, after), timeout=30)
-        assert expired == 4 * 40
-        for member_id in ids:
-            points = await consistent_points(db, member_id)
-            assert points.balance == (40 if member_id == broken else 0)
-        again = await asyncio.wait_for(jobs.expire_points(ctx, after + timedelta(hours=1)), timeout=30)
-        assert again == 0  # every expiry is keyed: a re-run changes nothing
-    finally:
-        await db.dispose()
+    monkeypatch.setattr(ledger, "expire_member", expire_member)
+    ctx = JobContext(db, ledger)
+    after = local(2026, 12, 1, 0, 10)  # the November 2026 month end has passed
+    expired = await asyncio.wait_for(jobs.expire_points(ctx, after), timeout=30)
+    assert expired == 4 * 40
+    for member_id in ids:
+        points = await consistent_points(db, member_id)
+        assert points.balance == (40 if member_id == broken else 0)
+    again = await asyncio.wait_for(jobs.expire_points(ctx, after + timedelta(hours=1)), timeout=30)
+    assert again == 0  # every expiry is keyed: a re-run changes nothing

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage import outbox
-from tests.push_support import TEMPLATES, PushWorld, add_member, local, push_world
+from tests.factories import local
+from tests.push_support import TEMPLATES, PushWorld, add_member, push_world
 
 NOW = local(2026, 6, 10, 10, 0)
 

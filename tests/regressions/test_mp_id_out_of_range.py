@@ -6,20 +6,11 @@ so such input is a 422 before it reaches the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from storage.clock import FrozenClock
-from tests.mp_support import MiniProgram, mini_program
+from tests.mp_support import MiniProgram
 
 INT32_MAX = 2**31 - 1
-
-
-@pytest.fixture
-async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    async with mini_program(urls, clock) as world:
-        yield world
 
 
 @pytest.mark.parametrize("reward_id", [INT32_MAX + 1, 2**63, 238391693263024455040368640, -(2**63) - 1, 0, -1])

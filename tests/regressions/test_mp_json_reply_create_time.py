@@ -5,20 +5,11 @@ customer-service doc), so it is converted; plaintext and safe mode alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from storage.clock import FrozenClock
-from tests.mp_support import PUSH, MiniProgram, mini_program
+from tests.mp_support import PUSH, MiniProgram
 
 USER = "oMPuser000000000000000000001"
-
-
-@pytest.fixture
-async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    async with mini_program(urls, clock) as world:
-        yield world
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plaintext", "safe"])

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from storage.rewards import Rewards
 from tests.fakes import WeChat
-from tests.redeem_support import add_members, add_reward, redeem
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
+from tests.redeem_support import add_members, add_reward, redeem, use_coupon
 
 
 async def test_a_lower_case_pool_code_can_be_verified(wechat: WeChat) -> None:
@@ -21,10 +19,10 @@ async def test_a_lower_case_pool_code_can_be_verified(wechat: WeChat) -> None:
     issued = await redeem(services.db, rewards, member, reward_id, "pool-case", now)
     assert issued.redemption.code == "film-7x9q"  # handed out exactly as the POS issued it
 
-    used = await wechat.client.post("/api/admin/coupons/film-7x9q/use", headers=ADMIN)
+    used = await use_coupon(wechat, "film-7x9q")
     assert used.status_code == 200, used.text
     assert used.json()["code"] == "film-7x9q"
-    again = await wechat.client.post("/api/admin/coupons/film-7x9q/use", headers=ADMIN)
+    again = await use_coupon(wechat, "film-7x9q")
     assert again.status_code == 409, again.text
 
 
@@ -35,5 +33,5 @@ async def test_generated_codes_still_match_in_any_case(wechat: WeChat) -> None:
     reward_id = await add_reward(services.db, now, cost=50)
     issued = await redeem(services.db, Rewards(services.ledger), member, reward_id, "gen-case", now)
     code = issued.redemption.code
-    assert (await wechat.client.post(f"/api/admin/coupons/{code.lower()}/use", headers=ADMIN)).status_code == 200
-    assert (await wechat.client.post(f"/api/admin/coupons/{code}/use", headers=ADMIN)).status_code == 409
+    assert (await use_coupon(wechat, code.lower())).status_code == 200
+    assert (await use_coupon(wechat, code)).status_code == 409

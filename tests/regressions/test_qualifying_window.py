@@ -4,23 +4,12 @@ and could upgrade a member. The window now starts on the same day (or the month'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from storage.db import Database
-from tests.factories import add_member, local, make_ledger, tier_of
+from storage.ledger import Ledger
+from tests.factories import add_member, local, tier_of
 
 
-@pytest.fixture
-async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
-    database = Database(urls[0])
-    yield database
-    await database.dispose()
-
-
-async def test_points_older_than_twelve_months_do_not_qualify_at_month_end(db: Database) -> None:
-    ledger = make_ledger()
+async def test_points_older_than_twelve_months_do_not_qualify_at_month_end(db: Database, ledger: Ledger) -> None:
     member_id = await add_member(db, local(2026, 3, 1))
     async with db.unit_of_work() as session:
         await ledger.earn(session, member_id, 600, key="order:old", kind="purchase", now=local(2026, 3, 29, 12))
@@ -33,8 +22,7 @@ async def test_points_older_than_twelve_months_do_not_qualify_at_month_end(db: D
     assert await tier_of(db, member_id) == "普通"
 
 
-async def test_window_is_twelve_months_to_the_day(db: Database) -> None:
-    ledger = make_ledger()
+async def test_window_is_twelve_months_to_the_day(db: Database, ledger: Ledger) -> None:
     member_id = await add_member(db, local(2026, 11, 1))
     async with db.unit_of_work() as session:
         await ledger.earn(session, member_id, 1_000, key="order:a", kind="purchase", now=local(2026, 11, 29, 12))

@@ -9,10 +9,8 @@ import pytest
 from handlers import texts
 from storage.rewards import PriceChangedError, Rewards
 from tests.e2e.test_redeem_chat import ALICE, balance, join, nothing_spent, quote, redemptions
-from tests.fakes import WeChat
+from tests.fakes import ADMIN, WeChat
 from tests.redeem_support import add_reward
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
 async def reprice(wechat: WeChat, reward_id: int, cost: int) -> None:

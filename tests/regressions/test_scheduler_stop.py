@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from scheduler.main import LEADER_KEY, PushScheduler
-from tests.push_support import PushWorld, eventually, local, push_world
+from tests.factories import local
+from tests.push_support import PushWorld, eventually, push_world
 
 NOW = local(2026, 5, 20, 10, 0)
 

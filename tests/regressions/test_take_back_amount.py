@@ -7,21 +7,17 @@ from __future__ import annotations
 import pytest
 
 from storage.db import Database
-from tests.factories import add_member, consistent_points, entry_by_key, local, make_ledger
+from storage.ledger import Ledger
+from tests.factories import add_member, consistent_points, entry_by_key, local
 
 
-async def test_negative_take_back_is_refused_up_front(urls: tuple[str, str]) -> None:
-    db = Database(urls[0])
-    ledger = make_ledger()
+async def test_negative_take_back_is_refused_up_front(db: Database, ledger: Ledger) -> None:
     now = local(2026, 11, 22, 10)
-    try:
-        member_id = await add_member(db, now)
+    member_id = await add_member(db, now)
+    async with db.unit_of_work() as session:
+        await ledger.earn(session, member_id, 100, key="order:1", kind="purchase", now=now)
+    with pytest.raises(ValueError, match="positive"):
         async with db.unit_of_work() as session:
-            await ledger.earn(session, member_id, 100, key="order:1", kind="purchase", now=now)
-        with pytest.raises(ValueError, match="positive"):
-            async with db.unit_of_work() as session:
-                await ledger.take_back(session, member_id, -10, key="refund:neg", kind="refund", now=now)
-        assert await entry_by_key(db, "refund:neg") is None
-        assert (await consistent_points(db, member_id)).balance == 100
-    finally:
-        await db.dispose()
+            await ledger.take_back(session, member_id, -10, key="refund:neg", kind="refund", now=now)
+    assert await entry_by_key(db, "refund:neg") is None
+    assert (await consistent_points(db, member_id)).balance == 100
