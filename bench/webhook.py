@@ -89,6 +89,7 @@ class Result:
     rss_before_mb: float
     rss_mb: float
     peak_rss_mb: float
+    offered_per_s: float = 0.0  # open loop: the rate messages were sent at (0: closed loop)
     notes: list[str] = field(default_factory=list)
 
 
@@ -294,30 +295,61 @@ class Load:
         ):
             raise BenchError(f"unexpected reply: HTTP {status} {reply[:300]!r}")
 
-    async def phase(self, count: int, max_seconds: float, first: int = 0) -> tuple[list[float], float]:
+    async def phase(
+        self, count: int, max_seconds: float, first: int = 0, rate: float = 0.0
+    ) -> tuple[list[float], float]:
         """Send messages `first` .. `first + count - 1` (members in turn) over all connections; returns
-        the latencies (s) and the wall time."""
-        numbers = iter(range(first, first + count))
+        the latencies (s) and the wall time.
+
+        Without `rate`, a closed loop: each connection sends its next message as soon as the last reply
+        is in, so the server runs flat out and latency is mostly the queue of 64 messages in flight.
+        With `rate`, an open loop at that many messages per second (as traffic arrives): message i is
+        due at start + i / rate and its latency runs from then, so time spent waiting for a free
+        connection, when the server falls behind, counts too (no coordinated omission)."""
         latencies: list[float] = []
 
-        async def client(conn: Connection) -> None:
+        async def send(conn: Connection, n: int, due: float | None = None) -> None:
+            target, body = self.request(n)
+            started = time.perf_counter() if due is None else due
+            try:
+                status, reply = await conn.post(target, body)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                status, reply = 0, b""
+                await conn.close()
+            latencies.append(time.perf_counter() - started)
+            if status != 200 or b"[text]]" not in reply or self.expect_bytes not in reply:
+                self.failed(status, reply, count)
+
+        numbers = iter(range(first, first + count))
+
+        async def closed(conn: Connection) -> None:
             for n in numbers:
-                target, body = self.request(n)
-                started = time.perf_counter()
-                try:
-                    status, reply = await conn.post(target, body)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-                    status, reply = 0, b""
-                    await conn.close()
-                latencies.append(time.perf_counter() - started)
-                if status != 200 or b"[text]]" not in reply or self.expect_bytes not in reply:
-                    self.failed(status, reply, count)
+                await send(conn, n)
+
+        idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for conn in self.connections:
+            idle.put_nowait(conn)
+
+        async def when_free(n: int, due: float) -> None:
+            conn = await idle.get()
+            try:
+                await send(conn, n, due)
+            finally:
+                idle.put_nowait(conn)
+
+        async def open_loop() -> None:
+            start, sent = time.perf_counter(), []
+            for i in range(count):
+                due = start + i / rate
+                if (ahead := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(ahead)
+                sent.append(asyncio.create_task(when_free(first + i, due)))
+            await asyncio.gather(*sent)
 
         started = time.perf_counter()
+        work = open_loop() if rate else asyncio.gather(*(closed(c) for c in self.connections))
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(client(c) for c in self.connections)), timeout=max_seconds
-            )
+            await asyncio.wait_for(work, timeout=max_seconds)
         except TimeoutError:
             raise BenchError(f"the run took longer than {max_seconds:.0f} s; stopped") from None
         return latencies, time.perf_counter() - started
@@ -385,7 +417,9 @@ async def measure(
         idle = proc_status(pid)
         cpu_before, client_before = proc_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_SELF)
         with profiler(pid, args.py_spy if target == "wxbot serve" else None):
-            latencies, seconds = await load.phase(args.requests, args.max_seconds, first=1 + args.warmup)
+            latencies, seconds = await load.phase(
+                args.requests, args.max_seconds, first=1 + args.warmup, rate=args.rate
+            )
         cpu_after, client_after = proc_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_SELF)
         memory = proc_status(pid)
     finally:
@@ -416,6 +450,7 @@ async def measure(
         rss_before_mb=round(idle["VmRSS"], 1),
         rss_mb=round(memory["VmRSS"], 1),
         peak_rss_mb=round(memory["VmHWM"], 1),
+        offered_per_s=args.rate,
         notes=[f"{kind}: {n}" for kind, n in load.error_kinds.items()],
     )
 
@@ -488,6 +523,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="memory://", help="default: memory:// (fakeredis in-process)")
     number = parser.add_argument
     number("--concurrency", type=int, default=64, help="open connections (default 64)")
+    number(
+        "--rate", type=float, default=0.0,
+        help="offered messages/s in the measured phase (open loop, at most --concurrency in flight); "
+        "default: closed loop, each connection sends again as soon as it has its reply",
+    )
     number("--requests", type=int, default=20000, help="measured messages per target (default 20000)")
     number("--warmup", type=int, default=1000, help="messages sent first, not measured (default 1000)")
     number("--openids", type=int, default=256, help="distinct members, used in turn (default 256)")
@@ -504,7 +544,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--py-spy", metavar="PATH", help="profile wxbot serve with py-spy into PATH (.svg, .json or .txt)"
     )
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0:
+    if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0 or args.rate < 0:
         parser.error("--concurrency, --requests and --openids must be positive, --warmup not negative")
     if (args.seed_members or args.message != HELP) and not args.backend_only:
         parser.error("--seed-members and --message need --backend-only (the bare app only answers 帮助)")
@@ -551,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{machine()}; load average {load_before} before, {load_average()} after\n"
         f"{args.requests} signed `{args.message}` messages per target over {args.concurrency} connections from "
-        f"{args.openids} members, after {args.warmup} warm-up messages\n"
+        f"{args.openids} members, after {args.warmup} warm-up messages; "
+        + (f"offered at {args.rate:g}/s (open loop)\n" if args.rate else "closed loop\n")
     )
     print_table(results)
     for r in results:

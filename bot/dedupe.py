@@ -32,13 +32,16 @@ class DeliveryGuard:
     def key(dedupe_key: str) -> str:
         return f"wxbot:dedupe:{dedupe_key}"
 
+    processing_value = json.dumps({"s": PROCESSING})
+
     async def claim(self, dedupe_key: str) -> Seen | None:
         """None: this delivery is the first and must be processed. Otherwise what is known of it.
 
         A processing claim expires after processing_ttl, so a worker that died mid-way does
-        not leave the message unanswerable forever."""
+        not leave the message unanswerable forever. (The webhook claims through bot/intake.py,
+        which does the same in one script with the rest of what precedes a handler.)"""
         key = self.key(dedupe_key)
-        if await self.kv.set(key, json.dumps({"s": PROCESSING}), ex=self.processing_ttl, nx=True):
+        if await self.kv.set(key, self.processing_value, ex=self.processing_ttl, nx=True):
             return None
         return await self._read(key) or Seen(PROCESSING)
 
@@ -61,7 +64,12 @@ class DeliveryGuard:
 
     async def _read(self, key: str) -> Seen | None:
         raw = await self.kv.get(key)
+        return None if raw is None else self.decode(raw)
+
+    @staticmethod
+    def decode(raw: str | None) -> Seen:
+        """What a stored claim says (a claim that has just vanished: still processing, as far as we know)."""
         if raw is None:
-            return None
+            return Seen(PROCESSING)
         data = json.loads(raw)
         return Seen(data.get("s", PROCESSING), data.get("b", ""))

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import metrics
 from bot.dedupe import OUTBOXED, REPLIED, DeliveryGuard
+from bot.intake import Intake, IntakeScript
 from bot.logs import KeyAdapter
 from bot.render import SUCCESS, render, to_custom_message
 from flows.engine import Conversation
@@ -19,10 +20,9 @@ from handlers import texts
 from handlers.core.context import ChatContext, Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT, Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
-from storage import cswindow, outbox
+from storage import outbox
 
 log = logging.getLogger("wxbot.pipeline")
-TOUCH_EVERY = 60.0  # seconds between last-interaction writes for one member
 
 
 class ChatPipeline:
@@ -38,6 +38,7 @@ class ChatPipeline:
         self.services = services
         self.conversation = conversation
         self.guard = guard
+        self.intake = IntakeScript(services.kv, guard, conversation)
         self.deadline = deadline
         self._late: set[asyncio.Task[Any]] = set()
         self.on_first_contact = on_first_contact
@@ -46,15 +47,15 @@ class ChatPipeline:
         """The plaintext passive reply for this delivery (`success` when there is nothing to say)."""
         started = started or time.monotonic()
         until = started + self.deadline
-        seen = await self.guard.claim(msg.dedupe_key)
-        if seen is not None:
+        intake = await self.intake.take(msg)
+        if (seen := intake.seen) is not None:
             metrics.DEDUPE_HITS.labels(seen.state).inc()
             if seen.state not in (REPLIED, OUTBOXED):
                 seen = await self.guard.wait(msg.dedupe_key, until)
             return seen.body if seen.state == REPLIED else SUCCESS
 
         ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
-        task = asyncio.create_task(self._run(msg, ctx))
+        task = asyncio.create_task(self._run(msg, ctx, intake))
         try:
             replies = await asyncio.wait_for(asyncio.shield(task), max(until - time.monotonic(), 0.01))
         except TimeoutError:
@@ -69,11 +70,14 @@ class ChatPipeline:
         self._observe(msg, ctx, "replied" if body != SUCCESS else "acked", started)
         return body
 
-    async def _run(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
-        due, failed = None, False
+    async def _run(self, msg: Inbound, ctx: ChatContext, intake: Intake) -> list[Reply]:
+        # When the member's row is due to record this interaction (once a minute per member), say so in
+        # ctx.touch_due: a handler that opens a transaction on the member records it there, and the
+        # pipeline does after the handler otherwise.
+        due = ctx.touch_due = self.services.clock.now() if intake.touch_due else None
+        failed = False
         try:
-            due = await self._mark_contact(msg, ctx)
-            return merge_texts(await self.conversation.handle(msg, ctx))
+            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched))
         except Exception:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
@@ -81,21 +85,6 @@ class ChatPipeline:
             return [Text(texts.APOLOGY + "\n\n" + texts.HELP)]
         finally:
             await self._settle_contact(msg, ctx, due, failed)
-
-    async def _mark_contact(self, msg: Inbound, ctx: ChatContext) -> datetime | None:
-        """Open the service window; when the member's row is due to record this interaction (once a
-        minute per member), say so in ctx.touch_due: a handler that opens a transaction on the member
-        records it there, and the pipeline does after the handler otherwise."""
-        kv = self.services.kv
-        if msg.is_event:
-            if msg.event in ("subscribe", "scan", "click", "user_enter_tempsession"):
-                await cswindow.opened_by_event(kv, msg.source, msg.openid)
-        else:
-            await cswindow.opened_by_message(kv, msg.source, msg.openid)
-        if not await kv.set(f"wxbot:touch:{msg.source}:{msg.openid}", "1", ex=TOUCH_EVERY, nx=True):
-            return None
-        ctx.touch_due = self.services.clock.now()
-        return ctx.touch_due
 
     async def _settle_contact(self, msg: Inbound, ctx: ChatContext, due: datetime | None, failed: bool) -> None:
         """Record the interaction if no handler did, in a transaction of its own (again after a failed

@@ -101,6 +101,14 @@ class FlowRuntime:
         return result.replies
 
 
+@dataclass(frozen=True)
+class Prefetched:
+    """The member's conversation lock, already taken with `token`, and the flow state read under it."""
+
+    token: str
+    state: str | None
+
+
 class Conversation:
     """Runs the active flow's step, or else the router. Flow entries are routed first."""
 
@@ -118,17 +126,26 @@ class Conversation:
                     self.router.add(_starter(flow.name), *filters, name=flow.name)
         self.router.include(router)
 
-    async def handle(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
-        lock = f"wxbot:lock:chat:{msg.source}:{msg.openid}"
+    @staticmethod
+    def lock_key(msg: Inbound) -> str:
+        return f"wxbot:lock:chat:{msg.source}:{msg.openid}"
+
+    async def handle(self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None) -> list[Reply]:
+        """One message under the member's lock (one message of a member at a time). `prefetched`: the
+        caller has taken the lock and read the state already (bot/intake.py, in one round trip)."""
+        lock = self.lock_key(msg)
+        if prefetched is not None:
+            async with ctx.kv.held(lock, prefetched.token, self.lock_ttl):
+                state = await self.store.parse(msg.source, msg.openid, prefetched.state)
+                return await self._handle_locked(msg, ctx, state)
         try:
             async with ctx.kv.lock(lock, ttl=self.lock_ttl, wait=self.lock_wait):
-                return await self._handle_locked(msg, ctx)
+                return await self._handle_locked(msg, ctx, await self.store.load(msg.source, msg.openid))
         except LockTimeoutError:
             ctx.intent = "busy"
             return [Text(texts.BUSY)]
 
-    async def _handle_locked(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
-        state = await self.store.load(msg.source, msg.openid)
+    async def _handle_locked(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
         runtime = FlowRuntime(self, ctx, state)
         ctx.flows = runtime
         try:

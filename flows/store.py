@@ -26,7 +26,10 @@ class FlowStore:
         return f"wxbot:flow:{source}:{openid}"
 
     async def load(self, source: str, openid: str) -> FlowState | None:
-        raw = await self.kv.get(self.key(source, openid))
+        return await self.parse(source, openid, await self.kv.get(self.key(source, openid)))
+
+    async def parse(self, source: str, openid: str, raw: str | None) -> FlowState | None:
+        """The state stored as `raw` (read by load or by a script); an unreadable one is cleared."""
         if raw is None:
             return None
         try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import local_date
-from storage.db import prepared
+from storage.db import fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
 
@@ -76,11 +77,13 @@ async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | 
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
-    stmt = prepared(session, ("checkin",), lambda insert: insert(_CHECKINS).values(
-        {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
-    ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id))
-    inserted = await session.scalar(stmt, {"member_id": member_id, "day": day, "streak": streak, "created_at": now})
-    return inserted is not None
+    def build(insert: Any) -> Any:
+        return insert(_CHECKINS).values(
+            {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
+        ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id)
+
+    params = {"member_id": member_id, "day": day, "streak": streak, "created_at": now}
+    return await fetch_value(session, ("checkin",), build, params) is not None
 
 
 async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> Movement | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,11 @@ _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+def new_token() -> str:
+    """A lock's owner token: random, so only its taker can release it after the TTL."""
+    return secrets.token_hex(8)
 
 
 class LockTimeoutError(Exception):
@@ -80,11 +85,8 @@ class KV:
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[None]:
-        """A lock shared by every process: SET NX PX with a random token.
-
-        Released with a plain DEL while we are well inside the TTL (nobody else can hold
-        it then), and with a compare-and-delete script after that."""
-        token = secrets.token_hex(8)
+        """A lock shared by every process: SET NX PX with a random token, retried until `wait` has passed."""
+        token = new_token()
         deadline = time.monotonic() + wait
         delay = 0.005
         while not await self.redis.set(name, token, px=int(ttl * 1000), nx=True):
@@ -92,6 +94,13 @@ class KV:
                 raise LockTimeoutError(name)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+        async with self.held(name, token, ttl):
+            yield
+
+    @asynccontextmanager
+    async def held(self, name: str, token: str, ttl: float) -> AsyncIterator[None]:
+        """Release a lock taken with `token` (by `lock`, or by a script) when the block ends: with a plain
+        DEL while well inside the TTL (nobody else can hold it then), with compare-and-delete after that."""
         taken = time.monotonic()
         try:
             yield
@@ -111,6 +120,15 @@ class KV:
 
     async def eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
         return await self.redis.eval(script, len(keys), *keys, *args)
+
+    def script(self, source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+        """A Lua script registered once and run by its hash (EVALSHA, loaded again if Redis forgot it)."""
+        registered = self.redis.register_script(source)
+
+        async def run(keys: list[str], args: list[Any]) -> Any:
+            return await registered(keys=keys, args=args)
+
+        return run
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.db import prepared
+from storage.db import attach, fetch, fetch_first, fetch_value
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.rules import Rules
@@ -33,10 +33,6 @@ QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
 _MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
 _HELD = "wxbot.ledger.held"
 _ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
-_LOCK = (
-    select(Member).where(Member.id == bindparam("member_id")).with_for_update()
-    .execution_options(populate_existing=True)
-)
 
 
 class InsufficientPointsError(DomainError):
@@ -97,9 +93,9 @@ class Ledger:
         upgraded = None
         if granted:
             expires_at = self.rules.lot_expiry(now, self.tz)
-            await session.execute(prepared(session, ("lot",), lambda _: insert(_LOTS).values(
+            await fetch(session, ("lot",), lambda _: insert(_LOTS).values(
                 {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
-            )), {
+            ), {
                 "member_id": member_id, "entry_id": entry_id, "amount": granted, "remaining": granted,
                 "earned_at": now, "expires_at": expires_at,
             })
@@ -259,10 +255,12 @@ class Ledger:
         held = _held(session)
         if member_id in held:
             return held[member_id]
-        member = await session.scalar(_LOCK, {"member_id": member_id})
-        if member is None:
+        row = await fetch_first(session, ("lock",), lambda _: select(*_MEMBERS.c).where(
+            _MEMBERS.c.id == bindparam("member_id")
+        ).with_for_update(), {"member_id": member_id})
+        if row is None:
             raise NotFoundError(f"member {member_id} does not exist")
-        _held(session)[member_id] = member
+        member = held[member_id] = attach(session, Member, row)
         return member
 
     def hold(self, session: AsyncSession, member: Member) -> None:
@@ -289,10 +287,9 @@ class Ledger:
     ) -> int | None:
         """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
         what this call has already moved and not yet written to the member's row."""
-        stmt = prepared(session, ("entry",), lambda insert: insert(_ENTRIES).values(
+        return await fetch_value(session, ("entry",), lambda insert: insert(_ENTRIES).values(
             {c: bindparam(c) for c in _ENTRY_COLUMNS}
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id))
-        return await session.scalar(stmt, {
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id), {
             "member_id": member.id, "delta": delta, "kind": kind, "idempotency_key": key, "reason": reason[:200],
             "ref": ref, "balance_after": member.balance + pending + delta, "created_at": now,
         })
@@ -314,7 +311,7 @@ class Ledger:
         params = {"member_id": member.id, "delta": delta, **{f"new_{n}": columns[n] for n in names}}
         if delta < 0:
             params["needed"] = -delta
-        balance = await session.scalar(prepared(session, ("member", delta < 0, names), build), params)
+        balance = await fetch_value(session, ("member", delta < 0, names), build, params)
         if balance != member.balance + delta:  # the lock says this cannot happen: refuse to guess
             raise RuntimeError(f"member {member.id}: balance {balance} where {member.balance + delta} was due")
         set_committed_value(member, "balance", balance)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.codes import random_code
-from storage.db import prepared
+from storage.db import attach, fetch_first
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
@@ -25,6 +25,7 @@ DELETED = "deleted"
 # The last-interaction time is read in days (win-back) and hours (the 48 h service window
 # is tracked in the KV), so one write a minute per member is plenty.
 TOUCH_GRANULARITY = timedelta(minutes=1)
+_MEMBERS = Member.__table__  # type: ignore[attr-defined]
 
 
 def _openid_column(source: str):  # type: ignore[no-untyped-def]
@@ -53,21 +54,22 @@ async def touch_member(
     column = "mp_openid" if source == "mp" else "openid"
 
     def build(insert: Any) -> Any:
-        return insert(Member).values(
+        return insert(_MEMBERS).values(
             {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
         ).on_conflict_do_update(
             index_elements=[column],
             set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
             where=or_(
-                Member.last_interaction_at.is_(None),  # type: ignore[union-attr]
-                Member.last_interaction_at < bindparam("stale"),  # type: ignore[operator]
+                _MEMBERS.c.last_interaction_at.is_(None),
+                _MEMBERS.c.last_interaction_at < bindparam("stale"),
             ),
-        ).returning(Member).execution_options(populate_existing=True)
+        ).returning(*_MEMBERS.c)
 
-    stmt = prepared(session, ("touch", column), build)
     params = {"who": openid, "now": now, "stale": now - TOUCH_GRANULARITY}
-    member = (await session.scalars(stmt, params)).one_or_none()
-    return member, member is not None and member.created_at == now
+    row = await fetch_first(session, ("touch", column), build, params)
+    if row is None:
+        return None, False
+    return attach(session, Member, row), row["created_at"] == now
 
 
 async def set_status(session: AsyncSession, openid: str, status: str, source: str = "oa") -> bool:

@@ -1,0 +1,125 @@
+"""The hot path's statements (storage.db.fetch): on PostgreSQL they go straight to the driver connection
+under the session's transaction, so they must keep every promise the session keeps: they commit and roll
+back with it, they see and are seen by the ORM's work in the same transaction, and the rows they return
+become the session's own objects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from storage import members
+from storage.checkins import check_in
+from storage.db import Database
+from storage.ledger import Ledger
+from storage.models import Checkin, LedgerEntry, Member
+from tests.factories import add_member, local
+
+NOW = local(2026, 5, 4, 9)
+
+
+async def _count(db: Database, model: type, **where: object) -> int:
+    async with db.sessions() as session:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return int(await session.scalar(query) or 0)
+
+
+async def test_a_failed_transaction_takes_back_the_direct_writes(db: Database, ledger: Ledger) -> None:
+    member_id = await add_member(db, NOW)
+    credited: list[int] = []
+
+    async def check_in_then_fail() -> None:
+        async with db.unit_of_work() as session:
+            result = await check_in(session, ledger, member_id, NOW)
+            credited.append(result.balance)
+            raise RuntimeError("after the check-in")
+
+    with pytest.raises(RuntimeError, match="after the check-in"):
+        await check_in_then_fail()
+    assert credited == [5]  # it was credited inside the transaction, then taken back with it
+    assert await _count(db, Checkin, member_id=member_id) == 0
+    assert await _count(db, LedgerEntry, member_id=member_id) == 0
+    async with db.sessions() as session:
+        assert (await session.get(Member, member_id)).balance == 0  # type: ignore[union-attr]
+
+    async with db.unit_of_work() as session:  # and the same check-in, committed, stays
+        await check_in(session, ledger, member_id, NOW)
+    assert await _count(db, Checkin, member_id=member_id) == 1
+    async with db.sessions() as session:
+        assert (await session.get(Member, member_id)).balance == 5  # type: ignore[union-attr]
+
+
+async def test_direct_statements_and_the_orm_see_each_other_in_one_transaction(db: Database, ledger: Ledger) -> None:
+    member_id = await add_member(db, NOW)
+    async with db.unit_of_work() as session:
+        member = await session.get(Member, member_id)
+        assert member is not None
+        member.marketing_opt_out = True  # pending in the session: flushed before the next direct statement
+        touched, created = await members.touch_member(session, member.openid, NOW + timedelta(minutes=5))  # type: ignore[arg-type]
+        assert touched is member
+        assert not created
+        assert member.marketing_opt_out is True
+        assert member.last_interaction_at == NOW + timedelta(minutes=5)
+        await check_in(session, ledger, member_id, NOW)
+        entries = await session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.member_id == member_id
+        ))
+        assert entries == 1  # the ORM reads what the direct insert wrote
+        assert member.balance == 5
+        assert member.checkin_streak == 1
+    async with db.sessions() as session:
+        stored = await session.get(Member, member_id)
+        assert stored is not None
+        assert (stored.marketing_opt_out, stored.balance, stored.checkin_streak) == (True, 5, 1)
+
+
+async def test_a_row_created_by_the_touch_is_a_session_object_that_saves_changes(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        member, created = await members.touch_member(session, "oDIRECTtouchNEWvisitorAAAAAA", NOW)
+        assert created
+        assert member is not None
+        assert member.id is not None
+        assert (member.tier, member.status, member.balance) == ("普通", "active", 0)  # the columns' defaults
+        assert member in session
+        member.birthday_month, member.birthday_day = 2, 29
+    async with db.sessions() as session:
+        stored = await members.by_openid(session, "oDIRECTtouchNEWvisitorAAAAAA")
+        assert stored is not None
+        assert (stored.birthday_month, stored.birthday_day) == (2, 29)
+        assert stored.created_at == NOW
+
+
+async def test_on_postgresql_the_check_in_bypasses_sqlalchemy_execution(
+    db: Database, ledger: Ledger, backend: str
+) -> None:
+    """The point of the direct path: on PostgreSQL none of a check-in's statements goes through
+    SQLAlchemy's cursor (on SQLite all of them do). A silent fall-back would show here first."""
+    member_id = await add_member(db, NOW)
+    async with db.unit_of_work() as session:  # yesterday's check-in: the row now knows its lots' expiry
+        await check_in(session, ledger, member_id, NOW - timedelta(days=1))
+    openid = (await _openid(db, member_id))
+    seen: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    async with db.unit_of_work() as session:
+        member, _ = await members.touch_member(session, openid, NOW + timedelta(hours=1))
+        assert member is not None
+        ledger.hold(session, member)
+        result = await check_in(session, ledger, member_id, NOW + timedelta(hours=1))
+    assert result.points == 5
+    assert result.streak == 2
+    if backend == "postgres":
+        assert seen == []
+    else:
+        assert any("INSERT INTO ledger_entry" in sql for sql in seen)
+
+
+async def _openid(db: Database, member_id: int) -> str:
+    async with db.sessions() as session:
+        member = await session.get(Member, member_id)
+        assert member is not None
+        assert member.openid is not None
+        return member.openid
