@@ -1,19 +1,19 @@
-"""Counts the SQL statements of one `签到` through the whole app (a first check-in of the day), in-process."""
+"""Counts the SQL statements of one `签到` through the whole app (a first check-in of the day), in-process.
+
+Counted from the `sqlalchemy.engine` echo log, which shows SQLAlchemy's statements and those storage.db
+sends straight to the driver alike; each is labelled by the way it went (`direct` or `sqlalchemy`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import secrets
 import shutil
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from bot.app import create_app
 from bot.migrate import upgrade
@@ -37,22 +37,40 @@ async def main_async(database_url: str, redis_url: str, checkins: int) -> None:
     side = WeChatSide(TOKEN)
     app = create_app(settings)
     statements: Counter[str] = Counter()
+    engine_log = logging.getLogger("sqlalchemy.engine.Engine")
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements[" ".join(statement.split()[:3])[:60]] += 1
+    class Count(logging.Handler):
+        """The echo log: a statement, then a line of its parameters ("[direct] ..." on the driver path,
+        "[generated ...]" or "[cached ...]" through SQLAlchemy); BEGIN and COMMIT have none."""
 
+        last = ""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            line = record.getMessage()
+            if line.startswith("["):
+                way = "direct" if line.startswith("[direct]") else "sqlalchemy"
+                statements[f"{way:<10} {' '.join(self.last.split()[:3])[:60]}"] += 1
+            elif line.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK"):
+                statements[f"{'sqlalchemy':<10} {line.split()[0]}"] += 1
+            else:
+                self.last = line
+
+    counter = Count()
     async with app.router.lifespan_context(app):
         push = side.sign(side.text(names[0], "签到"))  # warm-up: pools, caches
         await asgi_call(app, push.params, push.body)
-        event.listen(Engine, "before_cursor_execute", count)
+        engine_log.addHandler(counter)
+        engine_log.setLevel(logging.INFO)
         try:
             for name in names[1:]:
                 push = side.sign(side.text(name, "签到"))
                 await asgi_call(app, push.params, push.body)
         finally:
-            event.remove(Engine, "before_cursor_execute", count)
-    total = sum(statements.values())
-    print(f"{total / checkins:.1f} SQL statements per check-in ({checkins} check-ins, {database_url.split(':')[0]})")
+            engine_log.removeHandler(counter)
+            engine_log.setLevel(logging.WARNING)
+    total = sum(n for text, n in statements.items() if not text.endswith(("BEGIN", "COMMIT")))
+    backend = database_url.split(":")[0]
+    print(f"{total / checkins:.1f} SQL statements per check-in, BEGIN and COMMIT aside ({checkins}, {backend})")
     for text, n in statements.most_common():
         print(f"{n / checkins:6.2f}  {text}")
 

@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level)
     settings.check_production()
     uvicorn.run(
-        "bot.app:create_app", factory=True, host=args.host, port=args.port,
+        "bot.app:serve_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, log_config=None, access_log=False,
     )
     return 0

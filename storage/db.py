@@ -34,6 +34,10 @@ def sync_url(url: str) -> str:
     return make_url(async_url(url)).render_as_string(hide_password=False)
 
 
+# Connections kept open per process, and how many more a burst may open (closed again when returned).
+# A burst past the kept ones costs a connection (a PostgreSQL backend) per transaction, so the kept
+# ones cover what 64 webhook requests in flight use at once; 30 in all, as before, per worker.
+POOL_SIZE, MAX_OVERFLOW = 20, 10
 IDLE_PING_AFTER = 10.0  # seconds a pooled PostgreSQL connection may rest before it is checked
 _IDLE_SINCE = "wxbot_idle_since"
 
@@ -43,7 +47,8 @@ class Database:
     read-then-write units of work serialise instead of failing with 'database is locked'."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, idle_ping_after: float = IDLE_PING_AFTER
+        self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+        idle_ping_after: float = IDLE_PING_AFTER,
     ) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
@@ -52,7 +57,7 @@ class Database:
             _ensure_sqlite_dir(self.url)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -199,10 +204,14 @@ async def fetch(
     if _SQL_LOG.isEnabledFor(logging.INFO):  # echo shows these statements as it shows SQLAlchemy's own
         _SQL_LOG.info("%s", statement.sql)
         _SQL_LOG.info("[direct] %r", tuple(arguments))
-    if not statement.columns:  # nothing asked back (an INSERT may still return its key implicitly)
-        await driver.execute(statement.sql, *arguments)
-        return []
-    records = await driver.fetch(statement.sql, *arguments)
+    try:
+        if not statement.columns:  # nothing asked back (an INSERT may still return its key implicitly)
+            await driver.execute(statement.sql, *arguments)
+            return []
+        records = await driver.fetch(statement.sql, *arguments)
+    except Exception:
+        await _invalidate_if_closed(session, driver)
+        raise
     return [statement.row(record) for record in records]
 
 
@@ -232,11 +241,22 @@ async def _driver(session: AsyncSession) -> Any:
         return None
     connection = await session.connection()
     adapted = (await connection.get_raw_connection()).dbapi_connection
-    if adapted._transaction is None:  # noqa: SLF001 (the adapter's lazy BEGIN; pinned SQLAlchemy)
-        await adapted._start_transaction()  # noqa: SLF001
     driver = adapted.driver_connection
+    if adapted._transaction is None:  # noqa: SLF001 (the adapter's lazy BEGIN; pinned SQLAlchemy)
+        try:
+            await adapted._start_transaction()  # noqa: SLF001
+        except Exception:
+            await _invalidate_if_closed(session, driver)
+            raise
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+async def _invalidate_if_closed(session: AsyncSession, driver: Any) -> None:
+    """A connection that died under a direct statement is one SQLAlchemy did not see die: tell the pool,
+    so that it is replaced instead of handed to the next transaction."""
+    if driver.is_closed():
+        await (await session.connection()).invalidate()
 
 
 def dialect_insert(session: AsyncSession) -> Any:

@@ -36,7 +36,7 @@ ENDS = NOW + timedelta(days=3)
 @pytest.fixture
 async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
     # up to 36 connections: enough for the rushes below without starving other PostgreSQL users
-    database = Database(urls[0], pool_size=12)
+    database = Database(urls[0], pool_size=12, max_overflow=24)
     yield database
     await database.dispose()
 

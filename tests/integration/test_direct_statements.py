@@ -5,16 +5,19 @@ become the session's own objects."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from storage import members
 from storage.checkins import check_in
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Checkin, LedgerEntry, Member
+from tests.conftest import SERVER
 from tests.factories import add_member, local
 
 NOW = local(2026, 5, 4, 9)
@@ -123,3 +126,34 @@ async def _openid(db: Database, member_id: int) -> str:
         assert member is not None
         assert member.openid is not None
         return member.openid
+
+
+@pytest.mark.skipif(SERVER is None, reason="needs PostgreSQL")
+async def test_a_connection_that_died_under_a_direct_statement_is_replaced(pg_database: str, ledger: Ledger) -> None:
+    """SQLAlchemy does not see a direct statement fail. Were the dead connection not reported to the pool,
+    the pool's only connection would fail every transaction after it."""
+    assert SERVER is not None
+    db = Database(pg_database, pool_size=1, max_overflow=0)
+    admin = Database(SERVER.admin_url, pool_size=1)
+    tag = f"wxbot-direct-{secrets.token_hex(4)}"
+    try:
+        member_id = await add_member(db, NOW)
+        async with db.engine.begin() as conn:  # committed, so the name outlives the transaction
+            await conn.execute(text(f"SET application_name = '{tag}'"))
+        async with admin.engine.begin() as conn:
+            killed = (await conn.execute(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :tag"),
+                {"tag": tag},
+            )).scalar()
+        assert killed == 1
+        await asyncio.sleep(0.05)
+        with pytest.raises(Exception, match="(?i)connection"):  # used within the idle-ping window: not checked
+            async with db.unit_of_work() as session:
+                await check_in(session, ledger, member_id, NOW)
+        async with db.unit_of_work() as session:  # the next transaction gets a new connection
+            result = await check_in(session, ledger, member_id, NOW)
+        assert result.points == 5
+        assert await _count(db, Checkin, member_id=member_id) == 1
+    finally:
+        await db.dispose()
+        await admin.dispose()

@@ -24,7 +24,7 @@ NOW = START
 
 @pytest.fixture
 async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
-    database = Database(urls[0], pool_size=25)  # up to 75 connections on PostgreSQL
+    database = Database(urls[0], pool_size=25, max_overflow=50)  # up to 75 connections on PostgreSQL
     yield database
     await database.dispose()
 

@@ -33,7 +33,7 @@ NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def db(urls: tuple[str, str]) -> AsyncIterator[Database]:
-    database = Database(urls[0], pool_size=20)
+    database = Database(urls[0], pool_size=20, max_overflow=40)
     yield database
     await database.dispose()
 
