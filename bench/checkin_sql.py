@@ -47,13 +47,16 @@ async def main_async(database_url: str, redis_url: str, checkins: int) -> None:
 
         def emit(self, record: logging.LogRecord) -> None:
             line = record.getMessage()
-            if line.startswith("["):
+            word = line.split()[0] if line else ""
+            if word in ("BEGIN", "COMMIT", "ROLLBACK"):  # SQLite's BEGIN IMMEDIATE follows BEGIN (implicit)
+                if line != "BEGIN IMMEDIATE":
+                    statements[f"{'sqlalchemy':<10} {word}"] += 1
+                self.last = ""
+            elif not line.startswith("["):
+                self.last = line
+            elif self.last:
                 way = "direct" if line.startswith("[direct]") else "sqlalchemy"
                 statements[f"{way:<10} {' '.join(self.last.split()[:3])[:60]}"] += 1
-            elif line.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK"):
-                statements[f"{'sqlalchemy':<10} {line.split()[0]}"] += 1
-            else:
-                self.last = line
 
     counter = Count()
     async with app.router.lifespan_context(app):

@@ -96,6 +96,31 @@ async def truncate(url: str) -> None:
         await db.dispose()
 
 
+async def kill_pooled_connection(db: object, admin_url: str, *, rest: float = 0.0) -> None:
+    """Terminate from the server's side the one connection in `db`'s pool (a pool of one), after it has
+    rested `rest` seconds, as a database restart or a network cut would: SQLAlchemy is not told."""
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    assert isinstance(db, Database)
+    tag = f"wxbot-kill-{secrets.token_hex(4)}"
+    async with db.engine.begin() as conn:  # committed, so the name outlives the transaction
+        await conn.execute(text(f"SET application_name = '{tag}'"))
+    await asyncio.sleep(rest)
+    admin = Database(admin_url, pool_size=1)
+    try:
+        async with admin.engine.begin() as conn:
+            killed = (await conn.execute(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :tag"),
+                {"tag": tag},
+            )).scalar()
+    finally:
+        await admin.dispose()
+    assert killed == 1
+    await asyncio.sleep(0.05)  # the client side sees the socket close
+
+
 _CLAIMED: dict[str, str] = {}
 CLAIM_TTL = 3 * 3600  # a claim left by a killed run frees itself
 

@@ -5,18 +5,17 @@ become the session's own objects."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 from storage import members
 from storage.checkins import check_in
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Checkin, LedgerEntry, Member
+from tests import backends
 from tests.conftest import SERVER
 from tests.factories import add_member, local
 
@@ -134,19 +133,9 @@ async def test_a_connection_that_died_under_a_direct_statement_is_replaced(pg_da
     the pool's only connection would fail every transaction after it."""
     assert SERVER is not None
     db = Database(pg_database, pool_size=1, max_overflow=0)
-    admin = Database(SERVER.admin_url, pool_size=1)
-    tag = f"wxbot-direct-{secrets.token_hex(4)}"
     try:
         member_id = await add_member(db, NOW)
-        async with db.engine.begin() as conn:  # committed, so the name outlives the transaction
-            await conn.execute(text(f"SET application_name = '{tag}'"))
-        async with admin.engine.begin() as conn:
-            killed = (await conn.execute(
-                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :tag"),
-                {"tag": tag},
-            )).scalar()
-        assert killed == 1
-        await asyncio.sleep(0.05)
+        await backends.kill_pooled_connection(db, SERVER.admin_url)
         with pytest.raises(Exception, match="(?i)connection"):  # used within the idle-ping window: not checked
             async with db.unit_of_work() as session:
                 await check_in(session, ledger, member_id, NOW)
@@ -156,4 +145,3 @@ async def test_a_connection_that_died_under_a_direct_statement_is_replaced(pg_da
         assert await _count(db, Checkin, member_id=member_id) == 1
     finally:
         await db.dispose()
-        await admin.dispose()

@@ -3,8 +3,6 @@ columns from the rows that existed before it; a pooled PostgreSQL connection kil
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import storage.models  # noqa: F401  (the tables register themselves on SQLModel
 from bot.migrate import upgrade
 from storage.db import Database
 from storage.models import Member
+from tests import backends
 from tests.conftest import SERVER
 
 pytestmark = pytest.mark.asyncio
@@ -79,22 +78,11 @@ async def test_revision_0002_fills_the_ledger_columns_from_the_old_rows(tmp_path
 
 @pytest.mark.skipif(SERVER is None, reason="needs PostgreSQL")
 async def test_a_connection_killed_while_idle_is_replaced_before_use(pg_database: str) -> None:
-    tag = f"wxbot-idle-{secrets.token_hex(4)}"
     db = Database(pg_database, pool_size=1, idle_ping_after=0.05)
     assert SERVER is not None
-    admin = Database(SERVER.admin_url, pool_size=1)
     try:
-        async with db.engine.begin() as conn:  # committed, so the setting outlives the transaction
-            await conn.execute(text(f"SET application_name = '{tag}'"))
-        await asyncio.sleep(0.1)
-        async with admin.engine.begin() as conn:
-            killed = (await conn.execute(
-                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :tag"),
-                {"tag": tag},
-            )).scalar()
-        assert killed == 1
+        await backends.kill_pooled_connection(db, SERVER.admin_url, rest=0.1)
         async with db.sessions() as session:  # would fail with "connection is closed" without the check
             assert await session.scalar(text("SELECT 1")) == 1
     finally:
         await db.dispose()
-        await admin.dispose()
