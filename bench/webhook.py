@@ -158,21 +158,38 @@ def http_get_status(port: int, path: str) -> int | None:
         return None
 
 
+def workers(pid: int) -> list[int]:
+    """The processes that serve: the server itself, or with --workers N its worker children."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children or [pid]
+
+
 def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (peak) in MB from /proc/<pid>/status."""
-    found: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            found[name] = int(value.split()[0]) / 1024
+    """VmRSS and VmHWM (peak) in MB from /proc/<pid>/status, of the largest serving process."""
+    found: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for serving in workers(pid):
+        for line in Path(f"/proc/{serving}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] = max(found[name], int(value.split()[0]) / 1024)
     return found
 
 
 def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of the process, from /proc/<pid>/stat (fields 14 and 15)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of the serving processes, from /proc/<pid>/stat (fields 14 and 15)."""
+    total = 0
+    for serving in {pid, *workers(pid)}:
+        stat = Path(f"/proc/{serving}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --- the load --------------------------------------------------------------------------------------
@@ -385,8 +402,8 @@ def profiler(pid: int, output: str | None) -> Iterator[None]:
     if spy is None:
         raise BenchError("--py-spy needs py-spy: .venv/bin/pip install py-spy")
     kind = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
-    argv = [spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", kind,
-            "--output", str(Path(output).resolve())]
+    argv = [spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--subprocesses",
+            "--format", kind, "--output", str(Path(output).resolve())]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         time.sleep(0.5)  # let it attach
@@ -484,7 +501,7 @@ def run_wxbot(args: argparse.Namespace, tmp: Path) -> Result:
         asyncio.run(seed_members(database_url, names))
         print(f"bench: seeded {len(names)} members in {time.perf_counter() - started:.1f} s")
     port = free_port()
-    argv = [str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    argv = [str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
     with server(argv, env, tmp, port, "/readyz") as pid:
         backend = describe_backend(database_url, args.redis_url)
         return run(measure(pid, port, args, "wxbot serve", backend, names))
@@ -523,6 +540,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="memory://", help="default: memory:// (fakeredis in-process)")
     number = parser.add_argument
     number("--concurrency", type=int, default=64, help="open connections (default 64)")
+    number("--workers", type=int, default=1, help="worker processes of wxbot serve (default 1)")
     number(
         "--rate", type=float, default=0.0,
         help="offered messages/s in the measured phase (open loop, at most --concurrency in flight); "
@@ -544,8 +562,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--py-spy", metavar="PATH", help="profile wxbot serve with py-spy into PATH (.svg, .json or .txt)"
     )
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0 or args.rate < 0:
-        parser.error("--concurrency, --requests and --openids must be positive, --warmup not negative")
+    if args.concurrency < 1 or args.requests < 1 or args.openids < 1 or args.warmup < 0 or args.rate < 0 \
+            or args.workers < 1:
+        parser.error("--concurrency, --requests, --openids and --workers must be positive, --warmup and --rate "
+                     "not negative")
     if (args.seed_members or args.message != HELP) and not args.backend_only:
         parser.error("--seed-members and --message need --backend-only (the bare app only answers 帮助)")
     return args
@@ -591,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{machine()}; load average {load_before} before, {load_average()} after\n"
         f"{args.requests} signed `{args.message}` messages per target over {args.concurrency} connections from "
-        f"{args.openids} members, after {args.warmup} warm-up messages; "
+        f"{args.openids} members, after {args.warmup} warm-up messages; wxbot serve with {args.workers} worker(s); "
         + (f"offered at {args.rate:g}/s (open loop)\n" if args.rate else "closed loop\n")
     )
     print_table(results)
