@@ -32,18 +32,12 @@ class DeliveryGuard:
     def key(dedupe_key: str) -> str:
         return f"wxbot:dedupe:{dedupe_key}"
 
-    processing_value = json.dumps({"s": PROCESSING})
-
-    async def claim(self, dedupe_key: str) -> Seen | None:
-        """None: this delivery is the first and must be processed. Otherwise what is known of it.
-
-        A processing claim expires after processing_ttl, so a worker that died mid-way does
-        not leave the message unanswerable forever. (The webhook claims through bot/intake.py,
-        which does the same in one script with the rest of what precedes a handler.)"""
-        key = self.key(dedupe_key)
-        if await self.kv.set(key, self.processing_value, ex=self.processing_ttl, nx=True):
-            return None
-        return await self._read(key) or Seen(PROCESSING)
+    @staticmethod
+    def processing_value(token: str) -> str:
+        """The claim of a delivery being processed (bot/intake.py takes it, with the rest of what precedes
+        a handler); `token` tells one attempt's claim from another's. It expires after processing_ttl, so
+        a worker that died mid-way does not leave the message unanswerable forever."""
+        return json.dumps({"s": PROCESSING, "t": token})
 
     async def wait(self, dedupe_key: str, until: float) -> Seen:
         """Wait (until a monotonic instant) for the first delivery to finish."""

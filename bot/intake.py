@@ -15,16 +15,20 @@ from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
 from storage import cswindow
 from storage.kv import KV, new_token
+from storage.members import TOUCH_GRANULARITY, touch_key
 
-TOUCH_EVERY = 60.0  # seconds between last-interaction writes for one member
 WINDOW_EVENTS = ("subscribe", "scan", "click", "user_enter_tempsession")  # events that open the window
 
 # KEYS: delivery, window, touch, lock, flow state
-# ARGV: claim value, claim ms, window mode ("m" a message: set; "e" an event: set unless open; "" none),
-#       window quota, window ms, touch ms, lock token, lock ms
+# ARGV: claim value (unique to this delivery attempt), claim ms, window mode ("m" a message: set; "e" an
+#       event: set unless open; "" none), window quota, window ms, touch ms, token, lock ms
+# A key that already holds this attempt's own value counts as taken by it: redis-py sends the script again
+# when the connection drops before the answer, and the second run must not take the first run's claim,
+# touch or lock for someone else's (the message would go unanswered and the member's lock would stay).
 _INTAKE = """
 if not redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  return {0, redis.call('get', KEYS[1])}
+  local seen = redis.call('get', KEYS[1])
+  if seen ~= ARGV[1] then return {0, seen} end
 end
 if ARGV[3] == 'm' then
   redis.call('set', KEYS[2], ARGV[4], 'PX', ARGV[5])
@@ -32,8 +36,10 @@ elseif ARGV[3] == 'e' then
   redis.call('set', KEYS[2], ARGV[4], 'PX', ARGV[5], 'NX')
 end
 local touch = 0
-if redis.call('set', KEYS[3], '1', 'PX', ARGV[6], 'NX') then touch = 1 end
-if redis.call('set', KEYS[4], ARGV[7], 'PX', ARGV[8], 'NX') then
+if redis.call('set', KEYS[3], ARGV[7], 'PX', ARGV[6], 'NX') or redis.call('get', KEYS[3]) == ARGV[7] then
+  touch = 1
+end
+if redis.call('set', KEYS[4], ARGV[7], 'PX', ARGV[8], 'NX') or redis.call('get', KEYS[4]) == ARGV[7] then
   return {1, false, touch, 1, redis.call('get', KEYS[5])}
 end
 return {1, false, touch, 0, false}
@@ -68,18 +74,14 @@ class IntakeScript:
                 self.conversation.lock_key(msg), self.conversation.store.key(source, openid),
             ],
             [
-                self.guard.processing_value, _ms(self.guard.processing_ttl), mode, quota, _ms(window),
-                _ms(TOUCH_EVERY), token, _ms(self.conversation.lock_ttl),
+                self.guard.processing_value(token), _ms(self.guard.processing_ttl), mode, quota, _ms(window),
+                _ms(TOUCH_GRANULARITY.total_seconds()), token, _ms(self.conversation.lock_ttl),
             ],
         )
         if not int(result[0]):
             return Intake(self.guard.decode(result[1]))
         locked = int(result[3]) == 1
         return Intake(None, touch_due=int(result[2]) == 1, prefetched=Prefetched(token, result[4]) if locked else None)
-
-
-def touch_key(source: str, openid: str) -> str:
-    return f"wxbot:touch:{source}:{openid}"
 
 
 def _ms(seconds: float) -> int:

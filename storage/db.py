@@ -147,6 +147,8 @@ class _Statement:
                 self.defaults[column.key] = default.arg
             else:
                 self.direct = False
+        if getattr(compiled, "update_prefetch", None):  # a Python-side onupdate: SQLAlchemy's to fill in
+            self.direct = False
         returned = list(statement.exported_columns)  # a SELECT's columns, or those of RETURNING
         self.columns = [column.key for column in returned]
         self.results = [column.type.result_processor(dialect, None) for column in returned]
@@ -193,13 +195,15 @@ async def fetch(
     per statement around the driver's 0.08 ms. Rows written this way are not in the session's identity
     map: a caller that needs the ORM object uses `attach`. On SQLite it runs through the session."""
     statement = _statement(session, key, build)
+    sync = session.sync_session
+    # First the ORM's pending changes, as an ORM statement would (a Core one would not, and `attach`
+    # must not overwrite unsaved changes), on both paths alike.
+    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
+        await session.flush()
     driver = await _driver(session) if statement.direct else None
     if driver is None:
         result = await session.execute(statement.statement, params)
         return [dict(row._mapping) for row in result] if result.returns_rows else []
-    sync = session.sync_session
-    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):  # as session.execute would
-        await session.flush()
     arguments = statement.arguments(params)
     if _SQL_LOG.isEnabledFor(logging.INFO):  # echo shows these statements as it shows SQLAlchemy's own
         _SQL_LOG.info("%s", statement.sql)
@@ -233,13 +237,12 @@ async def fetch_value(
 async def _driver(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's current transaction, with that transaction begun
     (SQLAlchemy's adapter begins it lazily, on its first statement); None off PostgreSQL."""
-    transaction = session.sync_session.get_transaction()
     cached = session.info.get(_DRIVER)
-    if cached is not None and cached[0] is transaction and transaction is not None:
+    if cached is not None and cached[0] is _innermost(session) and cached[0].is_active:
         return cached[1]
     if session.get_bind().dialect.name != "postgresql":
         return None
-    connection = await session.connection()
+    connection = await session.connection()  # a SAVEPOINT too, when a nested transaction has not sent it
     adapted = (await connection.get_raw_connection()).dbapi_connection
     driver = adapted.driver_connection
     if adapted._transaction is None:  # noqa: SLF001 (the adapter's lazy BEGIN; pinned SQLAlchemy)
@@ -248,14 +251,21 @@ async def _driver(session: AsyncSession) -> Any:
         except Exception:
             await _invalidate_if_closed(session, driver)
             raise
-    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    session.info[_DRIVER] = (_innermost(session), driver)
     return driver
+
+
+def _innermost(session: AsyncSession) -> Any:
+    """The transaction statements run in now: a savepoint's, if one is open, else the session's."""
+    sync = session.sync_session
+    return sync.get_nested_transaction() or sync.get_transaction()
 
 
 async def _invalidate_if_closed(session: AsyncSession, driver: Any) -> None:
     """A connection that died under a direct statement is one SQLAlchemy did not see die: tell the pool,
     so that it is replaced instead of handed to the next transaction."""
     if driver.is_closed():
+        session.info.pop(_DRIVER, None)
         await (await session.connection()).invalidate()
 
 

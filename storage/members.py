@@ -28,6 +28,11 @@ TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = Member.__table__  # type: ignore[attr-defined]
 
 
+def touch_key(source: str, openid: str) -> str:
+    """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction."""
+    return f"wxbot:touch:{source}:{openid}"
+
+
 def _openid_column(source: str):  # type: ignore[no-untyped-def]
     return Member.mp_openid if source == "mp" else Member.openid
 

@@ -145,3 +145,23 @@ async def test_a_connection_that_died_under_a_direct_statement_is_replaced(pg_da
         assert await _count(db, Checkin, member_id=member_id) == 1
     finally:
         await db.dispose()
+
+
+async def test_a_savepoint_rolled_back_takes_back_the_direct_writes_made_in_it(db: Database) -> None:
+    """A direct statement inside a savepoint runs inside it: its rollback takes the write back, and the
+    transaction around it goes on and commits what it wrote before."""
+
+    async def touch_inside_then_fail(session: object) -> None:
+        async with session.begin_nested():  # type: ignore[attr-defined]
+            await members.touch_member(session, "oDIRECTinsideSAVEPOINTaaaaaa", NOW)  # type: ignore[arg-type]
+            raise RuntimeError("inside the savepoint")
+
+    async with db.unit_of_work() as session:
+        await members.touch_member(session, "oDIRECTbeforeSAVEPOINTaaaaaa", NOW)  # the driver, found and kept
+        with pytest.raises(RuntimeError, match="inside the savepoint"):
+            await touch_inside_then_fail(session)
+        await members.touch_member(session, "oDIRECTafterSAVEPOINTaaaaaaa", NOW)
+    async with db.sessions() as session:
+        assert await members.by_openid(session, "oDIRECTbeforeSAVEPOINTaaaaaa") is not None
+        assert await members.by_openid(session, "oDIRECTinsideSAVEPOINTaaaaaa") is None
+        assert await members.by_openid(session, "oDIRECTafterSAVEPOINTaaaaaaa") is not None
