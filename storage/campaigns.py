@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.clock import local_date
-from storage.codes import random_code
+from storage.codes import unused_code
 from storage.db import Database, dialect_insert
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
@@ -68,10 +68,7 @@ class Campaigns:
     ) -> Campaign:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
-        while True:
-            code = random_code(CODE_LENGTH)
-            if await session.scalar(select(Campaign.id).where(Campaign.code == code)) is None:
-                break
+        code = await unused_code(session, Campaign.code, CODE_LENGTH)
         campaign = Campaign(
             code=code, kind=kind, title=title, points=points, goal=goal, cap=cap,
             budget=budget_for(kind, points, goal, cap), created_by=created_by, created_at=now,

@@ -237,9 +237,9 @@ async def fetch_value(
 async def _driver(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's current transaction, with that transaction begun
     (SQLAlchemy's adapter begins it lazily, on its first statement); None off PostgreSQL."""
-    cached = session.info.get(_DRIVER)
-    if cached is not None and cached[0] is _innermost(session) and cached[0].is_active:
-        return cached[1]
+    known = transaction_cache(session, _DRIVER).get("driver")
+    if known is not None:
+        return known
     if session.get_bind().dialect.name != "postgresql":
         return None
     connection = await session.connection()  # a SAVEPOINT too, when a nested transaction has not sent it
@@ -251,14 +251,19 @@ async def _driver(session: AsyncSession) -> Any:
         except Exception:
             await _invalidate_if_closed(session, driver)
             raise
-    session.info[_DRIVER] = (_innermost(session), driver)
+    transaction_cache(session, _DRIVER)["driver"] = driver  # the transaction has begun by now
     return driver
 
 
-def _innermost(session: AsyncSession) -> Any:
-    """The transaction statements run in now: a savepoint's, if one is open, else the session's."""
+def transaction_cache(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as the transaction statements run in now (a savepoint's while one is
+    open): what a transaction learnt, the rows it locked or its driver connection, is forgotten with it."""
     sync = session.sync_session
-    return sync.get_nested_transaction() or sync.get_transaction()
+    current = sync.get_nested_transaction() or sync.get_transaction()
+    kept = session.info.get(name)
+    if kept is None or kept[0] is not current or current is None or not current.is_active:
+        kept = session.info[name] = (current, {})
+    return kept[1]  # type: ignore[no-any-return]
 
 
 async def _invalidate_if_closed(session: AsyncSession, driver: Any) -> None:

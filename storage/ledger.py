@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.db import attach, fetch, fetch_first, fetch_value
+from storage.db import attach, fetch, fetch_first, fetch_value, transaction_cache
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.rules import Rules
@@ -252,7 +252,7 @@ class Ledger:
         """The member's row, locked until the transaction ends (FOR UPDATE; SQLite's BEGIN IMMEDIATE
         holds the whole database). Within one transaction the row is read once: the ledger keeps the
         loaded object in step with every write it makes."""
-        held = _held(session)
+        held = transaction_cache(session, _HELD)
         if member_id in held:
             return held[member_id]
         row = await fetch_first(session, ("lock",), lambda _: select(*_MEMBERS.c).where(
@@ -265,7 +265,7 @@ class Ledger:
 
     def hold(self, session: AsyncSession, member: Member) -> None:
         """The caller has locked this freshly read row in the session's transaction: use it as lock() would."""
-        _held(session)[member.id] = member  # type: ignore[index]
+        transaction_cache(session, _HELD)[member.id] = member  # type: ignore[index]
 
     async def _seen(self, session: AsyncSession, key: str) -> Movement | None:
         entry = await self._entry_by_key(session, key)
@@ -401,15 +401,6 @@ class Ledger:
             entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
             balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
-
-def _held(session: AsyncSession) -> dict[int, Member]:
-    """The member rows this session's current transaction has locked (forgotten with the transaction)."""
-    transaction = session.sync_session.get_transaction()
-    held = session.info.get(_HELD)
-    if held is None or held[0] is not transaction:
-        held = session.info[_HELD] = (transaction, {})
-    return held[1]  # type: ignore[no-any-return]
-
 
 def _may_have_lapsed(member: Member, now: datetime) -> bool:
     """Whether a live lot may have reached its expiry (NULL: not known, so look)."""

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
-from storage.codes import random_code
+from storage.codes import unused_code
 from storage.db import attach, fetch_first
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
@@ -182,7 +182,7 @@ async def sign_up(
         member.birthday_month, member.birthday_day, member.birthday_year = birthday
     member.consent_at = now
     member.consent_version = ledger.rules.privacy_notice_version
-    member.referral_code = await _unique_referral_code(session)
+    member.referral_code = await unused_code(session, Member.referral_code, REFERRAL_CODE_LENGTH)
     member.joined_at = now
     member.status = ACTIVE
     await session.flush()
@@ -193,14 +193,6 @@ async def sign_up(
     )
     rewarded = await _reward_referrer(session, ledger, member, now)
     return Signup(member.id, member.referral_code, bonus, rewarded)
-
-
-async def _unique_referral_code(session: AsyncSession) -> str:
-    while True:
-        code = random_code(REFERRAL_CODE_LENGTH)
-        taken = await session.scalar(select(Member.id).where(Member.referral_code == code))
-        if taken is None:
-            return code
 
 
 async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> bool:

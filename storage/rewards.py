@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.codes import random_code
+from storage.codes import unused_code
 from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
@@ -186,11 +186,7 @@ class Rewards:
 
     async def _code_for(self, session: AsyncSession, reward: Reward, redemption_id: int) -> str:
         if reward.kind != "code_pool":
-            while True:
-                code = random_code(CODE_LENGTH)
-                clash = await session.scalar(select(Redemption.id).where(Redemption.code == code))
-                if clash is None:
-                    return code
+            return await unused_code(session, Redemption.code, CODE_LENGTH)
         pick = (
             select(RewardCode.id).where(RewardCode.reward_id == reward.id)
             .where(RewardCode.status == "available").order_by(RewardCode.id).limit(1)
