@@ -159,7 +159,6 @@ def draw_record(campaign: Campaign) -> dict[str, Any]:
 # --- straight in storage (the race and announcement tests) --------------------------------------
 
 
-
 async def add_members(db: Database, now: datetime, count: int, *, start: int = 0) -> list[Member]:
     """`count` members, inserted in one transaction as sign-up leaves them but with no points (the
     chat sign-up has its own tests; this keeps the rushes quick)."""

@@ -49,7 +49,6 @@ TEMPLATES = {
 }
 
 
-
 def push_settings(urls: tuple[str, str], **overrides: Any) -> Settings:
     """Live credentials for both apps (so calls go to the fake, not demo recording), pacing off."""
     values: dict[str, Any] = {

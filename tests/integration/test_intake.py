@@ -4,31 +4,26 @@ script a second time because the connection dropped before the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot import intake
-from bot.chat import build_conversation
-from bot.dedupe import PROCESSING, DeliveryGuard
+from bot.dedupe import PROCESSING
 from bot.inbound import build_inbound
 from bot.simclient import WeChatSide
-from handlers.core.message import OFFICIAL_ACCOUNT
-from storage.kv import KV
+from handlers.core.message import OFFICIAL_ACCOUNT, Inbound
 from tests.factories import local
+from tests.fakes import WeChat
 
 OPENID = "oINTAKEtestMEMBERaaaaaaaaaaa"
 
 
 @pytest.fixture
-async def script(urls: tuple[str, str]) -> AsyncIterator[intake.IntakeScript]:
-    kv = KV(urls[1])
-    guard = DeliveryGuard(kv, ttl=3600, processing_ttl=34)
-    yield intake.IntakeScript(kv, guard, build_conversation(kv, deadline=4))
-    await kv.close()
+def script(wechat: WeChat) -> intake.IntakeScript:
+    """The app's own, as the webhook uses it."""
+    return wechat.pipeline.intake
 
 
-def _message(text: str, msg_id: int) -> object:
+def _message(text: str, msg_id: int) -> Inbound:
     fields = WeChatSide("t").text(OPENID, text, msg_id=msg_id)
     return build_inbound(OFFICIAL_ACCOUNT, fields, local(2026, 5, 4, 9))
 
@@ -37,19 +32,19 @@ async def test_the_first_delivery_claims_locks_and_reads_the_flow_state(script: 
     msg = _message("签到", 1001)
     kv = script.conversation.store.kv
     await kv.set(script.conversation.store.key("oa", OPENID), '{"flow": "signup", "step": "phone"}')
-    first = await script.take(msg)  # type: ignore[arg-type]
+    first = await script.take(msg)
     assert first.seen is None
     assert first.touch_due
     assert first.prefetched is not None
     assert first.prefetched.state == '{"flow": "signup", "step": "phone"}'
-    assert await kv.get(script.conversation.lock_key(msg)) == first.prefetched.token  # type: ignore[arg-type]
+    assert await kv.get(script.conversation.lock_key(msg)) == first.prefetched.token
 
-    retry = await script.take(msg)  # type: ignore[arg-type]  # WeChat's retry: stops at the claim
+    retry = await script.take(msg)  # WeChat's retry: stops at the claim
     assert retry.seen is not None
     assert retry.seen.state == PROCESSING
     assert retry.prefetched is None
 
-    other = await script.take(_message("积分", 1002))  # type: ignore[arg-type]  # same member, lock taken
+    other = await script.take(_message("积分", 1002))  # same member, lock taken
     assert other.seen is None
     assert other.prefetched is None  # the conversation waits for the lock itself
     assert not other.touch_due  # recorded once a minute
@@ -63,8 +58,8 @@ async def test_a_script_sent_again_by_the_client_keeps_its_claim_and_lock(
     message went unanswered and the member's next messages waited for the lock to expire."""
     monkeypatch.setattr(intake, "new_token", lambda: "same-attempt-token")
     msg = _message("签到", 2001)
-    first = await script.take(msg)  # type: ignore[arg-type]
-    again = await script.take(msg)  # type: ignore[arg-type]
+    first = await script.take(msg)
+    again = await script.take(msg)
     assert again.seen is None
     assert again.touch_due == first.touch_due
     assert again.prefetched is not None

@@ -432,6 +432,9 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 assert delta == entry_moves.get(entry_id, 0), f"entry {entry_id} vs its moves"
         assert world.balance == self.model.balance
+        assert {lot[0]: (lot[3], lot[4]) for lot in world.lots} == {
+            lot_id: (lot.remaining, lot.expires_at) for lot_id, lot in self.model.lots.items()
+        }
         self.check_kept_columns(world)
 
     def check_kept_columns(self, world: World) -> None:
@@ -445,9 +448,6 @@ class LedgerMachine(RuleBasedStateMachine):
         live = [lot[4] for lot in world.lots if lot[3] > 0]
         if live:  # a lower bound of the earliest expiry, or not known (then the ledger looks)
             assert expiry_check_at is None or expiry_check_at <= min(live)
-        assert {lot[0]: (lot[3], lot[4]) for lot in world.lots} == {
-            lot_id: (lot.remaining, lot.expires_at) for lot_id, lot in self.model.lots.items()
-        }
 
     @invariant()
     def restoring_an_unknown_spend_is_refused(self) -> None:

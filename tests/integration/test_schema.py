@@ -1,12 +1,11 @@
 """The schema the migrations build is the one the models describe; migration 0002 fills the ledger's member
-columns from the rows that existed before it; a pooled PostgreSQL connection killed while idle is replaced."""
+columns from the rows that existed before it."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -16,10 +15,6 @@ import storage.models  # noqa: F401  (the tables register themselves on SQLModel
 from bot.migrate import upgrade
 from storage.db import Database
 from storage.models import Member
-from tests import backends
-from tests.conftest import SERVER
-
-pytestmark = pytest.mark.asyncio
 
 
 async def _differences(db: Database) -> list[object]:
@@ -75,14 +70,3 @@ async def test_revision_0002_fills_the_ledger_columns_from_the_old_rows(tmp_path
     finally:
         await db.dispose()
 
-
-@pytest.mark.skipif(SERVER is None, reason="needs PostgreSQL")
-async def test_a_connection_killed_while_idle_is_replaced_before_use(pg_database: str) -> None:
-    db = Database(pg_database, pool_size=1, idle_ping_after=0.05)
-    assert SERVER is not None
-    try:
-        await backends.kill_pooled_connection(db, SERVER.admin_url, rest=0.1)
-        async with db.sessions() as session:  # would fail with "connection is closed" without the check
-            assert await session.scalar(text("SELECT 1")) == 1
-    finally:
-        await db.dispose()
