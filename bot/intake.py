@@ -17,8 +17,6 @@ from storage import cswindow
 from storage.kv import KV, new_token
 from storage.members import TOUCH_GRANULARITY, touch_key
 
-WINDOW_EVENTS = ("subscribe", "scan", "click", "user_enter_tempsession")  # events that open the window
-
 # KEYS: delivery, window, touch, lock, flow state
 # ARGV: claim value (unique to this delivery attempt), claim ms, window mode ("m" a message: set; "e" an
 #       event: set unless open; "" none), window quota, window ms, touch ms, token, lock ms
@@ -61,12 +59,9 @@ class IntakeScript:
 
     async def take(self, msg: Inbound) -> Intake:
         source, openid = msg.source, msg.openid
-        if not msg.is_event:
-            mode, quota, window = "m", cswindow.MESSAGE_QUOTA, cswindow.MESSAGE_WINDOW
-        elif msg.event in WINDOW_EVENTS:
-            mode, quota, window = "e", cswindow.EVENT_QUOTA, cswindow.EVENT_WINDOW
-        else:
-            mode, quota, window = "", 0, 0
+        opens = cswindow.opening(msg.is_event, msg.event)
+        quota, window, only_if_closed = opens or (0, 0, False)
+        mode = "" if opens is None else "e" if only_if_closed else "m"
         token = new_token()
         result = await self._script(
             [

@@ -18,12 +18,21 @@ def key(source: str, openid: str) -> str:
     return f"wxbot:cswin:{source}:{openid}"
 
 
+OPENING_EVENTS = ("subscribe", "scan", "click", "user_enter_tempsession")
+
+
+def opening(is_event: bool, event: str = "") -> tuple[int, int, bool] | None:
+    """What an inbound message or event opens: (sends, seconds, only if none is open), or None.
+    The webhook opens it with the rest of its intake (bot/intake.py), in one script."""
+    if not is_event:
+        return MESSAGE_QUOTA, MESSAGE_WINDOW, False
+    if event in OPENING_EVENTS:
+        return EVENT_QUOTA, EVENT_WINDOW, True
+    return None
+
+
 async def opened_by_message(kv: KV, source: str, openid: str) -> None:
     await kv.set(key(source, openid), MESSAGE_QUOTA, ex=MESSAGE_WINDOW)
-
-
-async def opened_by_event(kv: KV, source: str, openid: str) -> None:
-    await kv.set(key(source, openid), EVENT_QUOTA, ex=EVENT_WINDOW, nx=True)
 
 
 async def take(kv: KV, source: str, openid: str) -> bool:

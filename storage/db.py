@@ -127,25 +127,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class _Statement:
-    """A Core statement built once per dialect, and how to run it on the PostgreSQL driver directly:
+    """A Core statement built once per dialect and, on PostgreSQL, how to run it on the driver directly:
     its SQL, its parameters in order with their bind processors, the defaults of the columns it leaves
     out, and its result columns with their result processors. All of it comes from SQLAlchemy's own
     compilation, so both paths send the same SQL with the same conversions."""
 
     def __init__(self, statement: Any, dialect: Any) -> None:
         self.statement = statement
+        self.direct = dialect.name == "postgresql"  # False: through the session (SQLite, or see below)
+        if not self.direct:
+            return
         compiled = statement.compile(dialect=dialect)
         self.compiled = compiled
         self.sql: str = compiled.string
         self.names: list[str] = list(compiled.positiontup or ())
         self.binds = [compiled.binds[name].type.bind_processor(dialect) for name in self.names]
         self.defaults: dict[str, Any] = {}
-        self.direct = True  # False: a default that needs SQLAlchemy's execution context
         for column in getattr(compiled, "insert_prefetch", ()) or ():
             default = column.default
             if default is not None and default.is_scalar:
                 self.defaults[column.key] = default.arg
-            else:
+            else:  # a default that needs SQLAlchemy's execution context
                 self.direct = False
         if getattr(compiled, "update_prefetch", None):  # a Python-side onupdate: SQLAlchemy's to fill in
             self.direct = False
@@ -200,10 +202,10 @@ async def fetch(
     # must not overwrite unsaved changes), on both paths alike.
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()
-    driver = await _driver(session) if statement.direct else None
-    if driver is None:
+    if not statement.direct:
         result = await session.execute(statement.statement, params)
         return [dict(row._mapping) for row in result] if result.returns_rows else []
+    driver = await _driver(session)
     arguments = statement.arguments(params)
     if _SQL_LOG.isEnabledFor(logging.INFO):  # echo shows these statements as it shows SQLAlchemy's own
         _SQL_LOG.info("%s", statement.sql)
@@ -236,12 +238,10 @@ async def fetch_value(
 
 async def _driver(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's current transaction, with that transaction begun
-    (SQLAlchemy's adapter begins it lazily, on its first statement); None off PostgreSQL."""
+    (SQLAlchemy's adapter begins it lazily, on its first statement)."""
     known = transaction_cache(session, _DRIVER).get("driver")
     if known is not None:
         return known
-    if session.get_bind().dialect.name != "postgresql":
-        return None
     connection = await session.connection()  # a SAVEPOINT too, when a nested transaction has not sent it
     adapted = (await connection.get_raw_connection()).dbapi_connection
     driver = adapted.driver_connection
