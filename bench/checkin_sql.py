@@ -62,6 +62,7 @@ async def main_async(database_url: str, redis_url: str, checkins: int) -> None:
     async with app.router.lifespan_context(app):
         push = side.sign(side.text(names[0], "签到"))  # warm-up: pools, caches
         await asgi_call(app, push.params, push.body)
+        level = engine_log.level
         engine_log.addHandler(counter)
         engine_log.setLevel(logging.INFO)
         try:
@@ -70,10 +71,10 @@ async def main_async(database_url: str, redis_url: str, checkins: int) -> None:
                 await asgi_call(app, push.params, push.body)
         finally:
             engine_log.removeHandler(counter)
-            engine_log.setLevel(logging.WARNING)
-    total = sum(n for text, n in statements.items() if not text.endswith(("BEGIN", "COMMIT")))
+            engine_log.setLevel(level)
+    total = sum(n for text, n in statements.items() if not text.endswith(("BEGIN", "COMMIT", "ROLLBACK")))
     backend = database_url.split(":")[0]
-    print(f"{total / checkins:.1f} SQL statements per check-in, BEGIN and COMMIT aside ({checkins}, {backend})")
+    print(f"{total / checkins:.1f} SQL statements per check-in, transaction control aside ({checkins}, {backend})")
     for text, n in statements.most_common():
         print(f"{n / checkins:6.2f}  {text}")
 

@@ -16,11 +16,9 @@ throughput against the fake WeChat API with pacing off.
    VACUUM ANALYZE. The seed is fixed by --today (default 2026-11-22), not by the real date.
 2. Each daily job's selection, built from the job's own pieces, paged as the job pages (BATCH rows),
    each page in its own session, nothing handled; plus EXPLAIN (ANALYZE, BUFFERS) of the first, a middle
-   and the last page. Ledger.expire_due has no keyset (the job advances because handling zeroes the
-   lots; paged by member once it takes `after`), so after each call the bench zeroes the returned
-   members' lapsed lots, untimed, and restores them at the end; while it has no keyset, a keyset
-   variant is measured beside it. The seed leaves the member summary columns of migration 0002
-   (earned_total, expiry_check_at, winback_until, ...) at their defaults: no selection reads them.
+   and the last page (first and last for expire_points, which pages by member). The seed leaves the
+   member summary columns of migration 0002 (earned_total, expiry_check_at, winback_until, ...) at their
+   defaults: no selection reads them.
 3. The outbox sender with pacing off (qps 0) against `wxbot fake-wechat` in a subprocess: --sends due
    marketing rows (kind birthday, template channel), drained by 1, 2 and 4 Senders, as asyncio tasks in
    this process and as one process each; every row must be sent exactly once (outbox and fake agree).
@@ -35,8 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import contextlib
-import inspect
 import json
 import multiprocessing
 import re
@@ -54,7 +52,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import make_url
 
 from bot.runtime import make_api, make_sender
@@ -63,9 +61,10 @@ from scheduler.jobs import BATCH, JobContext, _members, _reminder_key, birthdays
 from scheduler.sender import SenderConfig
 from storage.db import Database
 from storage.kv import KV
-from storage.ledger import Ledger
+from storage.ledger import Ledger, lapsed_members
 from storage.members import ACTIVE, UNSUBSCRIBED
 from storage.models import Member, Outbox, PointsLot, WinbackOffer
+from storage.outbox import claim_pick
 from storage.rules import Rules, load_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -486,75 +485,25 @@ async def select_reminders(ctx: JobContext, now: datetime, explain: Explainer, m
     return sel
 
 
-def _expire_due_pages() -> bool:
-    """Whether Ledger.expire_due pages by member itself (an `after` parameter), as the job then calls it."""
-    return "after" in inspect.signature(Ledger.expire_due).parameters
-
-
-def expire_due_keyset(now: datetime, last: int) -> Any:
-    """Ledger.expire_due with a keyset (member_id > last, in member order): measured beside the real one
-    while expire_due has no keyset, and the statement EXPLAINed once it has one."""
-    return (
-        select(PointsLot.member_id).where(PointsLot.expires_at <= now).where(PointsLot.remaining > 0)
-        .where(PointsLot.member_id > last).group_by(PointsLot.member_id).order_by(PointsLot.member_id)
-        .limit(BATCH)
-    )
-
-
-async def select_expire(
-    ctx: JobContext, now: datetime, explain: Explainer, max_s: float, *, keyset: bool = False
-) -> Selection:
-    """Ledger.expire_due as the job calls it, each call in its own session. It has no keyset: the job
-    advances because handling zeroes the members' lapsed lots. So after each call the bench zeroes them
-    (one committed UPDATE, untimed, as the job's per-member commits would) and at the end gives the
-    lots their points back and vacuums the table, so every run starts from the seed."""
-    pages = _expire_due_pages()
-    label = "expire_points (keyset variant)" if keyset else "expire_points"
-    note = ("not the job's query: expire_due with member_id > last" if keyset
-            else "Ledger.expire_due as is" + (", paged by member (after=)" if pages else ", without a keyset"))
-    sel = Selection(label, now.astimezone(ctx.tz).isoformat(), note=note + "; pages advance by zeroing the lots "
-                    "(untimed, restored after)")
-    legacy = select(PointsLot.member_id).where(PointsLot.expires_at <= now).where(PointsLot.remaining > 0) \
-        .group_by(PointsLot.member_id).limit(BATCH)  # the statement expire_due runs, for EXPLAIN
-    paged = keyset or pages  # the statement to EXPLAIN: the keyset one, or expire_due's legacy one
-    sel.scans_first, sel.explain_ms_first = await explain(
-        expire_due_keyset(now, 0) if paged else legacy, f"{label}-first"
-    )
+async def select_expire(ctx: JobContext, now: datetime, explain: Explainer, max_s: float) -> Selection:
+    """Ledger.expire_due as the job calls it, paged by member (after=), each call in its own session."""
+    sel = Selection("expire_points", now.astimezone(ctx.tz).isoformat(), note="Ledger.expire_due, paged by member")
+    sel.scans_first, sel.explain_ms_first = await explain(lapsed_members(now, BATCH), "expire_points-first")
     times: list[float] = []
-    zeroed: list[int] = []
     last = 0
-    try:
-        while True:
-            started = time.perf_counter()
-            async with ctx.db.sessions() as session:
-                if keyset:
-                    ids = list((await session.scalars(expire_due_keyset(now, last))).all())
-                elif pages:
-                    ids = await ctx.ledger.expire_due(session, now, limit=BATCH, after=last)  # type: ignore[call-arg]
-                else:
-                    ids = await ctx.ledger.expire_due(session, now, limit=BATCH)
-            times.append(time.perf_counter() - started)
-            sel.selected += len(ids)
-            if len(ids) < BATCH:
-                break
-            if sum(times) > max_s:
-                sel.note += f"; gave up after {max_s:.0f} s"
-                break
-            last = ids[-1]
-            async with ctx.db.unit_of_work() as session:
-                zeroed += (await session.scalars(
-                    update(PointsLot).where(PointsLot.member_id.in_(ids))  # type: ignore[attr-defined]
-                    .where(PointsLot.expires_at <= now).where(PointsLot.remaining > 0).values(remaining=0)
-                    .returning(PointsLot.id)
-                )).all()
-        sel.scans_last, sel.explain_ms_last = await explain(
-            expire_due_keyset(now, last) if paged else legacy, f"{label}-last"
-        )
-    finally:
-        async with ctx.db.engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            await raw.execute("UPDATE points_lot SET remaining = amount WHERE id = ANY($1::int[])", zeroed)
-            await raw.execute("VACUUM ANALYZE points_lot")
+    while True:
+        started = time.perf_counter()
+        async with ctx.db.sessions() as session:
+            ids = await ctx.ledger.expire_due(session, now, limit=BATCH, after=last)
+        times.append(time.perf_counter() - started)
+        sel.selected += len(ids)
+        if len(ids) < BATCH:
+            break
+        if sum(times) > max_s:
+            sel.note += f"; gave up after {max_s:.0f} s"
+            break
+        last = ids[-1]
+    sel.scans_last, sel.explain_ms_last = await explain(lapsed_members(now, BATCH, last), "expire_points-last")
     sel.close(times)
     return sel
 
@@ -571,7 +520,7 @@ class Moments:
 
 def moments(today: date, tz: ZoneInfo) -> Moments:
     year = today.year if (today.month, today.day) <= (2, 28) else today.year + 1
-    while year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+    while calendar.isleap(year):
         year += 1
     first = _month_start(today, 1)
     return Moments(
@@ -590,9 +539,6 @@ async def run_selections(args: argparse.Namespace, ctx: JobContext, plans_dir: P
         ("birthday", lambda: select_birthday(ctx, at.today, explain, "birthday", max_s)),
         ("birthday", lambda: select_birthday(ctx, at.feb28, explain, "birthday (28 Feb)", max_s)),
         ("expire_points", lambda: select_expire(ctx, at.expire, explain, max_s)),
-        *([] if _expire_due_pages() else [
-            ("expire_points", lambda: select_expire(ctx, at.expire, explain, max_s, keyset=True)),
-        ]),
         ("expiry_reminders", lambda: select_reminders(ctx, at.today.replace(hour=10), explain, max_s)),
         ("winback", lambda: select_winback(ctx, at.today.replace(hour=11), explain, max_s)),
         ("tier_review", lambda: select_tiers(ctx, at.first, explain, max_s)),
@@ -660,14 +606,6 @@ async def queue_sends(db: Database, count: int, now: datetime, rules: Rules) -> 
     return int(status.split()[-1])
 
 
-def claim_query(now: datetime, batch: int) -> Any:
-    """storage.outbox.claim's pick, rebuilt (inline there), as it runs on PostgreSQL."""
-    return (
-        select(Outbox.id).where(Outbox.status == "pending").where(Outbox.next_attempt_at <= now)
-        .order_by(Outbox.priority.desc(), Outbox.id).limit(batch).with_for_update(skip_locked=True)  # type: ignore[attr-defined]
-    )
-
-
 async def drain(sender: Any, deadline: float) -> int:
     """Run one sender until it finds nothing to claim (or the deadline passes)."""
     handled = 0
@@ -729,7 +667,7 @@ async def run_senders(
             await kv.close()
         queued = await queue_sends(db, args.sends, clock.now(), load_rules(settings.rules_file))
         claim_scans, claim_ms = await Explainer(db, plans)(
-            claim_query(clock.now(), SenderConfig().batch), f"claim-{mode}-{senders}"
+            claim_pick("postgresql", clock.now(), SenderConfig().batch), f"claim-{mode}-{senders}"
         )
         async with httpx.AsyncClient(timeout=60) as http:
             (await http.post(base + "/_fake/reset")).raise_for_status()
@@ -847,12 +785,19 @@ async def set_indexes(database_url: str, create: bool) -> None:
         await conn.close()
 
 
+def print_markdown(head: list[str], rows: list[list[Any]]) -> None:
+    print("\n| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+
+
 def print_selections(results: list[Selection]) -> None:
-    print("\n| job | as of (local) | selected | pages | total s | median ms/page | max ms/page | scans (first page) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in results:
-        print(f"| {r.job} | {r.at[:16]} | {r.selected:,} | {r.pages:,} | {r.seconds:.2f} | {r.median_ms} | "
-              f"{r.max_ms} | {r.scans_first} |")
+    print_markdown(
+        ["job", "as of (local)", "selected", "pages", "total s", "median ms/page", "max ms/page", "scans (first page)"],
+        [[r.job, r.at[:16], f"{r.selected:,}", f"{r.pages:,}", f"{r.seconds:.2f}", r.median_ms, r.max_ms,
+          r.scans_first] for r in results],
+    )
     for r in results:
         mid = f", middle page {r.explain_ms_mid} ms ({r.scans_mid})" if r.scans_mid else ""
         print(f"  {r.job}: EXPLAIN first page {r.explain_ms_first} ms{mid}, last page {r.explain_ms_last} ms "
@@ -860,11 +805,11 @@ def print_selections(results: list[Selection]) -> None:
 
 
 def print_senders(results: list[SenderRun]) -> None:
-    print("\n| senders | as | rows | seconds | pushes/s | CPU s (senders) | CPU s (fake) | exactly once |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in results:
-        print(f"| {r.senders} | {r.mode} | {r.sends:,} | {r.seconds} | {r.pushes_per_s} | {r.cpu_s_senders} | "
-              f"{r.cpu_s_fake} | {'yes' if r.exactly_once else 'NO'} |")
+    print_markdown(
+        ["senders", "as", "rows", "seconds", "pushes/s", "CPU s (senders)", "CPU s (fake)", "exactly once"],
+        [[r.senders, r.mode, f"{r.sends:,}", r.seconds, r.pushes_per_s, r.cpu_s_senders, r.cpu_s_fake,
+          "yes" if r.exactly_once else "NO"] for r in results],
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

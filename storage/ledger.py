@@ -191,11 +191,7 @@ class Ledger:
         """Members with lapsed lots, in id order after `after` (at most `limit`: page on with the last id);
         the caller expires each in its own transaction. Paging by member keeps each page as cheap as the
         first: without it every call walked again past all the lots expired before."""
-        rows = await session.execute(
-            select(PointsLot.member_id).where(PointsLot.member_id > after).where(PointsLot.expires_at <= now)
-            .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(limit)
-        )
-        return [r[0] for r in rows]
+        return list((await session.scalars(lapsed_members(now, limit, after))).all())
 
     # --- reads ---------------------------------------------------------------------------
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
@@ -401,6 +397,14 @@ class Ledger:
             entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
             balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
+
+def lapsed_members(now: datetime, limit: int, after: int = 0) -> Any:
+    """Ledger.expire_due's statement: the next `limit` members after `after` holding lapsed lots."""
+    return (
+        select(PointsLot.member_id).where(PointsLot.member_id > after).where(PointsLot.expires_at <= now)
+        .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(limit)
+    )
+
 
 def _may_have_lapsed(member: Member, now: datetime) -> bool:
     """Whether a live lot may have reached its expiry (NULL: not known, so look)."""

@@ -116,20 +116,23 @@ async def marketing_sent_since(
     return sorted(r for r in rows if r is not None)
 
 
+def claim_pick(dialect: str, now: datetime, limit: int) -> Any:
+    """The ids a sender claims next: due pending rows, highest priority first (SKIP LOCKED on PostgreSQL)."""
+    pick = (
+        # A literal, not a parameter: a prepared statement's generic plan could not use the partial
+        # index ix_outbox_pending (WHERE status = 'pending') for `status = $1`.
+        select(Outbox.id).where(Outbox.status == literal_column(f"'{PENDING}'"))
+        .where(Outbox.next_attempt_at <= now)
+        .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
+    )
+    return pick.with_for_update(skip_locked=True) if dialect == "postgresql" else pick
+
+
 async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
     """Take up to `limit` due rows for this sender, highest priority first. Each row is claimed by
     exactly one sender: SKIP LOCKED on PostgreSQL, a conditional update everywhere."""
     async with db.unit_of_work() as session:
-        pick = (
-            # A literal, not a parameter: a prepared statement's generic plan could not use the partial
-            # index ix_outbox_pending (WHERE status = 'pending') for `status = $1`.
-            select(Outbox.id).where(Outbox.status == literal_column(f"'{PENDING}'"))
-            .where(Outbox.next_attempt_at <= now)
-            .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
-        )
-        if db.dialect == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        ids = list((await session.scalars(pick)).all())
+        ids = list((await session.scalars(claim_pick(db.dialect, now, limit))).all())
         if not ids:
             return []
         await session.execute(
