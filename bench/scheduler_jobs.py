@@ -52,20 +52,21 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
-from scheduler.jobs import BATCH, JobContext, _members, _reminder_key, birthdays_on
+from scheduler.jobs import BATCH, JobContext, _reminder_key, birthdays_on, expiring_page, winback_candidates
 from scheduler.sender import SenderConfig
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger, lapsed_members
 from storage.members import ACTIVE, UNSUBSCRIBED
-from storage.models import Member, Outbox, PointsLot, WinbackOffer
+from storage.models import Member, Outbox
 from storage.outbox import claim_pick
 from storage.rules import Rules, load_rules
+from storage.tiers import unreviewed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from webhook import (  # noqa: E402
@@ -390,52 +391,17 @@ async def select_birthday(ctx: JobContext, now: datetime, explain: Explainer, la
     return sel
 
 
-def winback_query(ctx: JobContext, now: datetime) -> Any:
-    """scheduler.jobs.winback's selection, rebuilt from the same pieces (the job builds it inline)."""
-    rules = ctx.rules
-    quiet_since = now - timedelta(days=rules.winback_after_days)
-    offered_lately = (
-        select(WinbackOffer.id).where(WinbackOffer.member_id == Member.id)
-        .where(WinbackOffer.offered_at > now - timedelta(days=rules.winback_after_days))
-    )
-    return (
-        _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
-        .where(Member.last_interaction_at < quiet_since)
-        .where(~offered_lately.exists())
-    )
-
-
 async def select_winback(ctx: JobContext, now: datetime, explain: Explainer, max_s: float) -> Selection:
-    sel = Selection("winback", now.astimezone(ctx.tz).isoformat(), note="query rebuilt (inline in the job)")
-    await keyset_pages(ctx.db, winback_query(ctx, now), sel, explain, max_seconds=max_s)
+    sel = Selection("winback", now.astimezone(ctx.tz).isoformat())
+    await keyset_pages(ctx.db, winback_candidates(ctx.rules, now), sel, explain, max_seconds=max_s)
     return sel
-
-
-def tier_query(ctx: JobContext, now: datetime) -> Any:
-    """storage.tiers.review_tiers' selection, rebuilt (inline there), without its keyset and limit."""
-    month = f"{now.astimezone(ctx.tz):%Y-%m}"
-    return (
-        select(Member.id).where(Member.joined_at.is_not(None))  # type: ignore[union-attr]
-        .where(Member.status.in_((ACTIVE, UNSUBSCRIBED)))  # type: ignore[attr-defined]
-        .where(or_(Member.tier_reviewed_month.is_(None), Member.tier_reviewed_month != month))  # type: ignore[union-attr]
-    )
 
 
 async def select_tiers(ctx: JobContext, now: datetime, explain: Explainer, max_s: float) -> Selection:
-    sel = Selection("tier_review", now.astimezone(ctx.tz).isoformat(), note="query rebuilt (inline in review_tiers)")
-    await keyset_pages(ctx.db, tier_query(ctx, now), sel, explain, stop_when_empty=True, max_seconds=max_s)
+    sel = Selection("tier_review", now.astimezone(ctx.tz).isoformat())
+    month = f"{now.astimezone(ctx.tz):%Y-%m}"
+    await keyset_pages(ctx.db, unreviewed(month), sel, explain, stop_when_empty=True, max_seconds=max_s)
     return sel
-
-
-def reminder_query(now: datetime, last: int) -> Any:
-    """scheduler.jobs.expiry_reminders' aggregate, rebuilt (inline in the job)."""
-    horizon = now + timedelta(days=30)
-    return (
-        select(PointsLot.member_id, func.sum(PointsLot.remaining), func.min(PointsLot.expires_at))
-        .where(PointsLot.remaining > 0).where(PointsLot.expires_at > now)
-        .where(PointsLot.expires_at <= horizon).where(PointsLot.member_id > last)
-        .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
-    )
 
 
 def dedupe_query(keys: list[str]) -> Any:
@@ -454,7 +420,7 @@ async def select_reminders(ctx: JobContext, now: datetime, explain: Explainer, m
         lasts.append(last)
         started = time.perf_counter()
         async with ctx.db.sessions() as session:
-            rows = (await session.execute(reminder_query(now, last))).all()
+            rows = (await session.execute(expiring_page(now, last))).all()
         due = {_reminder_key(ctx, member_id, expires_at, now): member_id for member_id, _, expires_at in rows}
         looked = time.perf_counter()
         async with ctx.db.sessions() as session:
@@ -473,13 +439,13 @@ async def select_reminders(ctx: JobContext, now: datetime, explain: Explainer, m
     sel.close(times)
     share = 100 * sum(lookup) / sum(times) if sum(times) else 0.0
     sel.note = (sel.note + "; " if sel.note else "") + (
-        f"aggregate rebuilt (inline in the job); {to_remind} still to remind; "
+        f"{to_remind} still to remind; "
         f"the outbox dedupe lookup is {share:.0f} % of the time"
     )
-    sel.scans_first, sel.explain_ms_first = await explain(reminder_query(now, lasts[0]), "expiry_reminders-first")
-    sel.scans_mid, sel.explain_ms_mid = await explain(reminder_query(now, lasts[len(lasts) // 2]),
+    sel.scans_first, sel.explain_ms_first = await explain(expiring_page(now, lasts[0]), "expiry_reminders-first")
+    sel.scans_mid, sel.explain_ms_mid = await explain(expiring_page(now, lasts[len(lasts) // 2]),
                                                       "expiry_reminders-mid")
-    sel.scans_last, sel.explain_ms_last = await explain(reminder_query(now, lasts[-1]), "expiry_reminders-last")
+    sel.scans_last, sel.explain_ms_last = await explain(expiring_page(now, lasts[-1]), "expiry_reminders-last")
     lookup_scans, lookup_ms = await explain(dedupe_query(last_keys or ["none"]), "expiry_reminders-dedupe")
     sel.scans_last += f" | dedupe lookup: {lookup_scans} ({lookup_ms:.1f} ms)"
     return sel

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
@@ -19,6 +20,7 @@ from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
 from storage.models import Member, Outbox, PointsLot, WinbackOffer
 from storage.outbox import MARKETING
+from storage.rules import Rules
 from storage.tiers import review_tiers
 
 log = logging.getLogger("wxbot.jobs")
@@ -119,17 +121,11 @@ async def expire_points(ctx: JobContext, now: datetime) -> int:
 
 async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
     """Points expiring within 30 days: one reminder per member per expiry month, and again at 7 days."""
-    horizon = now + timedelta(days=30)
     sent = 0
     last = 0
     while True:
         async with ctx.db.sessions() as session:
-            rows = (await session.execute(
-                select(PointsLot.member_id, func.sum(PointsLot.remaining), func.min(PointsLot.expires_at))
-                .where(PointsLot.remaining > 0).where(PointsLot.expires_at > now)
-                .where(PointsLot.expires_at <= horizon).where(PointsLot.member_id > last)
-                .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
-            )).all()
+            rows = (await session.execute(expiring_page(now, last))).all()
         # Most of these members were reminded at this stage already (the job runs daily): find which
         # in one query rather than a transaction each.
         due = {_reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
@@ -144,6 +140,16 @@ async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
         if len(rows) < BATCH:
             return sent
         last = rows[-1][0]
+
+
+def expiring_page(now: datetime, last: int) -> Any:
+    """expiry_reminders' page: (member, points, earliest expiry) of live points expiring within 30 days."""
+    return (
+        select(PointsLot.member_id, func.sum(PointsLot.remaining), func.min(PointsLot.expires_at))
+        .where(PointsLot.remaining > 0).where(PointsLot.expires_at > now)
+        .where(PointsLot.expires_at <= now + timedelta(days=30)).where(PointsLot.member_id > last)
+        .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
+    )
 
 
 def _reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
@@ -170,20 +176,24 @@ async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: date
 
 
 # --- win-back --------------------------------------------------------------------------------------
+def winback_candidates(rules: Rules, now: datetime) -> Any:
+    """Marketable members quiet for winback_after_days with no offer in that time (the offer is checked
+    again in each member's transaction)."""
+    since = now - timedelta(days=rules.winback_after_days)
+    offered_lately = (
+        select(WinbackOffer.id).where(WinbackOffer.member_id == Member.id).where(WinbackOffer.offered_at > since)
+    )
+    return (
+        _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
+        .where(Member.last_interaction_at < since).where(~offered_lately.exists())
+    )
+
+
 async def winback(ctx: JobContext, now: datetime) -> int:
     """Members quiet for 30 days get one push (not again within 30 days) and an offer honoured by
     their next check-in within 7 days (`winback:<member>:<day>`)."""
     rules = ctx.rules
-    quiet_since = now - timedelta(days=rules.winback_after_days)
-    offered_lately = (
-        select(WinbackOffer.id).where(WinbackOffer.member_id == Member.id)
-        .where(WinbackOffer.offered_at > now - timedelta(days=rules.winback_after_days))
-    )
-    query = (
-        _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
-        .where(Member.last_interaction_at < quiet_since)
-        .where(~offered_lately.exists())  # checked again in each member's transaction
-    )
+    query = winback_candidates(rules, now)
     day = local_date(now, ctx.tz)
 
     async def one(member_id: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -21,6 +22,15 @@ class TierReview:
     upgraded: int = 0
 
 
+def unreviewed(month: str) -> Any:
+    """Members whose tier is due for review in `month` (YYYY-MM): joined, not deleted, not yet reviewed."""
+    return (
+        select(Member.id).where(Member.joined_at.is_not(None))  # type: ignore[union-attr]
+        .where(Member.status.in_((ACTIVE, UNSUBSCRIBED)))  # type: ignore[attr-defined]
+        .where(or_(Member.tier_reviewed_month.is_(None), Member.tier_reviewed_month != month))  # type: ignore[union-attr]
+    )
+
+
 async def review_tiers(db: Database, ledger: Ledger, now: datetime, batch: int = 500) -> TierReview:
     """Review every member not yet reviewed this month, each in its own transaction.
     Safe to run twice (or from two processes): the month marker is set by a conditional update."""
@@ -30,10 +40,7 @@ async def review_tiers(db: Database, ledger: Ledger, now: datetime, batch: int =
     while True:
         async with db.sessions() as session:
             ids = list((await session.scalars(
-                select(Member.id).where(Member.id > last_id).where(Member.joined_at.is_not(None))  # type: ignore[union-attr]
-                .where(Member.status.in_((ACTIVE, UNSUBSCRIBED)))  # type: ignore[attr-defined]
-                .where(or_(Member.tier_reviewed_month.is_(None), Member.tier_reviewed_month != month))  # type: ignore[union-attr]
-                .order_by(Member.id).limit(batch)
+                unreviewed(month).where(Member.id > last_id).order_by(Member.id).limit(batch)
             )).all())
         if not ids:
             return review
