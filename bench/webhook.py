@@ -48,8 +48,10 @@ from sqlalchemy import insert
 
 from bot.settings import new_pii_key
 from bot.simclient import WeChatSide
+from storage import members
 from storage.db import Database
-from storage.models import LedgerEntry, Member, PointsLot
+from storage.ledger import Ledger
+from storage.models import Member
 from storage.rules import Rules
 
 HERE = Path(__file__).resolve().parent
@@ -239,45 +241,29 @@ def make_openids(count: int) -> list[str]:
 
 
 async def seed_members(database_url: str, openids: list[str], chunk: int = 2000) -> None:
-    """Insert one joined, active member per openid in bulk (SQLAlchemy core), before the server starts,
-    each holding the sign-up bonus as Ledger.earn writes it (entry, lot, and the row's ledger columns)."""
-    now = datetime.now(UTC)
-    joined = now - timedelta(days=1)
-    rules = Rules()
+    """One joined, active member per openid, joined yesterday, before the server starts: the rows in bulk
+    (SQLAlchemy core), then the sign-up bonus credited as sign-up credits it (members.credit_signup_bonus),
+    a chunk of members per transaction."""
+    joined = datetime.now(UTC) - timedelta(days=1)
     tag = secrets.token_hex(3).upper()  # referral codes unique across runs on one database
-    tz = ZoneInfo("Asia/Shanghai")
-    bonus, expires, joined_day = rules.signup_bonus, rules.lot_expiry(joined, tz), joined.astimezone(tz).date()
+    ledger = Ledger(Rules(), ZoneInfo("Asia/Shanghai"))
+    table = Member.__table__  # type: ignore[attr-defined]
     db = Database(database_url)
     try:
-        async with db.engine.begin() as conn:
-            for start in range(0, len(openids), chunk):
-                rows = [
-                    {"openid": openid, "joined_at": joined, "created_at": joined, "status": "active",
-                     "referral_code": f"B{tag}{start + i:08d}", "tier": "普通", "balance": bonus,
-                     "earned_total": bonus, "expiry_check_at": expires, "cap_day": joined_day,
-                     "cap_earned": bonus,
-                     "marketing_opt_out": False, "last_interaction_at": joined}
-                    for i, openid in enumerate(openids[start : start + chunk])
-                ]
-                ids = await _insert_ids(conn, Member, rows)
-                entries = await _insert_ids(conn, LedgerEntry, [
-                    {"member_id": i, "delta": bonus, "kind": "signup", "idempotency_key": f"signup:{i}",
-                     "reason": "注册会员奖励", "balance_after": bonus, "created_at": joined}
-                    for i in ids
-                ])
-                await conn.execute(insert(PointsLot.__table__), [  # type: ignore[attr-defined]
-                    {"member_id": i, "entry_id": e, "amount": bonus, "remaining": bonus, "earned_at": joined,
-                     "expires_at": expires}
-                    for i, e in zip(ids, entries, strict=True)
-                ])
+        for start in range(0, len(openids), chunk):
+            rows = [
+                {"openid": openid, "joined_at": joined, "created_at": joined, "last_interaction_at": joined,
+                 "referral_code": f"B{tag}{start + i:08d}"}
+                for i, openid in enumerate(openids[start : start + chunk])
+            ]
+            async with db.unit_of_work() as session:
+                ids = (await session.execute(
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                )).scalars().all()
+                for member_id in ids:
+                    await members.credit_signup_bonus(session, ledger, member_id, joined)
     finally:
         await db.dispose()
-
-
-async def _insert_ids(conn: Any, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    table = model.__table__
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list((await conn.execute(stmt, rows)).scalars().all())
 
 
 class Load:

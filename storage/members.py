@@ -187,12 +187,17 @@ async def sign_up(
     member.status = ACTIVE
     await session.flush()
     assert member.id is not None
-    bonus = await ledger.earn(
-        session, member.id, ledger.rules.signup_bonus, key=f"signup:{member.id}", kind="signup",
-        now=now, reason="注册会员奖励",
-    )
+    bonus = await credit_signup_bonus(session, ledger, member.id, now)
     rewarded = await _reward_referrer(session, ledger, member, now)
     return Signup(member.id, member.referral_code, bonus, rewarded)
+
+
+async def credit_signup_bonus(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> Movement:
+    """The sign-up bonus (`signup:<member>`), as sign_up credits it."""
+    return await ledger.earn(
+        session, member_id, ledger.rules.signup_bonus, key=f"signup:{member_id}", kind="signup",
+        now=now, reason="注册会员奖励",
+    )
 
 
 async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> bool:
