@@ -32,21 +32,17 @@ def upgrade() -> None:
     op.add_column('member', sa.Column('checkin_day', sa.Date(), nullable=True))
     op.add_column('member', sa.Column('checkin_streak', sa.Integer(), nullable=False, server_default='0'))
     op.add_column('member', sa.Column('winback_until', sa.DateTime(timezone=True), nullable=True))
+    # One pass over member (each UPDATE rewrites every row: one, not four).
     op.execute(
-        "UPDATE member SET earned_total = COALESCE((SELECT SUM(e.delta) FROM ledger_entry e"
-        f" WHERE e.member_id = member.id AND e.kind IN ({QUALIFYING_KINDS})), 0)"
-    )
-    op.execute(
-        "UPDATE member SET expiry_check_at = (SELECT MIN(l.expires_at) FROM points_lot l"
-        " WHERE l.member_id = member.id AND l.remaining > 0)"
-    )
-    op.execute(
-        "UPDATE member SET checkin_day = (SELECT MAX(c.day) FROM checkin c WHERE c.member_id = member.id),"
+        "UPDATE member SET"
+        " earned_total = COALESCE((SELECT SUM(e.delta) FROM ledger_entry e"
+        f" WHERE e.member_id = member.id AND e.kind IN ({QUALIFYING_KINDS})), 0),"
+        " expiry_check_at = (SELECT MIN(l.expires_at) FROM points_lot l"
+        " WHERE l.member_id = member.id AND l.remaining > 0),"
+        " checkin_day = (SELECT MAX(c.day) FROM checkin c WHERE c.member_id = member.id),"
         " checkin_streak = COALESCE((SELECT c.streak FROM checkin c WHERE c.member_id = member.id"
-        " ORDER BY c.day DESC LIMIT 1), 0)"
-    )
-    op.execute(
-        "UPDATE member SET winback_until = (SELECT MAX(w.valid_until) FROM winback_offer w"
+        " ORDER BY c.day DESC LIMIT 1), 0),"
+        " winback_until = (SELECT MAX(w.valid_until) FROM winback_offer w"
         " WHERE w.member_id = member.id AND w.redeemed_at IS NULL)"
     )
 
