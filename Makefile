@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint bench clean
 
+# editable_mode=compat puts the checkout itself on the path, so the development tools (devtools/) import
+# in a development install; a plain `pip install .` leaves them out.
 $(BIN)/wxbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
 	@touch $@
 
 install: $(BIN)/wxbot

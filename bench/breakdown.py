@@ -31,12 +31,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from bot.app import create_app
-from bot.inbound import build_inbound
+from bot.inbound.parse import build_inbound
+from bot.inbound.render import render
+from bot.inbound.webhook import check_signature, open_body
 from bot.migrate import upgrade
-from bot.render import render
 from bot.settings import Settings, new_pii_key
-from bot.simclient import WeChatSide
-from bot.webhook import check_signature, open_body
+from devtools.simclient import WeChatSide
 from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.message import OFFICIAL_ACCOUNT

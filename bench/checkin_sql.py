@@ -18,7 +18,7 @@ from pathlib import Path
 from bot.app import create_app
 from bot.migrate import upgrade
 from bot.settings import Settings, new_pii_key
-from bot.simclient import WeChatSide
+from devtools.simclient import WeChatSide
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from breakdown import asgi_call  # noqa: E402

@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from bot.settings import new_pii_key
-from bot.simclient import WeChatSide
+from devtools.simclient import WeChatSide
 from storage import members
 from storage.db import Database
 from storage.ledger import Ledger

@@ -21,13 +21,13 @@ from bot.api import admin, health, miniprogram, orders
 from bot.api.errors import ApiError
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
-from bot.dedupe import DeliveryGuard
-from bot.identity import IdentityLinker
-from bot.pipeline import ChatPipeline
+from bot.inbound.dedupe import DeliveryGuard
+from bot.inbound.pipeline import ChatPipeline
+from bot.inbound.webhook import Endpoint, mini_program, official_account
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
-from bot.webhook import Endpoint, mini_program, official_account
-from bot.wechat_api import WeChatQr
+from bot.wechat.client import WeChatQr
+from bot.wechat.identity import IdentityLinker
 from handlers.core.context import Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT
 from scheduler.jobs import JobContext

@@ -283,16 +283,29 @@ def cmd_codes_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.chatcli import run_chat
+DEVTOOLS_MISSING = (
+    "wxbot: `{command}` is a development tool: it ships with the source checkout, not with the installed "
+    "package. Run it from a development install (`make install` in the repository)."
+)
 
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    try:
+        from devtools.chatcli import run_chat
+    except ImportError:
+        print(DEVTOOLS_MISSING.format(command="wxbot chat"), file=sys.stderr)
+        return 2
     return run_chat(Settings(), args.url, args.openid, encrypted=args.encrypted)
 
 
 def cmd_fake_wechat(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.fakewechat import create_fake_wechat
+    try:
+        from devtools.fakewechat import create_fake_wechat
+    except ImportError:
+        print(DEVTOOLS_MISSING.format(command="wxbot fake-wechat"), file=sys.stderr)
+        return 2
 
     print(f"fake WeChat API on http://{args.host}:{args.port} (control API under /_fake/)", flush=True)
     uvicorn.run(create_fake_wechat(), host=args.host, port=args.port, access_log=False)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 
 from bot.settings import Settings
-from bot.wechat_api import App, WeChatAPI, WeChatPushSender
+from bot.wechat.client import App, WeChatAPI, WeChatPushSender
 from scheduler.jobs import JobContext
 from scheduler.main import PushScheduler
 from scheduler.sender import Sender, SenderConfig

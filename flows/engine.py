@@ -132,7 +132,7 @@ class Conversation:
 
     async def handle(self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None) -> list[Reply]:
         """One message under the member's lock (one message of a member at a time). `prefetched`: the
-        caller has taken the lock and read the state already (bot/intake.py, in one round trip)."""
+        caller has taken the lock and read the state already (bot/inbound/intake.py, in one round trip)."""
         lock = self.lock_key(msg)
         if prefetched is not None:
             async with ctx.kv.held(lock, prefetched.token, self.lock_ttl):

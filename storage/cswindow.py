@@ -23,7 +23,7 @@ OPENING_EVENTS = ("subscribe", "scan", "click", "user_enter_tempsession")
 
 def opening(is_event: bool, event: str = "") -> tuple[int, int, bool] | None:
     """What an inbound message or event opens: (sends, seconds, only if none is open), or None.
-    The webhook opens it with the rest of its intake (bot/intake.py), in one script."""
+    The webhook opens it with the rest of its intake (bot/inbound/intake.py), in one script."""
     if not is_event:
         return MESSAGE_QUOTA, MESSAGE_WINDOW, False
     if event in OPENING_EVENTS:

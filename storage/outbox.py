@@ -44,7 +44,7 @@ class SendResult:
 
 
 class PushSender(Protocol):
-    """Implemented in bot/wechat_api.py; the scheduler is handed one at start-up.
+    """Implemented in bot/wechat/client.py; the scheduler is handed one at start-up.
     `send` tries one channel and reports; choosing the channel is the sender loop's job."""
 
     async def send(self, channel: str, row: Outbox, *, openid: str, template_id: str | None) -> SendResult: ...

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from bot.app import create_app
 from bot.settings import Settings
-from bot.simclient import WeChatSide
+from devtools.simclient import WeChatSide
 from storage.clock import FrozenClock
 
 TOKEN = "testtoken"

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from bot.crypto import Envelope, sha1_signature
-from bot.inbound import parse_xml
-from bot.simclient import SignedPush, xml_message
+from bot.inbound.parse import parse_xml
+from devtools.simclient import SignedPush, xml_message
 from flows.engine import Conversation
 from flows.store import FlowStore
 from handlers.core.context import ChatContext

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.crypto import Envelope, sha1_signature
-from bot.fakewechat import create_fake_wechat
-from bot.simclient import SignedPush, WeChatSide
+from devtools.fakewechat import create_fake_wechat
+from devtools.simclient import SignedPush, WeChatSide
 from storage import subscriptions
 from storage.clock import FrozenClock
 from storage.models import Member, Outbox, SubscribeCredit

@@ -19,10 +19,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event, insert, select
 
-from bot.fakewechat import create_fake_wechat
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
-from bot.wechat_api import WeChatAPI
+from bot.wechat.client import WeChatAPI
+from devtools.fakewechat import create_fake_wechat
 from scheduler.jobs import JobContext
 from scheduler.sender import Sender
 from storage import outbox

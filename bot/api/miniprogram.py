@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from bot.api.errors import ERROR_SCHEMA, ApiError
-from bot.wechat_api import WeChatAPI, WeChatError
+from bot.wechat.client import WeChatAPI, WeChatError
 from flows.signup import parse_birthday
 from handlers import texts
 from handlers.core.context import Services

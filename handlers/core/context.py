@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class QrMaker(Protocol):
-    """Implemented in bot/wechat_api.py: a parametric QR code for a scene -> (image link, demo?)."""
+    """Implemented in bot/wechat/client.py: a parametric QR code for a scene -> (image link, demo?)."""
 
     async def make(self, scene: str) -> tuple[str, bool]: ...
 

@@ -1,4 +1,4 @@
-"""Inbound: one message or event from WeChat, free of XML and JSON. Only bot/inbound.py builds it."""
+"""Inbound: one message or event from WeChat, free of XML and JSON. Only bot/inbound/parse.py builds it."""
 
 from __future__ import annotations
 

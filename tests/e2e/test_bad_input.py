@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.crypto import Envelope, sha1_signature
-from bot.simclient import WeChatSide, xml_message
+from devtools.simclient import WeChatSide, xml_message
 from handlers import texts
 from storage.clock import FrozenClock
 from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.fakewechat import create_fake_wechat
-from bot.wechat_api import WeChatQr
+from bot.wechat.client import WeChatQr
+from devtools.fakewechat import create_fake_wechat
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import OutboundCall

@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 
 from bot.app import create_app
-from bot.fakewechat import create_fake_wechat
+from devtools.fakewechat import create_fake_wechat
 from storage.campaigns import Campaigns
 from storage.clock import FrozenClock
 from storage.db import Database

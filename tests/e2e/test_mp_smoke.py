@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.fakewechat import create_fake_wechat
+from devtools.fakewechat import create_fake_wechat
 from tests.fakes import WeChat, make_settings, running, wechat_for
 
 OA_OPENID = "oOAfollower000000000000001"

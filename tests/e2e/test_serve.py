@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bot.settings import new_pii_key
-from bot.simclient import WeChatSide
+from devtools.simclient import WeChatSide
 from handlers import texts
 
 WXBOT = Path(sys.executable).parent / "wxbot"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.crypto import Envelope, sha1_signature
-from bot.inbound import parse_xml
-from bot.simclient import xml_message
+from bot.inbound.parse import parse_xml
+from devtools.simclient import xml_message
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Member

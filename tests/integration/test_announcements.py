@@ -24,10 +24,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.fakewechat import create_fake_wechat
-from bot.pushtexts import announcement
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
+from bot.wechat.pushtexts import announcement
+from devtools.fakewechat import create_fake_wechat
 from handlers import texts
 from scheduler.sender import ROBOT_PER_SECOND, Sender
 from storage.campaigns import Campaigns

@@ -1,4 +1,4 @@
-"""What the webhook asks the KV before a handler runs, in one script (bot/intake.py), on memory:// and on
+"""What the webhook asks the KV before a handler runs, in one script (bot/inbound/intake.py), on memory:// and on
 Redis: the claim that makes a delivery run once, and the member's lock, even when the KV client sends the
 script a second time because the connection dropped before the answer."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import intake
-from bot.dedupe import PROCESSING
-from bot.inbound import build_inbound
-from bot.simclient import WeChatSide
+from bot.inbound import intake
+from bot.inbound.dedupe import PROCESSING
+from bot.inbound.parse import build_inbound
+from devtools.simclient import WeChatSide
 from handlers.core.message import OFFICIAL_ACCOUNT, Inbound
 from tests.factories import local
 from tests.fakes import WeChat

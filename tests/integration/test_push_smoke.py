@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.crypto import PiiCipher
-from bot.fakewechat import create_fake_wechat
 from bot.runtime import make_api, make_sender
+from devtools.fakewechat import create_fake_wechat
 from scheduler.jobs import JobContext, birthday
 from storage import cswindow, members
 from storage.clock import FrozenClock

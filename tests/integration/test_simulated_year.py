@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import fakewechat
-from bot.wechat_api import TOKEN_ERRORS
+from bot.wechat.client import TOKEN_ERRORS
+from devtools import fakewechat
 from scheduler.jobs import birthday, expire_points, expiry_reminders, winback
 from storage import checkins, cswindow, members, outbox
 from storage.models import LedgerEntry, Member, Outbox, PointsLot, WinbackOffer

@@ -1,13 +1,13 @@
 """Regression: TransferToAgent(kf_account=...) rendered without the account.
 
-bot/render.py built wechatpy's TransferCustomerServiceReply, which has no field for it, so a handler
+bot/inbound/render.py built wechatpy's TransferCustomerServiceReply, which has no field for it, so a handler
 asking for a specific agent silently got "any agent". The reply now carries TransInfo/KfAccount
 (the form WeRoBot implements; wechat-protocol.md §4.2)."""
 
 from __future__ import annotations
 
-from bot.inbound import parse_xml
-from bot.render import render
+from bot.inbound.parse import parse_xml
+from bot.inbound.render import render
 from handlers.core.reply import TransferToAgent
 
 

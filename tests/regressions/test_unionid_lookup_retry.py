@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.identity import IdentityLinker
+from bot.wechat.identity import IdentityLinker
 from storage.clock import FrozenClock
 from tests.mp_support import MiniProgram, mini_program
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.inbound import MalformedError, parse_xml
+from bot.inbound.parse import MalformedError, parse_xml
 from handlers import texts
 from tests.fakes import WeChat
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from bot.cli import main
-from bot.fakewechat import (
+from devtools.fakewechat import (
     CODE_TTL,
     STABLE_ROTATE_BEFORE,
     TOKEN_TTL,

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from bot.inbound import build_inbound
+from bot.inbound.parse import build_inbound
 from handlers.core.context import ChatContext, Services
 from handlers.core.filters import Click, Command, Event, Kind, SceneIs, any_of, run_filter
 from handlers.core.message import OFFICIAL_ACCOUNT, Inbound

@@ -1,4 +1,4 @@
-"""bot/inbound.py and handlers/core/message.py: normalisation, QR scenes, delivery (dedupe) keys and
+"""bot/inbound/parse.py and handlers/core/message.py: normalisation, QR scenes, delivery (dedupe) keys and
 the Inbound built from each wire shape."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.inbound import MAX_TEXT, MalformedError, build_inbound, dedupe_key, parse_json, parse_xml
-from bot.simclient import xml_message
+from bot.inbound.parse import MAX_TEXT, MalformedError, build_inbound, dedupe_key, parse_json, parse_xml
+from devtools.simclient import xml_message
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT, Scene, normalise
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""bot/render.py: passive reply XML for each Reply type, as WeChat parses it, and the customer-service
+"""bot/inbound/render.py: passive reply XML for each Reply type, as WeChat parses it, and the customer-service
 form of the replies that go through the outbox."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.inbound import parse_xml
-from bot.render import SUCCESS, render, to_custom_message
+from bot.inbound.parse import parse_xml
+from bot.inbound.render import SUCCESS, render, to_custom_message
 from handlers.core.reply import Ack, Article, Image, News, Text, TransferToAgent
 
 

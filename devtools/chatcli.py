@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from bot.settings import Settings
-from bot.simclient import WeChatSide
+from devtools.simclient import WeChatSide
 
 USAGE = (
     "Type a message as a member would (try 帮助 or 注册). Special lines:\n"

@@ -15,9 +15,9 @@ from fastapi.responses import PlainTextResponse, Response
 
 from bot import metrics
 from bot.crypto import CryptoError, Envelope, sha1_signature, signature_matches
-from bot.inbound import MalformedError, build_inbound, parse_json, parse_xml
-from bot.pipeline import ChatPipeline
-from bot.render import SUCCESS
+from bot.inbound.parse import MalformedError, build_inbound, parse_json, parse_xml
+from bot.inbound.pipeline import ChatPipeline
+from bot.inbound.render import SUCCESS
 from handlers.core.message import OFFICIAL_ACCOUNT
 from storage.clock import Clock
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.crypto import Envelope, sha1_signature
-from bot.inbound import parse_xml
+from bot.inbound.parse import parse_xml
 
 _MSG_IDS = itertools.count(int(time.time() * 1000) * 1000)
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bot import pushtexts
+from bot.wechat import pushtexts
 from storage.clock import Clock
 from storage.db import Database
 from storage.kv import KV

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.dedupe import DeliveryGuard, Seen
+from bot.inbound.dedupe import DeliveryGuard, Seen
 from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
 from storage import cswindow

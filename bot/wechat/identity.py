@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.wechat_api import NETWORK_ERROR, WeChatAPI, WeChatError
+from bot.wechat.client import NETWORK_ERROR, WeChatAPI, WeChatError
 from storage import members
 from storage.clock import Clock
 from storage.db import Database

@@ -34,7 +34,7 @@ class DeliveryGuard:
 
     @staticmethod
     def processing_value(token: str) -> str:
-        """The claim of a delivery being processed (bot/intake.py takes it, with the rest of what precedes
+        """The claim of a delivery being processed (bot/inbound/intake.py takes it, with the rest of what precedes
         a handler); `token` tells one attempt's claim from another's. It expires after processing_ttl, so
         a worker that died mid-way does not leave the message unanswerable forever."""
         return json.dumps({"s": PROCESSING, "t": token})

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from bot import metrics
-from bot.dedupe import OUTBOXED, REPLIED, DeliveryGuard
-from bot.intake import Intake, IntakeScript
+from bot.inbound.dedupe import OUTBOXED, REPLIED, DeliveryGuard
+from bot.inbound.intake import Intake, IntakeScript
+from bot.inbound.render import SUCCESS, render, to_custom_message
 from bot.logs import KeyAdapter
-from bot.render import SUCCESS, render, to_custom_message
 from flows.engine import Conversation
 from handlers import texts
 from handlers.core.context import ChatContext, Services
