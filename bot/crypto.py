@@ -29,8 +29,16 @@ def sha1_signature(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
+def secret_equals(expected: str, given: str | None) -> bool:
+    """Constant-time equality of a secret or signature. Secrets are ASCII: anything else is simply a
+    mismatch (compare_digest raises TypeError on non-ASCII str, which was a 500 for any caller)."""
+    if not given or not given.isascii():
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def signature_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, given.lower())  # type: ignore[union-attr]
+    return secret_equals(expected, given.lower() if given else given)
 
 
 def aes_key(encoding_aes_key: str) -> bytes:

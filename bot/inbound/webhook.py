@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from bot import metrics
+from bot.api.validation import nul_field, unix_seconds
 from bot.crypto import CryptoError, Envelope, sha1_signature, signature_matches
 from bot.inbound.parse import MalformedError, build_inbound, parse_json, parse_xml
 from bot.inbound.pipeline import ChatPipeline
@@ -48,11 +49,10 @@ def check_signature(endpoint: Endpoint, clock: Clock, params: Any) -> None:
     if not signature_matches(expected, params.get("signature")):
         raise Refused(endpoint, 403, "invalid signature")
     if endpoint.max_age:
-        try:
-            age = abs(clock.now().timestamp() - int(timestamp))
-        except ValueError:
-            raise Refused(endpoint, 403, "invalid timestamp") from None
-        if age > endpoint.max_age:
+        seconds = unix_seconds(timestamp)
+        if seconds is None:
+            raise Refused(endpoint, 403, "invalid timestamp")
+        if abs(clock.now().timestamp() - seconds) > endpoint.max_age:
             raise Refused(endpoint, 403, "signature timestamp too old")
 
 
@@ -140,6 +140,8 @@ def make_router(path: str, endpoint_attr: str) -> APIRouter:
         body = await read_body(endpoint, request)
         check_signature(endpoint, clock, params)
         fields, is_json, key_index = open_body(endpoint, params, body)
+        if (field := nul_field(fields)) is not None:  # JSON may carry \u0000; PostgreSQL text refuses it
+            raise Refused(endpoint, 400, f"{field} contains a NUL character")
         try:
             msg = build_inbound(endpoint.source, fields, clock.now())
         except MalformedError as exc:
