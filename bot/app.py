@@ -12,13 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from bot.api import admin, health, miniprogram, orders
-from bot.api.errors import ApiError
+from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.inbound.dedupe import DeliveryGuard
@@ -151,7 +148,7 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(admin.router)
     app.include_router(miniprogram.router)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     return app
 
 
@@ -159,22 +156,3 @@ def serve_app() -> FastAPI:
     """The app as `wxbot serve` runs it (uvicorn's factory, in every worker)."""
     return create_app(freeze_gc=True)
 
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """Every refusal is JSON {"error": code, "message": text} with a precise status."""
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc, ApiError):
-            return JSONResponse({"error": exc.code, "message": str(exc.detail)}, status_code=exc.status_code)
-        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-                422: "invalid", 429: "rate_limited", 503: "unavailable"}.get(exc.status_code, "error")
-        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        return JSONResponse({"error": "invalid", "message": problems}, status_code=422)

@@ -15,3 +15,6 @@ LATENCY = Histogram(
 DEDUPE_HITS = Counter("wxbot_dedupe_hits_total", "Repeated deliveries by the state found", ["state"])
 LATE_REPLIES = Counter("wxbot_late_replies_total", "Replies that missed the deadline and went to the outbox")
 REJECTED = Counter("wxbot_rejected_requests_total", "Requests refused at the edge", ["endpoint", "status"])
+SERVER_ERRORS = Counter(
+    "wxbot_http_server_errors_total", "HTTP 500 answers (unhandled errors) by route template", ["route"],
+)

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     rules_file: str = ""
     signature_max_age: int = Field(default=600, ge=0)
     reply_deadline: float = Field(default=4.0, gt=0, le=4.8)
+    api_deadline: float = Field(default=3.0, gt=0, le=30)  # a JSON API call past it is a 503 (the caller retries)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     dedupe_ttl: int = Field(default=3600, ge=60)
     log_level: str = "INFO"

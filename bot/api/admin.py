@@ -3,96 +3,105 @@
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from bot.api.deps import AdminDep, require_admin
+from bot.api.validation import Count, Moment, PathId, Text
 from handlers.core.context import Services
 from storage import staff
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward
 from storage.rewards import Rewards
 
-Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
-
-
-def require_admin(request: Request) -> Services:
-    expected = request.app.state.settings.admin_token
-    given = request.headers.get("authorization", "")
-    scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, expected):
-        raise HTTPException(401, "a valid `Authorization: Bearer <ADMIN_TOKEN>` header is required")
-    return request.app.state.services  # type: ignore[no-any-return]
-
+Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+Limit = Annotated[Count, Field(gt=0)]
+Name = Annotated[Text, Field(min_length=1, max_length=40)]
+Description = Annotated[Text, Field(max_length=200)]
+Cost = Annotated[StrictInt, Field(gt=0, le=10_000_000)]
+Days = Annotated[StrictInt, Field(gt=0, le=3650)]
+Code = Annotated[Text, Path(min_length=1, max_length=64)]
+OpenId = Annotated[Text, Field(min_length=1, max_length=64)]
+StaffPath = Annotated[Text, Path(min_length=1, max_length=64)]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-AdminServices = Annotated[Services, Depends(require_admin)]
 
 
 class RewardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=40)]
-    description: Annotated[str, Field(max_length=200)] = ""
-    cost: Annotated[StrictInt, Field(gt=0, le=10_000_000)]
+    name: Name
+    description: Description = ""
+    cost: Cost
     kind: Literal["coupon", "code_pool", "gift"] = "coupon"
-    stock: Count | None = None
-    per_member_limit: Annotated[StrictInt, Field(gt=0)] | None = None
-    total_limit: Annotated[StrictInt, Field(gt=0)] | None = None
-    min_tier: str | None = None
-    validity_days: Annotated[StrictInt, Field(gt=0, le=3650)] = 30
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    stock: Stock | None = None
+    per_member_limit: Limit | None = None
+    total_limit: Limit | None = None
+    min_tier: Text | None = None
+    validity_days: Days = 30
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     active: bool = True
 
 
 class RewardPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=40)] | None = None
-    description: Annotated[str, Field(max_length=200)] | None = None
-    cost: Annotated[StrictInt, Field(gt=0, le=10_000_000)] | None = None
-    stock: Count | None = None
-    per_member_limit: Annotated[StrictInt, Field(gt=0)] | None = None
-    total_limit: Annotated[StrictInt, Field(gt=0)] | None = None
-    min_tier: str | None = None
-    validity_days: Annotated[StrictInt, Field(gt=0, le=3650)] | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    name: Name | None = None
+    description: Description | None = None
+    cost: Cost | None = None
+    stock: Stock | None = None
+    per_member_limit: Limit | None = None
+    total_limit: Limit | None = None
+    min_tier: Text | None = None
+    validity_days: Days | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     active: bool | None = None
 
 
 REQUIRED = ("name", "description", "cost", "validity_days", "active")
 
 
-class RewardOut(RewardIn):
+class RewardOut(BaseModel):
+    """What the API answers: the stored columns, not re-validated against the input's bounds."""
+
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     id: int
     issued_count: int
+    name: str
+    description: str
+    cost: int
+    kind: str
+    stock: int | None
+    per_member_limit: int | None
+    total_limit: int | None
+    min_tier: str | None
+    validity_days: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    active: bool
 
 
 def _check_reward(services: Services, values: dict) -> None:  # type: ignore[type-arg]
     tier = values.get("min_tier")
     if tier and tier not in {t.name for t in services.rules.tiers}:
         raise HTTPException(422, f"min_tier must be one of {[t.name for t in services.rules.tiers]}")
-    for key in ("starts_at", "ends_at"):
-        if values.get(key) is not None and values[key].tzinfo is None:
-            raise HTTPException(422, f"{key} needs a time zone offset")
 
 
 @router.get("/rewards", response_model=list[RewardOut])
-async def list_rewards(services: AdminServices) -> list[Reward]:
+async def list_rewards(services: AdminDep) -> list[Reward]:
     async with services.db.sessions() as session:
         return await Rewards(services.ledger).all(session)
 
 
 @router.post("/rewards", response_model=RewardOut, status_code=201)
-async def create_reward(body: RewardIn, services: AdminServices) -> Reward:
+async def create_reward(body: RewardIn, services: AdminDep) -> Reward:
     values = body.model_dump()
     _check_reward(services, values)
     reward = Reward(**values, created_at=services.clock.now())
@@ -102,7 +111,7 @@ async def create_reward(body: RewardIn, services: AdminServices) -> Reward:
 
 
 @router.patch("/rewards/{reward_id}", response_model=RewardOut)
-async def edit_reward(reward_id: int, body: RewardPatch, services: AdminServices) -> Reward:
+async def edit_reward(reward_id: PathId, body: RewardPatch, services: AdminDep) -> Reward:
     values = body.model_dump(exclude_unset=True)
     nulls = [key for key in REQUIRED if key in values and values[key] is None]
     if nulls:  # null clears an optional field; these columns have no "unset"
@@ -116,7 +125,7 @@ async def edit_reward(reward_id: int, body: RewardPatch, services: AdminServices
 
 
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
-async def deactivate_reward(reward_id: int, services: AdminServices) -> Reward:
+async def deactivate_reward(reward_id: PathId, services: AdminDep) -> Reward:
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
         reward.active = False
@@ -124,7 +133,7 @@ async def deactivate_reward(reward_id: int, services: AdminServices) -> Reward:
 
 
 @router.post("/rewards/{reward_id}/codes")
-async def import_codes(reward_id: int, request: Request, services: AdminServices) -> dict[str, int]:
+async def import_codes(reward_id: PathId, request: Request, services: AdminDep) -> dict[str, int]:
     """Body: CSV (text/csv), one code per row in the first column; a header row `code` is skipped."""
     raw = await request.body()
     if len(raw) > 5 * 1024 * 1024:
@@ -133,6 +142,10 @@ async def import_codes(reward_id: int, request: Request, services: AdminServices
         codes = parse_codes(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise HTTPException(422, "CSV must be UTF-8") from None
+    except csv.Error as exc:
+        raise HTTPException(422, f"CSV is malformed: {exc}") from None
+    if any("\x00" in code for code in codes):
+        raise HTTPException(422, "code: must not contain NUL characters")
     if not codes:
         raise HTTPException(422, "no codes in the CSV")
     async with services.db.unit_of_work() as session:
@@ -161,7 +174,7 @@ class CouponUse(BaseModel):
 
 
 @router.post("/coupons/{code}/use", response_model=CouponUse)
-async def use_coupon(code: str, services: AdminServices) -> CouponUse:
+async def use_coupon(code: Code, services: AdminDep) -> CouponUse:
     try:
         async with services.db.unit_of_work() as session:
             used = await Rewards(services.ledger).use(session, code, services.clock.now())
@@ -174,7 +187,7 @@ async def use_coupon(code: str, services: AdminServices) -> CouponUse:
 
 
 @router.post("/redemptions/{redemption_id}/cancel")
-async def cancel_redemption(redemption_id: int, services: AdminServices) -> dict[str, object]:
+async def cancel_redemption(redemption_id: PathId, services: AdminDep) -> dict[str, object]:
     try:
         async with services.db.unit_of_work() as session:
             rewards = Rewards(services.ledger)
@@ -197,26 +210,26 @@ async def _reward(session, services: Services, reward_id: int) -> Reward:  # typ
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    openid: Annotated[str, Field(min_length=1, max_length=64)]
+    openid: OpenId
     role: Literal["manager", "admin"] = "manager"
 
 
 @router.get("/staff")
-async def list_staff(services: AdminServices) -> list[dict[str, object]]:
+async def list_staff(services: AdminDep) -> list[dict[str, object]]:
     async with services.db.sessions() as session:
         rows = await staff.all_staff(session)
     return [{"openid": s.openid, "role": s.role, "added_by": s.added_by, "created_at": s.created_at} for s in rows]
 
 
 @router.post("/staff", status_code=201)
-async def add_staff(body: StaffIn, services: AdminServices) -> dict[str, object]:
+async def add_staff(body: StaffIn, services: AdminDep) -> dict[str, object]:
     async with services.db.unit_of_work() as session:
         new = await staff.add(session, body.openid, body.role, "admin-api", services.clock.now())
     return {"openid": body.openid, "role": body.role, "created": new}
 
 
 @router.delete("/staff/{openid}")
-async def remove_staff(openid: str, services: AdminServices) -> dict[str, object]:
+async def remove_staff(openid: StaffPath, services: AdminDep) -> dict[str, object]:
     async with services.db.unit_of_work() as session:
         if not await staff.remove(session, openid):
             raise HTTPException(404, f"{openid} is not staff")

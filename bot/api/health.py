@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.api.deps import ServicesDep
 
 router = APIRouter(tags=["operations"])
 
@@ -17,9 +19,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    services = request.app.state.services
     for name, probe in (("database", services.db.ping), ("kv", services.kv.ping)):
         try:
             await asyncio.wait_for(probe(), timeout=2)

@@ -8,10 +8,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from bot.api.deps import ServicesDep, SessionBearer, WeChatDep
 from bot.api.errors import ERROR_SCHEMA, ApiError
+from bot.api.validation import INT4_MAX, Id, Text
 from bot.wechat.client import WeChatAPI, WeChatError
 from flows.signup import parse_birthday
 from handlers import texts
@@ -25,7 +27,6 @@ from storage.rewards import Rewards
 
 SESSION_TTL = 7 * 24 * 3600
 RATE_PER_MINUTE = 60
-MAX_ID = 2**31 - 1  # ids are 32-bit `integer` columns: anything larger is refused before the database sees it
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA, 409: ERROR_SCHEMA, 422: ERROR_SCHEMA,
     429: ERROR_SCHEMA,
@@ -43,11 +44,16 @@ def _key(token: str) -> str:
     return "wxbot:mpsess:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-async def current_session(request: Request) -> Session:
-    services: Services = request.app.state.services
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def session_token(credentials: SessionBearer) -> str:
+    if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "missing `Authorization: Bearer <session token>`; log in first")
+    return credentials.credentials
+
+
+TokenDep = Annotated[str, Depends(session_token)]
+
+
+async def current_session(services: ServicesDep, token: TokenDep) -> Session:
     raw = await services.kv.get(_key(token))
     if raw is None:
         raise ApiError(401, "session_expired", "the session token is unknown or expired; log in again")
@@ -59,13 +65,6 @@ async def current_session(request: Request) -> Session:
 
 
 SessionDep = Annotated[Session, Depends(current_session)]
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
-ServicesDep = Annotated[Services, Depends(services_of)]
 
 
 async def _member(services: Services, session: Session, *, joined: bool = True) -> Member:
@@ -84,7 +83,7 @@ def _refusal(exc: DomainError) -> ApiError:
 # --- login --------------------------------------------------------------------------------------------
 class LoginIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"code": "081Kq4Ga1lY0aJ0dNaHa1bMq4Ga1"}]})
-    code: Annotated[str, Field(min_length=1, max_length=128)]
+    code: Annotated[Text, Field(min_length=1, max_length=128)]
 
 
 class LoginOut(BaseModel):
@@ -96,10 +95,9 @@ class LoginOut(BaseModel):
 
 
 @router.post("/login", response_model=LoginOut)
-async def login(body: LoginIn, request: Request, services: ServicesDep) -> LoginOut:
+async def login(body: LoginIn, services: ServicesDep, api: WeChatDep) -> LoginOut:
     """Exchange a `wx.login()` code for our own session token (7 days). The Mini Program openid is
     linked to the Official Account member with the same unionid, whichever door came first."""
-    api: WeChatAPI = request.app.state.wechat
     try:
         answer = await api.code2session(body.code)
     except WeChatError as exc:
@@ -123,9 +121,8 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
 
 
 @router.delete("/session")
-async def logout(request: Request, services: ServicesDep, session: SessionDep) -> dict[str, bool]:
+async def logout(services: ServicesDep, session: SessionDep, token: TokenDep) -> dict[str, bool]:
     """Revoke this session token."""
-    token = request.headers["authorization"].partition(" ")[2]
     await services.kv.delete(_key(token))
     return {"revoked": True}
 
@@ -189,7 +186,7 @@ class HistoryOut(BaseModel):
 
 @router.get("/history", response_model=HistoryOut)
 async def history(
-    services: ServicesDep, session: SessionDep, cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    services: ServicesDep, session: SessionDep, cursor: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> HistoryOut:
     """Points movements, newest first, `limit` at a time."""
@@ -250,7 +247,7 @@ async def rewards(services: ServicesDep, session: SessionDep) -> list[RewardOut]
 
 class RedeemIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reward_id": 3, "request_id": "9b1c0e4a-redeem-1"}]})
-    reward_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+    reward_id: Id
     request_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
 
 
@@ -322,7 +319,7 @@ class JoinOut(BaseModel):
 
 
 @router.post("/campaigns/{code}/join", response_model=JoinOut)
-async def join(code: Annotated[str, Field(max_length=8)], services: ServicesDep, session: SessionDep) -> JoinOut:
+async def join(code: Annotated[Text, Path(max_length=8)], services: ServicesDep, session: SessionDep) -> JoinOut:
     member = await _member(services, session)
     try:
         async with services.db.unit_of_work() as db:
@@ -340,21 +337,21 @@ class SignupIn(BaseModel):
          "consent": True},
         {"phone": "13800138000", "consent": True},
     ]})
-    phone_code: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    phone: Annotated[str, Field(min_length=11, max_length=20)] | None = None
-    birthday: Annotated[str, Field(max_length=16)] | None = None
+    phone_code: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
+    phone: Annotated[Text, Field(min_length=11, max_length=20)] | None = None
+    birthday: Annotated[Text, Field(max_length=16)] | None = None
     consent: StrictBool
 
 
 @router.post("/signup", response_model=MeOut)
-async def signup(body: SignupIn, request: Request, services: ServicesDep, session: SessionDep) -> MeOut:
+async def signup(body: SignupIn, services: ServicesDep, session: SessionDep, api: WeChatDep) -> MeOut:
     """Become a member: the phone from WeChat's phone-number button (phone_code) or typed, an
     optional birthday (YYYY-MM-DD, MM-DD or M月D日), and consent to the privacy notice."""
     if not body.consent:
         raise ApiError(422, "consent_required", "consent must be true: the privacy notice has to be accepted")
     if (body.phone_code is None) == (body.phone is None):
         raise ApiError(422, "invalid", "give exactly one of phone_code and phone")
-    phone = await _phone(request.app.state.wechat, body)
+    phone = await _phone(api, body)
     born = None
     if body.birthday:
         born = parse_birthday(body.birthday, services.clock.now().astimezone(services.tz).date())
