@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlmodel import SQLModel
 
 from bot.crypto import Envelope, sha1_signature
 from bot.inbound.parse import parse_xml
@@ -22,7 +23,7 @@ from handlers.core.context import ChatContext
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage.models import Member, Outbox
+from storage.models import LedgerEntry, Member, Outbox
 from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
 
 ENVELOPE_FIELDS = {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
@@ -180,3 +181,14 @@ def install(app: FastAPI, handler: CountingHandler) -> CountingHandler:
         router, [], FlowStore(app.state.services.kv), lock_ttl=deadline + 10, lock_wait=deadline
     )
     return handler
+
+
+async def db_state(app: FastAPI) -> dict[str, int]:
+    """Rows in every table and the sum of the ledger: what a refused request must leave as it was."""
+    counts: dict[str, int] = {}
+    async with app.state.services.db.sessions() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            counts[table.name] = int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+        ledger = await session.execute(select(func.coalesce(func.sum(LedgerEntry.delta), 0)))
+        counts["ledger_sum"] = int(ledger.scalar_one())
+    return counts
