@@ -23,6 +23,7 @@ from handlers.core.context import ChatContext
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
+from storage.db import Database
 from storage.models import LedgerEntry, Member, Outbox
 from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
 
@@ -183,10 +184,10 @@ def install(app: FastAPI, handler: CountingHandler) -> CountingHandler:
     return handler
 
 
-async def db_state(app: FastAPI) -> dict[str, int]:
+async def db_state(db: Database) -> dict[str, int]:
     """Rows in every table and the sum of the ledger: what a refused request must leave as it was."""
     counts: dict[str, int] = {}
-    async with app.state.services.db.sessions() as session:
+    async with db.sessions() as session:
         for table in SQLModel.metadata.sorted_tables:
             counts[table.name] = int((await session.execute(select(func.count()).select_from(table))).scalar_one())
         ledger = await session.execute(select(func.coalesce(func.sum(LedgerEntry.delta), 0)))

@@ -9,32 +9,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.python import asgi
 
-from bot.app import create_app
-from devtools.fakewechat import create_fake_wechat
-from storage.campaigns import Campaigns
-from storage.clock import FrozenClock
-from storage.db import Database
-from storage.ledger import Ledger
-from storage.rules import load_rules
-from tests import backends
-from tests.conftest import START
-from tests.factories import TZ
-from tests.fakes import make_settings
-from tests.mp_support import FAKE_BASE, MP_AES_KEY, MP_APPID, MP_TOKEN
-from tests.redeem_support import add_reward
+from tests.fuzz_support import Fuzz, fuzz_world
 
 # Every operation of the member API: a new one fails test_every_operation_is_fuzzed until listed here.
 OPERATIONS = [
@@ -47,80 +30,11 @@ EXAMPLES = 20
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
 
-@dataclass
-class Fuzz:
-    """The app under fuzz, reached through schemathesis's ASGI client, and the tokens it hands out."""
-
-    app: Any
-    fake: Any
-    clock: FrozenClock
-    schema: Any
-    codes: list[str]
-    member: str = ""
-    visitor: str = ""
-    calls: int = 0
-
-    def login(self, openid: str) -> str:
-        code = f"fuzz-{secrets.token_hex(6)}"
-        with asgi.get_client(self.fake) as fake:
-            fake.post("/_fake/codes", json={"code": code, "openid": openid, "unionid": None}).raise_for_status()
-        with asgi.get_client(self.app) as client:
-            response = client.post("/api/mp/login", json={"code": code})
-        assert response.status_code == 200, response.text
-        return str(response.json()["token"])
-
-    def new_member(self) -> str:
-        token = self.login(f"oFUZZmember{secrets.token_hex(8)}")
-        phone = f"139{secrets.randbelow(10**8):08d}"
-        with asgi.get_client(self.app) as client:
-            response = client.post("/api/mp/signup", headers={"Authorization": f"Bearer {token}"},
-                                   json={"phone": phone, "consent": True})
-        assert response.status_code == 200, response.text
-        return token
-
-    def tick(self) -> None:
-        """Two seconds of frozen time per request, so the fuzz never meets the 60-a-minute limit."""
-        self.calls += 1
-        self.clock.advance(seconds=2)
-
-
-async def _seed(url: str, clock: FrozenClock) -> list[str]:
-    """A few rewards (cheap, dear, sold out) and two open campaigns for the fuzz to find; their codes."""
-    db = Database(url)
-    now = clock.now()
-    try:
-        for cost, stock in ((10, None), (30, 2), (5000, None), (10, 0)):
-            await add_reward(db, now, cost=cost, stock=stock)
-        async with db.unit_of_work() as session:
-            campaigns = Campaigns(Ledger(load_rules(""), TZ))
-            made = [
-                await campaigns.create(session, kind=kind, title="模糊测试", points=10, goal=2, cap=cap,
-                                       ends_at=now + timedelta(days=30), created_by="fuzz", now=now)
-                for kind, cap in (("join_bonus", 50), ("group_buy", 2))
-            ]
-            return [c.code for c in made]
-    finally:
-        await db.dispose()
-
-
 @pytest.fixture
 def fuzz(urls: tuple[str, str]) -> Iterator[Fuzz]:
-    clock = FrozenClock(START)
-    codes = backends.run(_seed(urls[0], clock))
-    fake_app = create_fake_wechat(clock=lambda: clock.now().timestamp())
-    fake_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake_app), base_url=FAKE_BASE)
-    app = create_app(make_settings(
-        *urls, wechat_appsecret="oa-live-secret", wechat_api_base=FAKE_BASE, miniprogram_appid=MP_APPID,
-        miniprogram_secret="mp-live-secret", miniprogram_token=MP_TOKEN, miniprogram_aes_key=MP_AES_KEY,
-    ), clock=clock, http=fake_http)
-    try:
-        schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex="^/api/mp/")
-        world = Fuzz(app=app, fake=fake_app, clock=clock, schema=schema, codes=codes)
-        world.member = world.new_member()
-        world.visitor = world.login(f"oFUZZvisitor{secrets.token_hex(8)}")
+    with fuzz_world(urls) as world:
+        world.schema = world.schema.include(path_regex="^/api/mp/")
         yield world
-    finally:
-        asgi.shutdown_lifespans()  # the app's lifespan ran in schemathesis's event-loop thread
 
 
 def strategy(fuzz: Fuzz, path: str, method: str) -> st.SearchStrategy[Any]:

@@ -54,14 +54,14 @@ async def test_non_ascii_admin_token_is_401(wechat: WeChat) -> None:
 
 async def test_non_ascii_order_signature_is_401(wechat: WeChat) -> None:
     await sign_up(wechat, ALICE)
-    before = await db_state(wechat.app)
+    before = await db_state(wechat.services.db)
     ts = str(int(wechat.services.clock.now().timestamp()))
     response = await wechat.client.post(
         "/hooks/orders", content=json.dumps(paid("P-1", 100, openid=ALICE)).encode(),
         headers={"X-Wxbot-Timestamp": ts, "X-Wxbot-Signature": b"sha256=" + NON_ASCII},
     )
     refused(response, 401, "signature")
-    assert await db_state(wechat.app) == before
+    assert await db_state(wechat.services.db) == before
 
 
 @pytest.mark.parametrize(("path", "name"), [
@@ -83,10 +83,10 @@ async def test_non_ascii_signature_on_the_get_verification_is_403(wechat: WeChat
 
 async def test_400_digit_order_timestamp_is_401(wechat: WeChat) -> None:
     await sign_up(wechat, ALICE)
-    before = await db_state(wechat.app)
+    before = await db_state(wechat.services.db)
     response = await post_order(wechat, paid("P-1", 100, openid=ALICE), timestamp=HUGE_TIMESTAMP)
     refused(response, 401, "X-Wxbot-Timestamp")
-    assert await db_state(wechat.app) == before
+    assert await db_state(wechat.services.db) == before
 
 
 @pytest.mark.parametrize("path", ["/wechat", "/miniprogram/push"])
@@ -127,7 +127,7 @@ async def test_code_import_path_id_past_int4_is_422(wechat: WeChat, big: int) ->
 async def test_body_integer_past_int4_is_422(wechat: WeChat, field: str) -> None:
     body = {"name": "券", "cost": 10, field: INT4_MAX + 1}
     refused(await wechat.client.post("/api/admin/rewards", json=body, headers=ADMIN), 422, field)
-    assert (await db_state(wechat.app))["reward"] == 0
+    assert (await db_state(wechat.services.db))["reward"] == 0
 
 
 # --- NUL characters ------------------------------------------------------------------------------------
@@ -135,14 +135,14 @@ async def test_body_integer_past_int4_is_422(wechat: WeChat, field: str) -> None
 async def test_nul_in_a_reward_name_is_422(wechat: WeChat) -> None:
     body = {"name": "满减\x00券", "cost": 10}
     refused(await wechat.client.post("/api/admin/rewards", json=body, headers=ADMIN), 422, "name")
-    assert (await db_state(wechat.app))["reward"] == 0
+    assert (await db_state(wechat.services.db))["reward"] == 0
 
 
 async def test_nul_in_a_staff_openid_is_422(wechat: WeChat) -> None:
     response = await wechat.client.post("/api/admin/staff", json={"openid": "o\x00x"}, headers=ADMIN)
     refused(response, 422, "openid")
     refused(await wechat.client.delete("/api/admin/staff/o%00x", headers=ADMIN), 422, "openid")
-    assert (await db_state(wechat.app))["staff"] == 0
+    assert (await db_state(wechat.services.db))["staff"] == 0
 
 
 async def test_nul_in_a_coupon_code_is_422(wechat: WeChat) -> None:
@@ -156,14 +156,14 @@ async def test_nul_in_an_imported_code_is_422(wechat: WeChat) -> None:
     response = await wechat.client.post(f"/api/admin/rewards/{reward_id}/codes", content=b"code\nA\x00B\n",
                                         headers={**ADMIN, "Content-Type": "text/csv"})
     refused(response, 422, "code")
-    assert (await db_state(wechat.app))["reward_code"] == 0
+    assert (await db_state(wechat.services.db))["reward_code"] == 0
 
 
 async def test_nul_in_an_order_openid_is_422(wechat: WeChat) -> None:
     await sign_up(wechat, ALICE)
-    before = await db_state(wechat.app)
+    before = await db_state(wechat.services.db)
     refused(await post_order(wechat, paid("P-1", 100, openid=ALICE + "\x00")), 422, "openid")
-    assert await db_state(wechat.app) == before
+    assert await db_state(wechat.services.db) == before
 
 
 async def test_nul_in_a_campaign_code_is_422(mp: MiniProgram) -> None:
@@ -173,11 +173,11 @@ async def test_nul_in_a_campaign_code_is_422(mp: MiniProgram) -> None:
 
 
 async def test_nul_in_a_mini_program_push_is_400(mp: MiniProgram) -> None:
-    before = await db_state(mp.app)
+    before = await db_state(mp.services.db)
     fields = mp.text("oMP\x00hostile", "帮助")
     response = await mp.push(fields, openid="oMPhostile")
     refused(response, 400, "FromUserName")
-    assert await db_state(mp.app) == before
+    assert await db_state(mp.services.db) == before
 
 
 # --- dates at the ends of the calendar ---------------------------------------------------------
@@ -189,7 +189,7 @@ async def test_nul_in_a_mini_program_push_is_400(mp: MiniProgram) -> None:
 async def test_reward_date_at_the_ends_of_the_calendar_is_422(wechat: WeChat, field: str, moment: str) -> None:
     body = {"name": "券", "cost": 10, field: moment}
     refused(await wechat.client.post("/api/admin/rewards", json=body, headers=ADMIN), 422, field)
-    assert (await db_state(wechat.app))["reward"] == 0
+    assert (await db_state(wechat.services.db))["reward"] == 0
 
 
 # --- the order webhook under an outage --------------------------------------------------------------
@@ -222,7 +222,7 @@ async def test_order_webhook_lock_wait_past_the_deadline_is_503(urls: tuple[str,
     app = make_app(make_settings(*urls, order_webhook_secret=ORDER_SECRET, api_deadline=1.0), clock)
     async with serving(app, clock) as harness:
         await sign_up(harness, ALICE)
-        before = await db_state(app)
+        before = await db_state(app.state.services.db)
         held, release = asyncio.Event(), asyncio.Event()
         holder = asyncio.create_task(hold_write_lock(urls[0], held, release))
         await held.wait()
@@ -235,7 +235,7 @@ async def test_order_webhook_lock_wait_past_the_deadline_is_503(urls: tuple[str,
         refused(response, 503, "")
         assert response.json()["error"] == "unavailable"
         assert waited < 3, waited
-        assert await db_state(app) == before
+        assert await db_state(app.state.services.db) == before
         retried = await post_order(harness, paid("P-1", 100, openid=ALICE))  # the POS retries: applied once
         assert retried.status_code == 200, retried.text
         assert retried.json()["repeated"] is False
