@@ -22,7 +22,7 @@ log = logging.getLogger("wxbot.api")
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "payload_too_large", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
 # What a database or KV that is down, restarting or unreachable raises (a closed port is an OSError).
-OUTAGES: tuple[type[BaseException], ...] = (
+OUTAGES: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError,
     redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError, TimeoutError,
 )

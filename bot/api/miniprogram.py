@@ -109,6 +109,7 @@ async def login(body: LoginIn, services: ServicesDep, api: WeChatDep) -> LoginOu
     openid, unionid = str(answer["openid"]), answer.get("unionid")
     now = services.clock.now()
     async with services.db.unit_of_work() as db:
+        member: Member | None
         if unionid:
             member = await members.link_unionid(db, openid=openid, source="mp", unionid=str(unionid), now=now)
         else:

@@ -48,7 +48,7 @@ def refused(response: Any, status: int, field: str = "") -> None:
 # --- secrets that are not ASCII -----------------------------------------------------------------
 
 async def test_non_ascii_admin_token_is_401(wechat: WeChat) -> None:
-    response = await wechat.client.get("/api/admin/rewards", headers={"Authorization": b"Bearer " + NON_ASCII})
+    response = await wechat.client.get("/api/admin/rewards", headers={b"Authorization": b"Bearer " + NON_ASCII})
     refused(response, 401, "Authorization")
 
 
@@ -58,7 +58,7 @@ async def test_non_ascii_order_signature_is_401(wechat: WeChat) -> None:
     ts = str(int(wechat.services.clock.now().timestamp()))
     response = await wechat.client.post(
         "/hooks/orders", content=json.dumps(paid("P-1", 100, openid=ALICE)).encode(),
-        headers={"X-Wxbot-Timestamp": ts, "X-Wxbot-Signature": b"sha256=" + NON_ASCII},
+        headers={b"X-Wxbot-Timestamp": ts.encode(), b"X-Wxbot-Signature": b"sha256=" + NON_ASCII},
     )
     refused(response, 401, "signature")
     assert await db_state(wechat.services.db) == before
