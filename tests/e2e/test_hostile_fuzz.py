@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from schemathesis import GenerationMode
 
 from bot.crypto import Envelope, sha1_signature
 from devtools.simclient import xml_message
 from tests.e2e.member_support import ORDER_SECRET, signature
-from tests.fakes import ADMIN, AES_KEY, APPID, TOKEN
+from tests.fakes import ADMIN, AES_KEY, APPID, TOKEN, WeChat
 from tests.fuzz_support import Fuzz, fuzz_world
 from tests.mp_support import MP_AES_KEY, MP_APPID, MP_TOKEN
 
@@ -183,3 +184,23 @@ def test_order_webhook_never_errs_and_refusals_change_nothing(fuzz: Fuzz) -> Non
             assert response.status_code in (401, 413), response.text
 
     one()
+
+
+# --- what still fails is counted and answered in the JSON shape ----------------------------------------
+
+async def test_an_unhandled_error_is_a_counted_json_500(wechat: WeChat) -> None:
+    """A route that fails (added here, since no real input may make one fail) answers the JSON shape, with
+    no trace, and /metrics counts it by route template."""
+
+    async def broken(thing_id: int) -> None:
+        raise RuntimeError("secret detail that must not reach the client")
+
+    wechat.app.add_api_route("/api/broken/{thing_id}", broken)
+    route = {"route": "/api/broken/{thing_id}"}
+    before = REGISTRY.get_sample_value("wxbot_http_server_errors_total", route) or 0.0
+    response = await wechat.client.get("/api/broken/7")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "message": "internal error; it has been logged"}
+    metrics = (await wechat.client.get("/metrics")).text
+    line = 'wxbot_http_server_errors_total{route="/api/broken/{thing_id}"}'
+    assert f"{line} {before + 1}" in metrics, metrics[-2000:]
