@@ -15,6 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from bot.api import admin, health, miniprogram, orders
+from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
@@ -127,6 +128,7 @@ def create_app(
             if background is not None:
                 await background
             await pipeline.drain()
+            await settle_abandoned()
             if http is None:
                 await client.aclose()
             await kv.close()

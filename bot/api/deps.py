@@ -114,3 +114,13 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _ABANDONED.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as lost; the caller already had its 503
+
+
+SETTLE_WAIT = 35.0  # past SQLite's 30 s busy timeout, the longest a cancelled rollback can be held up
+
+
+async def settle_abandoned() -> None:
+    """Let cancelled units of work finish rolling back before the engine is disposed under them (a
+    connection closed mid-rollback would leave its task waiting forever)."""
+    if _ABANDONED:
+        await asyncio.wait(set(_ABANDONED), timeout=SETTLE_WAIT)
