@@ -22,6 +22,7 @@ from bot.api.errors import ApiError
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.inbound.dedupe import DeliveryGuard
+from bot.inbound.late import Sweeper
 from bot.inbound.pipeline import ChatPipeline
 from bot.inbound.webhook import Endpoint, mini_program, official_account
 from bot.runtime import make_api, make_sender
@@ -90,28 +91,28 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        kv = KV(settings.redis_url)
+        kv = KV(settings.redis_url, settings.kv_options())
         rules = load_rules(settings.rules_file)
         services = Services(
             db=db, kv=kv, clock=clock, tz=settings.tz, rules=rules,
             ledger=Ledger(rules, settings.tz), pii=PiiCipher(settings.pii_key),
         )
-        conversation = build_conversation(kv, deadline=settings.reply_deadline)
-        guard = DeliveryGuard(
-            kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30
-        )
+        conversation = build_conversation(kv, deadline=settings.reply_deadline, lease=settings.delivery_lease)
+        guard = DeliveryGuard(kv, ttl=settings.dedupe_ttl, processing_ttl=settings.delivery_lease)
         client = http or httpx.AsyncClient(timeout=10)
         api = make_api(settings, client, kv, db, clock)
         services.qr = WeChatQr(api)
         linker = IdentityLinker(api, db, clock)
         pipeline = ChatPipeline(
-            services, conversation, guard, deadline=settings.reply_deadline,
-            on_first_contact=linker.first_contact if linker.live else None,
+            services, conversation, guard, deadline=settings.reply_deadline, lease=settings.delivery_lease,
+            late_lease=settings.late_lease, on_first_contact=linker.first_contact if linker.live else None,
         )
+        sweeper = Sweeper(db, clock, pipeline.rerun, interval=settings.late_sweep_interval, lease=settings.late_lease)
         app.state.services = services
         app.state.pipeline = pipeline
         app.state.wechat = api
         stop = asyncio.Event()
+        sweeping = asyncio.create_task(sweeper.run(stop))
         background = None
         if run_scheduler:
             sender = make_sender(settings, db, kv, services.ledger, api, clock)
@@ -129,6 +130,7 @@ def create_app(
             stop.set()
             if background is not None:
                 await background
+            await sweeping
             await pipeline.drain()
             if http is None:
                 await client.aclose()

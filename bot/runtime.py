@@ -51,7 +51,7 @@ class PushRuntime:
 async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[PushRuntime]:
     """Everything `wxbot scheduler` and `wxbot jobs` need, closed on exit."""
     clock = clock or SystemClock()
-    db, kv = Database(settings.database_url), KV(settings.redis_url)
+    db, kv = Database(settings.database_url), KV(settings.redis_url, settings.kv_options())
     ledger = Ledger(load_rules(settings.rules_file), settings.tz)
     async with httpx.AsyncClient(timeout=10) as http:
         api = make_api(settings, http, kv, db, clock)

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.kv import KVOptions
+
 DEMO_TOKEN = "wxbot-dev-token"
 VAR_DIR = Path("var")
 
@@ -45,6 +47,20 @@ class Settings(BaseSettings):
     reply_deadline: float = Field(default=4.0, gt=0, le=4.8)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     dedupe_ttl: int = Field(default=3600, ge=60)
+    # A delivery's claim and the member's conversation lock live this long unless renewed (every third of
+    # it while the work runs): shorter than WeChat's ~5 s between retries, so a dead worker's claim has
+    # lapsed when the next copy arrives.
+    delivery_lease: float = Field(default=3.0, gt=0, lt=5)
+    # A late delivery's durable record (storage/deliveries.py) is renewed while its worker lives; once
+    # its lease lapses, a sweep (every late_sweep_interval, and at start-up) runs the message again.
+    late_lease: float = Field(default=15.0, gt=0)
+    late_sweep_interval: float = Field(default=5.0, gt=0)
+    # Redis: every call is bounded well under the reply deadline, retried with exponential backoff on
+    # connection and timeout errors, and a pooled connection idle this long is pinged before use.
+    redis_socket_timeout: float = Field(default=0.5, gt=0)
+    redis_connect_timeout: float = Field(default=0.5, gt=0)
+    redis_retries: int = Field(default=3, ge=0)
+    redis_health_check_interval: float = Field(default=2.0, ge=0)
     log_level: str = "INFO"
     wechat_push_qps: float = Field(default=20.0, ge=0)
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)
@@ -65,6 +81,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    def kv_options(self) -> KVOptions:
+        return KVOptions(
+            socket_timeout=self.redis_socket_timeout, connect_timeout=self.redis_connect_timeout,
+            retries=self.redis_retries, health_check_interval=self.redis_health_check_interval,
+        )
 
     @property
     def demo(self) -> bool:

@@ -39,6 +39,8 @@ NOTHING_TO_CANCEL = "当前没有进行中的操作。"
 
 BUSY = "上一条消息还在处理中，请稍后再试。"
 APOLOGY = "抱歉，系统开小差了，请稍后再试。"
+# The message could not even be taken in (the KV did not answer in time): nothing was done, so say so.
+RETRY_LATER = "系统繁忙，这条消息没有处理，请稍后再试。"
 
 error_generic = "操作未能完成，请稍后再试。"
 error_not_found = "没有找到相关内容。"

@@ -116,6 +116,26 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
+class LateDelivery(SQLModel, table=True):
+    """A message past its reply deadline, held durably until its replies are in the outbox: WeChat was
+    told `success`, so a worker that dies leaves this row for a sweep to run again (storage/deliveries.py)."""
+
+    __tablename__ = "late_delivery"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_late_delivery_dedupe_key"),
+        Index("ix_late_delivery_due", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200)
+    inbound: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    lease_until: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
 class LedgerEntry(SQLModel, table=True):
     """One movement of points. The idempotency key makes every operation apply once."""
 
