@@ -53,6 +53,7 @@ def oa_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.oa_requires_safe_mode,
     )
 
 
@@ -68,6 +69,7 @@ def mp_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.mp_requires_safe_mode,
     )
 
 
