@@ -54,6 +54,7 @@ def oa_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.oa_requires_safe_mode,
     )
 
 
@@ -69,6 +70,7 @@ def mp_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.mp_requires_safe_mode,
     )
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     miniprogram_secret: str = ""
     miniprogram_token: str = ""
     miniprogram_aes_key: str = ""
+    # None: required in production (a secret set) whenever the door has an AES key; off in demo mode.
+    wechat_require_safe_mode: bool | None = None
+    miniprogram_require_safe_mode: bool | None = None
     database_url: str = f"sqlite:///{VAR_DIR}/wxbot.db"
     redis_url: str = "memory://"
     timezone: str = "Asia/Shanghai"
@@ -102,6 +105,22 @@ class Settings(BaseSettings):
         return bool(self.wechat_aes_key)
 
     @property
+    def oa_requires_safe_mode(self) -> bool:
+        """Refuse plaintext pushes on /wechat: their signature does not cover the body."""
+        return self._requires(self.wechat_require_safe_mode, self.wechat_aes_key)
+
+    @property
+    def mp_requires_safe_mode(self) -> bool:
+        return self._requires(self.miniprogram_require_safe_mode, self.miniprogram_aes_key)
+
+    def _requires(self, setting: bool | None, aes_key: str) -> bool:
+        """Only a door with a key can require encryption. Unset: on in production, where the console is
+        in safe mode once the key is set, and off in demo mode, so `wxbot chat` works without --encrypted."""
+        if not aes_key:
+            return False
+        return (not self.demo) if setting is None else setting
+
+    @property
     def oa_appid(self) -> str:
         return self.wechat_appid or "wxdemo0000000000"
 
@@ -117,6 +136,12 @@ class Settings(BaseSettings):
             raise SettingsError("PII_KEY is empty; generate one with `wxbot keygen`")
         if not self.wechat_appid:
             raise SettingsError("WECHAT_APPID is empty but WECHAT_APPSECRET is set")
+        for name, setting, key in (
+            ("WECHAT", self.wechat_require_safe_mode, self.wechat_aes_key),
+            ("MINIPROGRAM", self.miniprogram_require_safe_mode, self.miniprogram_aes_key),
+        ):
+            if setting and not key:
+                raise SettingsError(f"{name}_REQUIRE_SAFE_MODE is on but {name}_AES_KEY is empty")
 
     def with_demo_secrets(self, var_dir: Path = VAR_DIR) -> Settings:
         """Demo mode only: fill ADMIN_TOKEN and PII_KEY from files under var/ (created once)."""

@@ -159,6 +159,9 @@ REDEEM_DONE = (
 USAGE_COUPON = "结账时向店员出示券码即可使用。"
 USAGE_GIFT = "请凭提货码到门店领取礼品。"
 USAGE_POOL = "结账时出示券码即可使用。"
+REDEEM_ALREADY_DONE = (
+    "这次兑换已经完成，不会重复扣分。\n{name}\n券码：{code}\n有效期至 {expires}\n回复【我的券】可随时查看。"
+)
 quote_expired = "报价已超过 5 分钟失效，积分未扣除。请回复【兑换】重新选择。"
 insufficient_points_redeem = (
     "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。\n"

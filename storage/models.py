@@ -294,6 +294,26 @@ class Redemption(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
+class RedemptionQuote(SQLModel, table=True):
+    """A price shown in the chat, kept in the database so `是` stays single when the flow state is lost:
+    its id is the redemption's key (`quote:<id>`). request_key is the message that asked for it, so a
+    replay of that message after the KV lost its memory finds the same quote."""
+
+    __tablename__ = "redemption_quote"
+    __table_args__ = (
+        UniqueConstraint("request_key", name="uq_redemption_quote_request_key"),
+        Index("ix_redemption_quote_member", "member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    reward_id: int = Field(foreign_key="reward.id")
+    request_key: str = Field(max_length=160)
+    cost: int
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
 class OutboxAttempt(SQLModel, table=True):
     """Every try at delivering an outbox row: which channel, what WeChat answered."""
 

@@ -2,7 +2,9 @@
 
 redeem() is one transaction: member lock, limits, conditional stock decrement, ledger debit
 (`redeem:<request>`), one code (generated, or claimed from the pool with SKIP LOCKED on PostgreSQL).
-A repeated request key returns the first redemption. cancel() voids the code, returns the stock and
+A repeated request key returns the first redemption. The chat confirms a quote row (confirm()): its
+id is the request key (`quote:<id>`, ledger `redeem:quote:<id>`), so a replayed `是` finds the first
+redemption whatever happened to the flow state. cancel() voids the code, returns the stock and
 gives the points back to their original lots (`cancel:<id>`)."""
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import anomalies
 from storage.clock import local_date
@@ -20,7 +23,7 @@ from storage.codes import unused_code
 from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
-from storage.models import Member, Redemption, Reward, RewardCode
+from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
 
 CODE_LENGTH = 10
 
@@ -45,8 +48,17 @@ class PriceChangedError(DomainError):
     """The cost is no longer the one the member was quoted; the chat quotes it afresh."""
 
 
+class QuoteExpiredError(DomainError):
+    text_key = "quote_expired"
+
+
 class CodeUsedError(ConflictError):
     text_key = "code_used"
+
+
+def quote_key(quote_id: int) -> str:
+    """The redemption request key of a chat quote; the ledger entry is `redeem:quote:<id>`."""
+    return f"quote:{quote_id}"
 
 
 def is_live(reward: Reward, now: datetime) -> bool:
@@ -114,6 +126,47 @@ class Rewards:
                 )
                 added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
         return added
+
+    # --- quotes ------------------------------------------------------------------------------
+    async def quote(
+        self, session: AsyncSession, member_id: int, reward: Reward, *, request_key: str, now: datetime,
+        valid: timedelta,
+    ) -> tuple[RedemptionQuote, Redemption | None]:
+        """The quote for `request_key` (the message that asked), created once: a replay of that message gets
+        the first quote and, if it was confirmed, its redemption."""
+        stmt = dialect_insert(session)(RedemptionQuote).values(
+            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,
+            created_at=now, expires_at=now + valid,
+        ).on_conflict_do_nothing(index_elements=["request_key"])
+        await session.execute(stmt)
+        quote = await session.scalar(select(RedemptionQuote).where(col(RedemptionQuote.request_key) == request_key))
+        if quote is None or quote.id is None or quote.member_id != member_id:
+            raise NotFoundError(f"quote {request_key} belongs to another member")
+        return quote, await self.redemption_of(session, quote.id)
+
+    async def redemption_of(self, session: AsyncSession, quote_id: int) -> Redemption | None:
+        return await session.scalar(select(Redemption).where(col(Redemption.request_key) == quote_key(quote_id)))
+
+    async def latest_quote(self, session: AsyncSession, member_id: int, since: datetime) -> RedemptionQuote | None:
+        return await session.scalar(
+            select(RedemptionQuote).where(col(RedemptionQuote.member_id) == member_id)
+            .where(col(RedemptionQuote.created_at) >= since)
+            .order_by(col(RedemptionQuote.created_at).desc(), col(RedemptionQuote.id).desc()).limit(1)
+        )
+
+    async def confirm(self, session: AsyncSession, member_id: int, quote_id: int, now: datetime) -> Issued:
+        """`是` to a quote: redeems once per quote (key `quote:<id>`); a repeat returns the first redemption
+        (repeated=True) even after the quote expired. QuoteExpiredError past expires_at, nothing spent."""
+        quote = await session.get(RedemptionQuote, quote_id)
+        if quote is None or quote.member_id != member_id:
+            raise NotFoundError(f"quote {quote_id} does not exist")
+        await self.ledger.lock(session, member_id)  # the repeat check below must see a concurrent `是`
+        previous = await self.redemption_of(session, quote_id)
+        if previous is None and quote.expires_at < now:
+            raise QuoteExpiredError("quote expired")
+        return await self.redeem(
+            session, member_id, quote.reward_id, request_key=quote_key(quote_id), now=now, quoted_cost=quote.cost,
+        )
 
     # --- redemption --------------------------------------------------------------------------
     async def redeem(

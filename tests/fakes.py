@@ -88,6 +88,10 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "redis_url": redis_url,
         "admin_token": ADMIN_TOKEN,
         "pii_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        # The suite posts plaintext and safe mode to one app, also with live secrets; the production
+        # default (plaintext refused) is tested in tests/e2e/test_safe_mode_required.py.
+        "wechat_require_safe_mode": False,
+        "miniprogram_require_safe_mode": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -101,7 +101,7 @@ async def test_list_choose_quote_confirm_and_see_the_code(wechat: WeChat, encryp
         name="5元券", code=redemption.code, expires=EXPIRES, usage=texts.USAGE_COUPON, cost=50, balance=50,
     )
     assert re.fullmatch(r"[A-HJ-NP-Z2-9]{10}", redemption.code)
-    assert redemption.request_key.startswith("chat:")
+    assert re.fullmatch(r"quote:\d+", redemption.request_key)  # the quote row is the redemption key
     assert await balance(wechat, member) == 50
     assert (await reward_row(wechat.services.db, reward_id)).stock == 2
     mine = texts.COUPONS_HEAD + "\n" + texts.COUPONS_LINE.format(name="5元券", code=redemption.code, expires=EXPIRES)
