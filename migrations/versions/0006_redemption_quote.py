@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
