@@ -9,7 +9,7 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -86,7 +86,7 @@ class PushScheduler:
             return [now] if due is not None and due <= now else []
         missed: list[datetime] = []
         while due is not None and due <= now and len(missed) < MAX_MISSED:
-            missed.append(due)
+            missed.append(due.astimezone(UTC))  # the clock's convention: aware UTC
             due = trigger.get_next_fire_time(due, due + timedelta(microseconds=1))
         return missed
 

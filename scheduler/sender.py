@@ -135,8 +135,10 @@ class Sender:
         if row.category != MARKETING:
             await self._send(row, await self._member(row))
             return
-        # One member's marketing pushes are decided one at a time across every sender.
-        async with self.kv.lock(f"wxbot:lock:push:{row.member_id}", ttl=60, wait=30):
+        # One member's marketing pushes are decided one at a time across every sender. The lock lasts
+        # as long as a claim: one a dead sender held must not outlast the takeover of its rows.
+        hold = self.config.lease.total_seconds()
+        async with self.kv.lock(f"wxbot:lock:push:{row.member_id}", ttl=hold, wait=hold + 5):
             member = await self._member(row)
             if await self._held_or_dropped(row, member):
                 return
