@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 import httpx
 
@@ -34,7 +33,7 @@ def make_sender(settings: Settings, db: Database, kv: KV, ledger: Ledger, api: W
     config = SenderConfig(
         templates=dict(settings.wechat_template_ids),
         subscribe_templates=dict(settings.miniprogram_subscribe_template_ids),
-        qps=settings.wechat_push_qps, lease=timedelta(minutes=5),
+        qps=settings.wechat_push_qps,
     )
     return Sender(db, kv, ledger.rules, ledger.tz, WeChatPushSender(api), clock, config)
 

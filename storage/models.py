@@ -112,6 +112,12 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
     deadline: datetime | None = Field(default=None, sa_column=_ts())
     claimed_at: datetime | None = Field(default=None, sa_column=_ts())
+    # The claiming sender and how long its claim holds: renewed while it works the batch.
+    claimed_by: str | None = Field(default=None, max_length=16)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    # A send started whose answer is not recorded yet: the channel and when (a dead sender's last act).
+    in_flight: str | None = Field(default=None, max_length=16)
+    in_flight_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
 
@@ -325,6 +331,17 @@ class OutboxAttempt(SQLModel, table=True):
     errcode: int
     detail: str = Field(default="", max_length=200)
     at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class JobRun(SQLModel, table=True):
+    """How far each scheduler job has run: every due time up to `done_through` is handled, so a new
+    leader knows what fell due while nobody led."""
+
+    __tablename__ = "job_run"
+
+    name: str = Field(primary_key=True, max_length=32)
+    done_through: datetime = Field(sa_column=_ts(nullable=False))
+    finished_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class SubscribeCredit(SQLModel, table=True):

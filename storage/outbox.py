@@ -1,8 +1,9 @@
 """The outbox: every push is a row written in the transaction that decided it, single by its dedupe key.
 
-Rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional update on SQLite), sent by
-whoever implements PushSender, and end as sent, undeliverable (with the reason), failed, dropped
-or, for a marketing push whose sender died mid-send, uncertain (never resent)."""
+Rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional update on SQLite) under a short
+lease the sender renews, sent by whoever implements PushSender, and end as sent, undeliverable (with
+the reason), failed, dropped or, when a dead sender's send may have reached WeChat, uncertain (an
+anomaly for operators, never resent)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import anomalies
 from storage.db import Database, dialect_insert
 from storage.models import Member, Outbox, OutboxAttempt
 
@@ -128,22 +130,49 @@ def claim_pick(dialect: str, now: datetime, limit: int) -> Any:
     return pick.with_for_update(skip_locked=True) if dialect == "postgresql" else pick
 
 
-async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
-    """Take up to `limit` due rows for this sender, highest priority first. Each row is claimed by
-    exactly one sender: SKIP LOCKED on PostgreSQL, a conditional update everywhere."""
+async def claim(
+    db: Database, now: datetime, limit: int = 20, *, by: str = "", lease: timedelta = timedelta(seconds=30),
+) -> list[Outbox]:
+    """Take up to `limit` due rows for sender `by` until `now + lease` (renew() extends it), highest
+    priority first. Each row is claimed by exactly one sender: SKIP LOCKED on PostgreSQL, a
+    conditional update everywhere."""
     async with db.unit_of_work() as session:
         ids = list((await session.scalars(claim_pick(db.dialect, now, limit))).all())
         if not ids:
             return []
         await session.execute(
             update(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == PENDING)  # type: ignore[union-attr]
-            .values(status=SENDING, claimed_at=now, attempts=Outbox.attempts + 1)
+            .values(status=SENDING, claimed_at=now, claimed_by=by, lease_until=now + lease,
+                    attempts=Outbox.attempts + 1)
         )
         rows = await session.scalars(
             select(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == SENDING)  # type: ignore[union-attr]
-            .where(Outbox.claimed_at == now).order_by(Outbox.priority.desc(), Outbox.id)  # type: ignore[attr-defined]
+            .where(Outbox.claimed_at == now).where(Outbox.claimed_by == by)
+            .order_by(Outbox.priority.desc(), Outbox.id)  # type: ignore[attr-defined]
         )
         return list(rows.all())
+
+
+async def renew(db: Database, by: str, until: datetime) -> int:
+    """Extend sender `by`'s claim on the rows it still holds; how many it holds."""
+    async with db.unit_of_work() as session:
+        result = await session.execute(
+            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_by == by).values(lease_until=until)
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def start_send(db: Database, row: Outbox, channel: str, now: datetime, by: str) -> bool:
+    """Mark a send as started (committed before WeChat is called), if `by` still holds the claim: a
+    dead sender's in-flight mark is what tells a send that may have landed from one never made."""
+    async with db.unit_of_work() as session:
+        result = await session.execute(
+            update(Outbox).where(Outbox.id == row.id).where(Outbox.status == SENDING)
+            .where(Outbox.claimed_by == by).values(in_flight=channel, in_flight_at=now)
+        )
+    if result.rowcount:  # type: ignore[attr-defined]
+        row.in_flight, row.in_flight_at = channel, now
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def finish(
@@ -160,36 +189,78 @@ async def finish(
     if status == SENT:
         values["sent_at"] = now
     if status == PENDING:
-        values["next_attempt_at"] = retry_at or now
-        values["claimed_at"] = None
+        values.update(next_attempt_at=retry_at or now, claimed_at=None, claimed_by=None, lease_until=None)
     if uncount:
         values["attempts"] = Outbox.attempts - 1
     await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
 
 
 async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
+    """Record WeChat's answer; the send is no longer in flight (same transaction)."""
     session.add(OutboxAttempt(
         outbox_id=row.id, channel=result.channel, errcode=result.errcode,  # type: ignore[arg-type]
         detail=result.detail[:200], at=now,
     ))
+    await session.execute(update(Outbox).where(Outbox.id == row.id).values(in_flight=None, in_flight_at=None))
+    row.in_flight, row.in_flight_at = None, None
 
 
-async def recover_stuck(db: Database, now: datetime, lease: timedelta) -> tuple[int, int]:
-    """Rows left in `sending` by a sender that died: transactional ones are sent again, marketing
-    ones become `uncertain` for operators (a second birthday greeting is worse than none)."""
-    stale = now - lease
+# Rows a claim left behind in `sending`; claims from before lease_until existed had a 5-minute lease.
+def _stale(now: datetime) -> Any:
+    return (Outbox.status == SENDING) & or_(
+        Outbox.lease_until < now,  # type: ignore[operator]
+        Outbox.lease_until.is_(None) & (Outbox.claimed_at < now - timedelta(minutes=5)),  # type: ignore[union-attr,operator]
+    )
+
+
+def resend_is_safe(row: Outbox, now: datetime, window: timedelta) -> bool:
+    """No send in flight, or a template send WeChat dedupes: the same client_msg_id (the dedupe key)
+    to the same openid is sent once within about 10 minutes (`window` stays well inside that)."""
+    if row.in_flight is None:
+        return True
+    return row.in_flight == "template" and row.in_flight_at is not None and now - row.in_flight_at <= window
+
+
+async def recover_stuck(db: Database, now: datetime, window: timedelta = timedelta(minutes=5)) -> tuple[int, int]:
+    """Rows a dead sender held past its lease: (taken back, uncertain). A row is sent again only when
+    that cannot deliver it twice (resend_is_safe); otherwise it becomes `uncertain` with an anomaly,
+    for marketing and transactional rows alike (one greeting lost beats one code sent twice)."""
     async with db.unit_of_work() as session:
-        marketing = await session.execute(
-            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
-            .where(Outbox.category == MARKETING)
-            .values(status=UNCERTAIN, last_error="sender stopped while sending; not resent")
+        stale = list((await session.scalars(select(Outbox).where(_stale(now)))).all())
+        back = uncertain = 0
+        for row in stale:
+            if resend_is_safe(row, now, window):
+                back += await _take_back(session, row, now)
+            else:
+                uncertain += await mark_uncertain(session, row, now)
+    return back, uncertain
+
+
+async def _take_back(session: AsyncSession, row: Outbox, now: datetime) -> int:
+    # in_flight stays: the resend then goes through the template channel only, with the same key.
+    reason = None if row.in_flight is None else "sender stopped mid-send; resent with the same client_msg_id"
+    result = await session.execute(
+        update(Outbox).where(Outbox.id == row.id).where(_stale(now)).values(
+            status=PENDING, claimed_at=None, claimed_by=None, lease_until=None, next_attempt_at=now,
+            last_error=reason, attempts=Outbox.attempts - (1 if row.in_flight is None else 0),
         )
-        transactional = await session.execute(
-            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
-            .where(Outbox.category != MARKETING)
-            .values(status=PENDING, claimed_at=None, next_attempt_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_uncertain(session: AsyncSession, row: Outbox, now: datetime) -> int:
+    """A send that may have reached WeChat and cannot be resent safely: final, and an anomaly."""
+    result = await session.execute(
+        update(Outbox).where(Outbox.id == row.id).where(Outbox.status.in_((SENDING, PENDING)))  # type: ignore[attr-defined]
+        .values(status=UNCERTAIN, lease_until=None,
+                last_error=f"sender stopped while sending on {row.in_flight}; may have been delivered, not resent")
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        await anomalies.record(
+            session, kind="push_uncertain", member_id=row.member_id, now=now, dedupe_key=f"push_uncertain:{row.id}",
+            detail=f"推送（{row.kind}，{row.dedupe_key}）发送途中中断，可能已送达，未重发，请核实",
         )
-    return marketing.rowcount, transactional.rowcount  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:

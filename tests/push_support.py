@@ -107,8 +107,8 @@ class PushWorld:
         return [c for c in await self.calls() if c["path"] in SEND_PATHS]
 
     async def delivered(self) -> list[dict[str, Any]]:
-        """Message sends the fake accepted (errcode 0)."""
-        return [c for c in await self.sends() if c["errcode"] == 0]
+        """Message sends the fake accepted (errcode 0) and delivered (not a client_msg_id repeat)."""
+        return [c for c in await self.sends() if c["errcode"] == 0 and not c.get("duplicate")]
 
     async def script(self, path: str, *errcodes: int) -> None:
         response = await self.http.post(f"{FAKE_BASE}/_fake/script", json={"path": path, "errcodes": list(errcodes)})
