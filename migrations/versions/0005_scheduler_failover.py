@@ -1,7 +1,7 @@
 """scheduler failover: the sender's renewed claim and in-flight mark on outbox, job_run per job
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23
 
 A dead sender's rows are taken over when its short lease (lease_until) lapses; in_flight tells a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

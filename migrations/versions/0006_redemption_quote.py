@@ -1,7 +1,7 @@
 """redemption_quote: the chat's quotes in the database, so a confirmation survives the loss of flow state
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-22
 
 Issue 12: a replayed `是` after Redis lost its data redeemed twice. The quote's id is now the redemption's
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
