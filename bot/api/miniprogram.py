@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from bot.api.errors import ERROR_SCHEMA, ApiError
 from bot.wechat.client import WeChatAPI, WeChatError
-from flows.signup import parse_birthday
 from handlers import texts
 from handlers.core.context import Services
+from handlers.core.dates import parse_birthday
 from storage import members
 from storage.campaigns import Campaigns
 from storage.checkins import check_in
