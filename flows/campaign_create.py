@@ -30,7 +30,7 @@ from handlers.core.dates import parse_end
 from handlers.core.filters import Command, is_staff
 from handlers.core.message import Inbound, normalise
 from handlers.core.reply import Text
-from storage.campaigns import KINDS, Campaigns, budget_for
+from storage.campaigns import KINDS, budget_for
 
 GOAL_RANGE = {"group_buy": (2, 500), "checkin_challenge": (1, 60), "lucky_draw": (1, 100)}
 YES, NO = {"是", "yes", "y", "确认"}, {"否", "no", "n"}
@@ -121,14 +121,14 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Abort([Text(texts.HELP)])
     data = state.data
     async with ctx.db.unit_of_work() as session:
-        campaign = await Campaigns(ctx.ledger).create(
+        campaign = await ctx.campaigns.create(
             session, kind=data["kind"], title=data["title"], points=data["points"], goal=data["goal"],
             cap=data["cap"], ends_at=datetime.fromisoformat(data["ends_at"]), created_by=msg.openid,
             now=ctx.clock.now(), robot_key=data.get("robot_key"),
         )
     qr, demo = await ctx.services.qr.make(f"camp_{campaign.code}") if ctx.services.qr else ("", True)
     async with ctx.db.unit_of_work() as session:
-        await Campaigns(ctx.ledger).set_qr(session, campaign.id, qr)  # type: ignore[arg-type]
+        await ctx.campaigns.set_qr(session, campaign.id, qr)  # type: ignore[arg-type]
     pitch = texts.CAMPAIGN_PITCH[campaign.kind].format(points=campaign.points, goal=campaign.goal)
     reply = texts.CAMPAIGN_CREATED.format(
         code=campaign.code, title=campaign.title, pitch=pitch,

@@ -44,7 +44,7 @@ NEXT_PAGE = {"下一页", "next", "更多"}
 
 
 def rewards_of(ctx: ChatContext) -> Rewards:
-    return Rewards(ctx.ledger)
+    return ctx.rewards
 
 
 def join_first(ctx: ChatContext) -> Text:

@@ -27,7 +27,6 @@ from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from storage import members
-from storage.campaigns import Campaigns
 from storage.errors import DomainError
 from storage.members import AlreadyMemberError, PhoneTakenError
 
@@ -99,7 +98,7 @@ async def _join_after_signup(ctx: ChatContext, code: str) -> str:
         return texts.error_generic
     try:
         async with ctx.db.unit_of_work() as session:
-            joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
+            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
     except DomainError as exc:
         return texts.domain_text(exc)
     return campaign_joined_text(ctx, joined)
