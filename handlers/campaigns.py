@@ -12,6 +12,7 @@ from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage import members
 from storage.campaigns import Campaigns, Joined
+from storage.enums import CampaignStatus
 from storage.errors import DomainError
 
 router = Router("campaigns")
@@ -104,7 +105,7 @@ async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
 async def end_campaign(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
     async with ctx.db.unit_of_work() as session:
         c = await ctx.campaigns.by_code(session, code, lock=True)
-        if c.status != "open":
+        if c.status != CampaignStatus.OPEN:
             return Text(texts.CAMPAIGN_ALREADY_ENDED.format(title=c.title))
         paid = await ctx.campaigns.settle(session, c, ctx.clock.now())
     return Text(texts.CAMPAIGN_ENDED_BY_MANAGER.format(title=c.title, paid=paid, total=c.paid_out))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.enums import CampaignStatus
 from storage.errors import DomainError
 
 BRAND = "会员俱乐部"
@@ -246,7 +247,7 @@ CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
     "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"
 )
-CAMPAIGN_STATUS = {"open": "进行中", "settled": "已结束"}
+CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignStatus.SETTLED: "已结束"}
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
 PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"

@@ -19,13 +19,13 @@ from storage import outbox
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import Database, dialect_insert
+from storage.enums import CampaignStatus
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
-OPEN, SETTLED = "open", "settled"
 _RANDOM = secrets.SystemRandom()
 
 
@@ -93,7 +93,7 @@ class Campaigns:
 
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
-            select(Campaign).where(Campaign.status == OPEN).where(Campaign.ends_at > now)
+            select(Campaign).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at > now)
             .where(Campaign.participants < Campaign.cap)  # a full one cannot be joined
             .order_by(Campaign.ends_at)
         )).all()
@@ -103,7 +103,7 @@ class Campaigns:
     def check_joinable(campaign: Campaign, now: datetime, *, member_in: bool = False) -> None:
         """Refuse what a join would: ended, already in (before the cap: a participant of a full campaign
         is in it), or full. Unknown codes are refused by by_code."""
-        if campaign.status != OPEN or campaign.ends_at <= now:
+        if campaign.status != CampaignStatus.OPEN or campaign.ends_at <= now:
             raise CampaignEndedError("ended", title=campaign.title)
         if member_in:
             raise AlreadyJoinedError("already joined", title=campaign.title)
@@ -190,7 +190,7 @@ class Campaigns:
     # --- ending ------------------------------------------------------------------------------------
     async def settle(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
         """End a campaign and pay what its kind owes; a settled campaign is left alone. Returns paid."""
-        if campaign.status != OPEN:
+        if campaign.status != CampaignStatus.OPEN:
             return 0
         before = campaign.paid_out
         if campaign.kind == "checkin_challenge":
@@ -200,7 +200,7 @@ class Campaigns:
                     await self._tell(session, campaign, member_id, got, now)
         elif campaign.kind == "lucky_draw":
             await self._draw(session, campaign, now)
-        campaign.status = SETTLED
+        campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = now
         await self._announce(session, campaign, "end", now)
         return campaign.paid_out - before
@@ -237,7 +237,7 @@ class Campaigns:
         twice or from two processes at once (row lock + status check + keyed payouts)."""
         async with db.sessions() as session:
             due = (await session.scalars(
-                select(Campaign.id).where(Campaign.status == OPEN).where(Campaign.ends_at <= now)
+                select(Campaign.id).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at <= now)
             )).all()
         settled = 0
         for campaign_id in due:
@@ -246,7 +246,7 @@ class Campaigns:
                     select(Campaign).where(Campaign.id == campaign_id).with_for_update()
                     .execution_options(populate_existing=True)
                 )
-                if campaign is not None and campaign.status == OPEN:
+                if campaign is not None and campaign.status == CampaignStatus.OPEN:
                     await self.settle(session, campaign, now)
                     settled += 1
         return settled
