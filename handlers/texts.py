@@ -47,9 +47,9 @@ error_conflict = "该操作已处理过。"
 
 
 def text_for(key: str) -> str:
-    """The text behind a DomainError's text_key; unknown keys fall back to the generic apology."""
-    value = globals().get(key)
-    return value if isinstance(value, str) else error_generic
+    """The text behind a DomainError's text_key (ERROR_TEXTS, at the end of this module); a unit test
+    holds every DomainError to having one, so the generic fallback is for keys no error declares."""
+    return ERROR_TEXTS.get(key, error_generic)
 
 
 def domain_text(exc: DomainError) -> str:
@@ -257,3 +257,16 @@ ANNOUNCE = {
     "end": "【{title}】已结束，共 {count} 人参加，发放 {paid_out} 积分，感谢大家！",
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
+
+# --- domain errors --------------------------------------------------------------------------------
+code_used = "该券码已核销，不能重复使用。"
+# Every DomainError's text_key (storage/errors.py and its subclasses) -> what the member is told, filled with
+# the error's details. tests/unit/test_error_texts.py fails when an error's key is missing here.
+ERROR_TEXTS: dict[str, str] = {
+    "error_generic": error_generic, "error_not_found": error_not_found, "error_conflict": error_conflict,
+    "already_member": already_member, "phone_taken": phone_taken, "insufficient_points": insufficient_points,
+    "out_of_stock": out_of_stock, "limit_reached": limit_reached, "tier_too_low": tier_too_low,
+    "reward_ended": reward_ended, "code_used": code_used,
+    "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
+    "campaign_already_joined": campaign_already_joined,
+}
