@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from storage import reasons
 from storage.enums import CampaignStatus
 from storage.errors import DomainError
+from storage.reasons import Reason
 
 BRAND = "会员俱乐部"
 
@@ -109,6 +111,29 @@ KIND_LABELS = {
     "refund": "退款扣回", "redeem": "兑换", "cancel": "兑换取消退回", "expire": "积分过期",
     "adjust": "人工调整",
 }
+# A ledger row's reason, stored as a code (storage/reasons.py) and put into words here; see ledger_reason.
+LEDGER_REASONS: dict[str, str] = {
+    Reason.SIGNUP: "注册会员奖励", Reason.REFERRAL: "邀请好友注册奖励", Reason.CHECKIN: "每日签到",
+    Reason.STREAK: "连续签到 {days} 天奖励", Reason.WINBACK: "回归礼", Reason.CAMPAIGN: "活动奖励：{title}",
+    Reason.PURCHASE: "消费 {yuan} 元", Reason.REFUND: "退款 {yuan} 元", Reason.REDEEM: "兑换 {reward}",
+    Reason.REDEEM_CANCELLED: "兑换取消，积分退回", Reason.BIRTHDAY: "{year} 年生日礼",
+    Reason.EXPIRE: "{earned} 获得的积分于 {day} 到期",
+}
+
+
+def ledger_reason(stored: str) -> str:
+    """What a ledger row's reason says: a code in words, free text (rows older than the codes, an operator's
+    typed reason) as it is, and so is a code whose facts do not fit its text."""
+    parsed = reasons.parse(stored)
+    if parsed is None:
+        return stored
+    code, facts = parsed
+    try:
+        return LEDGER_REASONS[code].format(**facts)
+    except (KeyError, IndexError, ValueError):
+        return stored
+
+
 insufficient_points = "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。"
 
 # --- member rights -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from storage.enums import CampaignStatus
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
+from storage.reasons import Reason
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
@@ -170,7 +171,7 @@ class Campaigns:
             return 0
         moved = await self.ledger.earn(
             session, member_id, campaign.points, key=f"campaign:{campaign.id}:{member_id}", kind="campaign",
-            now=now, reason=f"活动奖励：{campaign.title}", ref=campaign.code,
+            now=now, reason=Reason.CAMPAIGN.stored(title=campaign.title), ref=campaign.code,
         )
         campaign.paid_out += moved.delta
         return moved.delta

@@ -18,6 +18,7 @@ from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
+from storage.reasons import Reason
 
 # The names callers import (storage.tiers, scheduler.jobs, bot.api.orders): the enum's members themselves.
 ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, MemberStatus.DELETED
@@ -198,7 +199,7 @@ async def credit_signup_bonus(session: AsyncSession, ledger: Ledger, member_id: 
     """The sign-up bonus (`signup:<member>`), as sign_up credits it."""
     return await ledger.earn(
         session, member_id, ledger.rules.signup_bonus, key=f"signup:{member_id}", kind="signup",
-        now=now, reason="注册会员奖励",
+        now=now, reason=Reason.SIGNUP.stored(),
     )
 
 
@@ -220,7 +221,7 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
         return False
     await ledger.earn(
         session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
-        kind="referral", now=now, reason="邀请好友注册奖励",
+        kind="referral", now=now, reason=Reason.REFERRAL.stored(),
     )
     return True
 

@@ -193,7 +193,7 @@ async def history(
     rows = rows[:limit]
     return HistoryOut(
         items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),  # type: ignore[arg-type]
-                        reason=r.reason, at=r.created_at) for r in rows],
+                        reason=texts.ledger_reason(r.reason), at=r.created_at) for r in rows],
         next_cursor=rows[-1].id if more and rows else None,
     )
 
