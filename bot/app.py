@@ -33,10 +33,12 @@ from handlers.core.context import Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT
 from scheduler.jobs import JobContext
 from scheduler.main import PushScheduler
+from storage.campaigns import Campaigns
 from storage.clock import Clock, SystemClock
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
+from storage.rewards import Rewards
 from storage.rules import load_rules
 
 log = logging.getLogger("wxbot.app")
@@ -95,9 +97,10 @@ def create_app(
         db = Database(settings.database_url)
         kv = KV(settings.redis_url, settings.kv_options())
         rules = load_rules(settings.rules_file)
+        ledger = Ledger(rules, settings.tz)
         services = Services(
             db=db, kv=kv, clock=clock, tz=settings.tz, rules=rules,
-            ledger=Ledger(rules, settings.tz), pii=PiiCipher(settings.pii_key),
+            ledger=ledger, pii=PiiCipher(settings.pii_key), rewards=Rewards(ledger), campaigns=Campaigns(ledger),
         )
         conversation = build_conversation(kv, deadline=settings.reply_deadline, lease=settings.delivery_lease)
         guard = DeliveryGuard(kv, ttl=settings.dedupe_ttl, processing_ttl=settings.delivery_lease)

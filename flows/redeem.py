@@ -49,7 +49,7 @@ RECENT = timedelta(minutes=10)  # the flow's TTL: a bare `是` this soon after a
 
 
 def rewards_of(ctx: ChatContext) -> Rewards:
-    return Rewards(ctx.ledger)
+    return ctx.rewards
 
 
 def join_first(ctx: ChatContext) -> Text:

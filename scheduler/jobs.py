@@ -20,6 +20,7 @@ from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
 from storage.models import Member, Outbox, PointsLot, WinbackOffer
 from storage.outbox import MARKETING
+from storage.reasons import Reason
 from storage.rules import Rules
 from storage.tiers import review_tiers
 
@@ -84,7 +85,7 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
         async with ctx.db.unit_of_work() as session:
             moved = await ctx.ledger.earn(
                 session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
-                kind="birthday", now=now, reason=f"{day.year} 年生日礼",
+                kind="birthday", now=now, reason=Reason.BIRTHDAY.stored(year=day.year),
             )
             if moved.repeated:
                 return False

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from storage import cswindow, outbox, subscriptions
 from storage.clock import Clock
 from storage.db import Database
+from storage.enums import Source
 from storage.kv import KV
 from storage.models import Member, Outbox
 from storage.outbox import MARKETING, PushSender, SendResult
@@ -217,11 +218,11 @@ class Sender:
             return (row.openid, None) if await cswindow.take(self.kv, row.source, row.openid) else None
         if channel == "template":
             template = self.config.templates.get(row.kind)
-            if template and row.source == "oa" and member is not None and member.openid:
+            if template and row.source == Source.OA and member is not None and member.openid:
                 return member.openid, template
             return None
         subscribe = self.config.subscribe_templates.get(row.kind)
-        mp_openid = member.mp_openid if member is not None else (row.openid if row.source == "mp" else None)
+        mp_openid = member.mp_openid if member is not None else (row.openid if row.source == Source.MP else None)
         if subscribe and mp_openid:
             async with self.db.unit_of_work() as session:
                 if await subscriptions.use_credit(session, mp_openid, subscribe, self.clock.now()):

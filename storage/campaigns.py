@@ -19,13 +19,14 @@ from storage import outbox
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import Database, dialect_insert
+from storage.enums import CampaignStatus
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
+from storage.reasons import Reason
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
-OPEN, SETTLED = "open", "settled"
 _RANDOM = secrets.SystemRandom()
 
 
@@ -93,7 +94,7 @@ class Campaigns:
 
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
-            select(Campaign).where(Campaign.status == OPEN).where(Campaign.ends_at > now)
+            select(Campaign).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at > now)
             .where(Campaign.participants < Campaign.cap)  # a full one cannot be joined
             .order_by(Campaign.ends_at)
         )).all()
@@ -103,7 +104,7 @@ class Campaigns:
     def check_joinable(campaign: Campaign, now: datetime, *, member_in: bool = False) -> None:
         """Refuse what a join would: ended, already in (before the cap: a participant of a full campaign
         is in it), or full. Unknown codes are refused by by_code."""
-        if campaign.status != OPEN or campaign.ends_at <= now:
+        if campaign.status != CampaignStatus.OPEN or campaign.ends_at <= now:
             raise CampaignEndedError("ended", title=campaign.title)
         if member_in:
             raise AlreadyJoinedError("already joined", title=campaign.title)
@@ -170,7 +171,7 @@ class Campaigns:
             return 0
         moved = await self.ledger.earn(
             session, member_id, campaign.points, key=f"campaign:{campaign.id}:{member_id}", kind="campaign",
-            now=now, reason=f"活动奖励：{campaign.title}", ref=campaign.code,
+            now=now, reason=Reason.CAMPAIGN.stored(title=campaign.title), ref=campaign.code,
         )
         campaign.paid_out += moved.delta
         return moved.delta
@@ -190,7 +191,7 @@ class Campaigns:
     # --- ending ------------------------------------------------------------------------------------
     async def settle(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
         """End a campaign and pay what its kind owes; a settled campaign is left alone. Returns paid."""
-        if campaign.status != OPEN:
+        if campaign.status != CampaignStatus.OPEN:
             return 0
         before = campaign.paid_out
         if campaign.kind == "checkin_challenge":
@@ -200,7 +201,7 @@ class Campaigns:
                     await self._tell(session, campaign, member_id, got, now)
         elif campaign.kind == "lucky_draw":
             await self._draw(session, campaign, now)
-        campaign.status = SETTLED
+        campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = now
         await self._announce(session, campaign, "end", now)
         return campaign.paid_out - before
@@ -237,7 +238,7 @@ class Campaigns:
         twice or from two processes at once (row lock + status check + keyed payouts)."""
         async with db.sessions() as session:
             due = (await session.scalars(
-                select(Campaign.id).where(Campaign.status == OPEN).where(Campaign.ends_at <= now)
+                select(Campaign.id).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at <= now)
             )).all()
         settled = 0
         for campaign_id in due:
@@ -246,7 +247,7 @@ class Campaigns:
                     select(Campaign).where(Campaign.id == campaign_id).with_for_update()
                     .execution_options(populate_existing=True)
                 )
-                if campaign is not None and campaign.status == OPEN:
+                if campaign is not None and campaign.status == CampaignStatus.OPEN:
                     await self.settle(session, campaign, now)
                     settled += 1
         return settled

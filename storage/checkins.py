@@ -13,6 +13,7 @@ from storage.clock import local_date
 from storage.db import fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
+from storage.reasons import Reason
 
 _CHECKINS = Checkin.__table__  # type: ignore[attr-defined]
 
@@ -53,14 +54,15 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
         return CheckinResult(day, today or streak, 0, 0, member.balance, already=True)
     earned = await ledger.earn(
         session, member_id, rules.checkin_points, key=f"checkin:{member_id}:{day}", kind="checkin",
-        now=now, reason="每日签到", also={"checkin_day": day, "checkin_streak": streak} if forward else None,
+        now=now, reason=Reason.CHECKIN.stored(),
+        also={"checkin_day": day, "checkin_streak": streak} if forward else None,
     )
     bonus_points = rules.streak_bonus_for(streak)
     final = earned
     if bonus_points:
         final = await ledger.earn(
             session, member_id, bonus_points, key=f"streak:{member_id}:{day}", kind="streak",
-            now=now, reason=f"连续签到 {streak} 天奖励",
+            now=now, reason=Reason.STREAK.stored(days=streak),
         )
     welcome = await _honour_winback(session, ledger, member, now)
     return CheckinResult(
@@ -101,5 +103,5 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member,
     offer.redeemed_at = now
     return await ledger.earn(
         session, member.id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,  # type: ignore[arg-type]
-        reason="回归礼", also={"winback_until": None},
+        reason=Reason.WINBACK.stored(), also={"winback_until": None},
     )

@@ -23,6 +23,7 @@ from storage.clock import local_date
 from storage.db import attach, fetch, fetch_first, fetch_value, transaction_cache
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
+from storage.reasons import Reason
 from storage.rules import Rules
 
 # Non-purchase earnings, capped per member per local day.
@@ -345,7 +346,8 @@ class Ledger:
             local_day = lot.expires_at.astimezone(self.tz).date() - timedelta(days=1)
             entry_id = await self._insert_entry(
                 session, member, -points, "expire", f"expire:{lot.id}", lot.expires_at,
-                f"{lot.earned_at.astimezone(self.tz):%Y-%m} 获得的积分于 {local_day:%Y-%m-%d} 到期", None,
+                Reason.EXPIRE.stored(earned=f"{lot.earned_at.astimezone(self.tz):%Y-%m}", day=f"{local_day:%Y-%m-%d}"),
+                None,
                 pending=-total,
             )
             if entry_id is None:  # cannot be while the lot still holds points: never expire twice

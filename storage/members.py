@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import anomalies
 from storage.codes import unused_code
 from storage.db import attach, fetch_first
+from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
+from storage.reasons import Reason
 
-ACTIVE = "active"
-UNSUBSCRIBED = "unsubscribed"
-DELETED = "deleted"
+# The names callers import (storage.tiers, scheduler.jobs, bot.api.orders): the enum's members themselves.
+ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, MemberStatus.DELETED
 
 # The last-interaction time is read in days (win-back) and hours (the 48 h service window
 # is tracked in the KV), so one write a minute per member is plenty.
@@ -34,10 +35,12 @@ def touch_key(source: str, openid: str) -> str:
 
 
 def _openid_column(source: str):  # type: ignore[no-untyped-def]
-    return Member.mp_openid if source == "mp" else Member.openid
+    return Member.mp_openid if source == Source.MP else Member.openid
 
 
-async def by_openid(session: AsyncSession, openid: str, source: str = "oa", *, lock: bool = False) -> Member | None:
+async def by_openid(
+    session: AsyncSession, openid: str, source: str = Source.OA, *, lock: bool = False
+) -> Member | None:
     query = select(Member).where(_openid_column(source) == openid)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
@@ -45,18 +48,18 @@ async def by_openid(session: AsyncSession, openid: str, source: str = "oa", *, l
     return result.scalar_one_or_none()
 
 
-async def touch(session: AsyncSession, openid: str, now: datetime, source: str = "oa") -> bool:
+async def touch(session: AsyncSession, openid: str, now: datetime, source: str = Source.OA) -> bool:
     """Record an interaction: creates the visitor row on first contact, else moves
     last_interaction_at forward. Idempotent and safe under concurrency. True on first contact."""
     return (await touch_member(session, openid, now, source))[1]
 
 
 async def touch_member(
-    session: AsyncSession, openid: str, now: datetime, source: str = "oa"
+    session: AsyncSession, openid: str, now: datetime, source: str = Source.OA
 ) -> tuple[Member | None, bool]:
     """`touch` in one statement that also returns the row it created or moved forward (None when the
     row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
-    column = "mp_openid" if source == "mp" else "openid"
+    column = "mp_openid" if source == Source.MP else "openid"
 
     def build(insert: Any) -> Any:
         return insert(_MEMBERS).values(
@@ -77,7 +80,7 @@ async def touch_member(
     return attach(session, Member, row), row["created_at"] == now
 
 
-async def set_status(session: AsyncSession, openid: str, status: str, source: str = "oa") -> bool:
+async def set_status(session: AsyncSession, openid: str, status: MemberStatus, source: str = Source.OA) -> bool:
     """Mark a follower (un)subscribed. Returns False when nobody has that openid."""
     result = await session.execute(
         update(Member)
@@ -196,7 +199,7 @@ async def credit_signup_bonus(session: AsyncSession, ledger: Ledger, member_id: 
     """The sign-up bonus (`signup:<member>`), as sign_up credits it."""
     return await ledger.earn(
         session, member_id, ledger.rules.signup_bonus, key=f"signup:{member_id}", kind="signup",
-        now=now, reason="注册会员奖励",
+        now=now, reason=Reason.SIGNUP.stored(),
     )
 
 
@@ -218,7 +221,7 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
         return False
     await ledger.earn(
         session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
-        kind="referral", now=now, reason="邀请好友注册奖励",
+        kind="referral", now=now, reason=Reason.REFERRAL.stored(),
     )
     return True
 
@@ -278,7 +281,7 @@ async def link_unionid(
     if other is None:
         mine.unionid = unionid
         return mine
-    door, far = ("mp_openid", "openid") if source == "mp" else ("openid", "mp_openid")
+    door, far = ("mp_openid", "openid") if source == Source.MP else ("openid", "mp_openid")
     if mine.joined_at is not None and other.joined_at is not None:
         mine.unionid = unionid
         await anomalies.record(

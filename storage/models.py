@@ -9,6 +9,8 @@ from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueCon
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from storage.enums import CampaignStatus, MemberStatus, Source
+
 
 class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
     """Aware UTC in, aware UTC out, on every backend. SQLite keeps no offset, so it stores naive
@@ -64,7 +66,7 @@ class Member(SQLModel, table=True):
     referrer_id: int | None = Field(default=None, foreign_key="member.id")
     tier: str = Field(default="普通", max_length=16)
     tier_reviewed_month: str | None = Field(default=None, max_length=7)
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=MemberStatus.ACTIVE.value, max_length=16)
     marketing_opt_out: bool = False
     balance: int = 0
     # Kept by the ledger in the same write as the balance, so that a check-in reads no other table.
@@ -99,7 +101,7 @@ class Outbox(SQLModel, table=True):
     dedupe_key: str = Field(max_length=200)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     openid: str = Field(max_length=64)
-    source: str = Field(default="oa", max_length=8)
+    source: str = Field(default=Source.OA.value, max_length=8)
     kind: str = Field(max_length=32)
     category: str = Field(default="transactional", max_length=16)
     payload: str = Field(sa_column=Column(Text, nullable=False))
@@ -425,7 +427,7 @@ class Campaign(SQLModel, table=True):
     budget: int
     paid_out: int = 0
     participants: int = 0
-    status: str = Field(default="open", max_length=12)
+    status: str = Field(default=CampaignStatus.OPEN.value, max_length=12)
     robot_key: str | None = Field(default=None, max_length=80)
     qr_url: str | None = Field(default=None, max_length=300)
     draw_record: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

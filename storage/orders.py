@@ -13,6 +13,7 @@ from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PurchaseOrder
+from storage.reasons import Reason, yuan
 
 
 class UnknownOrderError(NotFoundError):
@@ -50,7 +51,7 @@ async def record_paid(
         return await _repeat(session, ledger, order_id, f"order:{order_id}")
     moved = await ledger.earn(
         session, member.id, points, key=f"order:{order_id}", kind="purchase", now=now,
-        reason=f"消费 {amount_fen / 100:.2f} 元", ref=order_id,
+        reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen)), ref=order_id,
     )
     return OrderResult(order_id, member.id, moved.delta, moved.balance, False, upgraded_to=moved.upgraded_to)
 
@@ -76,7 +77,7 @@ async def record_refund(
     points = total_points - order.refunded_points
     moved = await ledger.take_back(
         session, order.member_id, points, key=key, kind="refund", now=now,
-        reason=f"退款 {refund_fen / 100:.2f} 元", ref=order_id,
+        reason=Reason.REFUND.stored(yuan=yuan(refund_fen)), ref=order_id,
     )
     order.refunded_fen += refund_fen
     order.refunded_points += points

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.db import Database, dialect_insert
+from storage.enums import MemberStatus, Source
 from storage.models import Member, Outbox, OutboxAttempt
 
 TRANSACTIONAL = "transactional"
@@ -60,7 +61,7 @@ async def enqueue(
     kind: str,
     payload: dict[str, Any],
     now: datetime,
-    source: str = "oa",
+    source: str = Source.OA,
     member_id: int | None = None,
     category: str = TRANSACTIONAL,
     not_before: datetime | None = None,
@@ -92,9 +93,9 @@ def may_market(member: Member | None) -> str | None:
     """None when a marketing push may go to this member, else the reason it may not."""
     if member is None:
         return "no such member"
-    if member.status == "deleted":
+    if member.status == MemberStatus.DELETED:
         return "member deleted"
-    if member.status == "unsubscribed":
+    if member.status == MemberStatus.UNSUBSCRIBED:
         return "member unfollowed the account"
     if member.marketing_opt_out:
         return "member opted out of marketing"

@@ -24,6 +24,7 @@ from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
+from storage.reasons import Reason
 
 CODE_LENGTH = 10
 
@@ -188,7 +189,7 @@ class Rewards:
         await self._take_stock(session, reward)
         spent = await self.ledger.spend(
             session, member_id, reward.cost, key=f"redeem:{request_key}", kind="redeem", now=now,
-            reason=f"兑换 {reward.name}", ref=request_key,
+            reason=Reason.REDEEM.stored(reward=reward.name), ref=request_key,
         )
         redemption = Redemption(
             member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
@@ -327,6 +328,6 @@ class Rewards:
         )
         moved = await self.ledger.restore(
             session, f"redeem:{found.request_key}", key=f"cancel:{found.id}", now=now,
-            reason="兑换取消，积分退回",
+            reason=Reason.REDEEM_CANCELLED.stored(),
         )
         return found, moved.delta

@@ -15,7 +15,6 @@ from handlers.core.context import Services
 from storage import staff
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward
-from storage.rewards import Rewards
 
 Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 
@@ -88,7 +87,7 @@ def _check_reward(services: Services, values: dict) -> None:  # type: ignore[typ
 @router.get("/rewards", response_model=list[RewardOut])
 async def list_rewards(services: AdminServices) -> list[Reward]:
     async with services.db.sessions() as session:
-        return await Rewards(services.ledger).all(session)
+        return await services.rewards.all(session)
 
 
 @router.post("/rewards", response_model=RewardOut, status_code=201)
@@ -137,7 +136,7 @@ async def import_codes(reward_id: int, request: Request, services: AdminServices
         raise HTTPException(422, "no codes in the CSV")
     async with services.db.unit_of_work() as session:
         try:
-            added = await Rewards(services.ledger).import_codes(session, reward_id, codes)
+            added = await services.rewards.import_codes(session, reward_id, codes)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
         except ConflictError as exc:
@@ -164,7 +163,7 @@ class CouponUse(BaseModel):
 async def use_coupon(code: str, services: AdminServices) -> CouponUse:
     try:
         async with services.db.unit_of_work() as session:
-            used = await Rewards(services.ledger).use(session, code, services.clock.now())
+            used = await services.rewards.use(session, code, services.clock.now())
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -177,7 +176,7 @@ async def use_coupon(code: str, services: AdminServices) -> CouponUse:
 async def cancel_redemption(redemption_id: int, services: AdminServices) -> dict[str, object]:
     try:
         async with services.db.unit_of_work() as session:
-            rewards = Rewards(services.ledger)
+            rewards = services.rewards
             found, restored = await rewards.cancel(session, redemption_id, services.clock.now())
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -189,7 +188,7 @@ async def cancel_redemption(redemption_id: int, services: AdminServices) -> dict
 
 async def _reward(session, services: Services, reward_id: int) -> Reward:  # type: ignore[no-untyped-def]
     try:
-        return await Rewards(services.ledger).get(session, reward_id)
+        return await services.rewards.get(session, reward_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 

@@ -10,8 +10,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-OFFICIAL_ACCOUNT = "oa"
-MINI_PROGRAM = "mp"
+from storage.enums import Source
+
+# The names the edge has always used for the two doors: the enum's members themselves.
+OFFICIAL_ACCOUNT, MINI_PROGRAM = Source.OA, Source.MP
 
 _SPACES = re.compile(r"\s+")
 

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from flows.campaign_create import parse_end
 from handlers import texts
+from handlers.core.dates import parse_end
 from scheduler.jobs import JOBS, JobContext
 from storage import staff
 from storage.campaigns import Campaigns

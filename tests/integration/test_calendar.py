@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from flows.signup import parse_birthday
+from handlers.core.dates import parse_birthday
 from storage import orders
 from storage.checkins import CheckinResult, check_in
 from storage.db import Database
