@@ -296,7 +296,7 @@ ERROR_TEXTS: dict[str, str] = {
     "error_generic": error_generic, "error_not_found": error_not_found, "error_conflict": error_conflict,
     "already_member": already_member, "phone_taken": phone_taken, "insufficient_points": insufficient_points,
     "out_of_stock": out_of_stock, "limit_reached": limit_reached, "tier_too_low": tier_too_low,
-    "reward_ended": reward_ended, "code_used": code_used,
+    "reward_ended": reward_ended, "code_used": code_used, "quote_expired": quote_expired,
     "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
     "campaign_already_joined": campaign_already_joined,
 }
