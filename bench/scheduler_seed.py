@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import re
+import tempfile
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from bench.harness import (
     BenchError,
     load_average,
+    machine,
     migrate,
 )
 from bench.webhook import server_env
@@ -269,6 +271,22 @@ def add_seed_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=600, help="give up a selection or send run after this")
     parser.add_argument("--plans", type=Path, help="directory for the EXPLAIN output (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if not args.database_url.startswith("postgres"):
+        parser.error("--database-url must be PostgreSQL")
+    return args
+
+
+def workspace(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Says where it runs; a temporary directory and the one for the EXPLAIN output."""
+    print(f"bench: {machine()}; load average {load_average()} (1 min)", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="wxbot-bench6-"))
+    plans = args.plans or tmp / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    return tmp, plans
 
 
 def prepare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:

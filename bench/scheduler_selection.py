@@ -31,7 +31,6 @@ import asyncio
 import calendar
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,11 +44,19 @@ from sqlalchemy import select
 
 from bench.harness import (
     BenchError,
-    load_average,
-    machine,
     print_markdown,
 )
-from bench.scheduler_seed import Explainer, add_seed_args, finish, local_at, month_start, pg_dsn, prepare
+from bench.scheduler_seed import (
+    Explainer,
+    add_seed_args,
+    finish,
+    local_at,
+    month_start,
+    parse,
+    pg_dsn,
+    prepare,
+    workspace,
+)
 from scheduler.jobs import BATCH, JobContext, birthdays_on, expiring_page, reminder_key, winback_candidates
 from storage.db import Database
 from storage.ledger import Ledger, lapsed_members
@@ -308,18 +315,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--with-indexes", action="store_true", help="create CANDIDATE_INDEXES first (else drop them)")
     parser.add_argument("--jobs", nargs="*", choices=["birthday", "expire_points", "expiry_reminders", "winback",
                                                       "tier_review"], help="only these selections")
-    args = parser.parse_args(argv)
-    if not args.database_url.startswith("postgres"):
-        parser.error("--database-url must be PostgreSQL")
-    return args
+    return parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"bench: {machine()}; load average {load_average()} (1 min)", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="wxbot-bench6-"))
-    plans = args.plans or tmp / "plans"
-    plans.mkdir(parents=True, exist_ok=True)
+    tmp, plans = workspace(args)
     rules, tz = load_rules(None), ZoneInfo("Asia/Shanghai")
     try:
         report = prepare(args, tmp) | {"with_indexes": args.with_indexes}

@@ -19,7 +19,6 @@ import contextlib
 import json
 import multiprocessing
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -35,13 +34,11 @@ from bench.harness import (
     BIN,
     BenchError,
     free_port,
-    load_average,
-    machine,
     print_markdown,
     proc_cpu_seconds,
     server,
 )
-from bench.scheduler_seed import Explainer, add_seed_args, finish, local_at, prepare
+from bench.scheduler_seed import Explainer, add_seed_args, finish, local_at, parse, prepare, workspace
 from bench.webhook import server_env
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
@@ -293,18 +290,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 2, 4], help="concurrent senders per run")
     parser.add_argument("--sender-mode", nargs="+", choices=["tasks", "processes"], default=["tasks", "processes"],
                         help="senders as asyncio tasks in this process, or one process each")
-    args = parser.parse_args(argv)
-    if not args.database_url.startswith("postgres"):
-        parser.error("--database-url must be PostgreSQL")
-    return args
+    return parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"bench: {machine()}; load average {load_average()} (1 min)", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="wxbot-bench6-"))
-    plans = args.plans or tmp / "plans"
-    plans.mkdir(parents=True, exist_ok=True)
+    tmp, plans = workspace(args)
     try:
         report = prepare(args, tmp)
         senders = run_sender_bench(args, tmp, plans)
