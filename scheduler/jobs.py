@@ -129,7 +129,7 @@ async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
             rows = (await session.execute(expiring_page(now, last))).all()
         # Most of these members were reminded at this stage already (the job runs daily): find which
         # in one query rather than a transaction each.
-        due = {_reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
+        due = {reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
                for member_id, points, expires_at in rows}
         async with ctx.db.sessions() as session:
             done = set((await session.scalars(
@@ -153,7 +153,7 @@ def expiring_page(now: datetime, last: int) -> Any:
     )
 
 
-def _reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
+def reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
     """`expiry:<member>:<month of the last day>:<30d|7d>`: one reminder per stage per expiry month."""
     expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=now.tzinfo)
     last_day = (expires_at.astimezone(ctx.tz) - timedelta(days=1)).date()
@@ -169,7 +169,7 @@ async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: date
         if member is None or not member.openid or outbox.may_market(member) is not None:
             return 0
         queued = await outbox.enqueue(
-            session, dedupe_key=_reminder_key(ctx, member_id, expires_at, now), openid=member.openid,
+            session, dedupe_key=reminder_key(ctx, member_id, expires_at, now), openid=member.openid,
             member_id=member_id, kind="expiry", category=MARKETING, now=now, deadline=expires_at,
             payload={"params": {"points": points, "date": last_day.isoformat()}},
         )

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import local_date
-from storage.db import fetch_value
+from storage.direct import Statement, fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
 from storage.reasons import Reason
 
 _CHECKINS = Checkin.__table__  # type: ignore[attr-defined]
+_RECORD = Statement("checkins.record", lambda insert, _: insert(_CHECKINS).values(
+    {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
+).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id))
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,8 @@ async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | 
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
-    def build(insert: Any) -> Any:
-        return insert(_CHECKINS).values(
-            {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
-        ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id)
-
     params = {"member_id": member_id, "day": day, "streak": streak, "created_at": now}
-    return await fetch_value(session, ("checkin",), build, params) is not None
+    return await fetch_value(session, _RECORD, params) is not None
 
 
 async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> Movement | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.db import attach, fetch, fetch_first, fetch_value, transaction_cache
+from storage.direct import Statement, attach, fetch, fetch_first, fetch_value, transaction_cache
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.reasons import Reason
@@ -34,6 +34,29 @@ QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
 _MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
 _HELD = "wxbot.ledger.held"
 _ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
+
+
+
+def _build_write_member(_: Any, variant: tuple[bool, tuple[str, ...]]) -> Any:
+    spends, names = variant
+    stmt = update(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"))
+    if spends:  # never below zero, whatever the lock says
+        stmt = stmt.where(_MEMBERS.c.balance >= bindparam("needed"))
+    values = {"balance": _MEMBERS.c.balance + bindparam("delta")} | {n: bindparam(f"new_{n}") for n in names}
+    return stmt.values(values).returning(_MEMBERS.c.balance)
+
+
+# The hot path's statements (storage.direct): built once, run on the driver connection on PostgreSQL.
+_LOCK_MEMBER = Statement("ledger.lock_member", lambda _, __: select(*_MEMBERS.c).where(
+    _MEMBERS.c.id == bindparam("member_id")
+).with_for_update())
+_INSERT_ENTRY = Statement("ledger.insert_entry", lambda insert, _: insert(_ENTRIES).values(
+    {c: bindparam(c) for c in _ENTRY_COLUMNS}
+).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id))
+_ADD_LOT = Statement("ledger.add_lot", lambda _, __: insert(_LOTS).values(
+    {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
+))
+_WRITE_MEMBER = Statement("ledger.write_member", _build_write_member)  # variant: (spends, columns set)
 
 
 class InsufficientPointsError(DomainError):
@@ -94,9 +117,7 @@ class Ledger:
         upgraded = None
         if granted:
             expires_at = self.rules.lot_expiry(now, self.tz)
-            await fetch(session, ("lot",), lambda _: insert(_LOTS).values(
-                {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
-            ), {
+            await fetch(session, _ADD_LOT, {
                 "member_id": member_id, "entry_id": entry_id, "amount": granted, "remaining": granted,
                 "earned_at": now, "expires_at": expires_at,
             })
@@ -252,9 +273,7 @@ class Ledger:
         held = transaction_cache(session, _HELD)
         if member_id in held:
             return held[member_id]
-        row = await fetch_first(session, ("lock",), lambda _: select(*_MEMBERS.c).where(
-            _MEMBERS.c.id == bindparam("member_id")
-        ).with_for_update(), {"member_id": member_id})
+        row = await fetch_first(session, _LOCK_MEMBER, {"member_id": member_id})
         if row is None:
             raise NotFoundError(f"member {member_id} does not exist")
         member = held[member_id] = attach(session, Member, row)
@@ -284,9 +303,7 @@ class Ledger:
     ) -> int | None:
         """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
         what this call has already moved and not yet written to the member's row."""
-        return await fetch_value(session, ("entry",), lambda insert: insert(_ENTRIES).values(
-            {c: bindparam(c) for c in _ENTRY_COLUMNS}
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id), {
+        return await fetch_value(session, _INSERT_ENTRY, {
             "member_id": member.id, "delta": delta, "kind": kind, "idempotency_key": key, "reason": reason[:200],
             "ref": ref, "balance_after": member.balance + pending + delta, "created_at": now,
         })
@@ -297,18 +314,10 @@ class Ledger:
         if not delta and not columns:
             return
         names = tuple(sorted(columns))
-
-        def build(_: Any) -> Any:
-            stmt = update(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"))
-            if delta < 0:  # never below zero, whatever the lock says
-                stmt = stmt.where(_MEMBERS.c.balance >= bindparam("needed"))
-            values = {"balance": _MEMBERS.c.balance + bindparam("delta")} | {n: bindparam(f"new_{n}") for n in names}
-            return stmt.values(values).returning(_MEMBERS.c.balance)
-
         params = {"member_id": member.id, "delta": delta, **{f"new_{n}": columns[n] for n in names}}
         if delta < 0:
             params["needed"] = -delta
-        balance = await fetch_value(session, ("member", delta < 0, names), build, params)
+        balance = await fetch_value(session, _WRITE_MEMBER, params, (delta < 0, names))
         if balance != member.balance + delta:  # the lock says this cannot happen: refuse to guess
             raise RuntimeError(f"member {member.id}: balance {balance} where {member.balance + delta} was due")
         set_committed_value(member, "balance", balance)

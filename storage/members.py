@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import anomalies
 from storage.codes import unused_code
-from storage.db import attach, fetch_first
+from storage.direct import Statement, attach, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
@@ -27,6 +27,22 @@ ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, 
 # is tracked in the KV), so one write a minute per member is plenty.
 TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = Member.__table__  # type: ignore[attr-defined]
+
+
+def _build_touch(insert: Any, column: str) -> Any:
+    return insert(_MEMBERS).values(
+        {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
+    ).on_conflict_do_update(
+        index_elements=[column],
+        set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
+        where=or_(
+            _MEMBERS.c.last_interaction_at.is_(None),
+            _MEMBERS.c.last_interaction_at < bindparam("stale"),
+        ),
+    ).returning(*_MEMBERS.c)
+
+
+_TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
 
 
 def touch_key(source: str, openid: str) -> str:
@@ -60,21 +76,8 @@ async def touch_member(
     """`touch` in one statement that also returns the row it created or moved forward (None when the
     row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
     column = "mp_openid" if source == Source.MP else "openid"
-
-    def build(insert: Any) -> Any:
-        return insert(_MEMBERS).values(
-            {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
-        ).on_conflict_do_update(
-            index_elements=[column],
-            set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
-            where=or_(
-                _MEMBERS.c.last_interaction_at.is_(None),
-                _MEMBERS.c.last_interaction_at < bindparam("stale"),
-            ),
-        ).returning(*_MEMBERS.c)
-
     params = {"who": openid, "now": now, "stale": now - TOUCH_GRANULARITY}
-    row = await fetch_first(session, ("touch", column), build, params)
+    row = await fetch_first(session, _TOUCH, params, column)
     if row is None:
         return None, False
     return attach(session, Member, row), row["created_at"] == now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from storage.models import LedgerEntry
-from tests.mp_support import MiniProgram
+from tests.support.mp_support import MiniProgram
 
 MP_USER = "oMPreason00000000000000001"
 PHONE = "13700002222"

@@ -29,12 +29,12 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.rules import load_rules
-from tests import backends
 from tests.conftest import START
-from tests.factories import TZ
-from tests.fakes import make_settings
-from tests.mp_support import FAKE_BASE, MP_AES_KEY, MP_APPID, MP_TOKEN
-from tests.redeem_support import add_reward
+from tests.support import backends
+from tests.support.factories import TZ
+from tests.support.fakes import make_settings
+from tests.support.mp_support import FAKE_BASE, MP_AES_KEY, MP_APPID, MP_TOKEN
+from tests.support.redeem_support import add_reward
 
 # Every operation of the member API: a new one fails test_every_operation_is_fuzzed until listed here.
 OPERATIONS = [

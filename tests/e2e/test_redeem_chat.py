@@ -16,9 +16,10 @@ from storage.clock import FrozenClock
 from storage.models import Anomaly, LedgerEntry, Member, Redemption
 from storage.rewards import Rewards
 from tests.e2e.test_member_journey import sign_up
-from tests.factories import anomalies_of
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_reward, assert_points_consistent, credit, redemptions_of, reward_row
+from tests.support.factories import anomalies_of
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.invariants import assert_points_consistent
+from tests.support.redeem_support import add_reward, credit, redemptions_of, reward_row
 
 ALICE = "oALICE0000000000000000redeem"
 BOB = "oBOB00000000000000000redeem"

@@ -14,8 +14,8 @@ import pytest
 from bot import metrics
 from handlers import texts
 from storage.clock import FrozenClock
-from tests.fakes import WeChat, make_app, make_settings, serving
-from tests.mp_support import mini_program
+from tests.support.fakes import WeChat, make_app, make_settings, serving
+from tests.support.mp_support import mini_program
 
 OPENID = "oSAFE00000000000000000000001"
 LIVE = {"wechat_appsecret": "oa-live-secret", "wechat_api_base": "http://fake.wechat"}

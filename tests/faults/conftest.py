@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import backends
 from tests.conftest import SERVER
 from tests.faults.servers import REDIS_SERVER, RedisServer
+from tests.support import backends
 
 pytestmark = pytest.mark.skipif(SERVER is None or REDIS_SERVER is None, reason="needs PostgreSQL and redis-server")
 

@@ -23,8 +23,8 @@ from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
 from storage.rules import Rules
-from tests.fakes import make_settings
-from tests.push_support import TEMPLATES
+from tests.support.fakes import make_settings
+from tests.support.push_support import TEMPLATES
 
 
 class OffsetClock:

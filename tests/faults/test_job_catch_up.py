@@ -12,8 +12,8 @@ from sqlalchemy import select
 from scheduler.main import PushScheduler
 from storage import jobruns
 from storage.models import Anomaly, LedgerEntry
-from tests.factories import local
-from tests.push_support import PushWorld, add_member, eventually, push_world
+from tests.support.factories import add_member, local
+from tests.support.push_support import PushWorld, eventually, push_world
 
 NOW = local(2026, 5, 20, 10, 0)
 

@@ -16,10 +16,11 @@ from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import LedgerEntry, Outbox
 from tests.conftest import SERVER, START
-from tests.factories import add_member, consistent_points
-from tests.fakes import WeChat, make_app, make_settings, serving
 from tests.faults.servers import REDIS_SERVER, RedisServer
-from tests.helpers import post_signed
+from tests.support.factories import add_member
+from tests.support.fakes import WeChat, make_app, make_settings, serving
+from tests.support.helpers import post_signed
+from tests.support.invariants import consistent_points
 
 pytestmark = pytest.mark.skipif(SERVER is None or REDIS_SERVER is None, reason="needs PostgreSQL and redis-server")
 DEADLINE = 2.0

@@ -27,9 +27,9 @@ from storage.kv import KV
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, Outbox
 from storage.rules import Rules
-from tests.factories import TZ, local
 from tests.faults.fleet import Fleet, fleet
-from tests.push_support import TEMPLATE, bulk_members, openid_for
+from tests.support.factories import TZ, local
+from tests.support.push_support import TEMPLATE, bulk_members, openid_for
 
 DAY = (2026, 5, 20)
 BIRTHDAYS = 16

@@ -23,8 +23,9 @@ from devtools.simclient import SignedPush, WeChatSide
 from storage.db import Database
 from storage.models import LedgerEntry, Outbox
 from tests.conftest import SERVER
-from tests.factories import add_member, consistent_points
 from tests.faults.servers import REDIS_SERVER, RedisServer, Served, serve_env
+from tests.support.factories import add_member
+from tests.support.invariants import consistent_points
 
 pytestmark = pytest.mark.skipif(SERVER is None or REDIS_SERVER is None, reason="needs PostgreSQL and redis-server")
 TOKEN = "fault-test-token"

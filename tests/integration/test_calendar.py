@@ -16,15 +16,8 @@ from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PointsLot
 from storage.tiers import review_tiers
-from tests.factories import (
-    add_member,
-    anomalies_of,
-    consistent_points,
-    entry_by_key,
-    local,
-    movements_of,
-    tier_of,
-)
+from tests.support.factories import add_member, anomalies_of, entry_by_key, local, movements_of, tier_of
+from tests.support.invariants import consistent_points
 
 
 async def checkin(db: Database, ledger: Ledger, member_id: int, at: datetime) -> CheckinResult:

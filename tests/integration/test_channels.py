@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from storage import anomalies, cswindow, members, outbox, subscriptions
-from tests.factories import TZ, local
-from tests.fakes import WeChat
-from tests.push_support import CS, MP_APPID, STABLE_TOKEN, SUBSCRIBE, TEMPLATE, PushWorld, add_member, push_world
+from tests.support.factories import TZ, add_member, local
+from tests.support.fakes import WeChat
+from tests.support.push_support import CS, MP_APPID, STABLE_TOKEN, SUBSCRIBE, TEMPLATE, PushWorld, push_world
 
 NOW = local(2026, 5, 20, 10, 0)  # 10:00 local: outside quiet hours
 OPENID = "oCHANNEL0000000000000000001"

@@ -11,14 +11,12 @@ Now each candidate year is tried in turn: this year, then next year."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from handlers import texts
 from handlers.core.dates import parse_end
-from tests.campaign_support import MANAGER, make_staff
-from tests.fakes import WeChat
-
-TZ = ZoneInfo("Asia/Shanghai")
+from tests.support.campaign_support import MANAGER, make_staff
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
 
 
 def test_leap_day_after_it_passed_is_refused_not_an_error() -> None:

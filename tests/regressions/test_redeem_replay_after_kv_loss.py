@@ -11,8 +11,9 @@ from sqlalchemy import select
 from handlers import texts
 from storage.models import LedgerEntry
 from tests.e2e.test_redeem_chat import ALICE, EXPIRES, join, redemptions, reward
-from tests.fakes import WeChat
-from tests.redeem_support import assert_points_consistent, reward_row
+from tests.support.fakes import WeChat
+from tests.support.invariants import assert_points_consistent
+from tests.support.redeem_support import reward_row
 
 ASK, YES = 7_400_000_000_000_001, 7_400_000_000_000_002
 

@@ -6,9 +6,9 @@ report for a retry of the first, so a failed delivery stayed recorded as sent.""
 from __future__ import annotations
 
 from storage import outbox
-from tests.factories import local
-from tests.fakes import WeChat
-from tests.push_support import add_member, push_world
+from tests.support.factories import add_member, local
+from tests.support.fakes import WeChat
+from tests.support.push_support import push_world
 
 NOW = local(2026, 5, 20, 10, 0)
 OPENID = "oREPORT000000000000000000001"

@@ -23,7 +23,7 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage.models import Member, Outbox
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
+from tests.support.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
 
 ENVELOPE_FIELDS = {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
 

@@ -40,8 +40,22 @@ async def serving(app: FastAPI, clock: FrozenClock, **side: Any) -> AsyncIterato
             yield harness
 
 
+class AppHandles:
+    """What a test reaches in the running app: its services and its message pipeline."""
+
+    app: FastAPI
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    @property
+    def pipeline(self) -> Any:
+        return self.app.state.pipeline
+
+
 @dataclass
-class WeChat:
+class WeChat(AppHandles):
     """Plays WeChat against one app: posts signed pushes and reads the replies."""
 
     app: FastAPI
@@ -70,13 +84,6 @@ class WeChat:
     ) -> dict[str, Any] | None:
         return await self.send(self.side.event(openid, event, key, **extra))
 
-    @property
-    def services(self) -> Any:
-        return self.app.state.services
-
-    @property
-    def pipeline(self) -> Any:
-        return self.app.state.pipeline
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
