@@ -32,9 +32,11 @@ async def test_missed_days_are_caught_up_or_reported(world: PushWorld) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
 
-    async def caught_up() -> bool:
+    async def caught_up() -> bool:  # the missed birthdays run, and the untracked job has begun its record
         async with world.db.sessions() as session:
-            return await jobruns.done_through(session, "birthday") == local(2026, 5, 20, 9)
+            birthday = await jobruns.done_through(session, "birthday")
+            expiry = await jobruns.done_through(session, "expire_points")
+            return birthday == local(2026, 5, 20, 9) and expiry is not None
 
     try:
         await eventually(caught_up, within=20, every=0.05)
