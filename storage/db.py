@@ -9,9 +9,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import CursorResult, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -204,7 +204,8 @@ async def fetch(
         await session.flush()
     if not statement.direct:
         result = await session.execute(statement.statement, params)
-        return [dict(row._mapping) for row in result] if result.returns_rows else []
+        # the stubs type every execute() as Result; a Core statement's is a CursorResult
+        return [dict(row._mapping) for row in result] if cast(CursorResult[Any], result).returns_rows else []
     driver = await _driver(session)
     arguments = statement.arguments(params)
     if _SQL_LOG.isEnabledFor(logging.INFO):  # echo shows these statements as it shows SQLAlchemy's own
@@ -244,6 +245,7 @@ async def _driver(session: AsyncSession) -> Any:
         return known
     connection = await session.connection()  # a SAVEPOINT too, when a nested transaction has not sent it
     adapted = (await connection.get_raw_connection()).dbapi_connection
+    assert adapted is not None  # None only once the pool has invalidated it; it is checked out here
     driver = adapted.driver_connection
     if adapted._transaction is None:  # noqa: SLF001 (the adapter's lazy BEGIN; pinned SQLAlchemy)
         try:
@@ -263,7 +265,7 @@ def transaction_cache(session: AsyncSession, name: str) -> dict[Any, Any]:
     kept = session.info.get(name)
     if kept is None or kept[0] is not current or current is None or not current.is_active:
         kept = session.info[name] = (current, {})
-    return kept[1]  # type: ignore[no-any-return]
+    return kept[1]
 
 
 async def _invalidate_if_closed(session: AsyncSession, driver: Any) -> None:

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import fakeredis
 from redis.asyncio import Redis
@@ -50,8 +50,8 @@ class KV:
         self._extend = self.redis.register_script(_EXTEND)
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self.redis.get(key)
-        return value
+        # decode_responses=True: redis-py types replies as bytes | str, these are str
+        return cast(str | None, await self.redis.get(key))
 
     async def set(
         self, key: str, value: str | int, *, ex: float | None = None, nx: bool = False
