@@ -40,7 +40,7 @@ _MONTH_DAY = re.compile(r"^(?:(\d{4})[-/年])?(\d{1,2})[-/月](\d{1,2})日?(?:\s
 _ROBOT = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
-def parse_end(text: str, now: datetime, tz) -> datetime | None:  # type: ignore[no-untyped-def]
+def parse_end(text: str, now: datetime, tz) -> datetime | None:
     """`3天` (now + 3 days), `12月31日 20:00`, `12-31`, `2026-12-31` (a bare date ends at midnight
     after that day); it must lie in the next 90 days."""
     cleaned = normalise(text)

@@ -92,7 +92,7 @@ def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
     ))
 
 
-def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:  # type: ignore[type-arg]
+def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
         return Done([_not_enough(ctx, reward.cost, member.balance)])
     text = texts.REDEEM_QUOTE.format(

@@ -62,7 +62,7 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -111,6 +111,7 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     openid, unionid = str(answer["openid"]), answer.get("unionid")
     now = services.clock.now()
     async with services.db.unit_of_work() as db:
+        member: Member | None
         if unionid:
             member = await members.link_unionid(db, openid=openid, source="mp", unionid=str(unionid), now=now)
         else:
@@ -159,7 +160,7 @@ async def _me(services: Services, member: Member) -> MeOut:
     following = services.rules.next_tier(member.tier)
     last_day = (when.astimezone(services.tz) - timedelta(days=1)).date().isoformat() if when else None
     return MeOut(
-        member_id=member.id, is_member=member.joined_at is not None, balance=balance, tier=member.tier,  # type: ignore[arg-type]
+        member_id=member.id, is_member=member.joined_at is not None, balance=balance, tier=member.tier,
         next_tier=following.name if following else None,
         points_to_next_tier=max(following.threshold - qualifying, 0) if following else None,
         expiring_points=expiring, expiring_on=last_day, referral_code=member.referral_code,
@@ -199,7 +200,7 @@ async def history(
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryOut(
-        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),  # type: ignore[arg-type]
+        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),
                         reason=r.reason, at=r.created_at) for r in rows],
         next_cursor=rows[-1].id if more and rows else None,
     )
@@ -244,7 +245,7 @@ async def rewards(services: ServicesDep, session: SessionDep) -> list[RewardOut]
     member = await _member(services, session)
     async with services.db.sessions() as db:
         items = await Rewards(services.ledger).catalogue(db, member, services.clock.now())
-    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,  # type: ignore[arg-type]
+    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,
                       in_stock=r.stock != 0, affordable=r.cost <= member.balance) for r in items]
 
 
@@ -276,7 +277,7 @@ async def redeem(body: RedeemIn, services: ServicesDep, session: SessionDep) -> 
     except DomainError as exc:
         raise _refusal(exc) from None
     r = issued.redemption
-    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,  # type: ignore[arg-type]
+    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,
                      balance=issued.balance, repeated=issued.repeated)
 
 
