@@ -29,4 +29,4 @@ class KeyAdapter(logging.LoggerAdapter):
     """Prefixes every line with the delivery's dedupe key."""
 
     def process(self, msg, kwargs):
-        return f"key={self.extra['key']} {msg}", kwargs  # type: ignore[index]
+        return f"key={self.extra['key']} {msg}", kwargs  # type: ignore[index]  # always built with extra={"key": ...}
