@@ -35,6 +35,7 @@ from storage.errors import DomainError
 from storage.ledger import InsufficientPointsError
 from storage.models import Member, Reward
 from storage.rewards import PriceChangedError, Rewards
+from storage.rows import row_id
 
 PAGE = 8
 QUOTE_VALID = timedelta(minutes=5)
@@ -136,7 +137,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     try:
         async with ctx.db.unit_of_work() as session:
             issued = await rewards_of(ctx).redeem(
-                session, member.id, int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,  # type: ignore[arg-type]
+                session, row_id(member), int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,
                 quoted_cost=state.data.get("cost"),
             )
     except PriceChangedError:  # the operator changed the cost since the quote: quote it afresh

@@ -11,6 +11,7 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage.checkins import check_in as record_checkin
+from storage.rows import row_id
 
 router = Router("points")
 EXPIRY_NOTICE = timedelta(days=30)
@@ -34,7 +35,7 @@ async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
         if member is None or member.joined_at is None:
             result = None
         else:
-            result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
+            result = await record_checkin(session, ctx.ledger, row_id(member), ctx.clock.now())
     if result is None:
         return join_first(ctx)
     if result.already:
@@ -58,10 +59,10 @@ async def balance(msg: Inbound, ctx: ChatContext) -> Reply:
         return join_first(ctx)
     now = ctx.clock.now()
     async with ctx.db.unit_of_work() as session:
-        await ctx.ledger.expire_member(session, member.id, now)  # type: ignore[arg-type]
-        points = await ctx.ledger.balance(session, member.id)  # type: ignore[arg-type]
-        qualifying = await ctx.ledger.qualifying_points(session, member.id, now)  # type: ignore[arg-type]
-        expiring, when = await ctx.ledger.expiring(session, member.id, now, EXPIRY_NOTICE)  # type: ignore[arg-type]
+        await ctx.ledger.expire_member(session, row_id(member), now)
+        points = await ctx.ledger.balance(session, row_id(member))
+        qualifying = await ctx.ledger.qualifying_points(session, row_id(member), now)
+        expiring, when = await ctx.ledger.expiring(session, row_id(member), now, EXPIRY_NOTICE)
     following = ctx.rules.next_tier(member.tier)
     progress = (
         texts.BALANCE_PROGRESS.format(gap=max(following.threshold - qualifying, 0), next=following.name)
@@ -81,7 +82,7 @@ async def history(msg: Inbound, ctx: ChatContext) -> Reply:
     if member is None:
         return join_first(ctx)
     async with ctx.db.sessions() as session:
-        entries = await ctx.ledger.history(session, member.id)  # type: ignore[arg-type]
+        entries = await ctx.ledger.history(session, row_id(member))
     if not entries:
         return Text(texts.HISTORY_EMPTY)
     lines = [texts.HISTORY_HEAD]

@@ -23,7 +23,7 @@ from storage.db import Database, dialect_insert
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
-from storage.rows import affected
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
@@ -133,7 +133,7 @@ class Campaigns:
         paid_now = 0
         reached = False
         if campaign.kind == "join_bonus":
-            paid_now = await self._pay(session, campaign, member.id, now)  # type: ignore[arg-type]
+            paid_now = await self._pay(session, campaign, row_id(member), now)
         elif campaign.kind == "group_buy" and campaign.participants >= campaign.goal:
             reached = campaign.participants == campaign.goal
             paid_now = await self._pay_everyone(session, campaign, now, except_member=None, about=member.id)

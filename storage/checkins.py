@@ -14,7 +14,7 @@ from storage.clock import local_date
 from storage.db import fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
-from storage.rows import table_of
+from storage.rows import row_id, table_of
 
 _CHECKINS = table_of(Checkin)
 
@@ -104,6 +104,6 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member,
         return None
     offer.redeemed_at = now
     return await ledger.earn(
-        session, member.id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,  # type: ignore[arg-type]
+        session, row_id(member), offer.points, key=f"winback:{offer.id}", kind="winback", now=now,
         reason="回归礼", also={"winback_until": None},
     )

@@ -182,7 +182,7 @@ class Ledger:
             earliest = _earliest(earliest, lot.expires_at)
         await session.flush()
         await self._write_member(session, member, back, {"expiry_check_at": earliest} if live else {})
-        return Movement(entry_id, member.id, back, member.balance, "cancel", requested=-original.delta)  # type: ignore[arg-type]
+        return Movement(entry_id, row_id(member), back, member.balance, "cancel", requested=-original.delta)
 
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""
@@ -388,7 +388,7 @@ class Ledger:
         following = self.rules.next_tier(member.tier)
         if following is None or earned_total < following.threshold:
             return None
-        target = self.rules.tier_for(await self.qualifying_points(session, member.id, now))  # type: ignore[arg-type]
+        target = self.rules.tier_for(await self.qualifying_points(session, row_id(member), now))
         if self.rules.tier_rank(target.name) <= self.rules.tier_rank(member.tier):
             return None
         return target.name
@@ -396,7 +396,7 @@ class Ledger:
     @staticmethod
     def _movement(entry: LedgerEntry, *, repeated: bool = False) -> Movement:
         return Movement(
-            entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
+            entry_id=row_id(entry), member_id=entry.member_id, delta=entry.delta,
             balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
 

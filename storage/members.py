@@ -18,7 +18,7 @@ from storage.db import attach, fetch_first
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
-from storage.rows import affected, table_of
+from storage.rows import affected, row_id, table_of
 
 ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
@@ -219,7 +219,7 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     if int(count or 0) >= ledger.rules.referral_monthly_limit:
         return False
     await ledger.earn(
-        session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
+        session, row_id(referrer), ledger.rules.referral_bonus, key=f"referral:{member.id}",
         kind="referral", now=now, reason="邀请好友注册奖励",
     )
     return True
@@ -286,7 +286,7 @@ async def link_unionid(
         await anomalies.record(
             session, member_id=mine.id, kind="duplicate_membership", now=now,
             detail=f"members {other.id} and {mine.id} share a unionid; merge them by hand",
-            dedupe_key=f"duplicate:{min(mine.id, other.id)}:{max(mine.id, other.id)}",  # type: ignore[type-var]
+            dedupe_key=f"duplicate:{min(row_id(mine), row_id(other))}:{max(row_id(mine), row_id(other))}",
         )
         return mine
     if getattr(other, door) not in (None, openid):

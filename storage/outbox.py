@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from storage.db import Database, dialect_insert
 from storage.models import Member, Outbox, OutboxAttempt
-from storage.rows import affected
+from storage.rows import affected, row_id
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
@@ -171,7 +171,7 @@ async def finish(
 
 async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
     session.add(OutboxAttempt(
-        outbox_id=row.id, channel=result.channel, errcode=result.errcode,  # type: ignore[arg-type]
+        outbox_id=row_id(row), channel=result.channel, errcode=result.errcode,
         detail=result.detail[:200], at=now,
     ))
 

@@ -22,7 +22,7 @@ from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, Reward, RewardCode
-from storage.rows import affected
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 10
 
@@ -140,12 +140,12 @@ class Rewards:
             reason=f"兑换 {reward.name}", ref=request_key,
         )
         redemption = Redemption(
-            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
+            member_id=member_id, reward_id=row_id(reward), request_key=request_key, cost=reward.cost,
             code="", created_at=now, expires_at=self._coupon_expiry(reward, now),
         )
         session.add(redemption)
         await session.flush()
-        redemption.code = await self._code_for(session, reward, redemption.id)  # type: ignore[arg-type]
+        redemption.code = await self._code_for(session, reward, row_id(redemption))
         await session.flush()
         await self._watch_spree(session, member_id, now)
         return Issued(redemption, reward, spent.balance)

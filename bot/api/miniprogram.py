@@ -22,6 +22,7 @@ from storage.checkins import check_in
 from storage.errors import DomainError, NotFoundError
 from storage.models import Member
 from storage.rewards import Rewards
+from storage.rows import row_id
 
 SESSION_TTL = 7 * 24 * 3600
 RATE_PER_MINUTE = 60
@@ -153,10 +154,10 @@ class MeOut(BaseModel):
 async def _me(services: Services, member: Member) -> MeOut:
     now = services.clock.now()
     async with services.db.unit_of_work() as db:
-        await services.ledger.expire_member(db, member.id, now)  # type: ignore[arg-type]
-        balance = await services.ledger.balance(db, member.id)  # type: ignore[arg-type]
-        qualifying = await services.ledger.qualifying_points(db, member.id, now)  # type: ignore[arg-type]
-        expiring, when = await services.ledger.expiring(db, member.id, now, timedelta(days=30))  # type: ignore[arg-type]
+        await services.ledger.expire_member(db, row_id(member), now)
+        balance = await services.ledger.balance(db, row_id(member))
+        qualifying = await services.ledger.qualifying_points(db, row_id(member), now)
+        expiring, when = await services.ledger.expiring(db, row_id(member), now, timedelta(days=30))
     following = services.rules.next_tier(member.tier)
     last_day = (when.astimezone(services.tz) - timedelta(days=1)).date().isoformat() if when else None
     return MeOut(
@@ -196,7 +197,7 @@ async def history(
     """Points movements, newest first, `limit` at a time."""
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        rows = await services.ledger.history(db, member.id, limit + 1, before=cursor)  # type: ignore[arg-type]
+        rows = await services.ledger.history(db, row_id(member), limit + 1, before=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryOut(
@@ -220,7 +221,7 @@ async def checkin(services: ServicesDep, session: SessionDep) -> CheckinOut:
     """Today's check-in, shared with the chat: the second one of the day (from either door) is a 409."""
     member = await _member(services, session)
     async with services.db.unit_of_work() as db:
-        result = await check_in(db, services.ledger, member.id, services.clock.now())  # type: ignore[arg-type]
+        result = await check_in(db, services.ledger, row_id(member), services.clock.now())
     if result.already:
         raise ApiError(409, "already_checked_in",
                        texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
@@ -271,7 +272,7 @@ async def redeem(body: RedeemIn, services: ServicesDep, session: SessionDep) -> 
     try:
         async with services.db.unit_of_work() as db:
             issued = await Rewards(services.ledger).redeem(
-                db, member.id, body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",  # type: ignore[arg-type]
+                db, row_id(member), body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",
                 now=services.clock.now(),
             )
     except DomainError as exc:
@@ -291,7 +292,7 @@ class CouponOut(BaseModel):
 async def coupons(services: ServicesDep, session: SessionDep) -> list[CouponOut]:
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        held = await Rewards(services.ledger).coupons(db, member.id, services.clock.now())  # type: ignore[arg-type]
+        held = await Rewards(services.ledger).coupons(db, row_id(member), services.clock.now())
     return [CouponOut(code=r.code, reward=w.name, expires_at=r.expires_at) for r, w in held]
 
 
