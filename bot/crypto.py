@@ -30,7 +30,9 @@ def sha1_signature(*parts: str) -> str:
 
 
 def signature_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, given.lower())  # type: ignore[union-attr]
+    if not given:
+        return False
+    return hmac.compare_digest(expected, given.lower())
 
 
 def aes_key(encoding_aes_key: str) -> bytes:

@@ -10,6 +10,7 @@ from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage.balances import balance_summary
 from storage.checkins import check_in as record_checkin
+from storage.rows import row_id
 
 router = Router("points")
 
@@ -32,7 +33,7 @@ async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
         if member is None or member.joined_at is None:
             result = None
         else:
-            result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
+            result = await record_checkin(session, ctx.ledger, row_id(member), ctx.clock.now())
     if result is None:
         return join_first(ctx)
     if result.already:
@@ -73,7 +74,7 @@ async def history(msg: Inbound, ctx: ChatContext) -> Reply:
     if member is None:
         return join_first(ctx)
     async with ctx.db.sessions() as session:
-        entries = await ctx.ledger.history(session, member.id)  # type: ignore[arg-type]
+        entries = await ctx.ledger.history(session, row_id(member))
     if not entries:
         return Text(texts.HISTORY_EMPTY)
     lines = [texts.HISTORY_HEAD]

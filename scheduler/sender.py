@@ -163,7 +163,7 @@ class Sender:
         window = timedelta(days=self.rules.marketing_window_days)
         async with self.db.sessions() as session:
             sent = await outbox.marketing_sent_since(
-                session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]
+                session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]  # may_market() passed: the row has a member
             )
         if len(sent) < self.rules.marketing_cap:
             return False

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import outbox
 from storage.clock import local_date
@@ -81,10 +82,10 @@ class Campaigns:
         return campaign
 
     async def set_qr(self, session: AsyncSession, campaign_id: int, url: str) -> None:
-        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(qr_url=url[:300] or None))
+        await session.execute(update(Campaign).where(col(Campaign.id) == campaign_id).values(qr_url=url[:300] or None))
 
     async def by_code(self, session: AsyncSession, code: str, *, lock: bool = False) -> Campaign:
-        stmt = select(Campaign).where(Campaign.code == code.strip().upper())
+        stmt = select(Campaign).where(col(Campaign.code) == code.strip().upper())
         if lock:
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         found = await session.scalar(stmt)
@@ -116,8 +117,8 @@ class Campaigns:
         every participant when the N-th joins (and each later joiner at once)."""
         campaign = await self.by_code(session, code, lock=True)
         already = await session.scalar(
-            select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.member_id == member.id)
+            select(col(CampaignMember.id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.member_id) == member.id)
         )
         self.check_joinable(campaign, now, member_in=already is not None)
         inserted = await session.scalar(
@@ -132,7 +133,7 @@ class Campaigns:
         paid_now = 0
         reached = False
         if campaign.kind == "join_bonus":
-            paid_now = await self._pay(session, campaign, member.id, now)  # type: ignore[arg-type]
+            paid_now = await self._pay(session, campaign, row_id(member), now)
         elif campaign.kind == "group_buy" and campaign.participants >= campaign.goal:
             reached = campaign.participants == campaign.goal
             paid_now = await self._pay_everyone(session, campaign, now, except_member=None, about=member.id)
@@ -145,8 +146,8 @@ class Campaigns:
     ) -> int:
         """Pay every unpaid participant (group-buy threshold, challenge, draw); returns what `about` got."""
         unpaid = (await session.scalars(
-            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.paid == 0).order_by(CampaignMember.id)
+            select(col(CampaignMember.member_id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.paid) == 0).order_by(col(CampaignMember.id))
         )).all()
         mine = 0
         for member_id in unpaid:
@@ -164,10 +165,10 @@ class Campaigns:
         if campaign.paid_out + campaign.points > campaign.budget:
             return 0
         claimed = await session.execute(
-            update(CampaignMember).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.member_id == member_id).where(CampaignMember.paid == 0).values(paid=1)
+            update(CampaignMember).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.member_id) == member_id).where(col(CampaignMember.paid) == 0).values(paid=1)
         )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        if not affected(claimed):
             return 0
         moved = await self.ledger.earn(
             session, member_id, campaign.points, key=f"campaign:{campaign.id}:{member_id}", kind="campaign",
@@ -210,19 +211,19 @@ class Campaigns:
         start = local_date(campaign.created_at, self.ledger.tz)
         end = local_date(min(campaign.ends_at, now) - timedelta(microseconds=1), self.ledger.tz)
         rows = await session.execute(
-            select(CampaignMember.member_id).join(Checkin, Checkin.member_id == CampaignMember.member_id)
-            .where(CampaignMember.campaign_id == campaign.id)
-            .where(Checkin.day >= start).where(Checkin.day <= end)
-            .where(Checkin.created_at < campaign.ends_at)  # not a late check-in on the last day
-            .group_by(CampaignMember.member_id).having(func.count(Checkin.id) >= campaign.goal)
-            .order_by(CampaignMember.member_id)
+            select(col(CampaignMember.member_id)).join(Checkin, col(Checkin.member_id) == CampaignMember.member_id)
+            .where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(Checkin.day) >= start).where(col(Checkin.day) <= end)
+            .where(col(Checkin.created_at) < campaign.ends_at)  # not a late check-in on the last day
+            .group_by(col(CampaignMember.member_id)).having(func.count(col(Checkin.id)) >= campaign.goal)
+            .order_by(col(CampaignMember.member_id))
         )
         return [r[0] for r in rows]
 
     async def _draw(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
         pool = list((await session.scalars(
-            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
-            .order_by(CampaignMember.member_id)
+            select(col(CampaignMember.member_id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .order_by(col(CampaignMember.member_id))
         )).all())
         winners = sorted(_RANDOM.sample(pool, min(campaign.goal, len(pool))))
         campaign.draw_record = json.dumps({
@@ -244,7 +245,7 @@ class Campaigns:
         for campaign_id in due:
             async with db.unit_of_work() as session:
                 campaign = await session.scalar(
-                    select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                    select(Campaign).where(col(Campaign.id) == campaign_id).with_for_update()
                     .execution_options(populate_existing=True)
                 )
                 if campaign is not None and campaign.status == CampaignStatus.OPEN:
@@ -255,7 +256,7 @@ class Campaigns:
     # --- figures and announcements ---------------------------------------------------------------
     async def joins_per_day(self, session: AsyncSession, campaign: Campaign) -> list[tuple[date, int]]:
         joined = (await session.scalars(
-            select(CampaignMember.joined_at).where(CampaignMember.campaign_id == campaign.id)
+            select(col(CampaignMember.joined_at)).where(col(CampaignMember.campaign_id) == campaign.id)
         )).all()
         counts: dict[date, int] = {}
         for at in joined:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.clock import local_date
 from storage.direct import Statement, fetch_value
@@ -77,7 +78,9 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
 
 
 async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | None:
-    return await session.scalar(select(Checkin.streak).where(Checkin.member_id == member_id).where(Checkin.day == day))
+    return await session.scalar(
+        select(col(Checkin.streak)).where(col(Checkin.member_id) == member_id).where(col(Checkin.day) == day)
+    )
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
@@ -91,9 +94,9 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member,
     if member.winback_until is None or member.winback_until <= now:
         return None
     offer = await session.scalar(
-        select(WinbackOffer).where(WinbackOffer.member_id == member.id)
-        .where(WinbackOffer.redeemed_at.is_(None)).where(WinbackOffer.offered_at <= now)  # type: ignore[union-attr]
-        .where(WinbackOffer.valid_until > now).order_by(WinbackOffer.offered_at.desc()).limit(1)  # type: ignore[union-attr]
+        select(WinbackOffer).where(col(WinbackOffer.member_id) == member.id)
+        .where(col(WinbackOffer.redeemed_at).is_(None)).where(col(WinbackOffer.offered_at) <= now)
+        .where(col(WinbackOffer.valid_until) > now).order_by(col(WinbackOffer.offered_at).desc()).limit(1)
     )
     if offer is None:
         return None

@@ -99,8 +99,8 @@ class KV:
         self._renew = self.redis.register_script(_RENEW)
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self.redis.get(key)
-        return value
+        # decode_responses=True: redis-py types replies as bytes | str, these are str
+        return cast(str | None, await self.redis.get(key))
 
     async def set(
         self, key: str, value: str | int, *, ex: float | None = None, nx: bool = False

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
 
 from storage import anomalies
 from storage.clock import local_date
@@ -31,7 +32,7 @@ CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign
 # What counts towards the tier: everything earned (not restored); refunded purchases are taken off
 # in full (from the orders), whether or not their points could still be taken back.
 QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
-_MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
+_MEMBERS, _ENTRIES, _LOTS = table_of(Member), table_of(LedgerEntry), table_of(PointsLot)
 _HELD = "wxbot.ledger.held"
 _ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
 
@@ -187,8 +188,8 @@ class Ledger:
             raise NotFoundError(f"no spend with key {spend_key}")
         member = await self._begin(session, original.member_id, now)
         moves = (await session.execute(
-            select(LotMovement, PointsLot).join(PointsLot, LotMovement.lot_id == PointsLot.id)
-            .where(LotMovement.entry_id == original.id).where(LotMovement.amount < 0)
+            select(LotMovement, PointsLot).join(PointsLot, col(LotMovement.lot_id) == PointsLot.id)
+            .where(col(LotMovement.entry_id) == original.id).where(col(LotMovement.amount) < 0)
         )).all()
         live = [(m, lot) for m, lot in moves if lot.expires_at > now]
         back = sum(-m.amount for m, _ in live)
@@ -198,11 +199,11 @@ class Ledger:
         earliest = member.expiry_check_at
         for move, lot in live:
             lot.remaining += -move.amount
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-move.amount))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-move.amount))
             earliest = _earliest(earliest, lot.expires_at)
         await session.flush()
         await self._write_member(session, member, back, {"expiry_check_at": earliest} if live else {})
-        return Movement(entry_id, member.id, back, member.balance, "cancel", requested=-original.delta)  # type: ignore[arg-type]
+        return Movement(entry_id, row_id(member), back, member.balance, "cancel", requested=-original.delta)
 
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""
@@ -219,14 +220,14 @@ class Ledger:
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         since = _months_before(now, self.rules.tier_window_months)
         earned = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .where(LedgerEntry.member_id == member_id)
-            .where(LedgerEntry.kind.in_(QUALIFYING_KINDS))  # type: ignore[attr-defined]
-            .where(LedgerEntry.created_at > since)
+            select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+            .where(col(LedgerEntry.member_id) == member_id)
+            .where(col(LedgerEntry.kind).in_(QUALIFYING_KINDS))
+            .where(col(LedgerEntry.created_at) > since)
         )
         refunded = await session.scalar(
-            select(func.coalesce(func.sum(PurchaseOrder.refunded_points), 0))
-            .where(PurchaseOrder.member_id == member_id).where(PurchaseOrder.created_at > since)
+            select(func.coalesce(func.sum(col(PurchaseOrder.refunded_points)), 0))
+            .where(col(PurchaseOrder.member_id) == member_id).where(col(PurchaseOrder.created_at) > since)
         )
         return max(int(earned or 0) - int(refunded or 0), 0)
 
@@ -236,27 +237,27 @@ class Ledger:
         """Points in live lots expiring before now + within, and the earliest such expiry."""
         row = (await session.execute(
             select(func.coalesce(func.sum(PointsLot.remaining), 0), func.min(PointsLot.expires_at))
-            .where(PointsLot.member_id == member_id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at > now).where(PointsLot.expires_at <= now + within)
+            .where(col(PointsLot.member_id) == member_id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) > now).where(col(PointsLot.expires_at) <= now + within)
         )).one()
         return int(row[0]), row[1]
 
     async def balance(self, session: AsyncSession, member_id: int) -> int:
-        return int(await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0)
+        return int(await session.scalar(select(col(Member.balance)).where(col(Member.id) == member_id)) or 0)
 
     async def entry_count(self, session: AsyncSession, member_id: int) -> int:
         return int(await session.scalar(
-            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.member_id == member_id)
+            select(func.count()).select_from(LedgerEntry).where(col(LedgerEntry.member_id) == member_id)
         ) or 0)
 
     async def history(
         self, session: AsyncSession, member_id: int, limit: int = 10, *, before: int | None = None
     ) -> list[LedgerEntry]:
         """Movements newest first (entries that moved nothing are left out); `before` pages by entry id."""
-        query = select(LedgerEntry).where(LedgerEntry.member_id == member_id).where(LedgerEntry.delta != 0)
+        query = select(LedgerEntry).where(col(LedgerEntry.member_id) == member_id).where(col(LedgerEntry.delta) != 0)
         if before is not None:
-            query = query.where(LedgerEntry.id < before)  # type: ignore[operator]
-        result = await session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit))  # type: ignore[union-attr]
+            query = query.where(col(LedgerEntry.id) < before)
+        result = await session.execute(query.order_by(col(LedgerEntry.id).desc()).limit(limit))
         return list(result.scalars())
 
     # --- internals -----------------------------------------------------------------------
@@ -281,7 +282,7 @@ class Ledger:
 
     def hold(self, session: AsyncSession, member: Member) -> None:
         """The caller has locked this freshly read row in the session's transaction: use it as lock() would."""
-        transaction_cache(session, _HELD)[member.id] = member  # type: ignore[index]
+        transaction_cache(session, _HELD)[member.id] = member
 
     async def _seen(self, session: AsyncSession, key: str) -> Movement | None:
         entry = await self._entry_by_key(session, key)
@@ -294,7 +295,7 @@ class Ledger:
         return seen
 
     async def _entry_by_key(self, session: AsyncSession, key: str) -> LedgerEntry | None:
-        result = await session.execute(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+        result = await session.execute(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
         return result.scalar_one_or_none()
 
     async def _insert_entry(
@@ -328,14 +329,14 @@ class Ledger:
         self, session: AsyncSession, member_id: int, entry_id: int, points: int, now: datetime
     ) -> None:
         lots = (await session.execute(
-            select(PointsLot).where(PointsLot.member_id == member_id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at > now).order_by(PointsLot.expires_at, PointsLot.id)
+            select(PointsLot).where(col(PointsLot.member_id) == member_id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) > now).order_by(col(PointsLot.expires_at), col(PointsLot.id))
         )).scalars()
         left = points
         for lot in lots:
             take = min(lot.remaining, left)
             lot.remaining -= take
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-take))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-take))
             left -= take
             if not left:
                 break
@@ -346,8 +347,8 @@ class Ledger:
     async def _expire(self, session: AsyncSession, member: Member, now: datetime) -> int:
         """Expire the member's lapsed lots and move expiry_check_at to the earliest live lot."""
         lots = (await session.execute(
-            select(PointsLot).where(PointsLot.member_id == member.id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at <= now).order_by(PointsLot.expires_at, PointsLot.id)
+            select(PointsLot).where(col(PointsLot.member_id) == member.id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) <= now).order_by(col(PointsLot.expires_at), col(PointsLot.id))
         )).scalars().all()
         total = 0
         for lot in lots:
@@ -362,13 +363,13 @@ class Ledger:
             if entry_id is None:  # cannot be while the lot still holds points: never expire twice
                 raise RuntimeError(f"lot {lot.id} holds points but its expiry entry exists")
             lot.remaining = 0
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-points))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-points))
             total += points
         if lots:
             await session.flush()
         earliest = await session.scalar(
-            select(func.min(PointsLot.expires_at)).where(PointsLot.member_id == member.id)
-            .where(PointsLot.remaining > 0)
+            select(func.min(col(PointsLot.expires_at))).where(col(PointsLot.member_id) == member.id)
+            .where(col(PointsLot.remaining) > 0)
         )
         moved = {} if earliest == member.expiry_check_at else {"expiry_check_at": earliest}
         await self._write_member(session, member, -total, moved)
@@ -383,11 +384,11 @@ class Ledger:
             return 0  # every capped earning goes through here and would have moved cap_day
         start = self.rules.day_start(day, self.tz)
         earned = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .where(LedgerEntry.member_id == member.id)
-            .where(LedgerEntry.kind.in_(CAPPED_KINDS))  # type: ignore[attr-defined]
-            .where(LedgerEntry.created_at >= start)
-            .where(LedgerEntry.created_at < self.rules.day_start(day + timedelta(days=1), self.tz))
+            select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+            .where(col(LedgerEntry.member_id) == member.id)
+            .where(col(LedgerEntry.kind).in_(CAPPED_KINDS))
+            .where(col(LedgerEntry.created_at) >= start)
+            .where(col(LedgerEntry.created_at) < self.rules.day_start(day + timedelta(days=1), self.tz))
         )
         return int(earned or 0)
 
@@ -397,7 +398,7 @@ class Ledger:
         following = self.rules.next_tier(member.tier)
         if following is None or earned_total < following.threshold:
             return None
-        target = self.rules.tier_for(await self.qualifying_points(session, member.id, now))  # type: ignore[arg-type]
+        target = self.rules.tier_for(await self.qualifying_points(session, row_id(member), now))
         if self.rules.tier_rank(target.name) <= self.rules.tier_rank(member.tier):
             return None
         return target.name
@@ -405,15 +406,16 @@ class Ledger:
     @staticmethod
     def _movement(entry: LedgerEntry, *, repeated: bool = False) -> Movement:
         return Movement(
-            entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
+            entry_id=row_id(entry), member_id=entry.member_id, delta=entry.delta,
             balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
 
 def lapsed_members(now: datetime, limit: int, after: int = 0) -> Any:
     """Ledger.expire_due's statement: the next `limit` members after `after` holding lapsed lots."""
     return (
-        select(PointsLot.member_id).where(PointsLot.member_id > after).where(PointsLot.expires_at <= now)
-        .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(limit)
+        select(col(PointsLot.member_id)).where(col(PointsLot.member_id) > after).where(col(PointsLot.expires_at) <= now)
+        .where(col(PointsLot.remaining) > 0).group_by(col(PointsLot.member_id)).order_by(col(PointsLot.member_id))
+        .limit(limit)
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import anomalies
 from storage.codes import unused_code
@@ -26,7 +27,7 @@ ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, 
 # The last-interaction time is read in days (win-back) and hours (the 48 h service window
 # is tracked in the KV), so one write a minute per member is plenty.
 TOUCH_GRANULARITY = timedelta(minutes=1)
-_MEMBERS = Member.__table__  # type: ignore[attr-defined]
+_MEMBERS = table_of(Member)
 
 
 def _build_touch(insert: Any, column: str) -> Any:
@@ -88,10 +89,10 @@ async def set_status(session: AsyncSession, openid: str, status: MemberStatus, s
     result = await session.execute(
         update(Member)
         .where(_openid_column(source) == openid)
-        .where(Member.status != DELETED)
+        .where(col(Member.status) != DELETED)
         .values(status=status)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 # --- sign-up, referral, rights ----------------------------------------------------------------
@@ -145,13 +146,13 @@ async def by_id(session: AsyncSession, member_id: int) -> Member | None:
 
 
 async def by_phone(session: AsyncSession, pii: PiiProtector, phone: str) -> Member | None:
-    result = await session.execute(select(Member).where(Member.phone_hash == pii.lookup_hash(phone)))
+    result = await session.execute(select(Member).where(col(Member.phone_hash) == pii.lookup_hash(phone)))
     return result.scalar_one_or_none()
 
 
 async def by_unionid(session: AsyncSession, unionid: str) -> Member | None:
     result = await session.execute(
-        select(Member).where(Member.unionid == unionid).where(Member.status != DELETED).limit(1)
+        select(Member).where(col(Member.unionid) == unionid).where(col(Member.status) != DELETED).limit(1)
     )
     return result.scalar_one_or_none()
 
@@ -171,7 +172,7 @@ async def sign_up(
     # The referrer is locked before the member: once this transaction has updated the member's row,
     # a second update makes PostgreSQL re-check its referrer_id key (FOR KEY SHARE on the referrer),
     # and two referees of one referrer then deadlock upgrading that to the ledger's FOR UPDATE.
-    referrer_id = await session.scalar(select(Member.referrer_id).where(_openid_column(source) == openid))
+    referrer_id = await session.scalar(select(col(Member.referrer_id)).where(_openid_column(source) == openid))
     if referrer_id is not None:
         await ledger.lock(session, referrer_id)
     member = await session.scalar(
@@ -217,8 +218,8 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     month_start = datetime(local.year, local.month, 1, tzinfo=ledger.tz)
     count = await session.scalar(  # rewarded ones only: a referral the daily cap zeroed paid nothing
         select(func.count()).select_from(LedgerEntry)
-        .where(LedgerEntry.member_id == referrer.id).where(LedgerEntry.kind == "referral")
-        .where(LedgerEntry.delta > 0).where(LedgerEntry.created_at >= month_start)
+        .where(col(LedgerEntry.member_id) == referrer.id).where(col(LedgerEntry.kind) == "referral")
+        .where(col(LedgerEntry.delta) > 0).where(col(LedgerEntry.created_at) >= month_start)
     )
     if int(count or 0) >= ledger.rules.referral_monthly_limit:
         return False
@@ -233,27 +234,27 @@ async def record_referrer(session: AsyncSession, openid: str, source: str, code:
     """From a `ref_<code>` QR scene: remember who invited a not-yet-member (first referrer wins)."""
     await touch(session, openid, now, source)
     referrer = await session.scalar(
-        select(Member).where(Member.referral_code == code.upper()).where(Member.status != DELETED)
+        select(Member).where(col(Member.referral_code) == code.upper()).where(col(Member.status) != DELETED)
     )
     if referrer is None:
         return False
     result = await session.execute(
-        update(Member).where(_openid_column(source) == openid).where(Member.joined_at.is_(None))  # type: ignore[union-attr]
-        .where(Member.referrer_id.is_(None)).where(Member.id != referrer.id)  # type: ignore[union-attr]
+        update(Member).where(_openid_column(source) == openid).where(col(Member.joined_at).is_(None))
+        .where(col(Member.referrer_id).is_(None)).where(col(Member.id) != referrer.id)
         .values(referrer_id=referrer.id)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: bool) -> None:
-    await session.execute(update(Member).where(Member.id == member_id).values(marketing_opt_out=opt_out))
+    await session.execute(update(Member).where(col(Member.id) == member_id).values(marketing_opt_out=opt_out))
 
 
 async def delete(session: AsyncSession, member_id: int) -> None:
     """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
     The openid is released, so the same person writing again starts as a new visitor."""
     await session.execute(
-        update(Member).where(Member.id == member_id).values(
+        update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
             birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
             status=DELETED, marketing_opt_out=True,
@@ -278,8 +279,8 @@ async def link_unionid(
     assert mine is not None
     assert mine.id is not None
     other = await session.scalar(
-        select(Member).where(Member.unionid == unionid).where(Member.id != mine.id)
-        .where(Member.status != DELETED).with_for_update().limit(1)
+        select(Member).where(col(Member.unionid) == unionid).where(col(Member.id) != mine.id)
+        .where(col(Member.status) != DELETED).with_for_update().limit(1)
     )
     if other is None:
         mine.unionid = unionid
@@ -290,7 +291,7 @@ async def link_unionid(
         await anomalies.record(
             session, member_id=mine.id, kind="duplicate_membership", now=now,
             detail=f"members {other.id} and {mine.id} share a unionid; merge them by hand",
-            dedupe_key=f"duplicate:{min(mine.id, other.id)}:{max(mine.id, other.id)}",  # type: ignore[type-var]
+            dedupe_key=f"duplicate:{min(row_id(mine), row_id(other))}:{max(row_id(mine), row_id(other))}",
         )
         return mine
     if getattr(other, door) not in (None, openid):

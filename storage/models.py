@@ -12,7 +12,8 @@ from sqlmodel import Field, SQLModel
 from storage.enums import CampaignStatus, MemberStatus, Source
 
 
-class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
+
+class UTCDateTime(TypeDecorator):
     """Aware UTC in, aware UTC out, on every backend. SQLite keeps no offset, so it stores naive
     UTC (which also keeps its text comparisons in order); PostgreSQL stores timestamptz."""
 
@@ -33,7 +34,7 @@ class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _ts(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = True, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -450,6 +451,6 @@ class CampaignMember(SQLModel, table=True):
 
 # The sender's claim: due pending rows, highest priority first. Without it every batch sorts the backlog.
 Index(
-    "ix_outbox_pending", Outbox.__table__.c.priority.desc(), Outbox.__table__.c.id,  # type: ignore[attr-defined]
+    "ix_outbox_pending", table_of(Outbox).c.priority.desc(), table_of(Outbox).c.id,
     postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
 )

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
@@ -62,12 +63,12 @@ async def record_refund(
     """Take back the points of the refunded share (cumulative, so partial refunds add up exactly);
     what was already spent is taken from the balance as far as it goes, the rest is an anomaly."""
     order = await session.scalar(
-        select(PurchaseOrder).where(PurchaseOrder.order_id == order_id).with_for_update()
+        select(PurchaseOrder).where(col(PurchaseOrder.order_id) == order_id).with_for_update()
     )
     if order is None:
         raise UnknownOrderError(f"order {order_id} is unknown")
     key = f"refund:{refund_id}"
-    if await session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
+    if await session.scalar(select(col(LedgerEntry.id)).where(col(LedgerEntry.idempotency_key) == key)):
         return await _repeat(session, ledger, order_id, key)
     if order.refunded_fen + refund_fen > order.amount_fen:
         raise RefundTooLargeError(
@@ -85,7 +86,7 @@ async def record_refund(
 
 
 async def _repeat(session: AsyncSession, ledger: Ledger, order_id: str, key: str) -> OrderResult:
-    entry = await session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    entry = await session.scalar(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
     if entry is None:  # the other delivery is still committing; it will answer the POS itself
         raise ConflictError(f"{key} is being processed")
     balance = await ledger.balance(session, entry.member_id)

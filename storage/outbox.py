@@ -15,11 +15,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import anomalies
 from storage.db import Database, dialect_insert
 from storage.enums import MemberStatus, Source
 from storage.models import Member, Outbox, OutboxAttempt
+from storage.rows import affected, row_id
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
@@ -86,7 +88,7 @@ async def enqueue(
     stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(stmt)))
 
 
 def may_market(member: Member | None) -> str | None:
@@ -109,12 +111,12 @@ async def marketing_sent_since(
     Rows still `sending` from the caller's own batch (claimed at `batch`, the row being decided
     among them) have not been sent by anyone yet, so they do not count."""
     stmt = (
-        select(func.coalesce(Outbox.sent_at, Outbox.claimed_at)).where(Outbox.member_id == member_id)
-        .where(Outbox.category == MARKETING).where(Outbox.status.in_((SENT, SENDING, UNCERTAIN)))  # type: ignore[attr-defined]
+        select(func.coalesce(col(Outbox.sent_at), col(Outbox.claimed_at))).where(col(Outbox.member_id) == member_id)
+        .where(col(Outbox.category) == MARKETING).where(col(Outbox.status).in_((SENT, SENDING, UNCERTAIN)))
         .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > since)
     )
     if batch is not None:
-        stmt = stmt.where(or_(Outbox.status != SENDING, Outbox.claimed_at != batch))
+        stmt = stmt.where(or_(col(Outbox.status) != SENDING, col(Outbox.claimed_at) != batch))
     rows = await session.scalars(stmt)
     return sorted(r for r in rows if r is not None)
 
@@ -124,9 +126,9 @@ def claim_pick(dialect: str, now: datetime, limit: int) -> Any:
     pick = (
         # A literal, not a parameter: a prepared statement's generic plan could not use the partial
         # index ix_outbox_pending (WHERE status = 'pending') for `status = $1`.
-        select(Outbox.id).where(Outbox.status == literal_column(f"'{PENDING}'"))
-        .where(Outbox.next_attempt_at <= now)
-        .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
+        select(col(Outbox.id)).where(col(Outbox.status) == literal_column(f"'{PENDING}'"))
+        .where(col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.priority).desc(), col(Outbox.id)).limit(limit)
     )
     return pick.with_for_update(skip_locked=True) if dialect == "postgresql" else pick
 
@@ -193,13 +195,13 @@ async def finish(
         values.update(next_attempt_at=retry_at or now, claimed_at=None, claimed_by=None, lease_until=None)
     if uncount:
         values["attempts"] = Outbox.attempts - 1
-    await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+    await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(**values))
 
 
 async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
     """Record WeChat's answer; the send is no longer in flight (same transaction)."""
     session.add(OutboxAttempt(
-        outbox_id=row.id, channel=result.channel, errcode=result.errcode,  # type: ignore[arg-type]
+        outbox_id=row_id(row), channel=result.channel, errcode=result.errcode,
         detail=result.detail[:200], at=now,
     ))
     await session.execute(update(Outbox).where(Outbox.id == row.id).values(in_flight=None, in_flight_at=None))
@@ -268,19 +270,19 @@ async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:
     """TEMPLATESENDJOBFINISH: WeChat's final word on a template message."""
     final = SENT if status.strip().lower() == "success" else UNDELIVERABLE
     result = await session.execute(
-        update(Outbox).where(Outbox.wechat_msgid == msgid)
+        update(Outbox).where(col(Outbox.wechat_msgid) == msgid)
         .values(status=final, last_error=None if final == SENT else f"template delivery: {status}")
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def rows_for(session: AsyncSession, openid: str) -> Sequence[Outbox]:
-    result = await session.execute(select(Outbox).where(Outbox.openid == openid).order_by(Outbox.id))
+    result = await session.execute(select(Outbox).where(col(Outbox.openid) == openid).order_by(col(Outbox.id)))
     return result.scalars().all()
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+    rows = await session.execute(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))
     return {status: int(n) for status, n in rows.all()}
 
 

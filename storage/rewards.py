@@ -87,17 +87,17 @@ class Rewards:
     async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:
         """Live rewards this member's tier may take, affordable first, then by cost."""
         rows = (await session.scalars(
-            select(Reward).where(Reward.active.is_(True))  # type: ignore[attr-defined]
-            .where(or_(Reward.starts_at.is_(None), Reward.starts_at <= now))  # type: ignore[union-attr]
-            .where(or_(Reward.ends_at.is_(None), Reward.ends_at > now))  # type: ignore[union-attr]
-            .order_by(Reward.cost, Reward.id)
+            select(Reward).where(col(Reward.active).is_(True))
+            .where(or_(col(Reward.starts_at).is_(None), col(Reward.starts_at) <= now))
+            .where(or_(col(Reward.ends_at).is_(None), col(Reward.ends_at) > now))
+            .order_by(col(Reward.cost), col(Reward.id))
         )).all()
         rank = self.rules.tier_rank(member.tier)
         allowed = [r for r in rows if not r.min_tier or self.rules.tier_rank(r.min_tier) <= rank]
         return sorted(allowed, key=lambda r: (r.cost > member.balance, r.cost, r.id))
 
     async def all(self, session: AsyncSession) -> list[Reward]:
-        return list((await session.scalars(select(Reward).order_by(Reward.id))).all())
+        return list((await session.scalars(select(Reward).order_by(col(Reward.id)))).all())
 
     async def get(self, session: AsyncSession, reward_id: int) -> Reward:
         reward = await session.get(Reward, reward_id)
@@ -116,16 +116,16 @@ class Rewards:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             taken = set((await session.scalars(
-                select(RewardCode.code).where(RewardCode.code.in_(chunk))  # type: ignore[attr-defined]
+                select(col(RewardCode.code)).where(col(RewardCode.code).in_(chunk))
             )).all()) | set((await session.scalars(
-                select(Redemption.code).where(Redemption.code.in_(chunk))  # type: ignore[attr-defined]
+                select(col(Redemption.code)).where(col(Redemption.code).in_(chunk))
             )).all())
             for code in (c for c in chunk if c not in taken):
                 stmt = (
                     dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code)
                     .on_conflict_do_nothing(index_elements=["reward_id", "code"])
                 )
-                added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+                added += affected(await session.execute(stmt))
         return added
 
     # --- quotes ------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ class Rewards:
         """Debit, stock and one code in the caller's transaction; a repeated request_key returns the first
         redemption. With quoted_cost, PriceChangedError (nothing spent) if the cost changed since the quote."""
         member = await self.ledger.lock(session, member_id)
-        previous = await session.scalar(select(Redemption).where(Redemption.request_key == request_key))
+        previous = await session.scalar(select(Redemption).where(col(Redemption.request_key) == request_key))
         if previous is not None:
             reward = await self.get(session, previous.reward_id)
             return Issued(previous, reward, member.balance, repeated=True)
@@ -192,12 +192,12 @@ class Rewards:
             reason=Reason.REDEEM.stored(reward=reward.name), ref=request_key,
         )
         redemption = Redemption(
-            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
+            member_id=member_id, reward_id=row_id(reward), request_key=request_key, cost=reward.cost,
             code="", created_at=now, expires_at=self._coupon_expiry(reward, now),
         )
         session.add(redemption)
         await session.flush()
-        redemption.code = await self._code_for(session, reward, redemption.id)  # type: ignore[arg-type]
+        redemption.code = await self._code_for(session, reward, row_id(redemption))
         await session.flush()
         await self._watch_spree(session, member_id, now)
         return Issued(redemption, reward, spent.balance)
@@ -218,8 +218,8 @@ class Rewards:
         if reward.per_member_limit is None:
             return
         taken = await session.scalar(
-            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
-            .where(Redemption.reward_id == reward.id).where(Redemption.status != "cancelled")
+            select(func.count()).select_from(Redemption).where(col(Redemption.member_id) == member_id)
+            .where(col(Redemption.reward_id) == reward.id).where(col(Redemption.status) != "cancelled")
         )
         if int(taken or 0) >= reward.per_member_limit:
             raise LimitReachedError("limit reached", name=reward.name, limit=reward.per_member_limit)
@@ -227,23 +227,23 @@ class Rewards:
     async def _take_stock(self, session: AsyncSession, reward: Reward) -> None:
         """The race guard: a conditional decrement, so concurrent redeemers never oversell."""
         result = await session.execute(
-            update(Reward).where(Reward.id == reward.id)
-            .where(or_(Reward.stock.is_(None), Reward.stock > 0))  # type: ignore[union-attr,operator]
-            .where(or_(Reward.total_limit.is_(None), Reward.issued_count < Reward.total_limit))  # type: ignore[union-attr,operator]
+            update(Reward).where(col(Reward.id) == reward.id)
+            .where(or_(col(Reward.stock).is_(None), col(Reward.stock) > 0))
+            .where(or_(col(Reward.total_limit).is_(None), col(Reward.issued_count) < Reward.total_limit))
             .values(
-                stock=Reward.stock - 1,  # type: ignore[operator]  (NULL, unlimited, stays NULL)
+                stock=col(Reward.stock) - 1,  # NULL (unlimited) stays NULL
                 issued_count=Reward.issued_count + 1,
             )
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not affected(result):
             raise OutOfStockError("out of stock", name=reward.name)
 
     async def _code_for(self, session: AsyncSession, reward: Reward, redemption_id: int) -> str:
         if reward.kind != "code_pool":
             return await unused_code(session, Redemption.code, CODE_LENGTH)
         pick = (
-            select(RewardCode.id).where(RewardCode.reward_id == reward.id)
-            .where(RewardCode.status == "available").order_by(RewardCode.id).limit(1)
+            select(col(RewardCode.id)).where(col(RewardCode.reward_id) == reward.id)
+            .where(col(RewardCode.status) == "available").order_by(col(RewardCode.id)).limit(1)
         )
         if session.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
@@ -252,8 +252,8 @@ class Rewards:
             if code_id is None:
                 raise OutOfStockError("code pool empty", name=reward.name)
             claimed = await session.execute(
-                update(RewardCode).where(RewardCode.id == code_id).where(RewardCode.status == "available")
-                .values(status="issued", redemption_id=redemption_id).returning(RewardCode.code)
+                update(RewardCode).where(col(RewardCode.id) == code_id).where(col(RewardCode.status) == "available")
+                .values(status="issued", redemption_id=redemption_id).returning(col(RewardCode.code))
             )
             code = claimed.scalar_one_or_none()
             if code is not None:
@@ -263,8 +263,8 @@ class Rewards:
         day = local_date(now, self.ledger.tz)
         start = self.rules.day_start(day, self.ledger.tz)
         count = int(await session.scalar(
-            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
-            .where(Redemption.created_at >= start)
+            select(func.count()).select_from(Redemption).where(col(Redemption.member_id) == member_id)
+            .where(col(Redemption.created_at) >= start)
         ) or 0)
         if count > self.rules.daily_redeem_alert:
             await anomalies.record(
@@ -277,9 +277,9 @@ class Rewards:
         self, session: AsyncSession, member_id: int, now: datetime
     ) -> Sequence[tuple[Redemption, Reward]]:
         rows = await session.execute(
-            select(Redemption, Reward).join(Reward, Redemption.reward_id == Reward.id)
-            .where(Redemption.member_id == member_id).where(Redemption.status == "issued")
-            .where(Redemption.expires_at > now).order_by(Redemption.expires_at)
+            select(Redemption, Reward).join(Reward, col(Redemption.reward_id) == Reward.id)
+            .where(col(Redemption.member_id) == member_id).where(col(Redemption.status) == "issued")
+            .where(col(Redemption.expires_at) > now).order_by(col(Redemption.expires_at))
         )
         return [(r, w) for r, w in rows.all()]
 
@@ -287,10 +287,10 @@ class Rewards:
         """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
         wanted = code.strip()
         # Exactly as issued first (pool codes keep the POS's case), then upper-cased (generated codes).
-        found = await session.scalar(select(Redemption).where(Redemption.code == wanted).with_for_update())
+        found = await session.scalar(select(Redemption).where(col(Redemption.code) == wanted).with_for_update())
         if found is None and wanted.upper() != wanted:
             found = await session.scalar(
-                select(Redemption).where(Redemption.code == wanted.upper()).with_for_update()
+                select(Redemption).where(col(Redemption.code) == wanted.upper()).with_for_update()
             )
         if found is None:
             raise NotFoundError(f"coupon {code} does not exist")
@@ -310,7 +310,7 @@ class Rewards:
         """Void the code, return the stock, give the points back to their lots. Returns points restored.
         Cancelling twice is a conflict; a used coupon cannot be cancelled."""
         found = await session.scalar(
-            select(Redemption).where(Redemption.id == redemption_id).with_for_update()
+            select(Redemption).where(col(Redemption.id) == redemption_id).with_for_update()
         )
         if found is None:
             raise NotFoundError(f"redemption {redemption_id} does not exist")
@@ -318,13 +318,13 @@ class Rewards:
             raise ConflictError(f"redemption {redemption_id} is {found.status}")
         found.status, found.cancelled_at = "cancelled", now
         await session.execute(
-            update(Reward).where(Reward.id == found.reward_id).values(
-                stock=Reward.stock + 1,  # type: ignore[operator]
+            update(Reward).where(col(Reward.id) == found.reward_id).values(
+                stock=col(Reward.stock) + 1,
                 issued_count=Reward.issued_count - 1,
             )
         )
         await session.execute(
-            update(RewardCode).where(RewardCode.redemption_id == found.id).values(status="void")
+            update(RewardCode).where(col(RewardCode.redemption_id) == found.id).values(status="void")
         )
         moved = await self.ledger.restore(
             session, f"redeem:{found.request_key}", key=f"cancel:{found.id}", now=now,

@@ -25,7 +25,7 @@ def require_admin(request: Request) -> Services:
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token, expected):
         raise HTTPException(401, "a valid `Authorization: Bearer <ADMIN_TOKEN>` header is required")
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -75,7 +75,7 @@ class RewardOut(RewardIn):
     issued_count: int
 
 
-def _check_reward(services: Services, values: dict) -> None:  # type: ignore[type-arg]
+def _check_reward(services: Services, values: dict) -> None:
     tier = values.get("min_tier")
     if tier and tier not in {t.name for t in services.rules.tiers}:
         raise HTTPException(422, f"min_tier must be one of {[t.name for t in services.rules.tiers]}")
@@ -186,7 +186,7 @@ async def cancel_redemption(redemption_id: int, services: AdminServices) -> dict
             "points_lapsed": found.cost - restored}
 
 
-async def _reward(session, services: Services, reward_id: int) -> Reward:  # type: ignore[no-untyped-def]
+async def _reward(session, services: Services, reward_id: int) -> Reward:
     try:
         return await services.rewards.get(session, reward_id)
     except NotFoundError as exc:

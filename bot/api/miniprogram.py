@@ -61,7 +61,7 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -110,6 +110,7 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
     openid, unionid = str(answer["openid"]), answer.get("unionid")
     now = services.clock.now()
     async with services.db.unit_of_work() as db:
+        member: Member | None
         if unionid:
             member = await members.link_unionid(db, openid=openid, source="mp", unionid=str(unionid), now=now)
         else:
@@ -188,7 +189,7 @@ async def history(
     """Points movements, newest first, `limit` at a time."""
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        rows = await services.ledger.history(db, member.id, limit + 1, before=cursor)  # type: ignore[arg-type]
+        rows = await services.ledger.history(db, row_id(member), limit + 1, before=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryOut(
@@ -212,7 +213,7 @@ async def checkin(services: ServicesDep, session: SessionDep) -> CheckinOut:
     """Today's check-in, shared with the chat: the second one of the day (from either door) is a 409."""
     member = await _member(services, session)
     async with services.db.unit_of_work() as db:
-        result = await check_in(db, services.ledger, member.id, services.clock.now())  # type: ignore[arg-type]
+        result = await check_in(db, services.ledger, row_id(member), services.clock.now())
     if result.already:
         raise ApiError(409, "already_checked_in",
                        texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
@@ -269,7 +270,7 @@ async def redeem(body: RedeemIn, services: ServicesDep, session: SessionDep) -> 
     except DomainError as exc:
         raise _refusal(exc) from None
     r = issued.redemption
-    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,  # type: ignore[arg-type]
+    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,
                      balance=issued.balance, repeated=issued.repeated)
 
 

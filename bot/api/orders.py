@@ -118,7 +118,7 @@ async def order_webhook(request: Request) -> OrderResponse:
     )
 
 
-async def _member(session, services: Services, event: OrderEvent):  # type: ignore[no-untyped-def]
+async def _member(session, services: Services, event: OrderEvent):
     found = None
     if event.openid:
         found = await members.by_openid(session, event.openid) or await members.by_openid(

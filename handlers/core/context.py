@@ -74,7 +74,7 @@ class _NoFlows:
 class ChatContext:
     msg: Inbound
     services: Services
-    log: logging.LoggerAdapter  # type: ignore[type-arg]
+    log: logging.LoggerAdapter
     flows: FlowControl = field(default_factory=_NoFlows)
     intent: str = "unknown"
     # Set by the pipeline when this message's interaction is still to be recorded (members.touch_member):
