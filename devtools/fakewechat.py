@@ -391,7 +391,7 @@ def _template_once(fake: FakeWeChat, body: dict[str, Any]) -> Answer:
     """Same openid and client_msg_id within CLIENT_MSG_TTL: sent once. The repeat is answered as the
     first was (what WeChat answers is undocumented) and recorded as a duplicate, not a delivery."""
     key = body.get("client_msg_id")
-    if not _text(key):
+    if not isinstance(key, str) or not _text(key):
         return ok(msgid=next(fake.msgids))
     seen = fake.client_msgs.get((body["touser"], key))
     if seen is not None and fake.clock() - seen[1] < CLIENT_MSG_TTL:

@@ -31,6 +31,7 @@ from handlers.core.filters import Command, is_staff
 from handlers.core.message import Inbound, normalise
 from handlers.core.reply import Text
 from storage.campaigns import KINDS, budget_for
+from storage.rows import row_id
 
 GOAL_RANGE = {"group_buy": (2, 500), "checkin_challenge": (1, 60), "lucky_draw": (1, 100)}
 YES, NO = {"是", "yes", "y", "确认"}, {"否", "no", "n"}
@@ -128,7 +129,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         )
     qr, demo = await ctx.services.qr.make(f"camp_{campaign.code}") if ctx.services.qr else ("", True)
     async with ctx.db.unit_of_work() as session:
-        await ctx.campaigns.set_qr(session, campaign.id, qr)  # type: ignore[arg-type]
+        await ctx.campaigns.set_qr(session, row_id(campaign), qr)
     pitch = texts.CAMPAIGN_PITCH[campaign.kind].format(points=campaign.points, goal=campaign.goal)
     reply = texts.CAMPAIGN_CREATED.format(
         code=campaign.code, title=campaign.title, pitch=pitch,

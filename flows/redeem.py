@@ -27,6 +27,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
@@ -39,6 +40,7 @@ from storage.errors import DomainError
 from storage.ledger import InsufficientPointsError
 from storage.models import Member, Redemption, Reward
 from storage.rewards import Issued, PriceChangedError, Rewards
+from storage.rows import row_id
 
 PAGE = 8
 QUOTE_VALID = timedelta(minutes=5)
@@ -99,12 +101,12 @@ def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
     ))
 
 
-async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:  # type: ignore[type-arg]
+async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> StepResult:
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
         return Done([_not_enough(ctx, reward.cost, member.balance)])
     async with ctx.db.unit_of_work() as session:
         quote, redeemed = await rewards_of(ctx).quote(
-            session, member.id, reward, request_key=_quote_request(ctx.msg), now=ctx.clock.now(),  # type: ignore[arg-type]
+            session, row_id(member), reward, request_key=_quote_request(ctx.msg), now=ctx.clock.now(),
             valid=QUOTE_VALID,
         )
     if redeemed is not None:  # a replay of a message whose quote was already confirmed
@@ -190,7 +192,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Done([Text(texts.quote_expired)])
     try:
         async with ctx.db.unit_of_work() as session:
-            issued = await rewards_of(ctx).confirm(session, member.id, int(state.data["quote"]), ctx.clock.now())  # type: ignore[arg-type]
+            issued = await rewards_of(ctx).confirm(session, row_id(member), int(state.data["quote"]), ctx.clock.now())
     except PriceChangedError:  # the operator changed the cost since the quote: quote it afresh
         async with ctx.db.sessions() as session:
             reward = await rewards_of(ctx).get(session, int(state.data["reward"]))

@@ -25,6 +25,7 @@ from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
 from storage.reasons import Reason
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
@@ -95,9 +96,9 @@ class Campaigns:
 
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
-            select(Campaign).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at > now)
-            .where(Campaign.participants < Campaign.cap)  # a full one cannot be joined
-            .order_by(Campaign.ends_at)
+            select(Campaign).where(col(Campaign.status) == CampaignStatus.OPEN).where(col(Campaign.ends_at) > now)
+            .where(col(Campaign.participants) < col(Campaign.cap))  # a full one cannot be joined
+            .order_by(col(Campaign.ends_at))
         )).all()
 
     # --- joining ---------------------------------------------------------------------------------
@@ -239,7 +240,8 @@ class Campaigns:
         twice or from two processes at once (row lock + status check + keyed payouts)."""
         async with db.sessions() as session:
             due = (await session.scalars(
-                select(Campaign.id).where(Campaign.status == CampaignStatus.OPEN).where(Campaign.ends_at <= now)
+                select(col(Campaign.id)).where(col(Campaign.status) == CampaignStatus.OPEN)
+                .where(col(Campaign.ends_at) <= now)
             )).all()
         settled = 0
         for campaign_id in due:

@@ -14,8 +14,9 @@ from storage.direct import Statement, fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
 from storage.reasons import Reason
+from storage.rows import row_id, table_of
 
-_CHECKINS = Checkin.__table__  # type: ignore[attr-defined]
+_CHECKINS = table_of(Checkin)
 _RECORD = Statement("checkins.record", lambda insert, _: insert(_CHECKINS).values(
     {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
 ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id))
@@ -102,6 +103,6 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member,
         return None
     offer.redeemed_at = now
     return await ledger.earn(
-        session, member.id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,  # type: ignore[arg-type]
+        session, row_id(member), offer.points, key=f"winback:{offer.id}", kind="winback", now=now,
         reason=Reason.WINBACK.stored(), also={"winback_until": None},
     )

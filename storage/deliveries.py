@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.models import LateDelivery
+from storage.rows import affected
 
 PENDING = "pending"
 DONE = "done"
@@ -37,37 +39,42 @@ async def record(session: AsyncSession, *, dedupe_key: str, inbound: str, now: d
         dedupe_key=dedupe_key, inbound=inbound, status=PENDING, attempts=0, lease_until=until, created_at=now,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"])
     await session.execute(stmt)
-    row_id = (await session.execute(select(LateDelivery.id).where(LateDelivery.dedupe_key == dedupe_key))).scalar_one()
+    found = (await session.execute(
+        select(col(LateDelivery.id)).where(col(LateDelivery.dedupe_key) == dedupe_key)
+    )).scalar_one()
+    assert found is not None  # the id of a stored row
     await session.execute(
-        update(LateDelivery).where(LateDelivery.id == row_id, LateDelivery.status == PENDING).values(lease_until=until)
+        update(LateDelivery).where(col(LateDelivery.id) == found, col(LateDelivery.status) == PENDING)
+        .values(lease_until=until)
     )
-    return int(row_id)
+    return found
 
 
 async def renew(session: AsyncSession, row_id: int, *, now: datetime, lease: float) -> bool:
     """Extend the lease of a delivery still pending (its worker is alive)."""
-    stmt = update(LateDelivery).where(LateDelivery.id == row_id, LateDelivery.status == PENDING).values(
+    stmt = update(LateDelivery).where(col(LateDelivery.id) == row_id, col(LateDelivery.status) == PENDING).values(
         lease_until=now + timedelta(seconds=lease)
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(stmt)))
 
 
 async def complete(session: AsyncSession, row_id: int, *, now: datetime) -> bool:
     """Mark the delivery done, in the transaction that wrote its replies to the outbox. False: someone
     else completed it first, and the caller must roll back so its replies are not queued twice."""
-    stmt = update(LateDelivery).where(LateDelivery.id == row_id, LateDelivery.status == PENDING).values(
+    stmt = update(LateDelivery).where(col(LateDelivery.id) == row_id, col(LateDelivery.status) == PENDING).values(
         status=DONE, done_at=now
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(stmt)))
 
 
 async def claim_abandoned(session: AsyncSession, *, now: datetime, lease: float, limit: int = 20) -> list[Abandoned]:
     """Take over pending deliveries whose lease lapsed (their worker died), each by a conditional update on
     the lease it had, so two sweepers never take the same row; one run too many marks a row failed."""
-    due = (LateDelivery.status == PENDING) & (LateDelivery.lease_until < now)
+    due = (col(LateDelivery.status) == PENDING) & (col(LateDelivery.lease_until) < now)
     rows = (await session.execute(
-        select(LateDelivery.id, LateDelivery.dedupe_key, LateDelivery.inbound, LateDelivery.attempts,
-               LateDelivery.lease_until).where(due).order_by(LateDelivery.id).limit(limit)
+        select(col(LateDelivery.id), col(LateDelivery.dedupe_key), col(LateDelivery.inbound),
+               col(LateDelivery.attempts), col(LateDelivery.lease_until))
+        .where(due).order_by(col(LateDelivery.id)).limit(limit)
     )).all()
     taken: list[Abandoned] = []
     for row in rows:
@@ -76,8 +83,9 @@ async def claim_abandoned(session: AsyncSession, *, now: datetime, lease: float,
             "lease_until": now + timedelta(seconds=lease), "attempts": row.attempts + 1,
         }
         stmt = update(LateDelivery).where(
-            LateDelivery.id == row.id, LateDelivery.status == PENDING, LateDelivery.lease_until == row.lease_until
+            col(LateDelivery.id) == row.id, col(LateDelivery.status) == PENDING,
+            col(LateDelivery.lease_until) == row.lease_until,
         ).values(**values)
-        if (await session.execute(stmt)).rowcount and not exhausted:  # type: ignore[attr-defined]
+        if affected(await session.execute(stmt)) and not exhausted:
             taken.append(Abandoned(int(row.id), str(row.dedupe_key), str(row.inbound)))
     return taken

@@ -182,7 +182,7 @@ def transaction_cache(session: AsyncSession, name: str) -> dict[Any, Any]:
     kept = session.info.get(name)
     if kept is None or kept[0] is not current or current is None or not current.is_active:
         kept = session.info[name] = (current, {})
-    return kept[1]  # type: ignore[no-any-return]
+    return kept[1]
 
 
 async def _invalidate_if_closed(session: AsyncSession, driver: Any) -> None:

@@ -25,6 +25,7 @@ from storage.direct import Statement, attach, fetch, fetch_first, fetch_value, t
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
 from storage.reasons import Reason
+from storage.rows import row_id, table_of
 from storage.rules import Rules
 
 # Non-purchase earnings, capped per member per local day.

@@ -20,6 +20,7 @@ from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
 from storage.reasons import Reason
+from storage.rows import affected, row_id, table_of
 
 # The names callers import (storage.tiers, scheduler.jobs, bot.api.orders): the enum's members themselves.
 ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, MemberStatus.DELETED
@@ -51,7 +52,7 @@ def touch_key(source: str, openid: str) -> str:
     return f"wxbot:touch:{source}:{openid}"
 
 
-def _openid_column(source: str):  # type: ignore[no-untyped-def]
+def _openid_column(source: str) -> Any:
     return Member.mp_openid if source == Source.MP else Member.openid
 
 
@@ -224,7 +225,7 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     if int(count or 0) >= ledger.rules.referral_monthly_limit:
         return False
     await ledger.earn(
-        session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
+        session, row_id(referrer), ledger.rules.referral_bonus, key=f"referral:{member.id}",
         kind="referral", now=now, reason=Reason.REFERRAL.stored(),
     )
     return True

@@ -10,7 +10,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from storage.enums import CampaignStatus, MemberStatus, Source
-
+from storage.rows import table_of
 
 
 class UTCDateTime(TypeDecorator):

@@ -144,14 +144,14 @@ async def claim(
         if not ids:
             return []
         await session.execute(
-            update(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == PENDING)  # type: ignore[union-attr]
+            update(Outbox).where(col(Outbox.id).in_(ids)).where(col(Outbox.status) == PENDING)
             .values(status=SENDING, claimed_at=now, claimed_by=by, lease_until=now + lease,
-                    attempts=Outbox.attempts + 1)
+                    attempts=col(Outbox.attempts) + 1)
         )
         rows = await session.scalars(
-            select(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == SENDING)  # type: ignore[union-attr]
-            .where(Outbox.claimed_at == now).where(Outbox.claimed_by == by)
-            .order_by(Outbox.priority.desc(), Outbox.id)  # type: ignore[attr-defined]
+            select(Outbox).where(col(Outbox.id).in_(ids)).where(col(Outbox.status) == SENDING)
+            .where(col(Outbox.claimed_at) == now).where(col(Outbox.claimed_by) == by)
+            .order_by(col(Outbox.priority).desc(), col(Outbox.id))
         )
         return list(rows.all())
 
@@ -160,9 +160,10 @@ async def renew(db: Database, by: str, until: datetime) -> int:
     """Extend sender `by`'s claim on the rows it still holds; how many it holds."""
     async with db.unit_of_work() as session:
         result = await session.execute(
-            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_by == by).values(lease_until=until)
+            update(Outbox).where(col(Outbox.status) == SENDING).where(col(Outbox.claimed_by) == by)
+            .values(lease_until=until)
         )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(affected(result))
 
 
 async def start_send(db: Database, row: Outbox, channel: str, now: datetime, by: str) -> bool:
@@ -170,12 +171,12 @@ async def start_send(db: Database, row: Outbox, channel: str, now: datetime, by:
     dead sender's in-flight mark is what tells a send that may have landed from one never made."""
     async with db.unit_of_work() as session:
         result = await session.execute(
-            update(Outbox).where(Outbox.id == row.id).where(Outbox.status == SENDING)
-            .where(Outbox.claimed_by == by).values(in_flight=channel, in_flight_at=now)
+            update(Outbox).where(col(Outbox.id) == row.id).where(col(Outbox.status) == SENDING)
+            .where(col(Outbox.claimed_by) == by).values(in_flight=channel, in_flight_at=now)
         )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if affected(result):
         row.in_flight, row.in_flight_at = channel, now
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def finish(
@@ -204,15 +205,15 @@ async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: d
         outbox_id=row_id(row), channel=result.channel, errcode=result.errcode,
         detail=result.detail[:200], at=now,
     ))
-    await session.execute(update(Outbox).where(Outbox.id == row.id).values(in_flight=None, in_flight_at=None))
+    await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(in_flight=None, in_flight_at=None))
     row.in_flight, row.in_flight_at = None, None
 
 
 # Rows a claim left behind in `sending`; claims from before lease_until existed had a 5-minute lease.
 def _stale(now: datetime) -> Any:
     return (Outbox.status == SENDING) & or_(
-        Outbox.lease_until < now,  # type: ignore[operator]
-        Outbox.lease_until.is_(None) & (Outbox.claimed_at < now - timedelta(minutes=5)),  # type: ignore[union-attr,operator]
+        col(Outbox.lease_until) < now,  # type: ignore[operator]  # a nullable column: NULL is the next line's case
+        col(Outbox.lease_until).is_(None) & (col(Outbox.claimed_at) < now - timedelta(minutes=5)),
     )
 
 
@@ -243,27 +244,27 @@ async def _take_back(session: AsyncSession, row: Outbox, now: datetime) -> int:
     # in_flight stays: the resend then goes through the template channel only, with the same key.
     reason = None if row.in_flight is None else "sender stopped mid-send; resent with the same client_msg_id"
     result = await session.execute(
-        update(Outbox).where(Outbox.id == row.id).where(_stale(now)).values(
+        update(Outbox).where(col(Outbox.id) == row.id).where(_stale(now)).values(
             status=PENDING, claimed_at=None, claimed_by=None, lease_until=None, next_attempt_at=now,
-            last_error=reason, attempts=Outbox.attempts - (1 if row.in_flight is None else 0),
+            last_error=reason, attempts=col(Outbox.attempts) - (1 if row.in_flight is None else 0),
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(affected(result))
 
 
 async def mark_uncertain(session: AsyncSession, row: Outbox, now: datetime) -> int:
     """A send that may have reached WeChat and cannot be resent safely: final, and an anomaly."""
     result = await session.execute(
-        update(Outbox).where(Outbox.id == row.id).where(Outbox.status.in_((SENDING, PENDING)))  # type: ignore[attr-defined]
+        update(Outbox).where(col(Outbox.id) == row.id).where(col(Outbox.status).in_((SENDING, PENDING)))
         .values(status=UNCERTAIN, lease_until=None,
                 last_error=f"sender stopped while sending on {row.in_flight}; may have been delivered, not resent")
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if affected(result):
         await anomalies.record(
             session, kind="push_uncertain", member_id=row.member_id, now=now, dedupe_key=f"push_uncertain:{row.id}",
             detail=f"推送（{row.kind}，{row.dedupe_key}）发送途中中断，可能已送达，未重发，请核实",
         )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(affected(result))
 
 
 async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:

@@ -25,6 +25,7 @@ from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
 from storage.reasons import Reason
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 10
 

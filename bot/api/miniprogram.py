@@ -21,6 +21,7 @@ from storage.balances import balance_summary
 from storage.checkins import check_in
 from storage.errors import DomainError, NotFoundError
 from storage.models import Member
+from storage.rows import row_id
 
 SESSION_TTL = 7 * 24 * 3600
 RATE_PER_MINUTE = 60
@@ -153,7 +154,7 @@ async def _me(services: Services, member: Member) -> MeOut:
     async with services.db.unit_of_work() as db:
         summary = await balance_summary(db, services.ledger, member, services.clock.now())
     return MeOut(
-        member_id=member.id, is_member=member.joined_at is not None, balance=summary.balance, tier=summary.tier,  # type: ignore[arg-type]
+        member_id=member.id, is_member=member.joined_at is not None, balance=summary.balance, tier=summary.tier,
         next_tier=summary.next_tier, points_to_next_tier=summary.points_to_next_tier,
         expiring_points=summary.expiring_points,
         expiring_on=summary.expiring_on.isoformat() if summary.expiring_on else None,
@@ -193,7 +194,7 @@ async def history(
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryOut(
-        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),  # type: ignore[arg-type]
+        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),
                         reason=texts.ledger_reason(r.reason), at=r.created_at) for r in rows],
         next_cursor=rows[-1].id if more and rows else None,
     )
@@ -238,7 +239,7 @@ async def rewards(services: ServicesDep, session: SessionDep) -> list[RewardOut]
     member = await _member(services, session)
     async with services.db.sessions() as db:
         items = await services.rewards.catalogue(db, member, services.clock.now())
-    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,  # type: ignore[arg-type]
+    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,
                       in_stock=r.stock != 0, affordable=r.cost <= member.balance) for r in items]
 
 
@@ -264,7 +265,7 @@ async def redeem(body: RedeemIn, services: ServicesDep, session: SessionDep) -> 
     try:
         async with services.db.unit_of_work() as db:
             issued = await services.rewards.redeem(
-                db, member.id, body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",  # type: ignore[arg-type]
+                db, row_id(member), body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",
                 now=services.clock.now(),
             )
     except DomainError as exc:
@@ -284,7 +285,7 @@ class CouponOut(BaseModel):
 async def coupons(services: ServicesDep, session: SessionDep) -> list[CouponOut]:
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        held = await services.rewards.coupons(db, member.id, services.clock.now())  # type: ignore[arg-type]
+        held = await services.rewards.coupons(db, row_id(member), services.clock.now())
     return [CouponOut(code=r.code, reward=w.name, expires_at=r.expires_at) for r, w in held]
 
 
