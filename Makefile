@@ -23,6 +23,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # By hand, not in CI; options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--concurrency 16"
 bench: install

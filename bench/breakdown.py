@@ -18,7 +18,6 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from bench import bare_app
 from bot.app import create_app
 from bot.inbound.parse import build_inbound
 from bot.inbound.render import render
@@ -42,9 +42,6 @@ from handlers.core.context import ChatContext
 from handlers.core.message import OFFICIAL_ACCOUNT
 from handlers.core.reply import Text
 from storage.kv import KV
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bare_app  # noqa: E402  (a sibling module, not a package)
 
 TOKEN = "wxbot-bench-token"
 Request_ = tuple[dict[str, str], bytes]

@@ -10,19 +10,16 @@ import asyncio
 import logging
 import secrets
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
+from bench.breakdown import asgi_call
+from bench.webhook import TOKEN, make_openids, seed_members
 from bot.app import create_app
 from bot.migrate import upgrade
 from bot.settings import Settings, new_pii_key
 from devtools.simclient import WeChatSide
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from breakdown import asgi_call  # noqa: E402
-from webhook import TOKEN, make_openids, seed_members  # noqa: E402
 
 
 async def main_async(database_url: str, redis_url: str, checkins: int) -> None:

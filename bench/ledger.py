@@ -18,13 +18,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from bench.harness import BenchError, machine, migrate, percentile
+from bench.webhook import server_env
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Member
 from storage.rules import load_rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from webhook import BenchError, machine, migrate, percentile, server_env  # noqa: E402
 
 USAGE = """
     .venv/bin/python bench/ledger.py                                   # SQLite in a temporary directory

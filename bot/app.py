@@ -20,6 +20,7 @@ from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
 from bot.crypto import Envelope, PiiCipher
 from bot.inbound.dedupe import DeliveryGuard
+from bot.inbound.late import Sweeper
 from bot.inbound.pipeline import ChatPipeline
 from bot.inbound.webhook import Endpoint, mini_program, official_account
 from bot.runtime import make_api, make_sender
@@ -30,10 +31,12 @@ from handlers.core.context import Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT
 from scheduler.jobs import JobContext
 from scheduler.main import PushScheduler
+from storage.campaigns import Campaigns
 from storage.clock import Clock, SystemClock
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
+from storage.rewards import Rewards
 from storage.rules import load_rules
 
 log = logging.getLogger("wxbot.app")
@@ -51,6 +54,7 @@ def oa_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.oa_requires_safe_mode,
     )
 
 
@@ -66,6 +70,7 @@ def mp_endpoint(settings: Settings, random: Callable[[int], bytes] = os.urandom)
         envelope=envelope,
         max_body=settings.max_body_bytes,
         max_age=settings.signature_max_age,
+        require_safe_mode=settings.mp_requires_safe_mode,
     )
 
 
@@ -88,28 +93,29 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        kv = KV(settings.redis_url)
+        kv = KV(settings.redis_url, settings.kv_options())
         rules = load_rules(settings.rules_file)
+        ledger = Ledger(rules, settings.tz)
         services = Services(
             db=db, kv=kv, clock=clock, tz=settings.tz, rules=rules,
-            ledger=Ledger(rules, settings.tz), pii=PiiCipher(settings.pii_key),
+            ledger=ledger, pii=PiiCipher(settings.pii_key), rewards=Rewards(ledger), campaigns=Campaigns(ledger),
         )
-        conversation = build_conversation(kv, deadline=settings.reply_deadline)
-        guard = DeliveryGuard(
-            kv, ttl=settings.dedupe_ttl, processing_ttl=settings.reply_deadline + 30
-        )
+        conversation = build_conversation(kv, deadline=settings.reply_deadline, lease=settings.delivery_lease)
+        guard = DeliveryGuard(kv, ttl=settings.dedupe_ttl, processing_ttl=settings.delivery_lease)
         client = http or httpx.AsyncClient(timeout=10)
         api = make_api(settings, client, kv, db, clock)
         services.qr = WeChatQr(api)
         linker = IdentityLinker(api, db, clock)
         pipeline = ChatPipeline(
-            services, conversation, guard, deadline=settings.reply_deadline,
-            on_first_contact=linker.first_contact if linker.live else None,
+            services, conversation, guard, deadline=settings.reply_deadline, lease=settings.delivery_lease,
+            late_lease=settings.late_lease, on_first_contact=linker.first_contact if linker.live else None,
         )
+        sweeper = Sweeper(db, clock, pipeline.rerun, interval=settings.late_sweep_interval, lease=settings.late_lease)
         app.state.services = services
         app.state.pipeline = pipeline
         app.state.wechat = api
         stop = asyncio.Event()
+        sweeping = asyncio.create_task(sweeper.run(stop))
         background = None
         if run_scheduler:
             sender = make_sender(settings, db, kv, services.ledger, api, clock)
@@ -127,6 +133,7 @@ def create_app(
             stop.set()
             if background is not None:
                 await background
+            await sweeping
             await pipeline.drain()
             await settle_abandoned()
             if http is None:

@@ -160,7 +160,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_at(value: str | None):  # type: ignore[no-untyped-def]
+def _parse_at(value: str | None):
     from datetime import datetime
 
     if value is None:

@@ -10,6 +10,7 @@ from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Reward
 from storage.rewards import Rewards
+from storage.rows import row_id
 from storage.rules import load_rules
 
 DEMO_CATALOGUE = (
@@ -38,11 +39,11 @@ async def seed(settings: Settings, now: datetime) -> bool:
             if await rewards.all(session):
                 return False
             for item in DEMO_CATALOGUE:
-                reward = Reward(**item, created_at=now)  # type: ignore[arg-type]
+                reward = Reward(**item, created_at=now)  # type: ignore[arg-type]  # each item's values fit its keys
                 session.add(reward)
                 await session.flush()
                 if reward.kind == "code_pool":
-                    await rewards.import_codes(session, reward.id, DEMO_POOL_CODES)  # type: ignore[arg-type]
+                    await rewards.import_codes(session, row_id(reward), DEMO_POOL_CODES)
         return True
     finally:
         await db.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 import httpx
 
@@ -34,7 +33,7 @@ def make_sender(settings: Settings, db: Database, kv: KV, ledger: Ledger, api: W
     config = SenderConfig(
         templates=dict(settings.wechat_template_ids),
         subscribe_templates=dict(settings.miniprogram_subscribe_template_ids),
-        qps=settings.wechat_push_qps, lease=timedelta(minutes=5),
+        qps=settings.wechat_push_qps,
     )
     return Sender(db, kv, ledger.rules, ledger.tz, WeChatPushSender(api), clock, config)
 
@@ -51,7 +50,7 @@ class PushRuntime:
 async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[PushRuntime]:
     """Everything `wxbot scheduler` and `wxbot jobs` need, closed on exit."""
     clock = clock or SystemClock()
-    db, kv = Database(settings.database_url), KV(settings.redis_url)
+    db, kv = Database(settings.database_url), KV(settings.redis_url, settings.kv_options())
     ledger = Ledger(load_rules(settings.rules_file), settings.tz)
     async with httpx.AsyncClient(timeout=10) as http:
         api = make_api(settings, http, kv, db, clock)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.kv import KVOptions
 
 DEMO_TOKEN = "wxbot-dev-token"
 VAR_DIR = Path("var")
@@ -34,6 +37,9 @@ class Settings(BaseSettings):
     miniprogram_secret: str = ""
     miniprogram_token: str = ""
     miniprogram_aes_key: str = ""
+    # None: required in production (a secret set) whenever the door has an AES key; off in demo mode.
+    wechat_require_safe_mode: bool | None = None
+    miniprogram_require_safe_mode: bool | None = None
     database_url: str = f"sqlite:///{VAR_DIR}/wxbot.db"
     redis_url: str = "memory://"
     timezone: str = "Asia/Shanghai"
@@ -46,6 +52,20 @@ class Settings(BaseSettings):
     api_deadline: float = Field(default=3.0, gt=0, le=30)  # a JSON API call past it is a 503 (the caller retries)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     dedupe_ttl: int = Field(default=3600, ge=60)
+    # A delivery's claim and the member's conversation lock live this long unless renewed (every third of
+    # it while the work runs): shorter than WeChat's ~5 s between retries, so a dead worker's claim has
+    # lapsed when the next copy arrives.
+    delivery_lease: float = Field(default=3.0, gt=0, lt=5)
+    # A late delivery's durable record (storage/deliveries.py) is renewed while its worker lives; once
+    # its lease lapses, a sweep (every late_sweep_interval, and at start-up) runs the message again.
+    late_lease: float = Field(default=15.0, gt=0)
+    late_sweep_interval: float = Field(default=5.0, gt=0)
+    # Redis: every call is bounded well under the reply deadline, retried with exponential backoff on
+    # connection and timeout errors, and a pooled connection idle this long is pinged before use.
+    redis_socket_timeout: float = Field(default=0.5, gt=0)
+    redis_connect_timeout: float = Field(default=0.5, gt=0)
+    redis_retries: int = Field(default=3, ge=0)
+    redis_health_check_interval: float = Field(default=2.0, ge=0)
     log_level: str = "INFO"
     wechat_push_qps: float = Field(default=20.0, ge=0)
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)
@@ -67,6 +87,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    def kv_options(self) -> KVOptions:
+        return KVOptions(
+            socket_timeout=self.redis_socket_timeout, connect_timeout=self.redis_connect_timeout,
+            retries=self.redis_retries, health_check_interval=self.redis_health_check_interval,
+        )
+
     @property
     def demo(self) -> bool:
         """No secret means nothing leaves the machine: outbound calls are recorded locally."""
@@ -79,6 +105,22 @@ class Settings(BaseSettings):
     @property
     def safe_mode(self) -> bool:
         return bool(self.wechat_aes_key)
+
+    @property
+    def oa_requires_safe_mode(self) -> bool:
+        """Refuse plaintext pushes on /wechat: their signature does not cover the body."""
+        return self._requires(self.wechat_require_safe_mode, self.wechat_aes_key)
+
+    @property
+    def mp_requires_safe_mode(self) -> bool:
+        return self._requires(self.miniprogram_require_safe_mode, self.miniprogram_aes_key)
+
+    def _requires(self, setting: bool | None, aes_key: str) -> bool:
+        """Only a door with a key can require encryption. Unset: on in production, where the console is
+        in safe mode once the key is set, and off in demo mode, so `wxbot chat` works without --encrypted."""
+        if not aes_key:
+            return False
+        return (not self.demo) if setting is None else setting
 
     @property
     def oa_appid(self) -> str:
@@ -96,6 +138,12 @@ class Settings(BaseSettings):
             raise SettingsError("PII_KEY is empty; generate one with `wxbot keygen`")
         if not self.wechat_appid:
             raise SettingsError("WECHAT_APPID is empty but WECHAT_APPSECRET is set")
+        for name, setting, key in (
+            ("WECHAT", self.wechat_require_safe_mode, self.wechat_aes_key),
+            ("MINIPROGRAM", self.miniprogram_require_safe_mode, self.miniprogram_aes_key),
+        ):
+            if setting and not key:
+                raise SettingsError(f"{name}_REQUIRE_SAFE_MODE is on but {name}_AES_KEY is empty")
 
     def with_demo_secrets(self, var_dir: Path = VAR_DIR) -> Settings:
         """Demo mode only: fill ADMIN_TOKEN and PII_KEY from files under var/ (created once)."""
@@ -114,11 +162,11 @@ def new_pii_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def _persisted(path: Path, make: object) -> str:
+def _persisted(path: Path, make: Callable[[], str]) -> str:
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()  # type: ignore[operator]
+    value = make()
     path.write_text(value)
     path.chmod(0o600)
     return str(value)

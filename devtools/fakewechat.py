@@ -25,6 +25,7 @@ Clock = Callable[[], float]
 TOKEN_TTL = 7200
 STABLE_ROTATE_BEFORE = 300  # the platform rotates a stable token this long before it expires
 CODE_TTL = 300  # js_code and phone codes live 5 minutes
+CLIENT_MSG_TTL = 600  # a template's client_msg_id is sent once per openid in about 10 minutes
 FIRST_MSGID = 3_100_000_000_000_000_001
 QR_DEFAULT_EXPIRE = 60
 QR_MAX_EXPIRE = 2_592_000
@@ -147,12 +148,13 @@ class FakeWeChat:
     codes: dict[str, LoginCode] = field(default_factory=dict)
     phone_codes: dict[str, PhoneCode] = field(default_factory=dict)
     users: dict[str, str | None] = field(default_factory=dict)  # OA openid -> unionid (None: no unionid)
+    client_msgs: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)  # -> (msgid, sent at)
     serial: itertools.count[int] = field(default_factory=itertools.count)
     msgids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_MSGID))
 
     def reset(self) -> None:
         for mapping in (self.tokens, self.current, self.scripts, self.delays, self.codes, self.phone_codes,
-                        self.users):
+                        self.users, self.client_msgs):
             mapping.clear()
         self.calls.clear()
         self.serial = itertools.count()
@@ -230,7 +232,8 @@ class FakeWeChat:
         if delay > 0:
             await asyncio.sleep(delay)
         answer, appid = self.answer(endpoint, query, body, body_ok)
-        self.record(endpoint, query, body, arrived, appid, answer)
+        duplicate = bool(answer.pop("_duplicate", False))
+        self.record(endpoint, query, body, arrived, appid, answer, duplicate=duplicate)
         return JSONResponse(answer)
 
     def answer(
@@ -266,7 +269,7 @@ class FakeWeChat:
 
     def record(
         self, endpoint: Endpoint, query: dict[str, str], body: Any, arrived: float,
-        appid: str | None, answer: Answer,
+        appid: str | None, answer: Answer, *, duplicate: bool = False,
     ) -> None:
         self.calls.append({
             "seq": len(self.calls) + 1,
@@ -278,6 +281,7 @@ class FakeWeChat:
             "appid": appid,
             "errcode": int(answer.get("errcode", 0)),
             "response": answer,
+            "duplicate": duplicate,  # answered, but not delivered again (client_msg_id seen)
         })
 
 
@@ -380,7 +384,21 @@ def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
     bad_field = _data_problem(body.get("data"))
     if bad_field:
         return error(47003, f"{bad_field} invalid")
-    return ok(msgid=next(fake.msgids))
+    return _template_once(fake, body)
+
+
+def _template_once(fake: FakeWeChat, body: dict[str, Any]) -> Answer:
+    """Same openid and client_msg_id within CLIENT_MSG_TTL: sent once. The repeat is answered as the
+    first was (what WeChat answers is undocumented) and recorded as a duplicate, not a delivery."""
+    key = body.get("client_msg_id")
+    if not isinstance(key, str) or not _text(key):
+        return ok(msgid=next(fake.msgids))
+    seen = fake.client_msgs.get((body["touser"], key))
+    if seen is not None and fake.clock() - seen[1] < CLIENT_MSG_TTL:
+        return ok(msgid=seen[0], _duplicate=True)
+    msgid = next(fake.msgids)
+    fake.client_msgs[(body["touser"], key)] = (msgid, fake.clock())
+    return ok(msgid=msgid)
 
 
 def subscribe_send(fake: FakeWeChat, call: Incoming) -> Answer:

@@ -24,7 +24,7 @@ def xml_message(fields: Mapping[str, Any]) -> str:
 
 
 def _xml_fields(fields: Mapping[str, Any]) -> str:
-    parts = []
+    parts: list[str] = []
     for name, value in fields.items():
         if isinstance(value, list):
             parts.extend(f"<{name}>{_xml_fields(item)}</{name}>" for item in value)

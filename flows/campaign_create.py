@@ -20,57 +20,23 @@ stateDiagram-v2
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
+from handlers.core.dates import parse_end
 from handlers.core.filters import Command, is_staff
 from handlers.core.message import Inbound, normalise
 from handlers.core.reply import Text
-from storage.campaigns import KINDS, Campaigns, budget_for
+from storage.campaigns import KINDS, budget_for
+from storage.rows import row_id
 
 GOAL_RANGE = {"group_buy": (2, 500), "checkin_challenge": (1, 60), "lucky_draw": (1, 100)}
-MAX_DAYS = 90
 YES, NO = {"是", "yes", "y", "确认"}, {"否", "no", "n"}
 SKIP = {"跳过", "skip", "无", "不需要"}
-_DAYS = re.compile(r"^(\d{1,2})\s*(天|days?|d)$")
-_MONTH_DAY = re.compile(r"^(?:(\d{4})[-/年])?(\d{1,2})[-/月](\d{1,2})日?(?:\s+(\d{1,2})[:：](\d{2}))?$")
 _ROBOT = re.compile(r"^[A-Za-z0-9-]{8,64}$")
-
-
-def parse_end(text: str, now: datetime, tz) -> datetime | None:  # type: ignore[no-untyped-def]
-    """`3天` (now + 3 days), `12月31日 20:00`, `12-31`, `2026-12-31` (a bare date ends at midnight
-    after that day); it must lie in the next 90 days."""
-    cleaned = normalise(text)
-    local_now = now.astimezone(tz)
-    if match := _DAYS.match(cleaned):
-        end = now + timedelta(days=int(match.group(1)))
-    elif match := _MONTH_DAY.match(cleaned):
-        if match.group(4) and (int(match.group(4)) > 23 or int(match.group(5)) > 59):
-            return None
-        # Without a year, a month-day already past means next year ("1月5日" in December); each
-        # year is tried on its own, since 29 February exists in only one of them.
-        years = [int(match.group(1))] if match.group(1) else [local_now.year, local_now.year + 1]
-        found = None
-        for year in years:
-            try:
-                day = datetime(year, int(match.group(2)), int(match.group(3)), tzinfo=tz)
-            except ValueError:
-                continue
-            if match.group(4):
-                found = day.replace(hour=int(match.group(4)), minute=int(match.group(5)))
-            else:
-                found = datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=tz)
-            if found > now:
-                break
-        if found is None:
-            return None
-        end = found
-    else:
-        return None
-    return end if now < end <= now + timedelta(days=MAX_DAYS) else None
 
 
 def _int(text: str, low: int, high: int) -> int | None:
@@ -156,14 +122,14 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Abort([Text(texts.HELP)])
     data = state.data
     async with ctx.db.unit_of_work() as session:
-        campaign = await Campaigns(ctx.ledger).create(
+        campaign = await ctx.campaigns.create(
             session, kind=data["kind"], title=data["title"], points=data["points"], goal=data["goal"],
             cap=data["cap"], ends_at=datetime.fromisoformat(data["ends_at"]), created_by=msg.openid,
             now=ctx.clock.now(), robot_key=data.get("robot_key"),
         )
     qr, demo = await ctx.services.qr.make(f"camp_{campaign.code}") if ctx.services.qr else ("", True)
     async with ctx.db.unit_of_work() as session:
-        await Campaigns(ctx.ledger).set_qr(session, campaign.id, qr)  # type: ignore[arg-type]
+        await ctx.campaigns.set_qr(session, row_id(campaign), qr)
     pitch = texts.CAMPAIGN_PITCH[campaign.kind].format(points=campaign.points, goal=campaign.goal)
     reply = texts.CAMPAIGN_CREATED.format(
         code=campaign.code, title=campaign.title, pitch=pitch,

@@ -130,16 +130,19 @@ class Conversation:
     def lock_key(msg: Inbound) -> str:
         return f"wxbot:lock:chat:{msg.source}:{msg.openid}"
 
-    async def handle(self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None) -> list[Reply]:
+    async def handle(
+        self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None, token: str | None = None
+    ) -> list[Reply]:
         """One message under the member's lock (one message of a member at a time). `prefetched`: the
-        caller has taken the lock and read the state already (bot/inbound/intake.py, in one round trip)."""
+        caller has taken the lock and read the state already (bot/inbound/intake.py, in one round trip);
+        `token`: the lock is taken with it, so the caller can renew it while the message runs."""
         lock = self.lock_key(msg)
         if prefetched is not None:
             async with ctx.kv.held(lock, prefetched.token, self.lock_ttl):
                 state = await self.store.parse(msg.source, msg.openid, prefetched.state)
                 return await self._handle_locked(msg, ctx, state)
         try:
-            async with ctx.kv.lock(lock, ttl=self.lock_ttl, wait=self.lock_wait):
+            async with ctx.kv.lock(lock, ttl=self.lock_ttl, wait=self.lock_wait, token=token):
                 return await self._handle_locked(msg, ctx, await self.store.load(msg.source, msg.openid))
         except LockTimeoutError:
             ctx.intent = "busy"

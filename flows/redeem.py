@@ -1,13 +1,16 @@
 """Redemption in the chat: the list, a choice, a quote, and `是` within 5 minutes.
 
-The quote is bound to the flow instance: the redemption's request key is the instance id, so a
-repeated or retried `是` redeems once.
+The quote is a database row (storage/rewards.py) and its id is the redemption's key, so `是` redeems
+once even when the flow state is gone: a replay of the quoting message finds the same quote, and a `是`
+with no flow after a redeemed quote of the last 10 minutes gets that code again, never a second
+deduction.
 
 ```mermaid
 stateDiagram-v2
     [*] --> choose: 兑换 / 积分商城 / redeem / menu REDEEM (list, 8 a page)
     [*] --> confirm: 兑换 N (quote item N at once)
     [*] --> [*]: not a member, nothing to redeem, or 兑换 N costing more than the balance
+    [*] --> [*]: 是 with no flow, a quote of the last 10 minutes redeemed (its code again, nothing spent)
     choose --> choose: 下一页, or not a number on the list
     choose --> confirm: a number (quote: cost and balance after)
     choose --> [*]: a number costing more than the balance (how many are missing, ways to earn)
@@ -21,8 +24,10 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
@@ -33,18 +38,20 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Text
 from storage.errors import DomainError
 from storage.ledger import InsufficientPointsError
-from storage.models import Member, Reward
-from storage.rewards import PriceChangedError, Rewards
+from storage.models import Member, Redemption, Reward
+from storage.rewards import Issued, PriceChangedError, Rewards
+from storage.rows import row_id
 
 PAGE = 8
 QUOTE_VALID = timedelta(minutes=5)
 YES = {"是", "yes", "y", "确认", "确定", "好"}
 NO = {"否", "no", "n", "不", "不要"}
 NEXT_PAGE = {"下一页", "next", "更多"}
+RECENT = timedelta(minutes=10)  # the flow's TTL: a bare `是` this soon after a quote is about that quote
 
 
 def rewards_of(ctx: ChatContext) -> Rewards:
-    return Rewards(ctx.ledger)
+    return ctx.rewards
 
 
 def join_first(ctx: ChatContext) -> Text:
@@ -55,6 +62,8 @@ async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
+    if state.data.get("quote") is not None:  # `是` whose flow state is gone (entry: recent_quote)
+        return await _resume(ctx, int(state.data["quote"]))
     async with ctx.db.sessions() as session:
         items = await rewards_of(ctx).catalogue(session, member, ctx.clock.now())
     if not items:
@@ -65,7 +74,7 @@ async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
         number = int(pick) if str(pick).isdigit() else 0
         if not 1 <= number <= len(ids):
             return Abort([Text(texts.REDEEM_NO_SUCH_ITEM.format(n=pick))])
-        return _quote(ctx, member, items[number - 1], {"ids": ids})
+        return await _quote(ctx, member, items[number - 1], {"ids": ids})
     return Next("choose", [Text(_page(items, member, 0))], {"ids": ids, "page": 0})
 
 
@@ -92,15 +101,64 @@ def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
     ))
 
 
-def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict) -> StepResult:  # type: ignore[type-arg]
+async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> StepResult:
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
         return Done([_not_enough(ctx, reward.cost, member.balance)])
+    async with ctx.db.unit_of_work() as session:
+        quote, redeemed = await rewards_of(ctx).quote(
+            session, row_id(member), reward, request_key=_quote_request(ctx.msg), now=ctx.clock.now(),
+            valid=QUOTE_VALID,
+        )
+    if redeemed is not None:  # a replay of a message whose quote was already confirmed
+        return Done([_already(ctx, reward, redeemed)])
     text = texts.REDEEM_QUOTE.format(
-        name=reward.name, description=reward.description, cost=reward.cost,
-        after=member.balance - reward.cost,
+        name=reward.name, description=reward.description, cost=quote.cost, after=member.balance - quote.cost,
     )
-    quoted = {"reward": reward.id, "cost": reward.cost, "quoted_at": ctx.clock.now().isoformat(), **data}
-    return Next("confirm", [Text(text)], quoted)
+    return Next("confirm", [Text(text)], {"reward": reward.id, "quote": quote.id, **data})
+
+
+def _quote_request(msg: Inbound) -> str:
+    """The quote's request key: the delivery that asked, so its replay finds the same quote. A push
+    without a MsgId has no stable identity and gets a quote of its own."""
+    return f"chat:{msg.dedupe_key}" if msg.msg_id else f"chat:once:{secrets.token_hex(8)}"
+
+
+async def _resume(ctx: ChatContext, quote_id: int) -> StepResult:
+    """`是` after the flow state was lost, to a quote the database says was redeemed: its code again."""
+    async with ctx.db.sessions() as session:
+        rewards = rewards_of(ctx)
+        redeemed = await rewards.redemption_of(session, quote_id)
+        reward = await rewards.get(session, redeemed.reward_id) if redeemed is not None else None
+    if redeemed is None or reward is None:  # recent_quote saw it redeemed; only a cancellation undoes that
+        return Abort([Text(texts.HELP)])
+    return Done([_already(ctx, reward, redeemed)])
+
+
+def _already(ctx: ChatContext, reward: Reward, redemption: Redemption) -> Text:
+    return Text(texts.REDEEM_ALREADY_DONE.format(
+        name=reward.name, code=redemption.code, expires=_last_day(ctx, redemption),
+    ))
+
+
+def _last_day(ctx: ChatContext, redemption: Redemption) -> str:
+    return f"{(redemption.expires_at.astimezone(ctx.tz) - timedelta(seconds=1)).date():%Y-%m-%d}"
+
+
+async def recent_quote(msg: Inbound, ctx: ChatContext) -> bool | dict[str, int]:
+    """Entry filter: a bare `是` from a member whose quote of the last 10 minutes was redeemed ->
+    {"quote": id}: most likely a replay whose flow state is gone. (A declined or open quote is left to
+    the router: nothing was spent, and the state that knew the member's choice is lost.)"""
+    if not msg.is_text or msg.command not in YES:
+        return False
+    member = await ctx.joined_member()
+    if member is None or member.id is None:
+        return False
+    async with ctx.db.sessions() as session:
+        rewards = rewards_of(ctx)
+        quote = await rewards.latest_quote(session, member.id, ctx.clock.now() - RECENT)
+        if quote is None or quote.id is None or await rewards.redemption_of(session, quote.id) is None:
+            return False
+    return {"quote": quote.id}
 
 
 async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
@@ -119,7 +177,7 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
         return Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
     async with ctx.db.sessions() as session:
         reward = await rewards_of(ctx).get(session, ids[int(msg.command) - 1])
-    return _quote(ctx, member, reward, {})
+    return await _quote(ctx, member, reward, {})
 
 
 async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
@@ -127,35 +185,36 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Done([Text(texts.REDEEM_DECLINED)])
     if msg.command not in YES:
         return Stay([Text(texts.REDEEM_CONFIRM_AGAIN)])
-    now = ctx.clock.now()
-    if now - datetime.fromisoformat(state.data["quoted_at"]) > QUOTE_VALID:
-        return Done([Text(texts.quote_expired)])
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
+    if "quote" not in state.data:  # a flow state saved before quotes were rows: quote afresh
+        return Done([Text(texts.quote_expired)])
     try:
         async with ctx.db.unit_of_work() as session:
-            issued = await rewards_of(ctx).redeem(
-                session, member.id, int(state.data["reward"]), request_key=f"chat:{state.instance}", now=now,  # type: ignore[arg-type]
-                quoted_cost=state.data.get("cost"),
-            )
+            issued = await rewards_of(ctx).confirm(session, row_id(member), int(state.data["quote"]), ctx.clock.now())
     except PriceChangedError:  # the operator changed the cost since the quote: quote it afresh
         async with ctx.db.sessions() as session:
             reward = await rewards_of(ctx).get(session, int(state.data["reward"]))
-        fresh = _quote(ctx, member, reward, {})
+        fresh = await _quote(ctx, member, reward, {})
         return replace(fresh, replies=[Text(texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost)), *fresh.replies])
     except InsufficientPointsError as exc:
         return Done([_not_enough(ctx, exc.details["needed"], exc.details["balance"])])
-    except DomainError as exc:  # out of stock, limit, tier, ended: the quote is over, nothing spent
+    except DomainError as exc:  # expired, out of stock, limit, tier, ended: the quote is over, nothing spent
         return Done([Text(texts.domain_text(exc))])
     ctx.forget_member()
+    return Done([_done(ctx, issued)])
+
+
+def _done(ctx: ChatContext, issued: Issued) -> Text:
     reward, redemption = issued.reward, issued.redemption
+    if issued.repeated:
+        return _already(ctx, reward, redemption)
     usage = {"gift": texts.USAGE_GIFT, "code_pool": texts.USAGE_POOL}.get(reward.kind, texts.USAGE_COUPON)
-    expires = (redemption.expires_at.astimezone(ctx.tz) - timedelta(seconds=1)).date()
-    return Done([Text(texts.REDEEM_DONE.format(
-        name=reward.name, code=redemption.code, expires=f"{expires:%Y-%m-%d}", usage=usage,
+    return Text(texts.REDEEM_DONE.format(
+        name=reward.name, code=redemption.code, expires=_last_day(ctx, redemption), usage=usage,
         cost=redemption.cost, balance=issued.balance,
-    ))])
+    ))
 
 
 flow = Flow(
@@ -163,6 +222,6 @@ flow = Flow(
     begin=begin,
     steps={"choose": choose, "confirm": confirm},
     entry=(Command("兑换", "积分商城", "redeem", arg="item"),),
-    extra_entries=((Click("REDEEM"),),),
+    extra_entries=((Click("REDEEM"),), (recent_quote,)),
     ttl=600,
 )

@@ -17,41 +17,21 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.campaigns import joined_text as campaign_joined_text
 from handlers.core.context import ChatContext
+from handlers.core.dates import parse_birthday
 from handlers.core.filters import Click, Command
-from handlers.core.message import Inbound, normalise
+from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from storage import members
-from storage.campaigns import Campaigns
 from storage.errors import DomainError
 from storage.members import AlreadyMemberError, PhoneTakenError
 
 SKIP = {"跳过", "skip", "不填", "无"}
 AGREE = {"同意", "agree", "yes", "是", "确认", "同意并注册"}
-_DATE = re.compile(r"^(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?$")
-
-
-def parse_birthday(text: str, today: date) -> tuple[int, int, int | None] | None:
-    """`YYYY-MM-DD`, `MM-DD`, `M月D日` (also with / or .). 29 February is valid without a year."""
-    match = _DATE.match(normalise(text).replace(" ", ""))
-    if not match:
-        return None
-    year = int(match.group(1)) if match.group(1) else None
-    month, day = int(match.group(2)), int(match.group(3))
-    try:
-        date(year or 2000, month, day)  # 2000 is a leap year: 02-29 passes without a year
-    except ValueError:
-        return None
-    if year is not None and not (1900 <= year <= today.year and date(year, month, day) <= today):
-        return None
-    return month, day, year
 
 
 async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
@@ -118,7 +98,7 @@ async def _join_after_signup(ctx: ChatContext, code: str) -> str:
         return texts.error_generic
     try:
         async with ctx.db.unit_of_work() as session:
-            joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
+            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
     except DomainError as exc:
         return texts.domain_text(exc)
     return campaign_joined_text(ctx, joined)

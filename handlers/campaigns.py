@@ -12,6 +12,7 @@ from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage import members
 from storage.campaigns import Campaigns, Joined
+from storage.enums import CampaignStatus
 from storage.errors import DomainError
 
 router = Router("campaigns")
@@ -42,10 +43,10 @@ async def join_campaign(ctx: ChatContext, code: str) -> Reply | list[Reply]:
     member = await ctx.joined_member()
     if member is None:
         async with ctx.db.sessions() as session:  # a wrong or closed code is said before, not after, sign-up
-            Campaigns.check_joinable(await Campaigns(ctx.ledger).by_code(session, code), ctx.clock.now())
+            Campaigns.check_joinable(await ctx.campaigns.by_code(session, code), ctx.clock.now())
         return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", then_join=code.upper())]
     async with ctx.db.unit_of_work() as session:
-        joined = await Campaigns(ctx.ledger).join(session, code, member, ctx.clock.now())
+        joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
     return Text(joined_text(ctx, joined))
 
 
@@ -73,7 +74,7 @@ async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply 
 @router.on(Click("CAMPAIGNS"), name="campaigns")
 async def list_campaigns(msg: Inbound, ctx: ChatContext) -> Reply:
     async with ctx.db.sessions() as session:
-        found = await Campaigns(ctx.ledger).open_campaigns(session, ctx.clock.now())
+        found = await ctx.campaigns.open_campaigns(session, ctx.clock.now())
     if not found:
         return Text(texts.CAMPAIGNS_NONE)
     lines = [texts.CAMPAIGNS_HEAD] + [
@@ -88,7 +89,7 @@ async def list_campaigns(msg: Inbound, ctx: ChatContext) -> Reply:
 
 @router.on(Command("活动数据", arg="code", arg_required=True), is_staff, name="campaign_stats")
 async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
-    campaigns = Campaigns(ctx.ledger)
+    campaigns = ctx.campaigns
     async with ctx.db.sessions() as session:
         c = await campaigns.by_code(session, code)
         per_day = await campaigns.joins_per_day(session, c)
@@ -103,8 +104,8 @@ async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
 @router.on(Command("结束活动", arg="code", arg_required=True), is_staff, name="campaign_end")
 async def end_campaign(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
     async with ctx.db.unit_of_work() as session:
-        c = await Campaigns(ctx.ledger).by_code(session, code, lock=True)
-        if c.status != "open":
+        c = await ctx.campaigns.by_code(session, code, lock=True)
+        if c.status != CampaignStatus.OPEN:
             return Text(texts.CAMPAIGN_ALREADY_ENDED.format(title=c.title))
-        paid = await Campaigns(ctx.ledger).settle(session, c, ctx.clock.now())
+        paid = await ctx.campaigns.settle(session, c, ctx.clock.now())
     return Text(texts.CAMPAIGN_ENDED_BY_MANAGER.format(title=c.title, paid=paid, total=c.paid_out))

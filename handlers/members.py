@@ -9,6 +9,7 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage import members
+from storage.rows import row_id
 
 router = Router("members")
 
@@ -28,7 +29,7 @@ async def _set_opt_out(ctx: ChatContext, value: bool, reply: str) -> Reply:
     if member is None:
         return Text(texts.HELP)
     async with ctx.db.unit_of_work() as session:
-        await members.set_marketing_opt_out(session, member.id, value)  # type: ignore[arg-type]
+        await members.set_marketing_opt_out(session, row_id(member), value)
     return Text(reply)
 
 
@@ -38,7 +39,7 @@ async def my_data(msg: Inbound, ctx: ChatContext) -> Reply:
     if member is None:
         return Text(texts.MYDATA_VISITOR)
     async with ctx.db.sessions() as session:
-        entries = await ctx.ledger.entry_count(session, member.id)  # type: ignore[arg-type]
+        entries = await ctx.ledger.entry_count(session, row_id(member))
     phone = texts.NOT_SET
     if member.phone_enc:
         phone = members.mask_phone(ctx.services.pii.decrypt(member.phone_enc))

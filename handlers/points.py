@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
+from storage.balances import balance_summary
 from storage.checkins import check_in as record_checkin
+from storage.rows import row_id
 
 router = Router("points")
-EXPIRY_NOTICE = timedelta(days=30)
 
 
 def join_first(ctx: ChatContext) -> Reply:
@@ -34,7 +33,7 @@ async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
         if member is None or member.joined_at is None:
             result = None
         else:
-            result = await record_checkin(session, ctx.ledger, member.id, ctx.clock.now())  # type: ignore[arg-type]
+            result = await record_checkin(session, ctx.ledger, row_id(member), ctx.clock.now())
     if result is None:
         return join_first(ctx)
     if result.already:
@@ -56,23 +55,17 @@ async def balance(msg: Inbound, ctx: ChatContext) -> Reply:
     member = await ctx.joined_member()
     if member is None:
         return join_first(ctx)
-    now = ctx.clock.now()
     async with ctx.db.unit_of_work() as session:
-        await ctx.ledger.expire_member(session, member.id, now)  # type: ignore[arg-type]
-        points = await ctx.ledger.balance(session, member.id)  # type: ignore[arg-type]
-        qualifying = await ctx.ledger.qualifying_points(session, member.id, now)  # type: ignore[arg-type]
-        expiring, when = await ctx.ledger.expiring(session, member.id, now, EXPIRY_NOTICE)  # type: ignore[arg-type]
-    following = ctx.rules.next_tier(member.tier)
+        summary = await balance_summary(session, ctx.ledger, member, ctx.clock.now())
     progress = (
-        texts.BALANCE_PROGRESS.format(gap=max(following.threshold - qualifying, 0), next=following.name)
-        if following else texts.BALANCE_TOP
+        texts.BALANCE_PROGRESS.format(gap=summary.points_to_next_tier, next=summary.next_tier)
+        if summary.next_tier else texts.BALANCE_TOP
     )
-    if expiring and when is not None:
-        last_day = (when.astimezone(ctx.tz) - timedelta(days=1)).date()
-        expiry = texts.BALANCE_EXPIRING.format(points=expiring, date=f"{last_day:%Y-%m-%d}")
+    if summary.expiring_points and summary.expiring_on is not None:
+        expiry = texts.BALANCE_EXPIRING.format(points=summary.expiring_points, date=f"{summary.expiring_on:%Y-%m-%d}")
     else:
         expiry = texts.BALANCE_NO_EXPIRING
-    return Text(texts.BALANCE.format(balance=points, tier=member.tier, progress=progress, expiring=expiry))
+    return Text(texts.BALANCE.format(balance=summary.balance, tier=summary.tier, progress=progress, expiring=expiry))
 
 
 @router.on(Command("明细", "history", "积分明细"), name="history")
@@ -81,7 +74,7 @@ async def history(msg: Inbound, ctx: ChatContext) -> Reply:
     if member is None:
         return join_first(ctx)
     async with ctx.db.sessions() as session:
-        entries = await ctx.ledger.history(session, member.id)  # type: ignore[arg-type]
+        entries = await ctx.ledger.history(session, row_id(member))
     if not entries:
         return Text(texts.HISTORY_EMPTY)
     lines = [texts.HISTORY_HEAD]

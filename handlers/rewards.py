@@ -10,7 +10,7 @@ from handlers.core.filters import Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage.rewards import Rewards
+from storage.rows import row_id
 
 router = Router("rewards")
 
@@ -21,7 +21,7 @@ async def my_coupons(msg: Inbound, ctx: ChatContext) -> Reply:
     if member is None:
         return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
     async with ctx.db.sessions() as session:
-        held = await Rewards(ctx.ledger).coupons(session, member.id, ctx.clock.now())  # type: ignore[arg-type]
+        held = await ctx.rewards.coupons(session, row_id(member), ctx.clock.now())
     if not held:
         return Text(texts.COUPONS_EMPTY)
     lines = [texts.COUPONS_HEAD]

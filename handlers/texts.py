@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from storage import reasons
+from storage.enums import CampaignStatus
 from storage.errors import DomainError
+from storage.reasons import Reason
 
 BRAND = "会员俱乐部"
 
@@ -39,6 +42,8 @@ NOTHING_TO_CANCEL = "当前没有进行中的操作。"
 
 BUSY = "上一条消息还在处理中，请稍后再试。"
 APOLOGY = "抱歉，系统开小差了，请稍后再试。"
+# The message could not even be taken in (the KV did not answer in time): nothing was done, so say so.
+RETRY_LATER = "系统繁忙，这条消息没有处理，请稍后再试。"
 
 error_generic = "操作未能完成，请稍后再试。"
 error_not_found = "没有找到相关内容。"
@@ -46,9 +51,9 @@ error_conflict = "该操作已处理过。"
 
 
 def text_for(key: str) -> str:
-    """The text behind a DomainError's text_key; unknown keys fall back to the generic apology."""
-    value = globals().get(key)
-    return value if isinstance(value, str) else error_generic
+    """The text behind a DomainError's text_key (ERROR_TEXTS, at the end of this module); a unit test
+    holds every DomainError to having one, so the generic fallback is for keys no error declares."""
+    return ERROR_TEXTS.get(key, error_generic)
 
 
 def domain_text(exc: DomainError) -> str:
@@ -108,6 +113,29 @@ KIND_LABELS = {
     "refund": "退款扣回", "redeem": "兑换", "cancel": "兑换取消退回", "expire": "积分过期",
     "adjust": "人工调整",
 }
+# A ledger row's reason, stored as a code (storage/reasons.py) and put into words here; see ledger_reason.
+LEDGER_REASONS: dict[str, str] = {
+    Reason.SIGNUP: "注册会员奖励", Reason.REFERRAL: "邀请好友注册奖励", Reason.CHECKIN: "每日签到",
+    Reason.STREAK: "连续签到 {days} 天奖励", Reason.WINBACK: "回归礼", Reason.CAMPAIGN: "活动奖励：{title}",
+    Reason.PURCHASE: "消费 {yuan} 元", Reason.REFUND: "退款 {yuan} 元", Reason.REDEEM: "兑换 {reward}",
+    Reason.REDEEM_CANCELLED: "兑换取消，积分退回", Reason.BIRTHDAY: "{year} 年生日礼",
+    Reason.EXPIRE: "{earned} 获得的积分于 {day} 到期",
+}
+
+
+def ledger_reason(stored: str) -> str:
+    """What a ledger row's reason says: a code in words, free text (rows older than the codes, an operator's
+    typed reason) as it is, and so is a code whose facts do not fit its text."""
+    parsed = reasons.parse(stored)
+    if parsed is None:
+        return stored
+    code, facts = parsed
+    try:
+        return LEDGER_REASONS[code].format(**facts)
+    except (KeyError, IndexError, ValueError):
+        return stored
+
+
 insufficient_points = "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。"
 
 # --- member rights -----------------------------------------------------------------------------
@@ -157,6 +185,9 @@ REDEEM_DONE = (
 USAGE_COUPON = "结账时向店员出示券码即可使用。"
 USAGE_GIFT = "请凭提货码到门店领取礼品。"
 USAGE_POOL = "结账时出示券码即可使用。"
+REDEEM_ALREADY_DONE = (
+    "这次兑换已经完成，不会重复扣分。\n{name}\n券码：{code}\n有效期至 {expires}\n回复【我的券】可随时查看。"
+)
 quote_expired = "报价已超过 5 分钟失效，积分未扣除。请回复【兑换】重新选择。"
 insufficient_points_redeem = (
     "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。\n"
@@ -246,7 +277,7 @@ CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
     "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"
 )
-CAMPAIGN_STATUS = {"open": "进行中", "settled": "已结束"}
+CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignStatus.SETTLED: "已结束"}
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
 PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"
@@ -256,3 +287,16 @@ ANNOUNCE = {
     "end": "【{title}】已结束，共 {count} 人参加，发放 {paid_out} 积分，感谢大家！",
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
+
+# --- domain errors --------------------------------------------------------------------------------
+code_used = "该券码已核销，不能重复使用。"
+# Every DomainError's text_key (storage/errors.py and its subclasses) -> what the member is told, filled with
+# the error's details. tests/unit/test_error_texts.py fails when an error's key is missing here.
+ERROR_TEXTS: dict[str, str] = {
+    "error_generic": error_generic, "error_not_found": error_not_found, "error_conflict": error_conflict,
+    "already_member": already_member, "phone_taken": phone_taken, "insufficient_points": insufficient_points,
+    "out_of_stock": out_of_stock, "limit_reached": limit_reached, "tier_too_low": tier_too_low,
+    "reward_ended": reward_ended, "code_used": code_used, "quote_expired": quote_expired,
+    "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
+    "campaign_already_joined": campaign_already_joined,
+}

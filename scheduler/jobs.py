@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlmodel import col
 
 from storage import outbox
 from storage.campaigns import Campaigns
@@ -20,6 +21,7 @@ from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
 from storage.models import Member, Outbox, PointsLot, WinbackOffer
 from storage.outbox import MARKETING
+from storage.reasons import Reason
 from storage.rules import Rules
 from storage.tiers import review_tiers
 
@@ -33,21 +35,21 @@ class JobContext:
     ledger: Ledger
 
     @property
-    def rules(self):  # type: ignore[no-untyped-def]
+    def rules(self):
         return self.ledger.rules
 
     @property
-    def tz(self):  # type: ignore[no-untyped-def]
+    def tz(self):
         return self.ledger.tz
 
 
-async def _each(ctx: JobContext, query, handle: Callable[[int], Awaitable[bool]]) -> int:  # type: ignore[no-untyped-def]
+async def _each(ctx: JobContext, query, handle: Callable[[int], Awaitable[bool]]) -> int:
     """Run `handle(member_id)` for every id the query yields (keyset pages of BATCH); count Trues."""
     done, last = 0, 0
     while True:
         async with ctx.db.sessions() as session:
             ids = list((await session.scalars(
-                query.where(Member.id > last).order_by(Member.id).limit(BATCH)
+                query.where(col(Member.id) > last).order_by(col(Member.id)).limit(BATCH)
             )).all())
         for member_id in ids:
             try:
@@ -59,16 +61,16 @@ async def _each(ctx: JobContext, query, handle: Callable[[int], Awaitable[bool]]
         last = ids[-1]
 
 
-def _members():  # type: ignore[no-untyped-def]
-    return select(Member.id).where(Member.joined_at.is_not(None)).where(Member.status != DELETED)  # type: ignore[union-attr]
+def _members():
+    return select(col(Member.id)).where(col(Member.joined_at).is_not(None)).where(col(Member.status) != DELETED)
 
 
 # --- birthday ------------------------------------------------------------------------------------
-def birthdays_on(day: date):  # type: ignore[no-untyped-def]
+def birthdays_on(day: date):
     """Members whose birthday is `day`; 29 February birthdays fall on 28 February in other years."""
-    match = and_(Member.birthday_month == day.month, Member.birthday_day == day.day)
+    match = and_(col(Member.birthday_month) == day.month, col(Member.birthday_day) == day.day)
     if day.month == 2 and day.day == 28 and not _leap(day.year):
-        match = or_(match, and_(Member.birthday_month == 2, Member.birthday_day == 29))
+        match = or_(match, and_(col(Member.birthday_month) == 2, col(Member.birthday_day) == 29))
     return _members().where(match)
 
 
@@ -84,7 +86,7 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
         async with ctx.db.unit_of_work() as session:
             moved = await ctx.ledger.earn(
                 session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
-                kind="birthday", now=now, reason=f"{day.year} 年生日礼",
+                kind="birthday", now=now, reason=Reason.BIRTHDAY.stored(year=day.year),
             )
             if moved.repeated:
                 return False
@@ -128,11 +130,11 @@ async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
             rows = (await session.execute(expiring_page(now, last))).all()
         # Most of these members were reminded at this stage already (the job runs daily): find which
         # in one query rather than a transaction each.
-        due = {_reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
+        due = {reminder_key(ctx, member_id, expires_at, now): (member_id, points, expires_at)
                for member_id, points, expires_at in rows}
         async with ctx.db.sessions() as session:
             done = set((await session.scalars(
-                select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(list(due)))  # type: ignore[attr-defined]
+                select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(list(due)))
             )).all())
         for key, (member_id, points, expires_at) in due.items():
             if key not in done:
@@ -145,14 +147,14 @@ async def expiry_reminders(ctx: JobContext, now: datetime) -> int:
 def expiring_page(now: datetime, last: int) -> Any:
     """expiry_reminders' page: (member, points, earliest expiry) of live points expiring within 30 days."""
     return (
-        select(PointsLot.member_id, func.sum(PointsLot.remaining), func.min(PointsLot.expires_at))
-        .where(PointsLot.remaining > 0).where(PointsLot.expires_at > now)
-        .where(PointsLot.expires_at <= now + timedelta(days=30)).where(PointsLot.member_id > last)
-        .group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(BATCH)
+        select(col(PointsLot.member_id), func.sum(col(PointsLot.remaining)), func.min(col(PointsLot.expires_at)))
+        .where(col(PointsLot.remaining) > 0).where(col(PointsLot.expires_at) > now)
+        .where(col(PointsLot.expires_at) <= now + timedelta(days=30)).where(col(PointsLot.member_id) > last)
+        .group_by(col(PointsLot.member_id)).order_by(col(PointsLot.member_id)).limit(BATCH)
     )
 
 
-def _reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
+def reminder_key(ctx: JobContext, member_id: int, expires_at: datetime, now: datetime) -> str:
     """`expiry:<member>:<month of the last day>:<30d|7d>`: one reminder per stage per expiry month."""
     expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=now.tzinfo)
     last_day = (expires_at.astimezone(ctx.tz) - timedelta(days=1)).date()
@@ -168,7 +170,7 @@ async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: date
         if member is None or not member.openid or outbox.may_market(member) is not None:
             return 0
         queued = await outbox.enqueue(
-            session, dedupe_key=_reminder_key(ctx, member_id, expires_at, now), openid=member.openid,
+            session, dedupe_key=reminder_key(ctx, member_id, expires_at, now), openid=member.openid,
             member_id=member_id, kind="expiry", category=MARKETING, now=now, deadline=expires_at,
             payload={"params": {"points": points, "date": last_day.isoformat()}},
         )
@@ -181,11 +183,12 @@ def winback_candidates(rules: Rules, now: datetime) -> Any:
     again in each member's transaction)."""
     since = now - timedelta(days=rules.winback_after_days)
     offered_lately = (
-        select(WinbackOffer.id).where(WinbackOffer.member_id == Member.id).where(WinbackOffer.offered_at > since)
+        select(col(WinbackOffer.id)).where(col(WinbackOffer.member_id) == Member.id)
+        .where(col(WinbackOffer.offered_at) > since)
     )
     return (
-        _members().where(Member.status == ACTIVE).where(Member.marketing_opt_out.is_(False))  # type: ignore[attr-defined]
-        .where(Member.last_interaction_at < since).where(~offered_lately.exists())
+        _members().where(col(Member.status) == ACTIVE).where(col(Member.marketing_opt_out).is_(False))
+        .where(col(Member.last_interaction_at) < since).where(~offered_lately.exists())
     )
 
 
@@ -199,8 +202,8 @@ async def winback(ctx: JobContext, now: datetime) -> int:
     async def one(member_id: int) -> bool:
         async with ctx.db.unit_of_work() as session:
             recent = await session.scalar(
-                select(WinbackOffer.id).where(WinbackOffer.member_id == member_id)
-                .where(WinbackOffer.offered_at > now - timedelta(days=rules.winback_after_days)).limit(1)
+                select(col(WinbackOffer.id)).where(col(WinbackOffer.member_id) == member_id)
+                .where(col(WinbackOffer.offered_at) > now - timedelta(days=rules.winback_after_days)).limit(1)
             )
             member = await session.get(Member, member_id)
             if recent is not None or member is None or not member.openid:

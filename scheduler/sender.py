@@ -5,10 +5,13 @@ subscription credit), paces every sender together, retries what WeChat asks to r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +19,7 @@ from zoneinfo import ZoneInfo
 from storage import cswindow, outbox, subscriptions
 from storage.clock import Clock
 from storage.db import Database
+from storage.enums import Source
 from storage.kv import KV
 from storage.models import Member, Outbox
 from storage.outbox import MARKETING, PushSender, SendResult
@@ -51,7 +55,12 @@ class SenderConfig:
     subscribe_templates: dict[str, str] = field(default_factory=dict)  # kind -> MP template id
     qps: float = 20.0  # all senders together; 0 turns pacing off
     max_attempts: int = 5
-    lease: timedelta = timedelta(minutes=5)
+    # A claim lasts this long unless renewed (every third of it, while the batch is worked): a dead
+    # sender's rows are taken over within lease + one idle wait.
+    lease: timedelta = timedelta(seconds=30)
+    # A send in flight when its sender died is resent only through the template channel within this
+    # long: WeChat sends one client_msg_id once in about 10 minutes (wechat-protocol.md 5.4).
+    dedupe_window: timedelta = timedelta(minutes=5)
     batch: int = 20
 
 
@@ -62,21 +71,47 @@ class Sender:
     ) -> None:
         self.db, self.kv, self.rules, self.tz, self.push, self.clock = db, kv, rules, tz, push, clock
         self.config = config or SenderConfig()
+        self.instance = secrets.token_hex(6)
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; returns how many rows were handled."""
         now = self.clock.now()
-        await outbox.recover_stuck(self.db, now, self.config.lease)
-        rows = await outbox.claim(self.db, now, self.config.batch)
-        for row in rows:
-            try:
-                await self.deliver(row)
-            except Exception:  # one bad row must not stop the batch; it is retried later
-                log.exception("delivery of outbox row %s failed", row.id)
-                async with self.db.unit_of_work() as session:
-                    await outbox.finish(session, row, outbox.PENDING, self.clock.now(),
-                                        reason="internal error", retry_at=self.clock.now() + timedelta(minutes=1))
+        back, uncertain = await outbox.recover_stuck(self.db, now, self.config.dedupe_window)
+        if back or uncertain:
+            log.warning("took over a stopped sender's rows: %s to send again, %s uncertain", back, uncertain)
+        rows = await outbox.claim(self.db, now, self.config.batch, by=self.instance, lease=self.config.lease)
+        if not rows:
+            return 0
+        async with self._renewing():
+            for row in rows:
+                try:
+                    await self.deliver(row)
+                except Exception:  # one bad row must not stop the batch; it is retried later
+                    log.exception("delivery of outbox row %s failed", row.id)
+                    async with self.db.unit_of_work() as session:
+                        await outbox.finish(session, row, outbox.PENDING, self.clock.now(), reason="internal error",
+                                            retry_at=self.clock.now() + timedelta(minutes=1))
         return len(rows)
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self) -> AsyncIterator[None]:
+        """Keep this sender's claim alive while it works a batch (a slow WeChat, a long pace)."""
+        async def renew() -> None:
+            every = self.config.lease.total_seconds() / 3
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await outbox.renew(self.db, self.instance, self.clock.now() + self.config.lease)
+                except Exception:  # a database blip: the next renewal may still make it in time
+                    log.exception("renewing the outbox claim failed")
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def run_forever(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         while not stop.is_set():
@@ -92,11 +127,19 @@ class Sender:
                     pass
 
     async def deliver(self, row: Outbox) -> None:
+        if not outbox.resend_is_safe(row, self.clock.now(), self.config.dedupe_window):
+            # Taken back from a dead sender but held since (quiet hours, the cap): WeChat's dedupe
+            # no longer covers a resend.
+            async with self.db.unit_of_work() as session:
+                await outbox.mark_uncertain(session, row, self.clock.now())
+            return
         if row.category != MARKETING:
             await self._send(row, await self._member(row))
             return
-        # One member's marketing pushes are decided one at a time across every sender.
-        async with self.kv.lock(f"wxbot:lock:push:{row.member_id}", ttl=60, wait=30):
+        # One member's marketing pushes are decided one at a time across every sender. The lock lasts
+        # as long as a claim: one a dead sender held must not outlast the takeover of its rows.
+        hold = self.config.lease.total_seconds()
+        async with self.kv.lock(f"wxbot:lock:push:{row.member_id}", ttl=hold, wait=hold + 5):
             member = await self._member(row)
             if await self._held_or_dropped(row, member):
                 return
@@ -120,7 +163,7 @@ class Sender:
         window = timedelta(days=self.rules.marketing_window_days)
         async with self.db.sessions() as session:
             sent = await outbox.marketing_sent_since(
-                session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]
+                session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]  # may_market() passed: the row has a member
             )
         if len(sent) < self.rules.marketing_cap:
             return False
@@ -131,7 +174,7 @@ class Sender:
 
     async def _send(self, row: Outbox, member: Member | None) -> None:
         tried: list[str] = []
-        for channel in ("robot",) if row.source == "wecom" else CHANNELS:
+        for channel in self._channels(row):
             # A channel's allowance (a window send, a subscription credit) is taken only when that
             # channel is tried: a customer-service send must not spend the member's credit.
             opened = await self._open(channel, row, member)
@@ -142,11 +185,13 @@ class Sender:
                 await self._pace(f"wxbot:pace:robot:{_robot_id(row)}", ROBOT_PER_SECOND)
             else:
                 await self._pace("wxbot:pace:push", self.config.qps)
+            if not await outbox.start_send(self.db, row, channel, self.clock.now(), self.instance):
+                log.warning("outbox row %s: claim lost to another sender; not sent", row.id)
+                return
             result = await self.push.send(channel, row, openid=openid, template_id=template)
             await self._record(row, result)
             tried.append(f"{channel}:{result.errcode}")
             if result.ok:
-                await self._end(row, outbox.SENT, "", channel=channel, msgid=result.msgid)
                 return
             if result.errcode in RETRY:
                 if channel == "subscribe" and template:  # nothing was sent: the credit is still unused
@@ -173,16 +218,24 @@ class Sender:
             return (row.openid, None) if await cswindow.take(self.kv, row.source, row.openid) else None
         if channel == "template":
             template = self.config.templates.get(row.kind)
-            if template and row.source == "oa" and member is not None and member.openid:
+            if template and row.source == Source.OA and member is not None and member.openid:
                 return member.openid, template
             return None
         subscribe = self.config.subscribe_templates.get(row.kind)
-        mp_openid = member.mp_openid if member is not None else (row.openid if row.source == "mp" else None)
+        mp_openid = member.mp_openid if member is not None else (row.openid if row.source == Source.MP else None)
         if subscribe and mp_openid:
             async with self.db.unit_of_work() as session:
                 if await subscriptions.use_credit(session, mp_openid, subscribe, self.clock.now()):
                     return mp_openid, subscribe
         return None
+
+    @staticmethod
+    def _channels(row: Outbox) -> tuple[str, ...]:
+        if row.source == "wecom":
+            return ("robot",)
+        # A send a dead sender left in flight on the template channel goes again there only, with the
+        # same client_msg_id, so WeChat's dedupe holds (another channel could deliver it twice).
+        return ("template",) if row.in_flight == "template" else CHANNELS
 
     def _no_channel_reason(self, row: Outbox, member: Member | None) -> str:
         parts = ["no customer-service window (no message in 48 h, or its 5 sends used)"]
@@ -225,8 +278,13 @@ class Sender:
         return True
 
     async def _record(self, row: Outbox, result: SendResult) -> None:
+        """The answer, and on success the final state, in one transaction: a sender that dies after
+        a delivery must not leave a row that looks unsent."""
         async with self.db.unit_of_work() as session:
             await outbox.attempt(session, row, result, self.clock.now())
+            if result.ok:
+                await outbox.finish(session, row, outbox.SENT, self.clock.now(), channel=result.channel,
+                                    msgid=result.msgid)
 
     async def _pace(self, key: str, rate: float) -> None:
         """Every sender process together sends at `rate` per second (0 = off). Each call reserves the

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.models import Anomaly
+from storage.rows import affected
 
 
 async def record(
@@ -22,11 +24,11 @@ async def record(
         .values(member_id=member_id, kind=kind, detail=detail, dedupe_key=dedupe_key, created_at=now)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(stmt)))
 
 
 async def for_member(session: AsyncSession, member_id: int) -> Sequence[Anomaly]:
     result = await session.execute(
-        select(Anomaly).where(Anomaly.member_id == member_id).order_by(Anomaly.id)
+        select(Anomaly).where(col(Anomaly.member_id) == member_id).order_by(col(Anomaly.id))
     )
     return result.scalars().all()

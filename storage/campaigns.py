@@ -14,18 +14,21 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import outbox
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import Database, dialect_insert
+from storage.enums import CampaignStatus
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Campaign, CampaignMember, Checkin, Member
+from storage.reasons import Reason
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 5
 KINDS = ("join_bonus", "group_buy", "checkin_challenge", "lucky_draw")
-OPEN, SETTLED = "open", "settled"
 _RANDOM = secrets.SystemRandom()
 
 
@@ -80,10 +83,10 @@ class Campaigns:
         return campaign
 
     async def set_qr(self, session: AsyncSession, campaign_id: int, url: str) -> None:
-        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(qr_url=url[:300] or None))
+        await session.execute(update(Campaign).where(col(Campaign.id) == campaign_id).values(qr_url=url[:300] or None))
 
     async def by_code(self, session: AsyncSession, code: str, *, lock: bool = False) -> Campaign:
-        stmt = select(Campaign).where(Campaign.code == code.strip().upper())
+        stmt = select(Campaign).where(col(Campaign.code) == code.strip().upper())
         if lock:
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         found = await session.scalar(stmt)
@@ -93,9 +96,9 @@ class Campaigns:
 
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
-            select(Campaign).where(Campaign.status == OPEN).where(Campaign.ends_at > now)
-            .where(Campaign.participants < Campaign.cap)  # a full one cannot be joined
-            .order_by(Campaign.ends_at)
+            select(Campaign).where(col(Campaign.status) == CampaignStatus.OPEN).where(col(Campaign.ends_at) > now)
+            .where(col(Campaign.participants) < col(Campaign.cap))  # a full one cannot be joined
+            .order_by(col(Campaign.ends_at))
         )).all()
 
     # --- joining ---------------------------------------------------------------------------------
@@ -103,7 +106,7 @@ class Campaigns:
     def check_joinable(campaign: Campaign, now: datetime, *, member_in: bool = False) -> None:
         """Refuse what a join would: ended, already in (before the cap: a participant of a full campaign
         is in it), or full. Unknown codes are refused by by_code."""
-        if campaign.status != OPEN or campaign.ends_at <= now:
+        if campaign.status != CampaignStatus.OPEN or campaign.ends_at <= now:
             raise CampaignEndedError("ended", title=campaign.title)
         if member_in:
             raise AlreadyJoinedError("already joined", title=campaign.title)
@@ -115,8 +118,8 @@ class Campaigns:
         every participant when the N-th joins (and each later joiner at once)."""
         campaign = await self.by_code(session, code, lock=True)
         already = await session.scalar(
-            select(CampaignMember.id).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.member_id == member.id)
+            select(col(CampaignMember.id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.member_id) == member.id)
         )
         self.check_joinable(campaign, now, member_in=already is not None)
         inserted = await session.scalar(
@@ -131,7 +134,7 @@ class Campaigns:
         paid_now = 0
         reached = False
         if campaign.kind == "join_bonus":
-            paid_now = await self._pay(session, campaign, member.id, now)  # type: ignore[arg-type]
+            paid_now = await self._pay(session, campaign, row_id(member), now)
         elif campaign.kind == "group_buy" and campaign.participants >= campaign.goal:
             reached = campaign.participants == campaign.goal
             paid_now = await self._pay_everyone(session, campaign, now, except_member=None, about=member.id)
@@ -144,8 +147,8 @@ class Campaigns:
     ) -> int:
         """Pay every unpaid participant (group-buy threshold, challenge, draw); returns what `about` got."""
         unpaid = (await session.scalars(
-            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.paid == 0).order_by(CampaignMember.id)
+            select(col(CampaignMember.member_id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.paid) == 0).order_by(col(CampaignMember.id))
         )).all()
         mine = 0
         for member_id in unpaid:
@@ -163,14 +166,14 @@ class Campaigns:
         if campaign.paid_out + campaign.points > campaign.budget:
             return 0
         claimed = await session.execute(
-            update(CampaignMember).where(CampaignMember.campaign_id == campaign.id)
-            .where(CampaignMember.member_id == member_id).where(CampaignMember.paid == 0).values(paid=1)
+            update(CampaignMember).where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(CampaignMember.member_id) == member_id).where(col(CampaignMember.paid) == 0).values(paid=1)
         )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        if not affected(claimed):
             return 0
         moved = await self.ledger.earn(
             session, member_id, campaign.points, key=f"campaign:{campaign.id}:{member_id}", kind="campaign",
-            now=now, reason=f"活动奖励：{campaign.title}", ref=campaign.code,
+            now=now, reason=Reason.CAMPAIGN.stored(title=campaign.title), ref=campaign.code,
         )
         campaign.paid_out += moved.delta
         return moved.delta
@@ -190,7 +193,7 @@ class Campaigns:
     # --- ending ------------------------------------------------------------------------------------
     async def settle(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
         """End a campaign and pay what its kind owes; a settled campaign is left alone. Returns paid."""
-        if campaign.status != OPEN:
+        if campaign.status != CampaignStatus.OPEN:
             return 0
         before = campaign.paid_out
         if campaign.kind == "checkin_challenge":
@@ -200,7 +203,7 @@ class Campaigns:
                     await self._tell(session, campaign, member_id, got, now)
         elif campaign.kind == "lucky_draw":
             await self._draw(session, campaign, now)
-        campaign.status = SETTLED
+        campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = now
         await self._announce(session, campaign, "end", now)
         return campaign.paid_out - before
@@ -209,19 +212,19 @@ class Campaigns:
         start = local_date(campaign.created_at, self.ledger.tz)
         end = local_date(min(campaign.ends_at, now) - timedelta(microseconds=1), self.ledger.tz)
         rows = await session.execute(
-            select(CampaignMember.member_id).join(Checkin, Checkin.member_id == CampaignMember.member_id)
-            .where(CampaignMember.campaign_id == campaign.id)
-            .where(Checkin.day >= start).where(Checkin.day <= end)
-            .where(Checkin.created_at < campaign.ends_at)  # not a late check-in on the last day
-            .group_by(CampaignMember.member_id).having(func.count(Checkin.id) >= campaign.goal)
-            .order_by(CampaignMember.member_id)
+            select(col(CampaignMember.member_id)).join(Checkin, col(Checkin.member_id) == CampaignMember.member_id)
+            .where(col(CampaignMember.campaign_id) == campaign.id)
+            .where(col(Checkin.day) >= start).where(col(Checkin.day) <= end)
+            .where(col(Checkin.created_at) < campaign.ends_at)  # not a late check-in on the last day
+            .group_by(col(CampaignMember.member_id)).having(func.count(col(Checkin.id)) >= campaign.goal)
+            .order_by(col(CampaignMember.member_id))
         )
         return [r[0] for r in rows]
 
     async def _draw(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
         pool = list((await session.scalars(
-            select(CampaignMember.member_id).where(CampaignMember.campaign_id == campaign.id)
-            .order_by(CampaignMember.member_id)
+            select(col(CampaignMember.member_id)).where(col(CampaignMember.campaign_id) == campaign.id)
+            .order_by(col(CampaignMember.member_id))
         )).all())
         winners = sorted(_RANDOM.sample(pool, min(campaign.goal, len(pool))))
         campaign.draw_record = json.dumps({
@@ -237,16 +240,17 @@ class Campaigns:
         twice or from two processes at once (row lock + status check + keyed payouts)."""
         async with db.sessions() as session:
             due = (await session.scalars(
-                select(Campaign.id).where(Campaign.status == OPEN).where(Campaign.ends_at <= now)
+                select(col(Campaign.id)).where(col(Campaign.status) == CampaignStatus.OPEN)
+                .where(col(Campaign.ends_at) <= now)
             )).all()
         settled = 0
         for campaign_id in due:
             async with db.unit_of_work() as session:
                 campaign = await session.scalar(
-                    select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                    select(Campaign).where(col(Campaign.id) == campaign_id).with_for_update()
                     .execution_options(populate_existing=True)
                 )
-                if campaign is not None and campaign.status == OPEN:
+                if campaign is not None and campaign.status == CampaignStatus.OPEN:
                     await self.settle(session, campaign, now)
                     settled += 1
         return settled
@@ -254,7 +258,7 @@ class Campaigns:
     # --- figures and announcements ---------------------------------------------------------------
     async def joins_per_day(self, session: AsyncSession, campaign: Campaign) -> list[tuple[date, int]]:
         joined = (await session.scalars(
-            select(CampaignMember.joined_at).where(CampaignMember.campaign_id == campaign.id)
+            select(col(CampaignMember.joined_at)).where(col(CampaignMember.campaign_id) == campaign.id)
         )).all()
         counts: dict[date, int] = {}
         for at in joined:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.clock import local_date
-from storage.db import fetch_value
+from storage.direct import Statement, fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
+from storage.reasons import Reason
+from storage.rows import row_id, table_of
 
-_CHECKINS = Checkin.__table__  # type: ignore[attr-defined]
+_CHECKINS = table_of(Checkin)
+_RECORD = Statement("checkins.record", lambda insert, _: insert(_CHECKINS).values(
+    {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
+).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id))
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,15 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
         return CheckinResult(day, today or streak, 0, 0, member.balance, already=True)
     earned = await ledger.earn(
         session, member_id, rules.checkin_points, key=f"checkin:{member_id}:{day}", kind="checkin",
-        now=now, reason="每日签到", also={"checkin_day": day, "checkin_streak": streak} if forward else None,
+        now=now, reason=Reason.CHECKIN.stored(),
+        also={"checkin_day": day, "checkin_streak": streak} if forward else None,
     )
     bonus_points = rules.streak_bonus_for(streak)
     final = earned
     if bonus_points:
         final = await ledger.earn(
             session, member_id, bonus_points, key=f"streak:{member_id}:{day}", kind="streak",
-            now=now, reason=f"连续签到 {streak} 天奖励",
+            now=now, reason=Reason.STREAK.stored(days=streak),
         )
     welcome = await _honour_winback(session, ledger, member, now)
     return CheckinResult(
@@ -73,17 +79,14 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
 
 
 async def _streak_on(session: AsyncSession, member_id: int, day: date) -> int | None:
-    return await session.scalar(select(Checkin.streak).where(Checkin.member_id == member_id).where(Checkin.day == day))
+    return await session.scalar(
+        select(col(Checkin.streak)).where(col(Checkin.member_id) == member_id).where(col(Checkin.day) == day)
+    )
 
 
 async def _record(session: AsyncSession, member_id: int, day: date, streak: int, now: datetime) -> bool:
-    def build(insert: Any) -> Any:
-        return insert(_CHECKINS).values(
-            {c: bindparam(c) for c in ("member_id", "day", "streak", "created_at")}
-        ).on_conflict_do_nothing(index_elements=["member_id", "day"]).returning(_CHECKINS.c.id)
-
     params = {"member_id": member_id, "day": day, "streak": streak, "created_at": now}
-    return await fetch_value(session, ("checkin",), build, params) is not None
+    return await fetch_value(session, _RECORD, params) is not None
 
 
 async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> Movement | None:
@@ -92,14 +95,14 @@ async def _honour_winback(session: AsyncSession, ledger: Ledger, member: Member,
     if member.winback_until is None or member.winback_until <= now:
         return None
     offer = await session.scalar(
-        select(WinbackOffer).where(WinbackOffer.member_id == member.id)
-        .where(WinbackOffer.redeemed_at.is_(None)).where(WinbackOffer.offered_at <= now)  # type: ignore[union-attr]
-        .where(WinbackOffer.valid_until > now).order_by(WinbackOffer.offered_at.desc()).limit(1)  # type: ignore[union-attr]
+        select(WinbackOffer).where(col(WinbackOffer.member_id) == member.id)
+        .where(col(WinbackOffer.redeemed_at).is_(None)).where(col(WinbackOffer.offered_at) <= now)
+        .where(col(WinbackOffer.valid_until) > now).order_by(col(WinbackOffer.offered_at).desc()).limit(1)
     )
     if offer is None:
         return None
     offer.redeemed_at = now
     return await ledger.earn(
-        session, member.id, offer.points, key=f"winback:{offer.id}", kind="winback", now=now,  # type: ignore[arg-type]
-        reason="回归礼", also={"winback_until": None},
+        session, row_id(member), offer.points, key=f"winback:{offer.id}", kind="winback", now=now,
+        reason=Reason.WINBACK.stored(), also={"winback_until": None},
     )

@@ -1,18 +1,35 @@
 """The few Redis operations the service uses, over redis.asyncio; `memory://` is fakeredis in-process,
 so one code path serves both.
+
+The real client heals (issue 12): every call has socket and connect timeouts, a connection or timeout
+error is retried with exponential backoff on a fresh connection (a pooled connection from before a Redis
+restart fails once, then is replaced), and a connection idle past the health-check interval is pinged
+before use. Commands are safe to send twice: the service's scripts recognise their own earlier run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import fakeredis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("wxbot.kv")
+
+# What callers above storage catch when the KV cannot answer (unreachable, timed out, or refused).
+KVError = RedisError
 
 # One fake server per memory:// URL, so several app instances in one process share it
 # exactly as several workers share one real Redis.
@@ -26,6 +43,37 @@ _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+# KEYS: the keys; ARGV: the value each must still hold, then the new lifetime in ms. Returns how many renewed.
+_RENEW = """
+local renewed = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[i] then
+    redis.call('pexpire', key, ARGV[#ARGV])
+    renewed = renewed + 1
+  end
+end
+return renewed
+"""
+
+
+@dataclass(frozen=True)
+class KVOptions:
+    """How the real client bounds and heals its calls (bot/settings.py: REDIS_*)."""
+
+    socket_timeout: float = 0.5
+    connect_timeout: float = 0.5
+    retries: int = 3
+    health_check_interval: float = 2.0
+
+
+def _client(url: str, options: KVOptions) -> Redis:
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.01), options.retries)
+    return Redis.from_url(
+        url, decode_responses=True, socket_timeout=options.socket_timeout,
+        socket_connect_timeout=options.connect_timeout, retry=retry,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+        health_check_interval=options.health_check_interval,
+    )
 
 
 def new_token() -> str:
@@ -38,20 +86,21 @@ class LockTimeoutError(Exception):
 
 
 class KV:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: KVOptions | None = None) -> None:
         self.url = url
         self.is_memory = url.startswith("memory://")
         if self.is_memory:
             server = _FAKE_SERVERS.setdefault(url, fakeredis.FakeServer())
             self.redis: Redis = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
         else:
-            self.redis = Redis.from_url(url, decode_responses=True)
+            self.redis = _client(url, options or KVOptions())
         self._release = self.redis.register_script(_RELEASE)
         self._extend = self.redis.register_script(_EXTEND)
+        self._renew = self.redis.register_script(_RENEW)
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self.redis.get(key)
-        return value
+        # decode_responses=True: redis-py types replies as bytes | str, these are str
+        return cast(str | None, await self.redis.get(key))
 
     async def set(
         self, key: str, value: str | int, *, ex: float | None = None, nx: bool = False
@@ -84,9 +133,10 @@ class KV:
         return bool(await self.redis.ping())
 
     @asynccontextmanager
-    async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[None]:
-        """A lock shared by every process: SET NX PX with a random token, retried until `wait` has passed."""
-        token = new_token()
+    async def lock(self, name: str, *, ttl: float, wait: float, token: str | None = None) -> AsyncIterator[None]:
+        """A lock shared by every process: SET NX PX with a random token (or the caller's, so it can renew
+        the lock), retried until `wait` has passed."""
+        token = token or new_token()
         deadline = time.monotonic() + wait
         delay = 0.005
         while not await self.redis.set(name, token, px=int(ttl * 1000), nx=True):
@@ -105,14 +155,29 @@ class KV:
         try:
             yield
         finally:
-            if time.monotonic() - taken < ttl / 2:
+            await self._let_go(name, token, plain=time.monotonic() - taken < ttl / 2)
+
+    async def _let_go(self, name: str, token: str, *, plain: bool) -> None:
+        # A release that fails (Redis gone) must not turn the work done under the lock into an error:
+        # the lock lapses by its TTL.
+        try:
+            if plain:
                 await self.redis.delete(name)
             else:
                 await self._release(keys=[name], args=[token])
+        except RedisError as exc:
+            log.warning("releasing a lock failed (%s); it lapses by its TTL", type(exc).__name__)
 
     async def extend_if(self, key: str, token: str, ttl: float) -> bool:
         """Renew a key's TTL only while it still holds our token (leases, leadership)."""
         return bool(await self._extend(keys=[key], args=[token, int(ttl * 1000)]))
+
+    async def renew(self, held: dict[str, str], ttl: float) -> int:
+        """Renew each key's TTL while it still holds the given value (a delivery's claim, its lock);
+        returns how many were renewed."""
+        if not held:
+            return 0
+        return int(await self._renew(keys=list(held), args=[*held.values(), int(ttl * 1000)]))
 
     async def delete_if(self, key: str, token: str) -> bool:
         """Delete a key only while it still holds our token."""

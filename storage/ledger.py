@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
 
 from storage import anomalies
 from storage.clock import local_date
-from storage.db import attach, fetch, fetch_first, fetch_value, transaction_cache
+from storage.direct import Statement, attach, fetch, fetch_first, fetch_value, transaction_cache
 from storage.errors import DomainError, NotFoundError
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, PurchaseOrder
+from storage.reasons import Reason
+from storage.rows import row_id, table_of
 from storage.rules import Rules
 
 # Non-purchase earnings, capped per member per local day.
@@ -30,9 +33,32 @@ CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign
 # What counts towards the tier: everything earned (not restored); refunded purchases are taken off
 # in full (from the orders), whether or not their points could still be taken back.
 QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
-_MEMBERS, _ENTRIES, _LOTS = Member.__table__, LedgerEntry.__table__, PointsLot.__table__  # type: ignore[attr-defined]
+_MEMBERS, _ENTRIES, _LOTS = table_of(Member), table_of(LedgerEntry), table_of(PointsLot)
 _HELD = "wxbot.ledger.held"
 _ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
+
+
+
+def _build_write_member(_: Any, variant: tuple[bool, tuple[str, ...]]) -> Any:
+    spends, names = variant
+    stmt = update(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"))
+    if spends:  # never below zero, whatever the lock says
+        stmt = stmt.where(_MEMBERS.c.balance >= bindparam("needed"))
+    values = {"balance": _MEMBERS.c.balance + bindparam("delta")} | {n: bindparam(f"new_{n}") for n in names}
+    return stmt.values(values).returning(_MEMBERS.c.balance)
+
+
+# The hot path's statements (storage.direct): built once, run on the driver connection on PostgreSQL.
+_LOCK_MEMBER = Statement("ledger.lock_member", lambda _, __: select(*_MEMBERS.c).where(
+    _MEMBERS.c.id == bindparam("member_id")
+).with_for_update())
+_INSERT_ENTRY = Statement("ledger.insert_entry", lambda insert, _: insert(_ENTRIES).values(
+    {c: bindparam(c) for c in _ENTRY_COLUMNS}
+).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id))
+_ADD_LOT = Statement("ledger.add_lot", lambda _, __: insert(_LOTS).values(
+    {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
+))
+_WRITE_MEMBER = Statement("ledger.write_member", _build_write_member)  # variant: (spends, columns set)
 
 
 class InsufficientPointsError(DomainError):
@@ -93,9 +119,7 @@ class Ledger:
         upgraded = None
         if granted:
             expires_at = self.rules.lot_expiry(now, self.tz)
-            await fetch(session, ("lot",), lambda _: insert(_LOTS).values(
-                {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
-            ), {
+            await fetch(session, _ADD_LOT, {
                 "member_id": member_id, "entry_id": entry_id, "amount": granted, "remaining": granted,
                 "earned_at": now, "expires_at": expires_at,
             })
@@ -165,8 +189,8 @@ class Ledger:
             raise NotFoundError(f"no spend with key {spend_key}")
         member = await self._begin(session, original.member_id, now)
         moves = (await session.execute(
-            select(LotMovement, PointsLot).join(PointsLot, LotMovement.lot_id == PointsLot.id)
-            .where(LotMovement.entry_id == original.id).where(LotMovement.amount < 0)
+            select(LotMovement, PointsLot).join(PointsLot, col(LotMovement.lot_id) == PointsLot.id)
+            .where(col(LotMovement.entry_id) == original.id).where(col(LotMovement.amount) < 0)
         )).all()
         live = [(m, lot) for m, lot in moves if lot.expires_at > now]
         back = sum(-m.amount for m, _ in live)
@@ -176,11 +200,11 @@ class Ledger:
         earliest = member.expiry_check_at
         for move, lot in live:
             lot.remaining += -move.amount
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-move.amount))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-move.amount))
             earliest = _earliest(earliest, lot.expires_at)
         await session.flush()
         await self._write_member(session, member, back, {"expiry_check_at": earliest} if live else {})
-        return Movement(entry_id, member.id, back, member.balance, "cancel", requested=-original.delta)  # type: ignore[arg-type]
+        return Movement(entry_id, row_id(member), back, member.balance, "cancel", requested=-original.delta)
 
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""
@@ -197,14 +221,14 @@ class Ledger:
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         since = _months_before(now, self.rules.tier_window_months)
         earned = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .where(LedgerEntry.member_id == member_id)
-            .where(LedgerEntry.kind.in_(QUALIFYING_KINDS))  # type: ignore[attr-defined]
-            .where(LedgerEntry.created_at > since)
+            select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+            .where(col(LedgerEntry.member_id) == member_id)
+            .where(col(LedgerEntry.kind).in_(QUALIFYING_KINDS))
+            .where(col(LedgerEntry.created_at) > since)
         )
         refunded = await session.scalar(
-            select(func.coalesce(func.sum(PurchaseOrder.refunded_points), 0))
-            .where(PurchaseOrder.member_id == member_id).where(PurchaseOrder.created_at > since)
+            select(func.coalesce(func.sum(col(PurchaseOrder.refunded_points)), 0))
+            .where(col(PurchaseOrder.member_id) == member_id).where(col(PurchaseOrder.created_at) > since)
         )
         return max(int(earned or 0) - int(refunded or 0), 0)
 
@@ -214,27 +238,27 @@ class Ledger:
         """Points in live lots expiring before now + within, and the earliest such expiry."""
         row = (await session.execute(
             select(func.coalesce(func.sum(PointsLot.remaining), 0), func.min(PointsLot.expires_at))
-            .where(PointsLot.member_id == member_id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at > now).where(PointsLot.expires_at <= now + within)
+            .where(col(PointsLot.member_id) == member_id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) > now).where(col(PointsLot.expires_at) <= now + within)
         )).one()
         return int(row[0]), row[1]
 
     async def balance(self, session: AsyncSession, member_id: int) -> int:
-        return int(await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0)
+        return int(await session.scalar(select(col(Member.balance)).where(col(Member.id) == member_id)) or 0)
 
     async def entry_count(self, session: AsyncSession, member_id: int) -> int:
         return int(await session.scalar(
-            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.member_id == member_id)
+            select(func.count()).select_from(LedgerEntry).where(col(LedgerEntry.member_id) == member_id)
         ) or 0)
 
     async def history(
         self, session: AsyncSession, member_id: int, limit: int = 10, *, before: int | None = None
     ) -> list[LedgerEntry]:
         """Movements newest first (entries that moved nothing are left out); `before` pages by entry id."""
-        query = select(LedgerEntry).where(LedgerEntry.member_id == member_id).where(LedgerEntry.delta != 0)
+        query = select(LedgerEntry).where(col(LedgerEntry.member_id) == member_id).where(col(LedgerEntry.delta) != 0)
         if before is not None:
-            query = query.where(LedgerEntry.id < before)  # type: ignore[operator]
-        result = await session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit))  # type: ignore[union-attr]
+            query = query.where(col(LedgerEntry.id) < before)
+        result = await session.execute(query.order_by(col(LedgerEntry.id).desc()).limit(limit))
         return list(result.scalars())
 
     # --- internals -----------------------------------------------------------------------
@@ -251,9 +275,7 @@ class Ledger:
         held = transaction_cache(session, _HELD)
         if member_id in held:
             return held[member_id]
-        row = await fetch_first(session, ("lock",), lambda _: select(*_MEMBERS.c).where(
-            _MEMBERS.c.id == bindparam("member_id")
-        ).with_for_update(), {"member_id": member_id})
+        row = await fetch_first(session, _LOCK_MEMBER, {"member_id": member_id})
         if row is None:
             raise NotFoundError(f"member {member_id} does not exist")
         member = held[member_id] = attach(session, Member, row)
@@ -261,7 +283,7 @@ class Ledger:
 
     def hold(self, session: AsyncSession, member: Member) -> None:
         """The caller has locked this freshly read row in the session's transaction: use it as lock() would."""
-        transaction_cache(session, _HELD)[member.id] = member  # type: ignore[index]
+        transaction_cache(session, _HELD)[member.id] = member
 
     async def _seen(self, session: AsyncSession, key: str) -> Movement | None:
         entry = await self._entry_by_key(session, key)
@@ -274,7 +296,7 @@ class Ledger:
         return seen
 
     async def _entry_by_key(self, session: AsyncSession, key: str) -> LedgerEntry | None:
-        result = await session.execute(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+        result = await session.execute(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
         return result.scalar_one_or_none()
 
     async def _insert_entry(
@@ -283,9 +305,7 @@ class Ledger:
     ) -> int | None:
         """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
         what this call has already moved and not yet written to the member's row."""
-        return await fetch_value(session, ("entry",), lambda insert: insert(_ENTRIES).values(
-            {c: bindparam(c) for c in _ENTRY_COLUMNS}
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_ENTRIES.c.id), {
+        return await fetch_value(session, _INSERT_ENTRY, {
             "member_id": member.id, "delta": delta, "kind": kind, "idempotency_key": key, "reason": reason[:200],
             "ref": ref, "balance_after": member.balance + pending + delta, "created_at": now,
         })
@@ -296,18 +316,10 @@ class Ledger:
         if not delta and not columns:
             return
         names = tuple(sorted(columns))
-
-        def build(_: Any) -> Any:
-            stmt = update(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"))
-            if delta < 0:  # never below zero, whatever the lock says
-                stmt = stmt.where(_MEMBERS.c.balance >= bindparam("needed"))
-            values = {"balance": _MEMBERS.c.balance + bindparam("delta")} | {n: bindparam(f"new_{n}") for n in names}
-            return stmt.values(values).returning(_MEMBERS.c.balance)
-
         params = {"member_id": member.id, "delta": delta, **{f"new_{n}": columns[n] for n in names}}
         if delta < 0:
             params["needed"] = -delta
-        balance = await fetch_value(session, ("member", delta < 0, names), build, params)
+        balance = await fetch_value(session, _WRITE_MEMBER, params, (delta < 0, names))
         if balance != member.balance + delta:  # the lock says this cannot happen: refuse to guess
             raise RuntimeError(f"member {member.id}: balance {balance} where {member.balance + delta} was due")
         set_committed_value(member, "balance", balance)
@@ -318,14 +330,14 @@ class Ledger:
         self, session: AsyncSession, member_id: int, entry_id: int, points: int, now: datetime
     ) -> None:
         lots = (await session.execute(
-            select(PointsLot).where(PointsLot.member_id == member_id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at > now).order_by(PointsLot.expires_at, PointsLot.id)
+            select(PointsLot).where(col(PointsLot.member_id) == member_id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) > now).order_by(col(PointsLot.expires_at), col(PointsLot.id))
         )).scalars()
         left = points
         for lot in lots:
             take = min(lot.remaining, left)
             lot.remaining -= take
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-take))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-take))
             left -= take
             if not left:
                 break
@@ -336,8 +348,8 @@ class Ledger:
     async def _expire(self, session: AsyncSession, member: Member, now: datetime) -> int:
         """Expire the member's lapsed lots and move expiry_check_at to the earliest live lot."""
         lots = (await session.execute(
-            select(PointsLot).where(PointsLot.member_id == member.id).where(PointsLot.remaining > 0)
-            .where(PointsLot.expires_at <= now).order_by(PointsLot.expires_at, PointsLot.id)
+            select(PointsLot).where(col(PointsLot.member_id) == member.id).where(col(PointsLot.remaining) > 0)
+            .where(col(PointsLot.expires_at) <= now).order_by(col(PointsLot.expires_at), col(PointsLot.id))
         )).scalars().all()
         total = 0
         for lot in lots:
@@ -345,19 +357,20 @@ class Ledger:
             local_day = lot.expires_at.astimezone(self.tz).date() - timedelta(days=1)
             entry_id = await self._insert_entry(
                 session, member, -points, "expire", f"expire:{lot.id}", lot.expires_at,
-                f"{lot.earned_at.astimezone(self.tz):%Y-%m} 获得的积分于 {local_day:%Y-%m-%d} 到期", None,
+                Reason.EXPIRE.stored(earned=f"{lot.earned_at.astimezone(self.tz):%Y-%m}", day=f"{local_day:%Y-%m-%d}"),
+                None,
                 pending=-total,
             )
             if entry_id is None:  # cannot be while the lot still holds points: never expire twice
                 raise RuntimeError(f"lot {lot.id} holds points but its expiry entry exists")
             lot.remaining = 0
-            session.add(LotMovement(entry_id=entry_id, lot_id=lot.id, amount=-points))
+            session.add(LotMovement(entry_id=entry_id, lot_id=row_id(lot), amount=-points))
             total += points
         if lots:
             await session.flush()
         earliest = await session.scalar(
-            select(func.min(PointsLot.expires_at)).where(PointsLot.member_id == member.id)
-            .where(PointsLot.remaining > 0)
+            select(func.min(col(PointsLot.expires_at))).where(col(PointsLot.member_id) == member.id)
+            .where(col(PointsLot.remaining) > 0)
         )
         moved = {} if earliest == member.expiry_check_at else {"expiry_check_at": earliest}
         await self._write_member(session, member, -total, moved)
@@ -372,11 +385,11 @@ class Ledger:
             return 0  # every capped earning goes through here and would have moved cap_day
         start = self.rules.day_start(day, self.tz)
         earned = await session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .where(LedgerEntry.member_id == member.id)
-            .where(LedgerEntry.kind.in_(CAPPED_KINDS))  # type: ignore[attr-defined]
-            .where(LedgerEntry.created_at >= start)
-            .where(LedgerEntry.created_at < self.rules.day_start(day + timedelta(days=1), self.tz))
+            select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+            .where(col(LedgerEntry.member_id) == member.id)
+            .where(col(LedgerEntry.kind).in_(CAPPED_KINDS))
+            .where(col(LedgerEntry.created_at) >= start)
+            .where(col(LedgerEntry.created_at) < self.rules.day_start(day + timedelta(days=1), self.tz))
         )
         return int(earned or 0)
 
@@ -386,7 +399,7 @@ class Ledger:
         following = self.rules.next_tier(member.tier)
         if following is None or earned_total < following.threshold:
             return None
-        target = self.rules.tier_for(await self.qualifying_points(session, member.id, now))  # type: ignore[arg-type]
+        target = self.rules.tier_for(await self.qualifying_points(session, row_id(member), now))
         if self.rules.tier_rank(target.name) <= self.rules.tier_rank(member.tier):
             return None
         return target.name
@@ -394,15 +407,16 @@ class Ledger:
     @staticmethod
     def _movement(entry: LedgerEntry, *, repeated: bool = False) -> Movement:
         return Movement(
-            entry_id=entry.id, member_id=entry.member_id, delta=entry.delta,  # type: ignore[arg-type]
+            entry_id=row_id(entry), member_id=entry.member_id, delta=entry.delta,
             balance=entry.balance_after, kind=entry.kind, repeated=repeated, requested=abs(entry.delta),
         )
 
 def lapsed_members(now: datetime, limit: int, after: int = 0) -> Any:
     """Ledger.expire_due's statement: the next `limit` members after `after` holding lapsed lots."""
     return (
-        select(PointsLot.member_id).where(PointsLot.member_id > after).where(PointsLot.expires_at <= now)
-        .where(PointsLot.remaining > 0).group_by(PointsLot.member_id).order_by(PointsLot.member_id).limit(limit)
+        select(col(PointsLot.member_id)).where(col(PointsLot.member_id) > after).where(col(PointsLot.expires_at) <= now)
+        .where(col(PointsLot.remaining) > 0).group_by(col(PointsLot.member_id)).order_by(col(PointsLot.member_id))
+        .limit(limit)
     )
 
 

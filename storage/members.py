@@ -10,22 +10,41 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import anomalies
 from storage.codes import unused_code
-from storage.db import attach, fetch_first
+from storage.direct import Statement, attach, fetch_first
+from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member
+from storage.reasons import Reason
+from storage.rows import affected, row_id, table_of
 
-ACTIVE = "active"
-UNSUBSCRIBED = "unsubscribed"
-DELETED = "deleted"
+# The names callers import (storage.tiers, scheduler.jobs, bot.api.orders): the enum's members themselves.
+ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, MemberStatus.DELETED
 
 # The last-interaction time is read in days (win-back) and hours (the 48 h service window
 # is tracked in the KV), so one write a minute per member is plenty.
 TOUCH_GRANULARITY = timedelta(minutes=1)
-_MEMBERS = Member.__table__  # type: ignore[attr-defined]
+_MEMBERS = table_of(Member)
+
+
+def _build_touch(insert: Any, column: str) -> Any:
+    return insert(_MEMBERS).values(
+        {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
+    ).on_conflict_do_update(
+        index_elements=[column],
+        set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
+        where=or_(
+            _MEMBERS.c.last_interaction_at.is_(None),
+            _MEMBERS.c.last_interaction_at < bindparam("stale"),
+        ),
+    ).returning(*_MEMBERS.c)
+
+
+_TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
 
 
 def touch_key(source: str, openid: str) -> str:
@@ -33,11 +52,13 @@ def touch_key(source: str, openid: str) -> str:
     return f"wxbot:touch:{source}:{openid}"
 
 
-def _openid_column(source: str):  # type: ignore[no-untyped-def]
-    return Member.mp_openid if source == "mp" else Member.openid
+def _openid_column(source: str) -> Any:
+    return Member.mp_openid if source == Source.MP else Member.openid
 
 
-async def by_openid(session: AsyncSession, openid: str, source: str = "oa", *, lock: bool = False) -> Member | None:
+async def by_openid(
+    session: AsyncSession, openid: str, source: str = Source.OA, *, lock: bool = False
+) -> Member | None:
     query = select(Member).where(_openid_column(source) == openid)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
@@ -45,47 +66,34 @@ async def by_openid(session: AsyncSession, openid: str, source: str = "oa", *, l
     return result.scalar_one_or_none()
 
 
-async def touch(session: AsyncSession, openid: str, now: datetime, source: str = "oa") -> bool:
+async def touch(session: AsyncSession, openid: str, now: datetime, source: str = Source.OA) -> bool:
     """Record an interaction: creates the visitor row on first contact, else moves
     last_interaction_at forward. Idempotent and safe under concurrency. True on first contact."""
     return (await touch_member(session, openid, now, source))[1]
 
 
 async def touch_member(
-    session: AsyncSession, openid: str, now: datetime, source: str = "oa"
+    session: AsyncSession, openid: str, now: datetime, source: str = Source.OA
 ) -> tuple[Member | None, bool]:
     """`touch` in one statement that also returns the row it created or moved forward (None when the
     row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
-    column = "mp_openid" if source == "mp" else "openid"
-
-    def build(insert: Any) -> Any:
-        return insert(_MEMBERS).values(
-            {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
-        ).on_conflict_do_update(
-            index_elements=[column],
-            set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
-            where=or_(
-                _MEMBERS.c.last_interaction_at.is_(None),
-                _MEMBERS.c.last_interaction_at < bindparam("stale"),
-            ),
-        ).returning(*_MEMBERS.c)
-
+    column = "mp_openid" if source == Source.MP else "openid"
     params = {"who": openid, "now": now, "stale": now - TOUCH_GRANULARITY}
-    row = await fetch_first(session, ("touch", column), build, params)
+    row = await fetch_first(session, _TOUCH, params, column)
     if row is None:
         return None, False
     return attach(session, Member, row), row["created_at"] == now
 
 
-async def set_status(session: AsyncSession, openid: str, status: str, source: str = "oa") -> bool:
+async def set_status(session: AsyncSession, openid: str, status: MemberStatus, source: str = Source.OA) -> bool:
     """Mark a follower (un)subscribed. Returns False when nobody has that openid."""
     result = await session.execute(
         update(Member)
         .where(_openid_column(source) == openid)
-        .where(Member.status != DELETED)
+        .where(col(Member.status) != DELETED)
         .values(status=status)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 # --- sign-up, referral, rights ----------------------------------------------------------------
@@ -139,13 +147,13 @@ async def by_id(session: AsyncSession, member_id: int) -> Member | None:
 
 
 async def by_phone(session: AsyncSession, pii: PiiProtector, phone: str) -> Member | None:
-    result = await session.execute(select(Member).where(Member.phone_hash == pii.lookup_hash(phone)))
+    result = await session.execute(select(Member).where(col(Member.phone_hash) == pii.lookup_hash(phone)))
     return result.scalar_one_or_none()
 
 
 async def by_unionid(session: AsyncSession, unionid: str) -> Member | None:
     result = await session.execute(
-        select(Member).where(Member.unionid == unionid).where(Member.status != DELETED).limit(1)
+        select(Member).where(col(Member.unionid) == unionid).where(col(Member.status) != DELETED).limit(1)
     )
     return result.scalar_one_or_none()
 
@@ -165,7 +173,7 @@ async def sign_up(
     # The referrer is locked before the member: once this transaction has updated the member's row,
     # a second update makes PostgreSQL re-check its referrer_id key (FOR KEY SHARE on the referrer),
     # and two referees of one referrer then deadlock upgrading that to the ledger's FOR UPDATE.
-    referrer_id = await session.scalar(select(Member.referrer_id).where(_openid_column(source) == openid))
+    referrer_id = await session.scalar(select(col(Member.referrer_id)).where(_openid_column(source) == openid))
     if referrer_id is not None:
         await ledger.lock(session, referrer_id)
     member = await session.scalar(
@@ -196,7 +204,7 @@ async def credit_signup_bonus(session: AsyncSession, ledger: Ledger, member_id: 
     """The sign-up bonus (`signup:<member>`), as sign_up credits it."""
     return await ledger.earn(
         session, member_id, ledger.rules.signup_bonus, key=f"signup:{member_id}", kind="signup",
-        now=now, reason="注册会员奖励",
+        now=now, reason=Reason.SIGNUP.stored(),
     )
 
 
@@ -211,14 +219,14 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     month_start = datetime(local.year, local.month, 1, tzinfo=ledger.tz)
     count = await session.scalar(  # rewarded ones only: a referral the daily cap zeroed paid nothing
         select(func.count()).select_from(LedgerEntry)
-        .where(LedgerEntry.member_id == referrer.id).where(LedgerEntry.kind == "referral")
-        .where(LedgerEntry.delta > 0).where(LedgerEntry.created_at >= month_start)
+        .where(col(LedgerEntry.member_id) == referrer.id).where(col(LedgerEntry.kind) == "referral")
+        .where(col(LedgerEntry.delta) > 0).where(col(LedgerEntry.created_at) >= month_start)
     )
     if int(count or 0) >= ledger.rules.referral_monthly_limit:
         return False
     await ledger.earn(
-        session, referrer.id, ledger.rules.referral_bonus, key=f"referral:{member.id}",  # type: ignore[arg-type]
-        kind="referral", now=now, reason="邀请好友注册奖励",
+        session, row_id(referrer), ledger.rules.referral_bonus, key=f"referral:{member.id}",
+        kind="referral", now=now, reason=Reason.REFERRAL.stored(),
     )
     return True
 
@@ -227,27 +235,27 @@ async def record_referrer(session: AsyncSession, openid: str, source: str, code:
     """From a `ref_<code>` QR scene: remember who invited a not-yet-member (first referrer wins)."""
     await touch(session, openid, now, source)
     referrer = await session.scalar(
-        select(Member).where(Member.referral_code == code.upper()).where(Member.status != DELETED)
+        select(Member).where(col(Member.referral_code) == code.upper()).where(col(Member.status) != DELETED)
     )
     if referrer is None:
         return False
     result = await session.execute(
-        update(Member).where(_openid_column(source) == openid).where(Member.joined_at.is_(None))  # type: ignore[union-attr]
-        .where(Member.referrer_id.is_(None)).where(Member.id != referrer.id)  # type: ignore[union-attr]
+        update(Member).where(_openid_column(source) == openid).where(col(Member.joined_at).is_(None))
+        .where(col(Member.referrer_id).is_(None)).where(col(Member.id) != referrer.id)
         .values(referrer_id=referrer.id)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: bool) -> None:
-    await session.execute(update(Member).where(Member.id == member_id).values(marketing_opt_out=opt_out))
+    await session.execute(update(Member).where(col(Member.id) == member_id).values(marketing_opt_out=opt_out))
 
 
 async def delete(session: AsyncSession, member_id: int) -> None:
     """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
     The openid is released, so the same person writing again starts as a new visitor."""
     await session.execute(
-        update(Member).where(Member.id == member_id).values(
+        update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
             birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
             status=DELETED, marketing_opt_out=True,
@@ -272,19 +280,19 @@ async def link_unionid(
     assert mine is not None
     assert mine.id is not None
     other = await session.scalar(
-        select(Member).where(Member.unionid == unionid).where(Member.id != mine.id)
-        .where(Member.status != DELETED).with_for_update().limit(1)
+        select(Member).where(col(Member.unionid) == unionid).where(col(Member.id) != mine.id)
+        .where(col(Member.status) != DELETED).with_for_update().limit(1)
     )
     if other is None:
         mine.unionid = unionid
         return mine
-    door, far = ("mp_openid", "openid") if source == "mp" else ("openid", "mp_openid")
+    door, far = ("mp_openid", "openid") if source == Source.MP else ("openid", "mp_openid")
     if mine.joined_at is not None and other.joined_at is not None:
         mine.unionid = unionid
         await anomalies.record(
             session, member_id=mine.id, kind="duplicate_membership", now=now,
             detail=f"members {other.id} and {mine.id} share a unionid; merge them by hand",
-            dedupe_key=f"duplicate:{min(mine.id, other.id)}:{max(mine.id, other.id)}",  # type: ignore[type-var]
+            dedupe_key=f"duplicate:{min(row_id(mine), row_id(other))}:{max(row_id(mine), row_id(other))}",
         )
         return mine
     if getattr(other, door) not in (None, openid):

@@ -9,8 +9,11 @@ from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueCon
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from storage.enums import CampaignStatus, MemberStatus, Source
+from storage.rows import table_of
 
-class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
+
+class UTCDateTime(TypeDecorator):
     """Aware UTC in, aware UTC out, on every backend. SQLite keeps no offset, so it stores naive
     UTC (which also keeps its text comparisons in order); PostgreSQL stores timestamptz."""
 
@@ -31,7 +34,7 @@ class UTCDateTime(TypeDecorator):  # type: ignore[type-arg]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _ts(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = True, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -64,7 +67,7 @@ class Member(SQLModel, table=True):
     referrer_id: int | None = Field(default=None, foreign_key="member.id")
     tier: str = Field(default="普通", max_length=16)
     tier_reviewed_month: str | None = Field(default=None, max_length=7)
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=MemberStatus.ACTIVE.value, max_length=16)
     marketing_opt_out: bool = False
     balance: int = 0
     # Kept by the ledger in the same write as the balance, so that a check-in reads no other table.
@@ -99,7 +102,7 @@ class Outbox(SQLModel, table=True):
     dedupe_key: str = Field(max_length=200)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     openid: str = Field(max_length=64)
-    source: str = Field(default="oa", max_length=8)
+    source: str = Field(default=Source.OA.value, max_length=8)
     kind: str = Field(max_length=32)
     category: str = Field(default="transactional", max_length=16)
     payload: str = Field(sa_column=Column(Text, nullable=False))
@@ -112,8 +115,34 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
     deadline: datetime | None = Field(default=None, sa_column=_ts())
     claimed_at: datetime | None = Field(default=None, sa_column=_ts())
+    # The claiming sender and how long its claim holds: renewed while it works the batch.
+    claimed_by: str | None = Field(default=None, max_length=16)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    # A send started whose answer is not recorded yet: the channel and when (a dead sender's last act).
+    in_flight: str | None = Field(default=None, max_length=16)
+    in_flight_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class LateDelivery(SQLModel, table=True):
+    """A message past its reply deadline, held durably until its replies are in the outbox: WeChat was
+    told `success`, so a worker that dies leaves this row for a sweep to run again (storage/deliveries.py)."""
+
+    __tablename__ = "late_delivery"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_late_delivery_dedupe_key"),
+        Index("ix_late_delivery_due", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200)
+    inbound: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    lease_until: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -274,6 +303,26 @@ class Redemption(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
+class RedemptionQuote(SQLModel, table=True):
+    """A price shown in the chat, kept in the database so `是` stays single when the flow state is lost:
+    its id is the redemption's key (`quote:<id>`). request_key is the message that asked for it, so a
+    replay of that message after the KV lost its memory finds the same quote."""
+
+    __tablename__ = "redemption_quote"
+    __table_args__ = (
+        UniqueConstraint("request_key", name="uq_redemption_quote_request_key"),
+        Index("ix_redemption_quote_member", "member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    reward_id: int = Field(foreign_key="reward.id")
+    request_key: str = Field(max_length=160)
+    cost: int
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
 class OutboxAttempt(SQLModel, table=True):
     """Every try at delivering an outbox row: which channel, what WeChat answered."""
 
@@ -285,6 +334,17 @@ class OutboxAttempt(SQLModel, table=True):
     errcode: int
     detail: str = Field(default="", max_length=200)
     at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class JobRun(SQLModel, table=True):
+    """How far each scheduler job has run: every due time up to `done_through` is handled, so a new
+    leader knows what fell due while nobody led."""
+
+    __tablename__ = "job_run"
+
+    name: str = Field(primary_key=True, max_length=32)
+    done_through: datetime = Field(sa_column=_ts(nullable=False))
+    finished_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class SubscribeCredit(SQLModel, table=True):
@@ -368,7 +428,7 @@ class Campaign(SQLModel, table=True):
     budget: int
     paid_out: int = 0
     participants: int = 0
-    status: str = Field(default="open", max_length=12)
+    status: str = Field(default=CampaignStatus.OPEN.value, max_length=12)
     robot_key: str | None = Field(default=None, max_length=80)
     qr_url: str | None = Field(default=None, max_length=300)
     draw_record: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -391,6 +451,6 @@ class CampaignMember(SQLModel, table=True):
 
 # The sender's claim: due pending rows, highest priority first. Without it every batch sorts the backlog.
 Index(
-    "ix_outbox_pending", Outbox.__table__.c.priority.desc(), Outbox.__table__.c.id,  # type: ignore[attr-defined]
+    "ix_outbox_pending", table_of(Outbox).c.priority.desc(), table_of(Outbox).c.id,
     postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
 )

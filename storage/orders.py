@@ -8,11 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PurchaseOrder
+from storage.reasons import Reason, yuan
 
 
 class UnknownOrderError(NotFoundError):
@@ -50,7 +52,7 @@ async def record_paid(
         return await _repeat(session, ledger, order_id, f"order:{order_id}")
     moved = await ledger.earn(
         session, member.id, points, key=f"order:{order_id}", kind="purchase", now=now,
-        reason=f"消费 {amount_fen / 100:.2f} 元", ref=order_id,
+        reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen)), ref=order_id,
     )
     return OrderResult(order_id, member.id, moved.delta, moved.balance, False, upgraded_to=moved.upgraded_to)
 
@@ -61,12 +63,12 @@ async def record_refund(
     """Take back the points of the refunded share (cumulative, so partial refunds add up exactly);
     what was already spent is taken from the balance as far as it goes, the rest is an anomaly."""
     order = await session.scalar(
-        select(PurchaseOrder).where(PurchaseOrder.order_id == order_id).with_for_update()
+        select(PurchaseOrder).where(col(PurchaseOrder.order_id) == order_id).with_for_update()
     )
     if order is None:
         raise UnknownOrderError(f"order {order_id} is unknown")
     key = f"refund:{refund_id}"
-    if await session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
+    if await session.scalar(select(col(LedgerEntry.id)).where(col(LedgerEntry.idempotency_key) == key)):
         return await _repeat(session, ledger, order_id, key)
     if order.refunded_fen + refund_fen > order.amount_fen:
         raise RefundTooLargeError(
@@ -76,7 +78,7 @@ async def record_refund(
     points = total_points - order.refunded_points
     moved = await ledger.take_back(
         session, order.member_id, points, key=key, kind="refund", now=now,
-        reason=f"退款 {refund_fen / 100:.2f} 元", ref=order_id,
+        reason=Reason.REFUND.stored(yuan=yuan(refund_fen)), ref=order_id,
     )
     order.refunded_fen += refund_fen
     order.refunded_points += points
@@ -84,7 +86,7 @@ async def record_refund(
 
 
 async def _repeat(session: AsyncSession, ledger: Ledger, order_id: str, key: str) -> OrderResult:
-    entry = await session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    entry = await session.scalar(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
     if entry is None:  # the other delivery is still committing; it will answer the POS itself
         raise ConflictError(f"{key} is being processed")
     balance = await ledger.balance(session, entry.member_id)

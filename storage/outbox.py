@@ -1,8 +1,9 @@
 """The outbox: every push is a row written in the transaction that decided it, single by its dedupe key.
 
-Rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional update on SQLite), sent by
-whoever implements PushSender, and end as sent, undeliverable (with the reason), failed, dropped
-or, for a marketing push whose sender died mid-send, uncertain (never resent)."""
+Rows are claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional update on SQLite) under a short
+lease the sender renews, sent by whoever implements PushSender, and end as sent, undeliverable (with
+the reason), failed, dropped or, when a dead sender's send may have reached WeChat, uncertain (an
+anomaly for operators, never resent)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage import anomalies
 from storage.db import Database, dialect_insert
+from storage.enums import MemberStatus, Source
 from storage.models import Member, Outbox, OutboxAttempt
+from storage.rows import affected, row_id
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
@@ -58,7 +63,7 @@ async def enqueue(
     kind: str,
     payload: dict[str, Any],
     now: datetime,
-    source: str = "oa",
+    source: str = Source.OA,
     member_id: int | None = None,
     category: str = TRANSACTIONAL,
     not_before: datetime | None = None,
@@ -83,16 +88,16 @@ async def enqueue(
     stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]
     )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(stmt)))
 
 
 def may_market(member: Member | None) -> str | None:
     """None when a marketing push may go to this member, else the reason it may not."""
     if member is None:
         return "no such member"
-    if member.status == "deleted":
+    if member.status == MemberStatus.DELETED:
         return "member deleted"
-    if member.status == "unsubscribed":
+    if member.status == MemberStatus.UNSUBSCRIBED:
         return "member unfollowed the account"
     if member.marketing_opt_out:
         return "member opted out of marketing"
@@ -106,12 +111,12 @@ async def marketing_sent_since(
     Rows still `sending` from the caller's own batch (claimed at `batch`, the row being decided
     among them) have not been sent by anyone yet, so they do not count."""
     stmt = (
-        select(func.coalesce(Outbox.sent_at, Outbox.claimed_at)).where(Outbox.member_id == member_id)
-        .where(Outbox.category == MARKETING).where(Outbox.status.in_((SENT, SENDING, UNCERTAIN)))  # type: ignore[attr-defined]
+        select(func.coalesce(col(Outbox.sent_at), col(Outbox.claimed_at))).where(col(Outbox.member_id) == member_id)
+        .where(col(Outbox.category) == MARKETING).where(col(Outbox.status).in_((SENT, SENDING, UNCERTAIN)))
         .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > since)
     )
     if batch is not None:
-        stmt = stmt.where(or_(Outbox.status != SENDING, Outbox.claimed_at != batch))
+        stmt = stmt.where(or_(col(Outbox.status) != SENDING, col(Outbox.claimed_at) != batch))
     rows = await session.scalars(stmt)
     return sorted(r for r in rows if r is not None)
 
@@ -121,29 +126,57 @@ def claim_pick(dialect: str, now: datetime, limit: int) -> Any:
     pick = (
         # A literal, not a parameter: a prepared statement's generic plan could not use the partial
         # index ix_outbox_pending (WHERE status = 'pending') for `status = $1`.
-        select(Outbox.id).where(Outbox.status == literal_column(f"'{PENDING}'"))
-        .where(Outbox.next_attempt_at <= now)
-        .order_by(Outbox.priority.desc(), Outbox.id).limit(limit)  # type: ignore[attr-defined]
+        select(col(Outbox.id)).where(col(Outbox.status) == literal_column(f"'{PENDING}'"))
+        .where(col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.priority).desc(), col(Outbox.id)).limit(limit)
     )
     return pick.with_for_update(skip_locked=True) if dialect == "postgresql" else pick
 
 
-async def claim(db: Database, now: datetime, limit: int = 20) -> list[Outbox]:
-    """Take up to `limit` due rows for this sender, highest priority first. Each row is claimed by
-    exactly one sender: SKIP LOCKED on PostgreSQL, a conditional update everywhere."""
+async def claim(
+    db: Database, now: datetime, limit: int = 20, *, by: str = "", lease: timedelta = timedelta(seconds=30),
+) -> list[Outbox]:
+    """Take up to `limit` due rows for sender `by` until `now + lease` (renew() extends it), highest
+    priority first. Each row is claimed by exactly one sender: SKIP LOCKED on PostgreSQL, a
+    conditional update everywhere."""
     async with db.unit_of_work() as session:
         ids = list((await session.scalars(claim_pick(db.dialect, now, limit))).all())
         if not ids:
             return []
         await session.execute(
-            update(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == PENDING)  # type: ignore[union-attr]
-            .values(status=SENDING, claimed_at=now, attempts=Outbox.attempts + 1)
+            update(Outbox).where(col(Outbox.id).in_(ids)).where(col(Outbox.status) == PENDING)
+            .values(status=SENDING, claimed_at=now, claimed_by=by, lease_until=now + lease,
+                    attempts=col(Outbox.attempts) + 1)
         )
         rows = await session.scalars(
-            select(Outbox).where(Outbox.id.in_(ids)).where(Outbox.status == SENDING)  # type: ignore[union-attr]
-            .where(Outbox.claimed_at == now).order_by(Outbox.priority.desc(), Outbox.id)  # type: ignore[attr-defined]
+            select(Outbox).where(col(Outbox.id).in_(ids)).where(col(Outbox.status) == SENDING)
+            .where(col(Outbox.claimed_at) == now).where(col(Outbox.claimed_by) == by)
+            .order_by(col(Outbox.priority).desc(), col(Outbox.id))
         )
         return list(rows.all())
+
+
+async def renew(db: Database, by: str, until: datetime) -> int:
+    """Extend sender `by`'s claim on the rows it still holds; how many it holds."""
+    async with db.unit_of_work() as session:
+        result = await session.execute(
+            update(Outbox).where(col(Outbox.status) == SENDING).where(col(Outbox.claimed_by) == by)
+            .values(lease_until=until)
+        )
+    return int(affected(result))
+
+
+async def start_send(db: Database, row: Outbox, channel: str, now: datetime, by: str) -> bool:
+    """Mark a send as started (committed before WeChat is called), if `by` still holds the claim: a
+    dead sender's in-flight mark is what tells a send that may have landed from one never made."""
+    async with db.unit_of_work() as session:
+        result = await session.execute(
+            update(Outbox).where(col(Outbox.id) == row.id).where(col(Outbox.status) == SENDING)
+            .where(col(Outbox.claimed_by) == by).values(in_flight=channel, in_flight_at=now)
+        )
+    if affected(result):
+        row.in_flight, row.in_flight_at = channel, now
+    return bool(affected(result))
 
 
 async def finish(
@@ -160,55 +193,97 @@ async def finish(
     if status == SENT:
         values["sent_at"] = now
     if status == PENDING:
-        values["next_attempt_at"] = retry_at or now
-        values["claimed_at"] = None
+        values.update(next_attempt_at=retry_at or now, claimed_at=None, claimed_by=None, lease_until=None)
     if uncount:
         values["attempts"] = Outbox.attempts - 1
-    await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+    await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(**values))
 
 
 async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
+    """Record WeChat's answer; the send is no longer in flight (same transaction)."""
     session.add(OutboxAttempt(
-        outbox_id=row.id, channel=result.channel, errcode=result.errcode,  # type: ignore[arg-type]
+        outbox_id=row_id(row), channel=result.channel, errcode=result.errcode,
         detail=result.detail[:200], at=now,
     ))
+    await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(in_flight=None, in_flight_at=None))
+    row.in_flight, row.in_flight_at = None, None
 
 
-async def recover_stuck(db: Database, now: datetime, lease: timedelta) -> tuple[int, int]:
-    """Rows left in `sending` by a sender that died: transactional ones are sent again, marketing
-    ones become `uncertain` for operators (a second birthday greeting is worse than none)."""
-    stale = now - lease
+# Rows a claim left behind in `sending`; claims from before lease_until existed had a 5-minute lease.
+def _stale(now: datetime) -> Any:
+    return (Outbox.status == SENDING) & or_(
+        col(Outbox.lease_until) < now,  # type: ignore[operator]  # a nullable column: NULL is the next line's case
+        col(Outbox.lease_until).is_(None) & (col(Outbox.claimed_at) < now - timedelta(minutes=5)),
+    )
+
+
+def resend_is_safe(row: Outbox, now: datetime, window: timedelta) -> bool:
+    """No send in flight, or a template send WeChat dedupes: the same client_msg_id (the dedupe key)
+    to the same openid is sent once within about 10 minutes (`window` stays well inside that)."""
+    if row.in_flight is None:
+        return True
+    return row.in_flight == "template" and row.in_flight_at is not None and now - row.in_flight_at <= window
+
+
+async def recover_stuck(db: Database, now: datetime, window: timedelta = timedelta(minutes=5)) -> tuple[int, int]:
+    """Rows a dead sender held past its lease: (taken back, uncertain). A row is sent again only when
+    that cannot deliver it twice (resend_is_safe); otherwise it becomes `uncertain` with an anomaly,
+    for marketing and transactional rows alike (one greeting lost beats one code sent twice)."""
     async with db.unit_of_work() as session:
-        marketing = await session.execute(
-            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
-            .where(Outbox.category == MARKETING)
-            .values(status=UNCERTAIN, last_error="sender stopped while sending; not resent")
+        stale = list((await session.scalars(select(Outbox).where(_stale(now)))).all())
+        back = uncertain = 0
+        for row in stale:
+            if resend_is_safe(row, now, window):
+                back += await _take_back(session, row, now)
+            else:
+                uncertain += await mark_uncertain(session, row, now)
+    return back, uncertain
+
+
+async def _take_back(session: AsyncSession, row: Outbox, now: datetime) -> int:
+    # in_flight stays: the resend then goes through the template channel only, with the same key.
+    reason = None if row.in_flight is None else "sender stopped mid-send; resent with the same client_msg_id"
+    result = await session.execute(
+        update(Outbox).where(col(Outbox.id) == row.id).where(_stale(now)).values(
+            status=PENDING, claimed_at=None, claimed_by=None, lease_until=None, next_attempt_at=now,
+            last_error=reason, attempts=col(Outbox.attempts) - (1 if row.in_flight is None else 0),
         )
-        transactional = await session.execute(
-            update(Outbox).where(Outbox.status == SENDING).where(Outbox.claimed_at < stale)
-            .where(Outbox.category != MARKETING)
-            .values(status=PENDING, claimed_at=None, next_attempt_at=now)
+    )
+    return int(affected(result))
+
+
+async def mark_uncertain(session: AsyncSession, row: Outbox, now: datetime) -> int:
+    """A send that may have reached WeChat and cannot be resent safely: final, and an anomaly."""
+    result = await session.execute(
+        update(Outbox).where(col(Outbox.id) == row.id).where(col(Outbox.status).in_((SENDING, PENDING)))
+        .values(status=UNCERTAIN, lease_until=None,
+                last_error=f"sender stopped while sending on {row.in_flight}; may have been delivered, not resent")
+    )
+    if affected(result):
+        await anomalies.record(
+            session, kind="push_uncertain", member_id=row.member_id, now=now, dedupe_key=f"push_uncertain:{row.id}",
+            detail=f"推送（{row.kind}，{row.dedupe_key}）发送途中中断，可能已送达，未重发，请核实",
         )
-    return marketing.rowcount, transactional.rowcount  # type: ignore[attr-defined]
+    return int(affected(result))
 
 
 async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:
     """TEMPLATESENDJOBFINISH: WeChat's final word on a template message."""
     final = SENT if status.strip().lower() == "success" else UNDELIVERABLE
     result = await session.execute(
-        update(Outbox).where(Outbox.wechat_msgid == msgid)
+        update(Outbox).where(col(Outbox.wechat_msgid) == msgid)
         .values(status=final, last_error=None if final == SENT else f"template delivery: {status}")
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def rows_for(session: AsyncSession, openid: str) -> Sequence[Outbox]:
-    result = await session.execute(select(Outbox).where(Outbox.openid == openid).order_by(Outbox.id))
+    result = await session.execute(select(Outbox).where(col(Outbox.openid) == openid).order_by(col(Outbox.id)))
     return result.scalars().all()
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+    rows = await session.execute(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))
     return {status: int(n) for status, n in rows.all()}
 
 

@@ -2,7 +2,9 @@
 
 redeem() is one transaction: member lock, limits, conditional stock decrement, ledger debit
 (`redeem:<request>`), one code (generated, or claimed from the pool with SKIP LOCKED on PostgreSQL).
-A repeated request key returns the first redemption. cancel() voids the code, returns the stock and
+A repeated request key returns the first redemption. The chat confirms a quote row (confirm()): its
+id is the request key (`quote:<id>`, ledger `redeem:quote:<id>`), so a replayed `是` finds the first
+redemption whatever happened to the flow state. cancel() voids the code, returns the stock and
 gives the points back to their original lots (`cancel:<id>`)."""
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import anomalies
 from storage.clock import local_date
@@ -20,7 +23,9 @@ from storage.codes import unused_code
 from storage.db import dialect_insert
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
-from storage.models import Member, Redemption, Reward, RewardCode
+from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
+from storage.reasons import Reason
+from storage.rows import affected, row_id
 
 CODE_LENGTH = 10
 
@@ -45,8 +50,17 @@ class PriceChangedError(DomainError):
     """The cost is no longer the one the member was quoted; the chat quotes it afresh."""
 
 
+class QuoteExpiredError(DomainError):
+    text_key = "quote_expired"
+
+
 class CodeUsedError(ConflictError):
     text_key = "code_used"
+
+
+def quote_key(quote_id: int) -> str:
+    """The redemption request key of a chat quote; the ledger entry is `redeem:quote:<id>`."""
+    return f"quote:{quote_id}"
 
 
 def is_live(reward: Reward, now: datetime) -> bool:
@@ -74,17 +88,17 @@ class Rewards:
     async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:
         """Live rewards this member's tier may take, affordable first, then by cost."""
         rows = (await session.scalars(
-            select(Reward).where(Reward.active.is_(True))  # type: ignore[attr-defined]
-            .where(or_(Reward.starts_at.is_(None), Reward.starts_at <= now))  # type: ignore[union-attr]
-            .where(or_(Reward.ends_at.is_(None), Reward.ends_at > now))  # type: ignore[union-attr]
-            .order_by(Reward.cost, Reward.id)
+            select(Reward).where(col(Reward.active).is_(True))
+            .where(or_(col(Reward.starts_at).is_(None), col(Reward.starts_at) <= now))
+            .where(or_(col(Reward.ends_at).is_(None), col(Reward.ends_at) > now))
+            .order_by(col(Reward.cost), col(Reward.id))
         )).all()
         rank = self.rules.tier_rank(member.tier)
         allowed = [r for r in rows if not r.min_tier or self.rules.tier_rank(r.min_tier) <= rank]
         return sorted(allowed, key=lambda r: (r.cost > member.balance, r.cost, r.id))
 
     async def all(self, session: AsyncSession) -> list[Reward]:
-        return list((await session.scalars(select(Reward).order_by(Reward.id))).all())
+        return list((await session.scalars(select(Reward).order_by(col(Reward.id)))).all())
 
     async def get(self, session: AsyncSession, reward_id: int) -> Reward:
         reward = await session.get(Reward, reward_id)
@@ -103,17 +117,58 @@ class Rewards:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             taken = set((await session.scalars(
-                select(RewardCode.code).where(RewardCode.code.in_(chunk))  # type: ignore[attr-defined]
+                select(col(RewardCode.code)).where(col(RewardCode.code).in_(chunk))
             )).all()) | set((await session.scalars(
-                select(Redemption.code).where(Redemption.code.in_(chunk))  # type: ignore[attr-defined]
+                select(col(Redemption.code)).where(col(Redemption.code).in_(chunk))
             )).all())
             for code in (c for c in chunk if c not in taken):
                 stmt = (
                     dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code)
                     .on_conflict_do_nothing(index_elements=["reward_id", "code"])
                 )
-                added += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+                added += affected(await session.execute(stmt))
         return added
+
+    # --- quotes ------------------------------------------------------------------------------
+    async def quote(
+        self, session: AsyncSession, member_id: int, reward: Reward, *, request_key: str, now: datetime,
+        valid: timedelta,
+    ) -> tuple[RedemptionQuote, Redemption | None]:
+        """The quote for `request_key` (the message that asked), created once: a replay of that message gets
+        the first quote and, if it was confirmed, its redemption."""
+        stmt = dialect_insert(session)(RedemptionQuote).values(
+            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,
+            created_at=now, expires_at=now + valid,
+        ).on_conflict_do_nothing(index_elements=["request_key"])
+        await session.execute(stmt)
+        quote = await session.scalar(select(RedemptionQuote).where(col(RedemptionQuote.request_key) == request_key))
+        if quote is None or quote.id is None or quote.member_id != member_id:
+            raise NotFoundError(f"quote {request_key} belongs to another member")
+        return quote, await self.redemption_of(session, quote.id)
+
+    async def redemption_of(self, session: AsyncSession, quote_id: int) -> Redemption | None:
+        return await session.scalar(select(Redemption).where(col(Redemption.request_key) == quote_key(quote_id)))
+
+    async def latest_quote(self, session: AsyncSession, member_id: int, since: datetime) -> RedemptionQuote | None:
+        return await session.scalar(
+            select(RedemptionQuote).where(col(RedemptionQuote.member_id) == member_id)
+            .where(col(RedemptionQuote.created_at) >= since)
+            .order_by(col(RedemptionQuote.created_at).desc(), col(RedemptionQuote.id).desc()).limit(1)
+        )
+
+    async def confirm(self, session: AsyncSession, member_id: int, quote_id: int, now: datetime) -> Issued:
+        """`是` to a quote: redeems once per quote (key `quote:<id>`); a repeat returns the first redemption
+        (repeated=True) even after the quote expired. QuoteExpiredError past expires_at, nothing spent."""
+        quote = await session.get(RedemptionQuote, quote_id)
+        if quote is None or quote.member_id != member_id:
+            raise NotFoundError(f"quote {quote_id} does not exist")
+        await self.ledger.lock(session, member_id)  # the repeat check below must see a concurrent `是`
+        previous = await self.redemption_of(session, quote_id)
+        if previous is None and quote.expires_at < now:
+            raise QuoteExpiredError("quote expired")
+        return await self.redeem(
+            session, member_id, quote.reward_id, request_key=quote_key(quote_id), now=now, quoted_cost=quote.cost,
+        )
 
     # --- redemption --------------------------------------------------------------------------
     async def redeem(
@@ -123,7 +178,7 @@ class Rewards:
         """Debit, stock and one code in the caller's transaction; a repeated request_key returns the first
         redemption. With quoted_cost, PriceChangedError (nothing spent) if the cost changed since the quote."""
         member = await self.ledger.lock(session, member_id)
-        previous = await session.scalar(select(Redemption).where(Redemption.request_key == request_key))
+        previous = await session.scalar(select(Redemption).where(col(Redemption.request_key) == request_key))
         if previous is not None:
             reward = await self.get(session, previous.reward_id)
             return Issued(previous, reward, member.balance, repeated=True)
@@ -135,15 +190,15 @@ class Rewards:
         await self._take_stock(session, reward)
         spent = await self.ledger.spend(
             session, member_id, reward.cost, key=f"redeem:{request_key}", kind="redeem", now=now,
-            reason=f"兑换 {reward.name}", ref=request_key,
+            reason=Reason.REDEEM.stored(reward=reward.name), ref=request_key,
         )
         redemption = Redemption(
-            member_id=member_id, reward_id=reward.id, request_key=request_key, cost=reward.cost,  # type: ignore[arg-type]
+            member_id=member_id, reward_id=row_id(reward), request_key=request_key, cost=reward.cost,
             code="", created_at=now, expires_at=self._coupon_expiry(reward, now),
         )
         session.add(redemption)
         await session.flush()
-        redemption.code = await self._code_for(session, reward, redemption.id)  # type: ignore[arg-type]
+        redemption.code = await self._code_for(session, reward, row_id(redemption))
         await session.flush()
         await self._watch_spree(session, member_id, now)
         return Issued(redemption, reward, spent.balance)
@@ -164,8 +219,8 @@ class Rewards:
         if reward.per_member_limit is None:
             return
         taken = await session.scalar(
-            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
-            .where(Redemption.reward_id == reward.id).where(Redemption.status != "cancelled")
+            select(func.count()).select_from(Redemption).where(col(Redemption.member_id) == member_id)
+            .where(col(Redemption.reward_id) == reward.id).where(col(Redemption.status) != "cancelled")
         )
         if int(taken or 0) >= reward.per_member_limit:
             raise LimitReachedError("limit reached", name=reward.name, limit=reward.per_member_limit)
@@ -173,23 +228,23 @@ class Rewards:
     async def _take_stock(self, session: AsyncSession, reward: Reward) -> None:
         """The race guard: a conditional decrement, so concurrent redeemers never oversell."""
         result = await session.execute(
-            update(Reward).where(Reward.id == reward.id)
-            .where(or_(Reward.stock.is_(None), Reward.stock > 0))  # type: ignore[union-attr,operator]
-            .where(or_(Reward.total_limit.is_(None), Reward.issued_count < Reward.total_limit))  # type: ignore[union-attr,operator]
+            update(Reward).where(col(Reward.id) == reward.id)
+            .where(or_(col(Reward.stock).is_(None), col(Reward.stock) > 0))
+            .where(or_(col(Reward.total_limit).is_(None), col(Reward.issued_count) < Reward.total_limit))
             .values(
-                stock=Reward.stock - 1,  # type: ignore[operator]  (NULL, unlimited, stays NULL)
+                stock=col(Reward.stock) - 1,  # NULL (unlimited) stays NULL
                 issued_count=Reward.issued_count + 1,
             )
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not affected(result):
             raise OutOfStockError("out of stock", name=reward.name)
 
     async def _code_for(self, session: AsyncSession, reward: Reward, redemption_id: int) -> str:
         if reward.kind != "code_pool":
             return await unused_code(session, Redemption.code, CODE_LENGTH)
         pick = (
-            select(RewardCode.id).where(RewardCode.reward_id == reward.id)
-            .where(RewardCode.status == "available").order_by(RewardCode.id).limit(1)
+            select(col(RewardCode.id)).where(col(RewardCode.reward_id) == reward.id)
+            .where(col(RewardCode.status) == "available").order_by(col(RewardCode.id)).limit(1)
         )
         if session.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
@@ -198,8 +253,8 @@ class Rewards:
             if code_id is None:
                 raise OutOfStockError("code pool empty", name=reward.name)
             claimed = await session.execute(
-                update(RewardCode).where(RewardCode.id == code_id).where(RewardCode.status == "available")
-                .values(status="issued", redemption_id=redemption_id).returning(RewardCode.code)
+                update(RewardCode).where(col(RewardCode.id) == code_id).where(col(RewardCode.status) == "available")
+                .values(status="issued", redemption_id=redemption_id).returning(col(RewardCode.code))
             )
             code = claimed.scalar_one_or_none()
             if code is not None:
@@ -209,8 +264,8 @@ class Rewards:
         day = local_date(now, self.ledger.tz)
         start = self.rules.day_start(day, self.ledger.tz)
         count = int(await session.scalar(
-            select(func.count()).select_from(Redemption).where(Redemption.member_id == member_id)
-            .where(Redemption.created_at >= start)
+            select(func.count()).select_from(Redemption).where(col(Redemption.member_id) == member_id)
+            .where(col(Redemption.created_at) >= start)
         ) or 0)
         if count > self.rules.daily_redeem_alert:
             await anomalies.record(
@@ -223,9 +278,9 @@ class Rewards:
         self, session: AsyncSession, member_id: int, now: datetime
     ) -> Sequence[tuple[Redemption, Reward]]:
         rows = await session.execute(
-            select(Redemption, Reward).join(Reward, Redemption.reward_id == Reward.id)
-            .where(Redemption.member_id == member_id).where(Redemption.status == "issued")
-            .where(Redemption.expires_at > now).order_by(Redemption.expires_at)
+            select(Redemption, Reward).join(Reward, col(Redemption.reward_id) == Reward.id)
+            .where(col(Redemption.member_id) == member_id).where(col(Redemption.status) == "issued")
+            .where(col(Redemption.expires_at) > now).order_by(col(Redemption.expires_at))
         )
         return [(r, w) for r, w in rows.all()]
 
@@ -233,10 +288,10 @@ class Rewards:
         """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
         wanted = code.strip()
         # Exactly as issued first (pool codes keep the POS's case), then upper-cased (generated codes).
-        found = await session.scalar(select(Redemption).where(Redemption.code == wanted).with_for_update())
+        found = await session.scalar(select(Redemption).where(col(Redemption.code) == wanted).with_for_update())
         if found is None and wanted.upper() != wanted:
             found = await session.scalar(
-                select(Redemption).where(Redemption.code == wanted.upper()).with_for_update()
+                select(Redemption).where(col(Redemption.code) == wanted.upper()).with_for_update()
             )
         if found is None:
             raise NotFoundError(f"coupon {code} does not exist")
@@ -256,7 +311,7 @@ class Rewards:
         """Void the code, return the stock, give the points back to their lots. Returns points restored.
         Cancelling twice is a conflict; a used coupon cannot be cancelled."""
         found = await session.scalar(
-            select(Redemption).where(Redemption.id == redemption_id).with_for_update()
+            select(Redemption).where(col(Redemption.id) == redemption_id).with_for_update()
         )
         if found is None:
             raise NotFoundError(f"redemption {redemption_id} does not exist")
@@ -264,16 +319,16 @@ class Rewards:
             raise ConflictError(f"redemption {redemption_id} is {found.status}")
         found.status, found.cancelled_at = "cancelled", now
         await session.execute(
-            update(Reward).where(Reward.id == found.reward_id).values(
-                stock=Reward.stock + 1,  # type: ignore[operator]
+            update(Reward).where(col(Reward.id) == found.reward_id).values(
+                stock=col(Reward.stock) + 1,
                 issued_count=Reward.issued_count - 1,
             )
         )
         await session.execute(
-            update(RewardCode).where(RewardCode.redemption_id == found.id).values(status="void")
+            update(RewardCode).where(col(RewardCode.redemption_id) == found.id).values(status="void")
         )
         moved = await self.ledger.restore(
             session, f"redeem:{found.request_key}", key=f"cancel:{found.id}", now=now,
-            reason="兑换取消，积分退回",
+            reason=Reason.REDEEM_CANCELLED.stored(),
         )
         return found, moved.delta

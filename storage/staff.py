@@ -7,15 +7,17 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.models import Staff
+from storage.rows import affected
 
 ROLES = ("manager", "admin")
 
 
 async def role_of(session: AsyncSession, openid: str) -> str | None:
-    return await session.scalar(select(Staff.role).where(Staff.openid == openid))
+    return await session.scalar(select(col(Staff.role)).where(col(Staff.openid) == openid))
 
 
 async def add(session: AsyncSession, openid: str, role: str, added_by: str, now: datetime) -> bool:
@@ -29,8 +31,8 @@ async def add(session: AsyncSession, openid: str, role: str, added_by: str, now:
 
 
 async def remove(session: AsyncSession, openid: str) -> bool:
-    return bool((await session.execute(delete(Staff).where(Staff.openid == openid))).rowcount)  # type: ignore[attr-defined]
+    return bool(affected(await session.execute(delete(Staff).where(col(Staff.openid) == openid))))
 
 
 async def all_staff(session: AsyncSession) -> Sequence[Staff]:
-    return (await session.scalars(select(Staff).order_by(Staff.id))).all()
+    return (await session.scalars(select(Staff).order_by(col(Staff.id)))).all()

@@ -6,9 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.db import dialect_insert
 from storage.models import SubscribeCredit
+from storage.rows import affected
 
 
 async def record_choice(session: AsyncSession, openid: str, template_id: str, accepted: bool, now: datetime) -> None:
@@ -31,8 +33,8 @@ async def record_choice(session: AsyncSession, openid: str, template_id: str, ac
 
 async def credits(session: AsyncSession, openid: str, template_id: str) -> int:
     value = await session.scalar(
-        select(SubscribeCredit.credits).where(SubscribeCredit.openid == openid)
-        .where(SubscribeCredit.template_id == template_id)
+        select(col(SubscribeCredit.credits)).where(col(SubscribeCredit.openid) == openid)
+        .where(col(SubscribeCredit.template_id) == template_id)
     )
     return int(value or 0)
 
@@ -40,16 +42,16 @@ async def credits(session: AsyncSession, openid: str, template_id: str) -> int:
 async def use_credit(session: AsyncSession, openid: str, template_id: str, now: datetime) -> bool:
     """Take one credit if there is one (conditional decrement); False when none is held."""
     result = await session.execute(
-        update(SubscribeCredit).where(SubscribeCredit.openid == openid)
-        .where(SubscribeCredit.template_id == template_id).where(SubscribeCredit.credits > 0)
+        update(SubscribeCredit).where(col(SubscribeCredit.openid) == openid)
+        .where(col(SubscribeCredit.template_id) == template_id).where(col(SubscribeCredit.credits) > 0)
         .values(credits=SubscribeCredit.credits - 1, updated_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))
 
 
 async def clear(session: AsyncSession, openid: str, template_id: str, now: datetime) -> None:
     """WeChat said 43101: our count was wrong; trust WeChat."""
     await session.execute(
-        update(SubscribeCredit).where(SubscribeCredit.openid == openid)
-        .where(SubscribeCredit.template_id == template_id).values(credits=0, updated_at=now)
+        update(SubscribeCredit).where(col(SubscribeCredit.openid) == openid)
+        .where(col(SubscribeCredit.template_id) == template_id).values(credits=0, updated_at=now)
     )

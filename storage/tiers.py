@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.members import ACTIVE, UNSUBSCRIBED
 from storage.models import Member
+from storage.rows import affected
 
 
 @dataclass
@@ -25,9 +27,9 @@ class TierReview:
 def unreviewed(month: str) -> Any:
     """Members whose tier is due for review in `month` (YYYY-MM): joined, not deleted, not yet reviewed."""
     return (
-        select(Member.id).where(Member.joined_at.is_not(None))  # type: ignore[union-attr]
-        .where(Member.status.in_((ACTIVE, UNSUBSCRIBED)))  # type: ignore[attr-defined]
-        .where(or_(Member.tier_reviewed_month.is_(None), Member.tier_reviewed_month != month))  # type: ignore[union-attr]
+        select(col(Member.id)).where(col(Member.joined_at).is_not(None))
+        .where(col(Member.status).in_((ACTIVE, UNSUBSCRIBED)))
+        .where(or_(col(Member.tier_reviewed_month).is_(None), col(Member.tier_reviewed_month) != month))
     )
 
 
@@ -40,13 +42,13 @@ async def review_tiers(db: Database, ledger: Ledger, now: datetime, batch: int =
     while True:
         async with db.sessions() as session:
             ids = list((await session.scalars(
-                unreviewed(month).where(Member.id > last_id).order_by(Member.id).limit(batch)
+                unreviewed(month).where(col(Member.id) > last_id).order_by(col(Member.id)).limit(batch)
             )).all())
         if not ids:
             return review
         for member_id in ids:
-            await _review_one(db, ledger, member_id, month, now, review)  # type: ignore[arg-type]
-        last_id = ids[-1]  # type: ignore[assignment]
+            await _review_one(db, ledger, member_id, month, now, review)
+        last_id = ids[-1]
 
 
 async def _review_one(
@@ -55,11 +57,11 @@ async def _review_one(
     async with db.unit_of_work() as session:
         member = await ledger.lock(session, member_id)
         claimed = await session.execute(
-            update(Member).where(Member.id == member_id)
-            .where(or_(Member.tier_reviewed_month.is_(None), Member.tier_reviewed_month != month))  # type: ignore[union-attr]
+            update(Member).where(col(Member.id) == member_id)
+            .where(or_(col(Member.tier_reviewed_month).is_(None), col(Member.tier_reviewed_month) != month))
             .values(tier_reviewed_month=month)
         )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        if not affected(claimed):
             return
         review.reviewed += 1
         target = ledger.rules.tier_for(await ledger.qualifying_points(session, member_id, now))

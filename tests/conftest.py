@@ -16,12 +16,12 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
-from tests import backends
-from tests.factories import make_ledger
-from tests.fakes import WeChat, make_app, make_settings, serving
-from tests.mp_support import MiniProgram, mini_program
+from tests.support import backends
+from tests.support.factories import make_ledger
+from tests.support.fakes import WeChat, make_app, make_settings, serving
+from tests.support.mp_support import MiniProgram, mini_program
 
-pytest_plugins = ["tests.logcheck"]
+pytest_plugins = ["tests.support.logcheck"]
 
 SERVER, DESCRIPTION = backends.detect()
 BACKENDS = ["sqlite"] + (["postgres"] if SERVER else [])
@@ -107,7 +107,7 @@ async def wechat(settings, clock: FrozenClock) -> AsyncIterator[WeChat]:  # type
 
 @pytest.fixture
 async def mp(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[MiniProgram]:
-    """The app with a Mini Program configured, the fake WeChat API behind it (tests/mp_support.py)."""
+    """The app with a Mini Program configured, the fake WeChat API behind it (tests/support/mp_support.py)."""
     async with mini_program(urls, clock) as world:
         yield world
 

@@ -1,4 +1,4 @@
-"""No phone number in any log line: the session-wide check lives in tests/logcheck.py (it fails the
+"""No phone number in any log line: the session-wide check lives in tests/support/logcheck.py (it fails the
 whole run at the end); these tests prove it is armed, that it sees what the app logs while a phone
 number passes through it (sign-up, 我的数据, an order found by phone), and that it would notice one."""
 
@@ -15,9 +15,9 @@ import pytest
 
 from bot.logs import RedactingFormatter
 from storage.clock import FrozenClock
-from tests import logcheck
-from tests.e2e.member_support import app_with_order_secret, pay, post_order, refund, sign_up
-from tests.fakes import WeChat
+from tests.support import logcheck
+from tests.support.fakes import WeChat
+from tests.support.member_support import app_with_order_secret, pay, post_order, refund, sign_up
 
 PHONE = "13912345678"
 REPO = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ def run_pytest_with_the_plugin(tmp_path: Path, body: str) -> subprocess.Complete
     (tmp_path / "test_tiny.py").write_text(body, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.logcheck", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.support.logcheck", "-p", "no:cacheprovider",
          "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path / "test_tiny.py")],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
     )

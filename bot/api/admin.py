@@ -16,7 +16,6 @@ from handlers.core.context import Services
 from storage import staff
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward
-from storage.rewards import Rewards
 
 Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Limit = Annotated[Count, Field(gt=0)]
@@ -88,7 +87,7 @@ class RewardOut(BaseModel):
     active: bool
 
 
-def _check_reward(services: Services, values: dict) -> None:  # type: ignore[type-arg]
+def _check_reward(services: Services, values: dict) -> None:
     tier = values.get("min_tier")
     if tier and tier not in {t.name for t in services.rules.tiers}:
         raise HTTPException(422, f"min_tier must be one of {[t.name for t in services.rules.tiers]}")
@@ -97,7 +96,7 @@ def _check_reward(services: Services, values: dict) -> None:  # type: ignore[typ
 @router.get("/rewards", response_model=list[RewardOut])
 async def list_rewards(services: AdminDep) -> list[Reward]:
     async with services.db.sessions() as session:
-        return await Rewards(services.ledger).all(session)
+        return await services.rewards.all(session)
 
 
 @router.post("/rewards", response_model=RewardOut, status_code=201)
@@ -150,7 +149,7 @@ async def import_codes(reward_id: PathId, request: Request, services: AdminDep) 
         raise HTTPException(422, "no codes in the CSV")
     async with services.db.unit_of_work() as session:
         try:
-            added = await Rewards(services.ledger).import_codes(session, reward_id, codes)
+            added = await services.rewards.import_codes(session, reward_id, codes)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
         except ConflictError as exc:
@@ -177,7 +176,7 @@ class CouponUse(BaseModel):
 async def use_coupon(code: Code, services: AdminDep) -> CouponUse:
     try:
         async with services.db.unit_of_work() as session:
-            used = await Rewards(services.ledger).use(session, code, services.clock.now())
+            used = await services.rewards.use(session, code, services.clock.now())
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -190,7 +189,7 @@ async def use_coupon(code: Code, services: AdminDep) -> CouponUse:
 async def cancel_redemption(redemption_id: PathId, services: AdminDep) -> dict[str, object]:
     try:
         async with services.db.unit_of_work() as session:
-            rewards = Rewards(services.ledger)
+            rewards = services.rewards
             found, restored = await rewards.cancel(session, redemption_id, services.clock.now())
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -200,9 +199,9 @@ async def cancel_redemption(redemption_id: PathId, services: AdminDep) -> dict[s
             "points_lapsed": found.cost - restored}
 
 
-async def _reward(session, services: Services, reward_id: int) -> Reward:  # type: ignore[no-untyped-def]
+async def _reward(session, services: Services, reward_id: int) -> Reward:
     try:
-        return await Rewards(services.ledger).get(session, reward_id)
+        return await services.rewards.get(session, reward_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 

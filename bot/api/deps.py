@@ -26,15 +26,15 @@ ORDER_MAX_BODY = 64 * 1024
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def wechat_api(request: Request) -> WeChatAPI:
-    return request.app.state.wechat  # type: ignore[no-any-return]
+    return request.app.state.wechat
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -15,15 +15,15 @@ from bot.api.deps import ServicesDep, SessionBearer, WeChatDep
 from bot.api.errors import ERROR_SCHEMA, ApiError
 from bot.api.validation import INT4_MAX, Id, Text
 from bot.wechat.client import WeChatAPI, WeChatError
-from flows.signup import parse_birthday
 from handlers import texts
 from handlers.core.context import Services
+from handlers.core.dates import parse_birthday
 from storage import members
-from storage.campaigns import Campaigns
+from storage.balances import balance_summary
 from storage.checkins import check_in
 from storage.errors import DomainError, NotFoundError
 from storage.models import Member
-from storage.rewards import Rewards
+from storage.rows import row_id
 
 SESSION_TTL = 7 * 24 * 3600
 RATE_PER_MINUTE = 60
@@ -148,20 +148,14 @@ class MeOut(BaseModel):
 
 
 async def _me(services: Services, member: Member) -> MeOut:
-    now = services.clock.now()
     async with services.db.unit_of_work() as db:
-        await services.ledger.expire_member(db, member.id, now)  # type: ignore[arg-type]
-        balance = await services.ledger.balance(db, member.id)  # type: ignore[arg-type]
-        qualifying = await services.ledger.qualifying_points(db, member.id, now)  # type: ignore[arg-type]
-        expiring, when = await services.ledger.expiring(db, member.id, now, timedelta(days=30))  # type: ignore[arg-type]
-    following = services.rules.next_tier(member.tier)
-    last_day = (when.astimezone(services.tz) - timedelta(days=1)).date().isoformat() if when else None
+        summary = await balance_summary(db, services.ledger, member, services.clock.now())
     return MeOut(
-        member_id=member.id, is_member=member.joined_at is not None, balance=balance, tier=member.tier,  # type: ignore[arg-type]
-        next_tier=following.name if following else None,
-        points_to_next_tier=max(following.threshold - qualifying, 0) if following else None,
-        expiring_points=expiring, expiring_on=last_day, referral_code=member.referral_code,
-        marketing_opt_out=member.marketing_opt_out,
+        member_id=member.id, is_member=member.joined_at is not None, balance=summary.balance, tier=summary.tier,
+        next_tier=summary.next_tier, points_to_next_tier=summary.points_to_next_tier,
+        expiring_points=summary.expiring_points,
+        expiring_on=summary.expiring_on.isoformat() if summary.expiring_on else None,
+        referral_code=member.referral_code, marketing_opt_out=member.marketing_opt_out,
     )
 
 
@@ -193,12 +187,12 @@ async def history(
     """Points movements, newest first, `limit` at a time."""
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        rows = await services.ledger.history(db, member.id, limit + 1, before=cursor)  # type: ignore[arg-type]
+        rows = await services.ledger.history(db, row_id(member), limit + 1, before=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryOut(
-        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),  # type: ignore[arg-type]
-                        reason=r.reason, at=r.created_at) for r in rows],
+        items=[Movement(id=r.id, delta=r.delta, kind=r.kind, label=texts.KIND_LABELS.get(r.kind, r.kind),
+                        reason=texts.ledger_reason(r.reason), at=r.created_at) for r in rows],
         next_cursor=rows[-1].id if more and rows else None,
     )
 
@@ -217,7 +211,7 @@ async def checkin(services: ServicesDep, session: SessionDep) -> CheckinOut:
     """Today's check-in, shared with the chat: the second one of the day (from either door) is a 409."""
     member = await _member(services, session)
     async with services.db.unit_of_work() as db:
-        result = await check_in(db, services.ledger, member.id, services.clock.now())  # type: ignore[arg-type]
+        result = await check_in(db, services.ledger, row_id(member), services.clock.now())
     if result.already:
         raise ApiError(409, "already_checked_in",
                        texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
@@ -241,8 +235,8 @@ async def rewards(services: ServicesDep, session: SessionDep) -> list[RewardOut]
     """The rewards this member may take, affordable first."""
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        items = await Rewards(services.ledger).catalogue(db, member, services.clock.now())
-    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,  # type: ignore[arg-type]
+        items = await services.rewards.catalogue(db, member, services.clock.now())
+    return [RewardOut(id=r.id, name=r.name, description=r.description, cost=r.cost, kind=r.kind,
                       in_stock=r.stock != 0, affordable=r.cost <= member.balance) for r in items]
 
 
@@ -267,14 +261,14 @@ async def redeem(body: RedeemIn, services: ServicesDep, session: SessionDep) -> 
     member = await _member(services, session)
     try:
         async with services.db.unit_of_work() as db:
-            issued = await Rewards(services.ledger).redeem(
-                db, member.id, body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",  # type: ignore[arg-type]
+            issued = await services.rewards.redeem(
+                db, row_id(member), body.reward_id, request_key=f"mp:{member.id}:{body.request_id}",
                 now=services.clock.now(),
             )
     except DomainError as exc:
         raise _refusal(exc) from None
     r = issued.redemption
-    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,  # type: ignore[arg-type]
+    return RedeemOut(redemption_id=r.id, reward=issued.reward.name, code=r.code, expires_at=r.expires_at,
                      balance=issued.balance, repeated=issued.repeated)
 
 
@@ -288,7 +282,7 @@ class CouponOut(BaseModel):
 async def coupons(services: ServicesDep, session: SessionDep) -> list[CouponOut]:
     member = await _member(services, session)
     async with services.db.sessions() as db:
-        held = await Rewards(services.ledger).coupons(db, member.id, services.clock.now())  # type: ignore[arg-type]
+        held = await services.rewards.coupons(db, row_id(member), services.clock.now())
     return [CouponOut(code=r.code, reward=w.name, expires_at=r.expires_at) for r, w in held]
 
 
@@ -307,7 +301,7 @@ class CampaignOut(BaseModel):
 @router.get("/campaigns", response_model=list[CampaignOut])
 async def campaigns(services: ServicesDep, session: SessionDep) -> list[CampaignOut]:
     async with services.db.sessions() as db:
-        found = await Campaigns(services.ledger).open_campaigns(db, services.clock.now())
+        found = await services.campaigns.open_campaigns(db, services.clock.now())
     return [CampaignOut(code=c.code, title=c.title, kind=c.kind, points=c.points, goal=c.goal,
                         participants=c.participants, cap=c.cap, ends_at=c.ends_at) for c in found]
 
@@ -324,7 +318,7 @@ async def join(code: Annotated[Text, Path(max_length=8)], services: ServicesDep,
     member = await _member(services, session)
     try:
         async with services.db.unit_of_work() as db:
-            joined = await Campaigns(services.ledger).join(db, code, member, services.clock.now())
+            joined = await services.campaigns.join(db, code, member, services.clock.now())
     except DomainError as exc:
         raise _refusal(exc) from None
     return JoinOut(code=joined.campaign.code, participants=joined.count, cap=joined.campaign.cap,

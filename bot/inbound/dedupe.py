@@ -36,17 +36,22 @@ class DeliveryGuard:
     def processing_value(token: str) -> str:
         """The claim of a delivery being processed (bot/inbound/intake.py takes it, with the rest of what precedes
         a handler); `token` tells one attempt's claim from another's. It expires after processing_ttl, so
-        a worker that died mid-way does not leave the message unanswerable forever."""
+        a worker that died mid-way does not leave the message unanswerable forever: the lease is short
+        (DELIVERY_LEASE, under WeChat's interval between retries) and renewed while the work runs, so a
+        dead worker's claim has lapsed when the next copy arrives, and that copy takes the delivery over."""
         return json.dumps({"s": PROCESSING, "t": token})
 
-    async def wait(self, dedupe_key: str, until: float) -> Seen:
-        """Wait (until a monotonic instant) for the first delivery to finish."""
+    async def wait(self, dedupe_key: str, until: float) -> Seen | None:
+        """Wait (until a monotonic instant) for the first delivery to finish; None when its claim lapsed
+        (its worker died, or Redis ran a claim its sender had given up on): the caller may take it over."""
         key = self.key(dedupe_key)
         delay = 0.02
         while True:
             seen = await self._read(key)
-            if seen is None or seen.state != PROCESSING or time.monotonic() + delay > until:
-                return seen or Seen(PROCESSING)
+            if seen is None:
+                return None
+            if seen.state != PROCESSING or time.monotonic() + delay > until:
+                return seen
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
 

@@ -4,6 +4,10 @@ recorded, take the member's conversation lock and read the flow state under it.
 
 One at a time these were five commands, each a round trip that costs the worker more CPU than the
 command costs Redis. A retry stops at the claim: nothing else is touched, as before.
+
+The claim and the lock are leases (DELIVERY_LEASE), renewed by the pipeline while the work runs: a script
+that Redis runs after its sender gave up (a stall past the deadline) leaves a claim nobody renews, which
+lapses before WeChat's next retry, so that retry processes the message.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ return {1, false, touch, 0, false}
 @dataclass(frozen=True)
 class Intake:
     seen: Seen | None  # not None: a retry of a delivery already claimed; nothing else was done
+    token: str = ""  # this attempt's claim and lock token (the pipeline renews both with it)
     touch_due: bool = False  # the member's interaction is to be recorded (once a minute)
     prefetched: Prefetched | None = None  # the conversation lock, taken, and the flow state read under it
 
@@ -76,7 +81,8 @@ class IntakeScript:
         if not int(result[0]):
             return Intake(self.guard.decode(result[1]))
         locked = int(result[3]) == 1
-        return Intake(None, touch_due=int(result[2]) == 1, prefetched=Prefetched(token, result[4]) if locked else None)
+        prefetched = Prefetched(token, result[4]) if locked else None
+        return Intake(None, token=token, touch_due=int(result[2]) == 1, prefetched=prefetched)
 
 
 def _ms(seconds: float) -> int:

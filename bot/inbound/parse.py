@@ -11,7 +11,7 @@ from typing import Any
 
 import xmltodict
 
-from handlers.core.message import Inbound, Scene, normalise
+from handlers.core.message import Inbound, Scene, delivery_key, normalise
 
 MAX_TEXT = 2000  # longer texts are not commands; they get the help menu
 # CDATA sections hold member text, which may itself contain "<!"; only markup outside them counts.
@@ -81,12 +81,17 @@ def subscription_items(fields: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
 
 def dedupe_key(source: str, fields: Mapping[str, Any]) -> str:
     """Messages by MsgId; events by sender + CreateTime + Event + EventKey (WeChat's key, widened
-    so a subscribe and a SCAN in the same second stay two deliveries)."""
-    msg_id = _text(fields, "MsgId")
-    if msg_id:
-        return f"{source}:msg:{msg_id}"
+    so a subscribe and a SCAN in the same second stay two deliveries) + the event's own ids."""
     parts = [_text(fields, n) for n in ("FromUserName", "CreateTime", "Event", "EventKey")]
-    return f"{source}:evt:" + ":".join(parts)
+    return delivery_key(source, _text(fields, "MsgId"), parts, event_ids(fields))
+
+
+def event_ids(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids WeChat puts on an event: `MsgID` (capital D) of a template report, and the `MsgID` of
+    each subscribe_msg_sent_event item."""
+    top = _text(fields, "MsgID")
+    items = tuple(item.get("MsgID", "").strip() for item in subscription_items(fields))
+    return tuple(i for i in (top, *items) if i)
 
 
 def build_inbound(source: str, fields: Mapping[str, Any], received_at: datetime) -> Inbound:

@@ -1,5 +1,15 @@
 """One inbound message from dedupe to reply: claim the delivery, run the conversation under a
-deadline, answer in time or hand the replies to the outbox, and remember the answer for retries."""
+deadline, answer in time or hand the replies to the outbox, and remember the answer for retries.
+
+Nothing lost, nothing doubled, under faults (issue 12):
+- the intake runs inside the deadline; when the KV cannot answer in time the member is told to try
+  again (texts.RETRY_LATER) and no claim is kept, so a copy of the message is processed afresh;
+- the claim and the member's lock are short leases renewed while the work runs: a dead worker's lapse
+  before WeChat's next retry, and a copy that finds the claim gone takes the delivery over;
+- past the deadline the message is recorded durably (storage/deliveries.py) before the claim says
+  `outboxed` and WeChat hears `success`; the record is completed in the transaction that writes the late
+  replies, renewed while the worker lives, and run again by a sweep (bot/inbound/late.py) once it lapses.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import metrics
+from bot.inbound import late
 from bot.inbound.dedupe import OUTBOXED, REPLIED, DeliveryGuard
 from bot.inbound.intake import Intake, IntakeScript
 from bot.inbound.render import SUCCESS, render, to_custom_message
@@ -20,9 +31,14 @@ from handlers import texts
 from handlers.core.context import ChatContext, Services
 from handlers.core.message import MINI_PROGRAM, OFFICIAL_ACCOUNT, Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent, merge_texts
-from storage import outbox
+from storage import deliveries, outbox
+from storage.kv import KVError, new_token
 
 log = logging.getLogger("wxbot.pipeline")
+
+
+class _CompletedElsewhereError(Exception):
+    """A late delivery another worker completed first: roll back, so its replies are not queued twice."""
 
 
 class ChatPipeline:
@@ -33,6 +49,8 @@ class ChatPipeline:
         guard: DeliveryGuard,
         *,
         deadline: float,
+        lease: float = 3.0,
+        late_lease: float = 15.0,
         on_first_contact: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.services = services
@@ -40,6 +58,8 @@ class ChatPipeline:
         self.guard = guard
         self.intake = IntakeScript(services.kv, guard, conversation)
         self.deadline = deadline
+        self.lease = lease
+        self.late_lease = late_lease
         self._late: set[asyncio.Task[Any]] = set()
         self.on_first_contact = on_first_contact
 
@@ -47,28 +67,95 @@ class ChatPipeline:
         """The plaintext passive reply for this delivery (`success` when there is nothing to say)."""
         started = started or time.monotonic()
         until = started + self.deadline
-        intake = await self.intake.take(msg)
+        try:
+            intake = await asyncio.wait_for(self._claim(msg, until), max(until - time.monotonic(), 0.01))
+        except (TimeoutError, KVError) as exc:
+            log.warning("intake failed key=%s (%s); asked to try again", msg.dedupe_key, type(exc).__name__)
+            metrics.MESSAGES.labels(msg.source, "intake", "retry_later").inc()
+            return self._render(msg, Text(texts.RETRY_LATER))
         if (seen := intake.seen) is not None:
-            metrics.DEDUPE_HITS.labels(seen.state).inc()
-            if seen.state not in (REPLIED, OUTBOXED):
-                seen = await self.guard.wait(msg.dedupe_key, until)
             return seen.body if seen.state == REPLIED else SUCCESS
 
         ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
-        task = asyncio.create_task(self._run(msg, ctx, intake))
+        task = asyncio.create_task(self._run_leased(msg, ctx, intake))
         try:
             replies = await asyncio.wait_for(asyncio.shield(task), max(until - time.monotonic(), 0.01))
         except TimeoutError:
-            await self.guard.outboxed(msg.dedupe_key)
-            metrics.LATE_REPLIES.inc()
-            ctx.log.warning("late reply intent=%s; replies go to the outbox", ctx.intent)
-            self._track(self._deliver_late(msg, ctx, task))
-            self._observe(msg, ctx, "late", started)
-            return SUCCESS
+            return await self._go_late(msg, ctx, task, started)
         body = await self._answer(msg, ctx, replies)
-        await self.guard.replied(msg.dedupe_key, body)
+        await self._remember(msg, ctx, body)
         self._observe(msg, ctx, "replied" if body != SUCCESS else "acked", started)
         return body
+
+    async def _claim(self, msg: Inbound, until: float) -> Intake:
+        """Claim the delivery, or learn what became of it; a claim that lapses while this copy waits on it
+        (its worker died) is claimed by this copy."""
+        while True:
+            intake = await self.intake.take(msg)
+            if (seen := intake.seen) is None:
+                return intake
+            metrics.DEDUPE_HITS.labels(seen.state).inc()
+            if seen.state in (REPLIED, OUTBOXED):
+                return intake
+            waited = await self.guard.wait(msg.dedupe_key, until)
+            if waited is not None:
+                return Intake(waited)
+            log.warning("a claim lapsed key=%s; this copy takes the delivery over", msg.dedupe_key)
+
+    async def _run_leased(self, msg: Inbound, ctx: ChatContext, intake: Intake) -> list[Reply]:
+        """The conversation, with the claim and the member's lock renewed every third of their lease."""
+        held = {self.guard.key(msg.dedupe_key): self.guard.processing_value(intake.token),
+                self.conversation.lock_key(msg): intake.token}
+        renewing = asyncio.create_task(self._renew(held))
+        try:
+            return await self._run(msg, ctx, intake)
+        finally:
+            renewing.cancel()
+
+    async def _renew(self, held: dict[str, str]) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.services.kv.renew(held, self.lease)
+            except KVError as exc:  # the next renewal may get through; if none does, the lease lapses
+                log.warning("renewing a delivery's lease failed (%s)", type(exc).__name__)
+
+    async def _go_late(self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], started: float) -> str:
+        """Past the deadline: hold the delivery durably, then say `outboxed` and answer `success`; the
+        replies follow through the outbox. If it cannot be held, the member is told to try again."""
+        try:
+            async with self.services.db.unit_of_work() as session:
+                record = await deliveries.record(
+                    session, dedupe_key=msg.dedupe_key, inbound=late.dumps(msg),
+                    now=self.services.clock.now(), lease=self.late_lease,
+                )
+        except Exception:
+            ctx.log.exception("recording a late delivery failed; asked to try again")
+            self._track(self._deliver_late(msg, ctx, task, None))
+            body = self._render(msg, Text(texts.RETRY_LATER))
+            await self._remember(msg, ctx, body)
+            self._observe(msg, ctx, "retry_later", started)
+            return body
+        try:
+            await self.guard.outboxed(msg.dedupe_key)
+        except KVError as exc:  # the durable record answers for the delivery; the claim lapses by itself
+            ctx.log.warning("marking a delivery outboxed failed (%s)", type(exc).__name__)
+        metrics.LATE_REPLIES.inc()
+        ctx.log.warning("late reply intent=%s; replies go to the outbox", ctx.intent)
+        self._track(self._deliver_late(msg, ctx, task, record))
+        self._observe(msg, ctx, "late", started)
+        return SUCCESS
+
+    async def _remember(self, msg: Inbound, ctx: ChatContext, body: str) -> None:
+        """Store the answer for WeChat's retries; if the KV fails now, the answer still goes out."""
+        try:
+            await self.guard.replied(msg.dedupe_key, body)
+        except KVError as exc:
+            ctx.log.warning("storing the reply for retries failed (%s)", type(exc).__name__)
+
+    def _render(self, msg: Inbound, reply: Reply) -> str:
+        now = int(self.services.clock.now().timestamp())
+        return render(reply, account=msg.app_id, openid=msg.openid, now=now, is_event=msg.is_event)
 
     async def _run(self, msg: Inbound, ctx: ChatContext, intake: Intake) -> list[Reply]:
         # When the member's row is due to record this interaction (once a minute per member), say so in
@@ -77,7 +164,7 @@ class ChatPipeline:
         due = ctx.touch_due = self.services.clock.now() if intake.touch_due else None
         failed = False
         try:
-            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched))
+            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token or None))
         except Exception:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
@@ -110,17 +197,56 @@ class ChatPipeline:
             passive, later = replies[0], replies[1:]
         if later:
             await self._to_outbox(msg, later, "extra")
-        now = int(self.services.clock.now().timestamp())
-        return render(passive, account=msg.app_id, openid=msg.openid, now=now, is_event=msg.is_event)
+        return self._render(msg, passive)
 
-    async def _deliver_late(self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]]) -> None:
-        replies = await task
-        await self._to_outbox(msg, replies, "late")
+    async def _deliver_late(
+        self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], record: int | None
+    ) -> None:
+        keeping = asyncio.create_task(self._keep(record)) if record is not None else None
+        try:
+            replies = await task
+        finally:
+            if keeping is not None:
+                keeping.cancel()
+        try:
+            await self._to_outbox(msg, replies, "late", complete=record)
+        except _CompletedElsewhereError:
+            ctx.log.info("late delivery already completed by a sweep")
+            return
         ctx.log.info("late replies queued intent=%s count=%d", ctx.intent, len(replies))
 
-    async def _to_outbox(self, msg: Inbound, replies: list[Reply], why: str) -> None:
+    async def _keep(self, record: int) -> None:
+        """Renew the durable record's lease while this worker lives, so no sweep runs it meanwhile."""
+        while True:
+            await asyncio.sleep(self.late_lease / 3)
+            try:
+                async with self.services.db.unit_of_work() as session:
+                    await deliveries.renew(session, record, now=self.services.clock.now(), lease=self.late_lease)
+            except Exception:
+                log.exception("renewing a late delivery's lease failed")
+
+    async def rerun(self, record: int, msg: Inbound) -> None:
+        """Run an abandoned late delivery again (bot/inbound/late.py's sweep); its replies go to the outbox
+        under the keys the first run would have used, so a run that did get that far is not doubled."""
+        ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
+        token = new_token()
+        held = {self.conversation.lock_key(msg): token}
+        renewing = asyncio.create_task(self._renew(held))
+        try:
+            replies = await self._run(msg, ctx, Intake(None, token=token))
+        finally:
+            renewing.cancel()
+        try:
+            await self._to_outbox(msg, replies, "late", complete=record)
+        except _CompletedElsewhereError:
+            return
+        metrics.MESSAGES.labels(msg.source, ctx.intent, "recovered").inc()
+
+    async def _to_outbox(self, msg: Inbound, replies: list[Reply], why: str, complete: int | None = None) -> None:
         now = self.services.clock.now()
         async with self.services.db.unit_of_work() as session:
+            if complete is not None and not await deliveries.complete(session, complete, now=now):
+                raise _CompletedElsewhereError
             for index, reply in enumerate(replies):
                 custom = to_custom_message(reply)
                 if custom is None:

@@ -35,6 +35,7 @@ class Endpoint:
     envelope: Envelope | None
     max_body: int
     max_age: int
+    require_safe_mode: bool = False  # plaintext pushes refused (WECHAT_/MINIPROGRAM_REQUIRE_SAFE_MODE)
 
 
 class Refused(HTTPException):
@@ -73,6 +74,9 @@ async def read_body(endpoint: Endpoint, request: Request) -> bytes:
 def open_body(endpoint: Endpoint, params: Any, body: bytes) -> tuple[dict[str, Any], bool, int]:
     """The message fields, whether they were JSON, and which AES key decrypted them (-1: plaintext)."""
     is_json = body.lstrip()[:1] == b"{"
+    if endpoint.require_safe_mode and params.get("encrypt_type", "raw").lower() != "aes":
+        # Refused unread: the plain signature covers timestamp and nonce, nothing vouches for the body.
+        raise Refused(endpoint, 403, "plaintext push refused: safe mode is required (EncodingAESKey is set)")
     try:
         fields = parse_json(body) if is_json else parse_xml(body)
         if params.get("encrypt_type", "raw").lower() != "aes":

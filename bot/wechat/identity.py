@@ -10,6 +10,7 @@ from bot.wechat.client import NETWORK_ERROR, WeChatAPI, WeChatError
 from storage import members
 from storage.clock import Clock
 from storage.db import Database
+from storage.enums import Source
 
 log = logging.getLogger("wxbot.identity")
 TRANSIENT = frozenset({-1, NETWORK_ERROR})  # WeChat busy, or no answer: worth another try
@@ -43,5 +44,5 @@ class IdentityLinker:
         if unionid:
             async with self.db.unit_of_work() as session:
                 await members.link_unionid(
-                    session, openid=openid, source="oa", unionid=str(unionid), now=self.clock.now()
+                    session, openid=openid, source=Source.OA, unionid=str(unionid), now=self.clock.now()
                 )

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import members, staff
+from storage.campaigns import Campaigns
 from storage.clock import Clock
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
 from storage.members import PiiProtector
 from storage.models import Member
+from storage.rewards import Rewards
 from storage.rules import Rules
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class Services:
     rules: Rules
     ledger: Ledger
     pii: PiiProtector
+    rewards: Rewards
+    campaigns: Campaigns
     qr: QrMaker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -70,7 +74,7 @@ class _NoFlows:
 class ChatContext:
     msg: Inbound
     services: Services
-    log: logging.LoggerAdapter  # type: ignore[type-arg]
+    log: logging.LoggerAdapter
     flows: FlowControl = field(default_factory=_NoFlows)
     intent: str = "unknown"
     # Set by the pipeline when this message's interaction is still to be recorded (members.touch_member):
@@ -93,6 +97,14 @@ class ChatContext:
     @property
     def ledger(self) -> Ledger:
         return self.services.ledger
+
+    @property
+    def rewards(self) -> Rewards:
+        return self.services.rewards
+
+    @property
+    def campaigns(self) -> Campaigns:
+        return self.services.campaigns
 
     @property
     def tz(self) -> ZoneInfo:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-OFFICIAL_ACCOUNT = "oa"
-MINI_PROGRAM = "mp"
+from storage.enums import Source
+
+# The names the edge has always used for the two doors: the enum's members themselves.
+OFFICIAL_ACCOUNT, MINI_PROGRAM = Source.OA, Source.MP
 
 _SPACES = re.compile(r"\s+")
 
@@ -20,6 +22,16 @@ def normalise(text: str) -> str:
     """Fold full-width forms (NFKC), trim, casefold and collapse inner whitespace."""
     folded = unicodedata.normalize("NFKC", text)
     return _SPACES.sub(" ", folded).strip().casefold()
+
+
+def delivery_key(source: str, msg_id: str, event_parts: Sequence[str], event_ids: Sequence[str] = ()) -> str:
+    """The dedupe key of one delivery: a message by its MsgId; an event by sender, CreateTime, Event and
+    EventKey, plus every id WeChat gives the event (TEMPLATESENDJOBFINISH's MsgID, the subscribe result
+    items' MsgIDs), since two reports to one member in one second differ by nothing else. A retry repeats
+    all of these, so it keeps its key."""
+    if msg_id:
+        return f"{source}:msg:{msg_id}"
+    return f"{source}:evt:" + ":".join([*event_parts, *event_ids])
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage.kv import KV, LockTimeoutError
-from tests import backends
 from tests.conftest import SERVER
+from tests.support import backends
 
 
 @pytest.fixture(

@@ -16,8 +16,8 @@ from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Member, RewardCode
 from storage.rewards import Rewards
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_members, add_reward, redeem, use_coupon
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.redeem_support import add_members, add_reward, redeem, use_coupon
 
 VALID: dict[str, Any] = {
     "name": "20元满减券", "description": "满 100 元减 20 元", "cost": 180, "kind": "coupon",

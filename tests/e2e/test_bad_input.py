@@ -15,8 +15,8 @@ from bot.crypto import Envelope, sha1_signature
 from devtools.simclient import WeChatSide, xml_message
 from handlers import texts
 from storage.clock import FrozenClock
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
-from tests.helpers import assert_untouched, kv_keys, plain_params, post_raw, post_signed, safe_push
+from tests.support.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
+from tests.support.helpers import assert_untouched, kv_keys, plain_params, post_raw, post_signed, safe_push
 
 MAX_BODY = 64 * 1024
 

@@ -19,7 +19,7 @@ from devtools.fakewechat import create_fake_wechat
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import OutboundCall
-from tests.campaign_support import (
+from tests.support.campaign_support import (
     balance,
     campaign_row,
     create_campaign,
@@ -31,8 +31,8 @@ from tests.campaign_support import (
     participants,
     phone,
 )
-from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat, make_settings, serving
+from tests.support.fakes import WeChat, make_settings, serving
+from tests.support.member_support import sign_up
 
 FAKE = "http://fake.wechat"
 

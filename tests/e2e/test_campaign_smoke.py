@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from storage import staff
 from storage.models import Campaign, Member
-from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
+from tests.support.member_support import sign_up
 
 MANAGER = "oMANAGER000000000000000001"
 

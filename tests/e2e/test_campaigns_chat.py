@@ -5,20 +5,19 @@ every bad answer re-prompts; joining refuses clearly; staff commands are staff o
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from flows.campaign_create import parse_end
 from handlers import texts
+from handlers.core.dates import parse_end
 from scheduler.jobs import JOBS, JobContext
 from storage import staff
 from storage.campaigns import Campaigns
 from storage.clock import FrozenClock
 from storage.members import sign_up as sign_up_in_storage
 from storage.models import Campaign, CampaignMember, Checkin, LedgerEntry
-from tests.campaign_support import (
+from tests.support.campaign_support import (
     MANAGER,
     all_campaigns,
     balance,
@@ -26,7 +25,6 @@ from tests.campaign_support import (
     create_campaign,
     draw_record,
     flow_state,
-    ledger_matches_balances,
     make_staff,
     member_id,
     openid,
@@ -35,11 +33,11 @@ from tests.campaign_support import (
     payouts,
     phone,
 )
-from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat
-from tests.helpers import custom_message
-
-TZ = ZoneInfo("Asia/Shanghai")
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
+from tests.support.helpers import custom_message
+from tests.support.invariants import assert_points_consistent
+from tests.support.member_support import sign_up
 
 
 async def members(wechat: WeChat, count: int, start: int = 0) -> list[str]:
@@ -94,7 +92,7 @@ async def test_join_bonus_pays_every_participant_at_join(wechat: WeChat) -> None
     assert f"每日参加：{day:%m-%d} 2 人" in stats
     assert "报名有礼" in stats
     assert "进行中" in stats
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_group_buy_pays_nobody_before_n_and_everyone_at_the_nth(wechat: WeChat) -> None:
@@ -133,7 +131,7 @@ async def test_group_buy_pays_nobody_before_n_and_everyone_at_the_nth(wechat: We
     assert [await balance(db, p) for p in people] == [130, 130, 130, 130, 100]
     assert "已经参加过" in await wechat.say(people[0], f"参加 {c.code}")
     assert (await campaign_row(db, c.id)).paid_out == 120  # type: ignore[arg-type]
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_checkin_challenge_pays_those_with_k_days_at_the_end(wechat: WeChat, clock: FrozenClock) -> None:
@@ -177,7 +175,7 @@ async def test_checkin_challenge_pays_those_with_k_days_at_the_end(wechat: WeCha
     stats = await wechat.say(MANAGER, f"活动数据 {c.code}")
     assert "已结束" in stats
     assert "已发放积分：50" in stats
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_checkin_challenge_ended_early_by_the_manager(wechat: WeChat, clock: FrozenClock) -> None:
@@ -239,7 +237,7 @@ async def test_lucky_draw_pays_w_winners_at_the_end(wechat: WeChat, clock: Froze
     again = await campaign_row(db, c.id)  # type: ignore[arg-type]
     assert again.draw_record == settled.draw_record
     assert await payouts(db, c.id) == paid  # type: ignore[arg-type]
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_lucky_draw_with_fewer_participants_than_winners_pays_them_all(

@@ -20,10 +20,10 @@ from schemathesis import GenerationMode
 
 from bot.crypto import Envelope, sha1_signature
 from devtools.simclient import xml_message
-from tests.e2e.member_support import ORDER_SECRET, signature
-from tests.fakes import ADMIN, AES_KEY, APPID, TOKEN, WeChat
-from tests.fuzz_support import Fuzz, fuzz_world
-from tests.mp_support import MP_AES_KEY, MP_APPID, MP_TOKEN
+from tests.support.fakes import ADMIN, AES_KEY, APPID, TOKEN, WeChat
+from tests.support.fuzz_support import Fuzz, fuzz_world
+from tests.support.member_support import ORDER_SECRET, signature
+from tests.support.mp_support import MP_AES_KEY, MP_APPID, MP_TOKEN
 
 EXAMPLES = 12
 # No shrinking: a failure reports its raw example at once instead of minutes of shrinking in CI.

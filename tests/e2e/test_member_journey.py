@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from handlers import texts
 from storage.models import LedgerEntry
-from tests.e2e.member_support import member_by_openid
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
+from tests.support.member_support import member_by_openid, sign_up
 
 ALICE = "oALICE000000000000000000001"
 
@@ -17,15 +17,6 @@ async def ledger_sum(wechat: WeChat, member_id: int) -> int:
         return int(await session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.member_id == member_id)
         ) or 0)
-
-
-async def sign_up(
-    wechat: WeChat, openid: str, phone: str = "13800138000", birthday: str = "1990-05-20"
-) -> str:
-    assert await wechat.say(openid, "注册") == texts.SIGNUP_ASK_PHONE
-    assert "生日" in await wechat.say(openid, phone)
-    assert "隐私说明" in await wechat.say(openid, birthday)
-    return await wechat.say(openid, "同意")
 
 
 async def test_sign_up_then_check_in_balance_and_history(wechat: WeChat) -> None:

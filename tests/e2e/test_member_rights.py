@@ -10,7 +10,8 @@ from flows.store import FlowStore
 from handlers import texts
 from storage import members
 from storage.models import Member
-from tests.e2e.member_support import (
+from tests.support.fakes import WeChat
+from tests.support.member_support import (
     PHONE,
     assert_books_balance,
     entries,
@@ -20,7 +21,6 @@ from tests.e2e.member_support import (
     member_by_openid,
     sign_up,
 )
-from tests.fakes import WeChat
 
 ALICE = "oRIGHTS_ALICE_000000000001"
 VISITOR = "oRIGHTS_VISITOR_0000000002"

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from handlers import texts
 from storage.campaigns import Campaigns
 from storage.models import LedgerEntry, Redemption
-from tests.e2e.member_support import sign_up
-from tests.mp_support import MiniProgram, auth
-from tests.redeem_support import add_reward, credit
+from tests.support.member_support import sign_up
+from tests.support.mp_support import MiniProgram, auth
+from tests.support.redeem_support import add_reward, credit
 
 MP_USER = "oMPuser000000000000000000001"
 MP_OTHER = "oMPuser000000000000000000002"

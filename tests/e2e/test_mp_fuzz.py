@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.fuzz_support import Fuzz, fuzz_world
+from tests.support.fuzz_support import Fuzz, fuzz_world
 
 # Every operation of the member API: a new one fails test_every_operation_is_fuzzed until listed here.
 OPERATIONS = [

@@ -10,8 +10,8 @@ import pytest
 
 from bot.api.miniprogram import RATE_PER_MINUTE, SESSION_TTL
 from handlers import texts
-from tests.e2e.member_support import sign_up
-from tests.mp_support import MiniProgram, auth
+from tests.support.member_support import sign_up
+from tests.support.mp_support import MiniProgram, auth
 
 MP_USER = "oMPuser000000000000000000001"
 OA_USER = "oOAfollower000000000000001"

@@ -16,8 +16,8 @@ from bot.crypto import sha1_signature
 from handlers import texts
 from storage import cswindow, outbox
 from storage.clock import FrozenClock
-from tests import vectors
-from tests.mp_support import PUSH, MiniProgram, custom_text, mini_program
+from tests.support import vectors
+from tests.support.mp_support import PUSH, MiniProgram, custom_text, mini_program
 
 MODES = [pytest.param(False, id="plaintext"), pytest.param(True, id="safe")]
 FORMATS = ["json", "xml"]

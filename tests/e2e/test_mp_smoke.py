@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import create_app
 from devtools.fakewechat import create_fake_wechat
-from tests.fakes import WeChat, make_settings, running, wechat_for
+from tests.support.fakes import WeChat, make_settings, running, wechat_for
 
 OA_OPENID = "oOAfollower000000000000001"
 

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storage.clock import FrozenClock
 from tests.conftest import START
-from tests.fakes import WeChat, make_app, make_settings, serving
+from tests.support.fakes import WeChat, make_app, make_settings, serving
 
 UNREACHABLE_PG = "postgresql://root@127.0.0.1:1/x"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

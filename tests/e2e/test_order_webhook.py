@@ -14,7 +14,9 @@ from sqlalchemy import func, select, update
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Anomaly, Member, PurchaseOrder
-from tests.e2e.member_support import (
+from tests.support.factories import anomalies_of
+from tests.support.fakes import WeChat
+from tests.support.member_support import (
     ORDER_SECRET,
     PHONE,
     app_with_order_secret,
@@ -30,8 +32,6 @@ from tests.e2e.member_support import (
     signature,
     snapshot,
 )
-from tests.factories import anomalies_of
-from tests.fakes import WeChat
 
 ALICE = "oORDERS_ALICE_000000000001"
 VISITOR = "oORDERS_VISITOR_0000000002"

@@ -4,8 +4,7 @@ with purchases arriving through the signed order webhook."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +13,9 @@ from handlers import texts
 from storage import members
 from storage.clock import FrozenClock
 from storage.models import Checkin
-from tests.e2e.member_support import (
+from tests.support.factories import anomalies_of, local
+from tests.support.fakes import WeChat
+from tests.support.member_support import (
     app_with_order_secret,
     assert_books_balance,
     entries,
@@ -26,10 +27,7 @@ from tests.e2e.member_support import (
     refund,
     sign_up,
 )
-from tests.factories import anomalies_of
-from tests.fakes import WeChat
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 ALICE = "oPOINTS_ALICE_000000000001"
 VISITOR = "oPOINTS_VISITOR_0000000002"
 JOIN_FIRST = texts.JOIN_FIRST.format(bonus=100)
@@ -40,10 +38,6 @@ async def wechat(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[WeC
     """The usual harness, with ORDER_WEBHOOK_SECRET set so purchases can move the tier."""
     async with app_with_order_secret(urls, clock) as harness:
         yield harness
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
 
 
 def done(points: int, streak: int, balance: int, bonus: int = 0) -> str:

@@ -16,9 +16,10 @@ from storage.clock import FrozenClock
 from storage.models import Anomaly, LedgerEntry, Member, Redemption
 from storage.rewards import Rewards
 from tests.e2e.test_member_journey import sign_up
-from tests.factories import anomalies_of
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_reward, assert_points_consistent, credit, redemptions_of, reward_row
+from tests.support.factories import anomalies_of
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.invariants import assert_points_consistent
+from tests.support.redeem_support import add_reward, credit, redemptions_of, reward_row
 
 ALICE = "oALICE0000000000000000redeem"
 BOB = "oBOB00000000000000000redeem"
@@ -101,7 +102,7 @@ async def test_list_choose_quote_confirm_and_see_the_code(wechat: WeChat, encryp
         name="5元券", code=redemption.code, expires=EXPIRES, usage=texts.USAGE_COUPON, cost=50, balance=50,
     )
     assert re.fullmatch(r"[A-HJ-NP-Z2-9]{10}", redemption.code)
-    assert redemption.request_key.startswith("chat:")
+    assert re.fullmatch(r"quote:\d+", redemption.request_key)  # the quote row is the redemption key
     assert await balance(wechat, member) == 50
     assert (await reward_row(wechat.services.db, reward_id)).stock == 2
     mine = texts.COUPONS_HEAD + "\n" + texts.COUPONS_LINE.format(name="5元券", code=redemption.code, expires=EXPIRES)

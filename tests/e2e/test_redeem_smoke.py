@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from storage.models import Member, Redemption, Reward
-from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
+from tests.support.member_support import sign_up
 
 BOB = "oBOB0000000000000000000001"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,8 +14,10 @@ from storage import members
 from storage.clock import FrozenClock
 from storage.codes import UNAMBIGUOUS
 from storage.members import Signup
-from tests.campaign_support import flow_state
-from tests.e2e.member_support import (
+from tests.support.campaign_support import flow_state
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
+from tests.support.member_support import (
     PHONE,
     assert_books_balance,
     consent_prompt,
@@ -27,9 +28,7 @@ from tests.e2e.member_support import (
     member_by_openid,
     sign_up,
 )
-from tests.fakes import WeChat
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 ALICE = "oSIGNUP_ALICE_0000000000001"
 BOB = "oSIGNUP_BOB_00000000000002"
 ASK_BIRTHDAY = texts.SIGNUP_ASK_BIRTHDAY.format(points=200)
@@ -420,14 +419,14 @@ async def test_monthly_limit_of_twenty_rewarded_referrals(wechat: WeChat, clock:
     await sign_up(wechat, ALICE)
     assert (await member_by_id(wechat, referrer_id)).balance == 150
     # Referees 2..20 straight through storage, spread so the 500-a-day cap never bites.
-    day = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+    day = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
     for index in range(2, 21):
         at = day + timedelta(days=(index - 2) // 8, minutes=index)
         done = await direct_referee(wechat, index, code, at)
         assert done.referrer_rewarded, index
     assert await assert_books_balance(wechat, referrer_id) == 100 + 20 * 50
 
-    late_november = datetime(2026, 11, 30, 23, 59, tzinfo=SHANGHAI)
+    late_november = datetime(2026, 11, 30, 23, 59, tzinfo=TZ)
     twenty_first = await direct_referee(wechat, 21, code, late_november)
     assert not twenty_first.referrer_rewarded
     assert await entry_by_key(wechat, f"referral:{twenty_first.member_id}") is None
@@ -435,7 +434,7 @@ async def test_monthly_limit_of_twenty_rewarded_referrals(wechat: WeChat, clock:
     assert await assert_books_balance(wechat, referrer_id) == 1100
 
     # A new month in Shanghai (still 30 November in UTC): the count starts again.
-    december = datetime(2026, 12, 1, 0, 30, tzinfo=SHANGHAI)
+    december = datetime(2026, 12, 1, 0, 30, tzinfo=TZ)
     next_month = await direct_referee(wechat, 22, code, december)
     assert next_month.referrer_rewarded
     assert await assert_books_balance(wechat, referrer_id) == 1150

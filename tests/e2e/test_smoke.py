@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from handlers import texts
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
 
 
 async def test_help_and_welcome_plain_and_safe_mode(wechat: WeChat) -> None:

@@ -14,7 +14,7 @@ from bot.migrate import upgrade
 from handlers import texts
 from storage.db import Database
 from storage.models import Staff
-from tests.fakes import ADMIN, WeChat
+from tests.support.fakes import ADMIN, WeChat
 
 NEW_MANAGER = "oNEWMANAGER0000000000000001"
 

@@ -17,8 +17,8 @@ from devtools.simclient import xml_message
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Member
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
-from tests.helpers import (
+from tests.support.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat, make_app, make_settings, serving
+from tests.support.helpers import (
     count_rows,
     member_rows,
     member_status,
@@ -28,7 +28,7 @@ from tests.helpers import (
     safe_push,
     sender_ids,
 )
-from tests.vectors import A_APPID, A_ENCRYPT, C_ENCRYPT
+from tests.support.vectors import A_APPID, A_ENCRYPT, C_ENCRYPT
 
 MODES = [pytest.param(False, id="plain"), pytest.param(True, id="safe")]
 OPENID = "oQx7d5Kp2LmN9sTuVw3yZaBcDeF1"

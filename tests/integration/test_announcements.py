@@ -36,7 +36,7 @@ from storage.db import Database
 from storage.kv import KV
 from storage.members import sign_up as sign_up_in_storage
 from storage.models import Outbox, OutboxAttempt
-from tests.campaign_support import (
+from tests.support.campaign_support import (
     MANAGER,
     add_members,
     create_campaign,
@@ -46,8 +46,8 @@ from tests.campaign_support import (
     outbox_rows,
     phone,
 )
-from tests.factories import make_ledger
-from tests.fakes import WeChat, make_settings, serving
+from tests.support.factories import make_ledger
+from tests.support.fakes import WeChat, make_settings, serving
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 ROBOT_BASE = "http://robot.test"

@@ -9,22 +9,15 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from flows.signup import parse_birthday
+from handlers.core.dates import parse_birthday
 from storage import orders
 from storage.checkins import CheckinResult, check_in
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PointsLot
 from storage.tiers import review_tiers
-from tests.factories import (
-    add_member,
-    anomalies_of,
-    consistent_points,
-    entry_by_key,
-    local,
-    movements_of,
-    tier_of,
-)
+from tests.support.factories import add_member, anomalies_of, entry_by_key, local, movements_of, tier_of
+from tests.support.invariants import consistent_points
 
 
 async def checkin(db: Database, ledger: Ledger, member_id: int, at: datetime) -> CheckinResult:

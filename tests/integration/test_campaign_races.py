@@ -17,17 +17,17 @@ from storage.campaigns import AlreadyJoinedError, CampaignEndedError, CampaignFu
 from storage.checkins import check_in
 from storage.db import Database
 from storage.models import Campaign, CampaignMember, Member
-from tests.campaign_support import (
+from tests.support.campaign_support import (
     add_members,
     campaign_row,
     draw_record,
-    ledger_matches_balances,
     new_campaign,
     outbox_rows,
     participants,
     payouts,
 )
-from tests.factories import make_ledger
+from tests.support.factories import make_ledger
+from tests.support.invariants import assert_points_consistent
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 ENDS = NOW + timedelta(days=3)
@@ -93,7 +93,7 @@ async def test_thirty_join_a_group_buy_of_ten_at_once(db: Database, campaigns: C
     again = await rush(db, campaigns, c.code, people)
     assert all(isinstance(r, AlreadyJoinedError) for r in again), {repr(r) for r in again}
     assert await payouts(db, c.id) == {m: [10] for m in ids}  # type: ignore[arg-type, misc]
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_nobody_is_paid_before_the_nth_then_a_rush_pays_all(db: Database, campaigns: Campaigns) -> None:
@@ -119,7 +119,7 @@ async def test_nobody_is_paid_before_the_nth_then_a_rush_pays_all(db: Database, 
     assert await payouts(db, c.id) == {m.id: [10] for m in people}  # type: ignore[arg-type, misc]
     assert {r.member_id for r in await outbox_rows(db, kind="campaign_reward")} == {m.id for m in people[:9]}
     assert (await campaign_row(db, c.id)).paid_out == 300  # type: ignore[arg-type]
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 @pytest.mark.parametrize("kind", ["join_bonus", "group_buy"])
@@ -141,7 +141,7 @@ async def test_a_cap_of_twenty_holds_against_fifty_at_once(db: Database, campaig
     assert row.participants == 20
     assert await payouts(db, c.id) == {m: [5] for m in in_it}  # type: ignore[arg-type]
     assert row.paid_out == 100 == row.budget
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_finalize_due_run_concurrently_from_two_databases_pays_once(
@@ -180,7 +180,7 @@ async def test_finalize_due_run_concurrently_from_two_databases_pays_once(
         assert row.paid_out <= row.budget
         assert [r.dedupe_key for r in await outbox_rows(db, prefix=f"announce:{c.id}:end")] == [f"announce:{c.id}:end"]
     assert len(await outbox_rows(db, kind="campaign_reward")) == 13
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)
 
 
 async def test_joins_racing_the_draw_are_either_in_the_pool_or_refused(db: Database, campaigns: Campaigns) -> None:
@@ -219,4 +219,4 @@ async def test_the_budget_is_never_exceeded(db: Database, campaigns: Campaigns) 
     assert sum(len(v) for v in (await payouts(db, c.id)).values()) == 3  # type: ignore[arg-type]
     row = await campaign_row(db, c.id)  # type: ignore[arg-type]
     assert (row.paid_out, row.budget, row.participants) == (30, 30, 10)
-    await ledger_matches_balances(db)
+    await assert_points_consistent(db)

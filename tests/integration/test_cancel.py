@@ -4,7 +4,7 @@ code is voided for good, and a redemption is cancelled at most once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,21 +15,10 @@ from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import LedgerEntry, LotMovement, Member, PointsLot, Redemption, RewardCode
 from storage.rewards import OutOfStockError, Rewards
-from tests.factories import TZ
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import (
-    add_members,
-    add_reward,
-    assert_points_consistent,
-    credit,
-    redeem,
-    reward_row,
-    use_coupon,
-)
-
-
-def local(year: int, month: int, day: int, hour: int = 12) -> datetime:
-    return datetime(year, month, day, hour, tzinfo=TZ).astimezone(UTC)
+from tests.support.factories import TZ, local
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.invariants import assert_points_consistent
+from tests.support.redeem_support import add_members, add_reward, credit, redeem, reward_row, use_coupon
 
 
 async def cancel(wechat: WeChat, redemption_id: int, headers: dict[str, str] = ADMIN) -> httpx.Response:
@@ -72,13 +61,13 @@ async def test_cancel_after_partial_expiry_returns_points_to_their_lots(
     wechat: WeChat, clock: FrozenClock
 ) -> None:
     db, ledger = wechat.services.db, wechat.services.ledger
-    member = await one_member(wechat, local(2025, 9, 1))
-    await credit(db, ledger, member, 100, local(2025, 9, 15), key="lot:a")   # expires 2026-10-01
-    await credit(db, ledger, member, 100, local(2025, 11, 15), key="lot:b")  # expires 2026-12-01
-    await credit(db, ledger, member, 100, local(2026, 3, 10), key="lot:c")   # expires 2027-04-01
+    member = await one_member(wechat, local(2025, 9, 1, 12))
+    await credit(db, ledger, member, 100, local(2025, 9, 15, 12), key="lot:a")   # expires 2026-10-01
+    await credit(db, ledger, member, 100, local(2025, 11, 15, 12), key="lot:b")  # expires 2026-12-01
+    await credit(db, ledger, member, 100, local(2026, 3, 10, 12), key="lot:c")   # expires 2027-04-01
     lot_a, lot_b, lot_c = await lots_of(wechat, member)
-    reward_id = await add_reward(db, local(2026, 1, 1), name="周年礼盒", cost=250, stock=5, validity_days=365)
-    issued = await redeem(db, rewards_of(wechat), member, reward_id, "chat:cancel-1", local(2026, 9, 20))
+    reward_id = await add_reward(db, local(2026, 1, 1, 12), name="周年礼盒", cost=250, stock=5, validity_days=365)
+    issued = await redeem(db, rewards_of(wechat), member, reward_id, "chat:cancel-1", local(2026, 9, 20, 12))
     spend, taken = await movements(wechat, "redeem:chat:cancel-1")
     assert taken == {(lot_a.id, -100), (lot_b.id, -100), (lot_c.id, -50)}  # type: ignore[comparison-overlap]
 
@@ -109,10 +98,10 @@ async def test_cancel_after_partial_expiry_returns_points_to_their_lots(
 
 async def test_cancel_after_every_lot_lapsed_restores_nothing(wechat: WeChat, clock: FrozenClock) -> None:
     db, ledger = wechat.services.db, wechat.services.ledger
-    member = await one_member(wechat, local(2025, 9, 1))
-    await credit(db, ledger, member, 300, local(2025, 9, 15))  # expires 2026-10-01
-    reward_id = await add_reward(db, local(2025, 9, 1), cost=250, validity_days=365)
-    issued = await redeem(db, rewards_of(wechat), member, reward_id, "chat:cancel-2", local(2025, 10, 1))
+    member = await one_member(wechat, local(2025, 9, 1, 12))
+    await credit(db, ledger, member, 300, local(2025, 9, 15, 12))  # expires 2026-10-01
+    reward_id = await add_reward(db, local(2025, 9, 1, 12), cost=250, validity_days=365)
+    issued = await redeem(db, rewards_of(wechat), member, reward_id, "chat:cancel-2", local(2025, 10, 1, 12))
 
     clock.set(local(2026, 11, 22, 10))
     response = await cancel(wechat, issued.redemption.id)  # type: ignore[arg-type]

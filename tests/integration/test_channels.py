@@ -13,10 +13,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from storage import cswindow, members, outbox, subscriptions
-from tests.factories import TZ, local
-from tests.fakes import WeChat
-from tests.push_support import CS, MP_APPID, STABLE_TOKEN, SUBSCRIBE, TEMPLATE, PushWorld, add_member, push_world
+from storage import anomalies, cswindow, members, outbox, subscriptions
+from tests.support.factories import TZ, add_member, local
+from tests.support.fakes import WeChat
+from tests.support.push_support import CS, MP_APPID, STABLE_TOKEN, SUBSCRIBE, TEMPLATE, PushWorld, push_world
 
 NOW = local(2026, 5, 20, 10, 0)  # 10:00 local: outside quiet hours
 OPENID = "oCHANNEL0000000000000000001"
@@ -344,28 +344,76 @@ async def test_after_max_attempts_the_push_fails(world: PushWorld, member: int) 
 
 
 async def test_a_crash_between_claim_and_result(world: PushWorld, member: int) -> None:
-    """A sender died after claiming: marketing rows become `uncertain` (never resent, a second
-    greeting is worse than none); transactional ones are sent again."""
+    """A sender died after claiming, before any send: its rows are provably unsent, so once its
+    30-second lease lapses they are sent, marketing and transactional alike, once each."""
     await push(world, member, "birthday", "marketing:1")
     await world.queue("transactional:1", member_id=member, openid=OPENID, kind="birthday")
-    claimed = await outbox.claim(world.db, world.clock.now(), 10)
+    claimed = await outbox.claim(world.db, world.clock.now(), 10, by="dead")
     assert {r.dedupe_key for r in claimed} == {"marketing:1", "transactional:1"}
-    # Before the lease is over nobody touches them.
-    world.clock.advance(minutes=4)
+    world.clock.advance(seconds=20)  # before the lease is over nobody touches them
     assert await world.drain() == 0
     assert {r.status for r in await world.rows()} == {"sending"}
-    world.clock.advance(minutes=2)  # past the 5-minute lease
+    world.clock.advance(seconds=11)
     await world.drain()
-    marketing, transactional = await world.row("marketing:1"), await world.row("transactional:1")
-    assert marketing.status == "uncertain"
-    assert "not resent" in (marketing.last_error or "")
-    assert transactional.status == "sent"
-    calls = await world.calls(TEMPLATE)
-    assert [c["body"]["client_msg_id"] for c in calls] == ["transactional:1"]
+    assert {(r.dedupe_key, r.status, r.attempts) for r in await world.rows()} == {
+        ("marketing:1", "sent", 1), ("transactional:1", "sent", 1)}
+    assert sorted(c["body"]["client_msg_id"] for c in await world.calls(TEMPLATE)) == ["marketing:1", "transactional:1"]
+
+
+async def in_flight(world: PushWorld, key: str, channel: str) -> None:
+    """A dead sender's last act: the row claimed and a send on `channel` started, no answer recorded."""
+    row = await world.row(key)
+    (claimed,) = await outbox.claim(world.db, world.clock.now(), 1, by="dead")
+    assert claimed.id == row.id
+    assert await outbox.start_send(world.db, claimed, channel, world.clock.now(), "dead")
+
+
+async def test_a_send_in_flight_on_customer_service_is_reported_not_resent(world: PushWorld, member: int) -> None:
+    """No dedupe covers a customer-service message: the row is `uncertain` and an anomaly tells
+    operators, for a transactional row too (a redemption code must not arrive twice)."""
+    await world.queue("transactional:1", member_id=member, openid=OPENID, kind="birthday")
+    await push(world, member, "birthday", "marketing:1")
+    for key in ("transactional:1", "marketing:1"):
+        await in_flight(world, key, "cs")
+    world.clock.advance(seconds=31)
+    await world.drain()
+    assert {(r.dedupe_key, r.status) for r in await world.rows()} == {
+        ("transactional:1", "uncertain"), ("marketing:1", "uncertain")}
+    assert await world.sends() == []
+    async with world.db.sessions() as session:
+        found = await anomalies.for_member(session, member)
+    assert sorted(a.kind for a in found) == ["push_uncertain", "push_uncertain"]
     world.clock.advance(hours=1)
     await world.drain()
+    assert await world.sends() == []
+
+
+async def test_a_template_send_in_flight_is_resent_with_the_same_client_msg_id(
+    world: PushWorld, member: int
+) -> None:
+    """The template send reached WeChat before its sender died: the resend carries the same
+    client_msg_id, so WeChat delivers it once; the row ends sent."""
+    await push(world, member, "birthday", "marketing:1")
+    await in_flight(world, "marketing:1", "template")
+    await cswindow.opened_by_message(world.kv, "oa", OPENID)  # must not tempt the resend onto another channel
+    row = await world.row("marketing:1")
+    await world.api.send_template(OPENID, "TPL_birthday", {"thing1": {"value": "x"}}, client_msg_id=row.dedupe_key)
+    world.clock.advance(seconds=31)
+    await world.drain()
+    assert (await world.row("marketing:1")).status == "sent"
+    calls = await world.calls(TEMPLATE)
+    assert [(c["body"]["client_msg_id"], c["duplicate"]) for c in calls] == [
+        ("marketing:1", False), ("marketing:1", True)]
+    assert len(await world.delivered()) == 1
+
+
+async def test_an_in_flight_row_held_past_the_dedupe_window_is_reported(world: PushWorld, member: int) -> None:
+    await push(world, member, "birthday", "marketing:1")
+    await in_flight(world, "marketing:1", "template")
+    world.clock.advance(minutes=6)
+    await world.drain()
     assert (await world.row("marketing:1")).status == "uncertain"
-    assert len(await world.sends()) == 1
+    assert await world.sends() == []
 
 
 async def test_network_error_is_retried(world: PushWorld, member: int) -> None:

@@ -13,9 +13,10 @@ from sqlalchemy import text
 from storage.checkins import check_in
 from storage.db import Database
 from storage.ledger import Ledger
-from tests import backends
 from tests.conftest import SERVER
-from tests.factories import add_member, consistent_points, local
+from tests.support import backends
+from tests.support.factories import add_member, local
+from tests.support.invariants import consistent_points
 
 pytestmark = pytest.mark.skipif(SERVER is None, reason="needs PostgreSQL")
 NOW = local(2026, 5, 4, 9)

@@ -17,8 +17,8 @@ from handlers import texts
 from storage import outbox
 from storage.clock import FrozenClock
 from storage.models import Outbox
-from tests.fakes import WeChat, make_app, make_settings, serving
-from tests.helpers import CountingHandler, custom_message, install, kv_keys, outbox_rows, post_signed
+from tests.support.fakes import WeChat, make_app, make_settings, serving
+from tests.support.helpers import CountingHandler, custom_message, install, kv_keys, outbox_rows, post_signed
 
 DEADLINE = 0.3
 PROMPT = 3.0  # well inside WeChat's 5 s, whatever the load on the test machine

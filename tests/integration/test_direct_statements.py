@@ -1,4 +1,4 @@
-"""The hot path's statements (storage.db.fetch): on PostgreSQL they go straight to the driver connection
+"""The hot path's statements (storage.direct.fetch): on PostgreSQL they go straight to the driver connection
 under the session's transaction, so they must keep every promise the session keeps: they commit and roll
 back with it, they see and are seen by the ORM's work in the same transaction, and the rows they return
 become the session's own objects."""
@@ -15,7 +15,8 @@ from storage.checkins import check_in
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Checkin, LedgerEntry, Member
-from tests.factories import add_member, consistent_points, local
+from tests.support.factories import add_member, local
+from tests.support.invariants import consistent_points
 
 NOW = local(2026, 5, 4, 9)
 

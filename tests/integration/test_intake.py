@@ -11,8 +11,8 @@ from bot.inbound.dedupe import PROCESSING
 from bot.inbound.parse import build_inbound
 from devtools.simclient import WeChatSide
 from handlers.core.message import OFFICIAL_ACCOUNT, Inbound
-from tests.factories import local
-from tests.fakes import WeChat
+from tests.support.factories import local
+from tests.support.fakes import WeChat
 
 OPENID = "oINTAKEtestMEMBERaaaaaaaaaaa"
 

@@ -17,7 +17,8 @@ from storage.errors import ConflictError
 from storage.ledger import InsufficientPointsError, Ledger, Movement
 from storage.models import Checkin, LedgerEntry, Member, PurchaseOrder
 from tests.conftest import START
-from tests.factories import add_member, consistent_points
+from tests.support.factories import add_member
+from tests.support.invariants import consistent_points
 
 NOW = START
 

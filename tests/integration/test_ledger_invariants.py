@@ -39,9 +39,9 @@ from storage.errors import NotFoundError
 from storage.ledger import CAPPED_KINDS, QUALIFYING_KINDS, InsufficientPointsError, Ledger, Movement
 from storage.models import Anomaly, LedgerEntry, LotMovement, Member, PointsLot
 from storage.rules import Rules
-from tests import backends
 from tests.conftest import START
-from tests.factories import TZ, add_member, make_ledger
+from tests.support import backends
+from tests.support.factories import TZ, add_member, make_ledger
 
 EARN_KINDS = ("purchase", "campaign", "checkin")
 

@@ -16,8 +16,8 @@ import asyncio
 import pytest
 
 from storage import outbox
-from tests.factories import local
-from tests.push_support import TEMPLATES, PushWorld, bulk_members, openid_for, push_world
+from tests.support.factories import local
+from tests.support.push_support import TEMPLATES, PushWorld, bulk_members, openid_for, push_world
 
 QPS = 20.0
 SENDS = 61  # 60 intervals: three seconds at 20/s

@@ -20,7 +20,7 @@ from storage.kv import KV
 from storage.ledger import Ledger
 from storage.models import Outbox
 from storage.rules import Rules
-from tests.fakes import make_settings
+from tests.support.fakes import make_settings
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from storage.db import Database
 from storage.ledger import InsufficientPointsError
 from storage.models import LedgerEntry, Redemption, RewardCode
 from storage.rewards import Issued, LimitReachedError, OutOfStockError, Rewards
-from tests.redeem_support import (
+from tests.support.invariants import assert_points_consistent
+from tests.support.redeem_support import (
     add_members,
     add_reward,
-    assert_points_consistent,
     balance_of,
     make_rewards,
     redeem,

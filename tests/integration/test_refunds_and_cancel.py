@@ -13,15 +13,8 @@ from storage.db import Database
 from storage.errors import NotFoundError
 from storage.ledger import Ledger, Movement
 from storage.models import LedgerEntry, Member, PointsLot, PurchaseOrder
-from tests.factories import (
-    TZ,
-    add_member,
-    anomalies_of,
-    consistent_points,
-    entry_by_key,
-    local,
-    movements_of,
-)
+from tests.support.factories import TZ, add_member, anomalies_of, entry_by_key, local, movements_of
+from tests.support.invariants import consistent_points
 
 NOW = local(2026, 11, 22, 10)
 

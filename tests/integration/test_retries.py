@@ -13,8 +13,8 @@ import pytest
 
 from bot.settings import Settings
 from storage.clock import FrozenClock
-from tests.fakes import WeChat, make_app, serving
-from tests.helpers import CountingHandler, decrypt_envelope, install, open_reply, outbox_rows, post_signed
+from tests.support.fakes import WeChat, make_app, serving
+from tests.support.helpers import CountingHandler, decrypt_envelope, install, open_reply, outbox_rows, post_signed
 
 MODES = [pytest.param(False, id="plain"), pytest.param(True, id="safe")]
 

@@ -22,8 +22,8 @@ from scheduler.jobs import JOBS
 from scheduler.main import LEADER_KEY, PushScheduler
 from storage import cswindow, outbox
 from storage.models import LedgerEntry, Member, Outbox, WinbackOffer
-from tests.factories import local
-from tests.push_support import (
+from tests.support.factories import local
+from tests.support.push_support import (
     TEMPLATE,
     TEMPLATES,
     LotSpec,

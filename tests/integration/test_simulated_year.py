@@ -40,8 +40,9 @@ from scheduler.jobs import birthday, expire_points, expiry_reminders, winback
 from storage import checkins, cswindow, members, outbox
 from storage.models import LedgerEntry, Member, Outbox, PointsLot, WinbackOffer
 from storage.rules import Rules
-from tests.factories import TZ, local
-from tests.push_support import (
+from tests.support.factories import TZ, local
+from tests.support.invariants import assert_points_consistent
+from tests.support.push_support import (
     CS,
     SEND_PATHS,
     TEMPLATE,
@@ -53,7 +54,6 @@ from tests.push_support import (
     openid_for,
     push_world,
 )
-from tests.redeem_support import assert_points_consistent
 
 YEAR = 2026
 FIRST, LAST = date(YEAR, 1, 1), date(YEAR, 12, 31)
@@ -169,7 +169,7 @@ class Year:
         self.next_due: datetime | None = None  # the earliest pending push, as the outbox says
 
     async def at(self, day: date, hour: int, minute: int = 0) -> datetime:
-        now = datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ).astimezone(UTC)
+        now = local(day.year, day.month, day.day, hour, minute)
         self.world.clock.set(now)
         return now
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from scheduler.jobs import winback
 from storage import checkins
 from storage.models import WinbackOffer
-from tests.factories import entry_by_key, local
-from tests.fakes import WeChat
-from tests.push_support import TEMPLATE, TEMPLATES, PushWorld, add_member, push_world
+from tests.support.factories import add_member, entry_by_key, local
+from tests.support.fakes import WeChat
+from tests.support.push_support import TEMPLATE, TEMPLATES, PushWorld, push_world
 
 NOW = local(2026, 6, 1, 11, 0)  # the job's hour
 QUIET = "oQUIET000000000000000000001"

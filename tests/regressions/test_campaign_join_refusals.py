@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from handlers import texts
 from storage.campaigns import Campaigns
-from tests.campaign_support import add_members, new_campaign, openid
-from tests.factories import make_ledger
-from tests.fakes import WeChat
+from tests.support.campaign_support import add_members, new_campaign, openid
+from tests.support.factories import make_ledger
+from tests.support.fakes import WeChat
 
 
 async def test_a_participant_of_a_full_campaign_is_told_they_joined(wechat: WeChat) -> None:

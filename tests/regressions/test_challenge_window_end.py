@@ -7,16 +7,13 @@ Only check-ins made before the end count now."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from storage.campaigns import Campaigns
 from storage.checkins import check_in
 from storage.clock import FrozenClock
-from tests.campaign_support import add_members, new_campaign, payouts
-from tests.factories import make_ledger
-from tests.fakes import WeChat
-
-TZ = ZoneInfo("Asia/Shanghai")
+from tests.support.campaign_support import add_members, new_campaign, payouts
+from tests.support.factories import TZ, make_ledger
+from tests.support.fakes import WeChat
 
 
 async def test_a_checkin_after_the_end_on_the_last_day_does_not_count(wechat: WeChat, clock: FrozenClock) -> None:

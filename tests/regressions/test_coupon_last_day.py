@@ -10,9 +10,9 @@ from sqlalchemy import select
 from storage.clock import FrozenClock
 from storage.models import Member
 from storage.rewards import Rewards
-from tests.factories import TZ
-from tests.fakes import WeChat
-from tests.redeem_support import add_members, add_reward, redeem, use_coupon
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
+from tests.support.redeem_support import add_members, add_reward, redeem, use_coupon
 
 
 async def test_a_coupon_is_good_until_the_end_of_its_last_day(wechat: WeChat, clock: FrozenClock) -> None:

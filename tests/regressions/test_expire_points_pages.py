@@ -15,8 +15,9 @@ from scheduler import jobs
 from scheduler.jobs import JobContext
 from storage.db import Database
 from storage.ledger import Ledger
-from tests.factories import consistent_points, local
-from tests.redeem_support import add_members
+from tests.support.factories import local
+from tests.support.invariants import consistent_points
+from tests.support.redeem_support import add_members
 
 
 async def test_every_member_is_expired_once_across_pages_even_when_one_fails(

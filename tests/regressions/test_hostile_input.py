@@ -19,10 +19,10 @@ from sqlalchemy import text
 from bot.crypto import sha1_signature
 from storage.clock import FrozenClock
 from storage.db import Database
-from tests.e2e.member_support import ORDER_SECRET, app_with_order_secret, paid, post_order, sign_up
-from tests.fakes import ADMIN, TOKEN, WeChat, make_app, make_settings, serving
-from tests.helpers import assert_untouched, db_state, plain_params
-from tests.mp_support import MiniProgram
+from tests.support.fakes import ADMIN, TOKEN, WeChat, make_app, make_settings, serving
+from tests.support.helpers import assert_untouched, db_state, plain_params
+from tests.support.member_support import ORDER_SECRET, app_with_order_secret, paid, post_order, sign_up
+from tests.support.mp_support import MiniProgram
 
 ALICE = "oHOSTILE_ALICE_00000000001"
 NON_ASCII = "tëst-ünïcode-密钥".encode()  # sent as raw header bytes; Starlette reads them as latin-1

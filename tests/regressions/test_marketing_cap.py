@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage import outbox
-from tests.factories import local
-from tests.push_support import TEMPLATES, PushWorld, add_member, push_world
+from tests.support.factories import add_member, local
+from tests.support.push_support import TEMPLATES, PushWorld, push_world
 
 NOW = local(2026, 6, 10, 10, 0)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mp_support import MiniProgram
+from tests.support.mp_support import MiniProgram
 
 INT32_MAX = 2**31 - 1
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mp_support import PUSH, MiniProgram
+from tests.support.mp_support import PUSH, MiniProgram
 
 USER = "oMPuser000000000000000000001"
 

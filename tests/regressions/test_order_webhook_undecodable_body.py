@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage.clock import FrozenClock
-from tests.e2e.member_support import app_with_order_secret, post_order, sign_up, snapshot
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
+from tests.support.member_support import app_with_order_secret, post_order, sign_up, snapshot
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Regression in flows/campaign_create.parse_end: a month-day without a year that has already passed
+"""Regression in handlers/core/dates.parse_end: a month-day without a year that has already passed
 this year means next year, but the year was swapped with `datetime.replace`, so
 
 1. `2月29日 20:00` typed after 29 February of a leap year raised ValueError (day out of range for the
@@ -11,14 +11,12 @@ Now each candidate year is tried in turn: this year, then next year."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from flows.campaign_create import parse_end
 from handlers import texts
-from tests.campaign_support import MANAGER, make_staff
-from tests.fakes import WeChat
-
-TZ = ZoneInfo("Asia/Shanghai")
+from handlers.core.dates import parse_end
+from tests.support.campaign_support import MANAGER, make_staff
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
 
 
 def test_leap_day_after_it_passed_is_refused_not_an_error() -> None:

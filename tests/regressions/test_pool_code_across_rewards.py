@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from storage.rewards import OutOfStockError, Rewards
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_members, add_reward, redeem
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.redeem_support import add_members, add_reward, redeem
 
 
 async def test_a_code_in_another_pool_is_skipped(wechat: WeChat) -> None:

@@ -4,8 +4,8 @@ store lookup upper-cased what the clerk typed and then matched it exactly agains
 from __future__ import annotations
 
 from storage.rewards import Rewards
-from tests.fakes import WeChat
-from tests.redeem_support import add_members, add_reward, redeem, use_coupon
+from tests.support.fakes import WeChat
+from tests.support.redeem_support import add_members, add_reward, redeem, use_coupon
 
 
 async def test_a_lower_case_pool_code_can_be_verified(wechat: WeChat) -> None:

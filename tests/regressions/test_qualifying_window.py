@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from storage.db import Database
 from storage.ledger import Ledger
-from tests.factories import add_member, local, tier_of
+from tests.support.factories import add_member, local, tier_of
 
 
 async def test_points_older_than_twelve_months_do_not_qualify_at_month_end(db: Database, ledger: Ledger) -> None:

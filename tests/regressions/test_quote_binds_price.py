@@ -9,8 +9,8 @@ import pytest
 from handlers import texts
 from storage.rewards import PriceChangedError, Rewards
 from tests.e2e.test_redeem_chat import ALICE, balance, join, nothing_spent, quote, redemptions
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_reward
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.redeem_support import add_reward
 
 
 async def reprice(wechat: WeChat, reward_id: int, cost: int) -> None:

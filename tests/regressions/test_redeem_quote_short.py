@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from handlers import texts
 from storage.models import Redemption
-from tests.e2e.test_member_journey import sign_up
-from tests.fakes import WeChat
-from tests.redeem_support import add_reward
+from tests.support.fakes import WeChat
+from tests.support.member_support import sign_up
+from tests.support.redeem_support import add_reward
 
 CAROL = "oCAROL00000000000000000short"
 

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from storage import members
 from storage.members import Signup
 from storage.models import LedgerEntry
-from tests.fakes import WeChat
+from tests.support.factories import TZ
+from tests.support.fakes import WeChat
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI)
+START = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
 
 
 async def referrer(wechat: WeChat, at: datetime) -> tuple[int, str]:

@@ -3,8 +3,8 @@ database and failed there (NOT NULL), an unhandled 500. Now it is a 422 and the 
 
 from __future__ import annotations
 
-from tests.fakes import ADMIN, WeChat
-from tests.redeem_support import add_reward, reward_row
+from tests.support.fakes import ADMIN, WeChat
+from tests.support.redeem_support import add_reward, reward_row
 
 
 async def test_null_for_a_required_field_is_422(wechat: WeChat) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from scheduler.main import LEADER_KEY, PushScheduler
-from tests.factories import local
-from tests.push_support import PushWorld, eventually, push_world
+from tests.support.factories import local
+from tests.support.push_support import PushWorld, eventually, push_world
 
 NOW = local(2026, 5, 20, 10, 0)
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage import cswindow, outbox, subscriptions
-from tests.factories import local
-from tests.push_support import SUBSCRIBE, PushWorld, add_member, push_world
+from tests.support.factories import add_member, local
+from tests.support.push_support import SUBSCRIBE, PushWorld, push_world
 
 NOW = local(2026, 5, 20, 10, 0)
 OPENID, MP_OPENID = "oCREDIT000000000000000000001", "oMPCREDIT0000000000000000001"

@@ -8,7 +8,8 @@ import pytest
 
 from storage.db import Database
 from storage.ledger import Ledger
-from tests.factories import add_member, consistent_points, entry_by_key, local
+from tests.support.factories import add_member, entry_by_key, local
+from tests.support.invariants import consistent_points
 
 
 async def test_negative_take_back_is_refused_up_front(db: Database, ledger: Ledger) -> None:

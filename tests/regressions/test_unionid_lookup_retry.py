@@ -11,7 +11,7 @@ import pytest
 
 from bot.wechat.identity import IdentityLinker
 from storage.clock import FrozenClock
-from tests.mp_support import MiniProgram, mini_program
+from tests.support.mp_support import MiniProgram, mini_program
 
 OA_USER = "oOAfollower000000000000001"
 MP_USER = "oMPuser000000000000000000001"

@@ -11,7 +11,7 @@ import pytest
 
 from bot.inbound.parse import MalformedError, parse_xml
 from handlers import texts
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
 
 
 @pytest.mark.parametrize("content", ["<!-- 你好 -->", "<!DOCTYPE html>", "a<!b", "<![CDATA[x"])

@@ -10,7 +10,7 @@ import pytest
 
 from bot.crypto import CryptoError, Envelope, PiiCipher, aes_key, sha1_signature, signature_matches
 from bot.settings import new_pii_key
-from tests.vectors import (
+from tests.support.vectors import (
     A_AES_KEY,
     A_APPID,
     A_ENCRYPT,

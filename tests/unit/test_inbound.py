@@ -134,11 +134,30 @@ def test_subscribe_and_scan_in_the_same_second_have_different_keys() -> None:
 
 
 def test_template_report_msgid_capital_d_is_not_a_message_id() -> None:
-    """TEMPLATESENDJOBFINISH carries `MsgID` (capital D): keyed as an event, not by that id."""
+    """TEMPLATESENDJOBFINISH carries `MsgID` (capital D): keyed as an event, with that id in the key."""
     key = dedupe_key(
         OFFICIAL_ACCOUNT, fields(MsgType="event", Event="TEMPLATESENDJOBFINISH", MsgID="31000")
     )
     assert key.startswith("oa:evt:oU1:1716000000:TEMPLATESENDJOBFINISH")
+    assert key.endswith(":31000")
+
+
+def test_two_template_reports_in_one_second_have_different_keys() -> None:
+    def report(msg_id: str) -> str:
+        return dedupe_key(OFFICIAL_ACCOUNT, fields(MsgType="event", Event="TEMPLATESENDJOBFINISH", MsgID=msg_id))
+
+    assert report("31000") != report("31001")
+    assert report("31000") == report("31000")
+
+
+def test_subscribe_sent_results_are_keyed_by_their_items_msgids() -> None:
+    def sent(*msg_ids: str) -> str:
+        items = [{"TemplateId": "T1", "MsgID": m, "ErrorCode": "0", "ErrorStatus": "success"} for m in msg_ids]
+        return dedupe_key(MINI_PROGRAM, fields(MsgType="event", Event="subscribe_msg_sent_event", List=items))
+
+    assert sent("1") != sent("2")
+    assert sent("1", "2") != sent("1")
+    assert sent("1") == sent("1")
 
 
 def test_sources_never_share_keys() -> None:

@@ -8,7 +8,6 @@ import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -18,8 +17,8 @@ from bot.migrate import upgrade
 from scheduler.jobs import JOBS, SCHEDULE
 from storage.db import Database
 from storage.models import LedgerEntry, Member, Outbox
+from tests.support.factories import TZ
 
-TZ = ZoneInfo("Asia/Shanghai")
 ENV = ("WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_API_BASE", "MINIPROGRAM_APPID", "MINIPROGRAM_SECRET",
        "RULES_FILE", "TIMEZONE", "ADMIN_TOKEN", "PII_KEY")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.rules import DEFAULT_TIERS, Rules, RulesError, Tier, load_rules, rules_from_dict
-from tests.factories import TZ, local
+from tests.support.factories import TZ, local
 
 RULES = Rules()
 

@@ -181,3 +181,21 @@ def test_demo_secrets_given_explicitly_are_kept(tmp_path: Path) -> None:
 def test_oa_appid_falls_back_to_a_demo_id_only_when_unset() -> None:
     assert Settings(_env_file=None).oa_appid  # type: ignore[call-arg]
     assert Settings(_env_file=None, wechat_appid="wxREAL").oa_appid == "wxREAL"  # type: ignore[call-arg]
+
+
+def test_safe_mode_is_required_by_default_in_production_only() -> None:
+    demo = Settings(_env_file=None, wechat_aes_key=AES_KEY, miniprogram_aes_key=AES_KEY)  # type: ignore[call-arg]
+    assert (demo.oa_requires_safe_mode, demo.mp_requires_safe_mode) == (False, False)
+    live = demo.model_copy(update={"wechat_appsecret": "s"})
+    assert (live.oa_requires_safe_mode, live.mp_requires_safe_mode) == (True, True)
+    keyless = Settings(_env_file=None, wechat_appsecret="s")  # type: ignore[call-arg]
+    assert (keyless.oa_requires_safe_mode, keyless.mp_requires_safe_mode) == (False, False)
+
+
+def test_requiring_safe_mode_without_a_key_stops_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECHAT_REQUIRE_SAFE_MODE", "true")
+    s = Settings(_env_file=None, wechat_token="Live1", wechat_appid="wx1", wechat_appsecret="s",  # type: ignore[call-arg]
+                 admin_token="t", pii_key="k")
+    assert s.wechat_require_safe_mode is True
+    with pytest.raises(SettingsError, match="WECHAT_REQUIRE_SAFE_MODE is on but WECHAT_AES_KEY is empty"):
+        s.check_production()

@@ -32,7 +32,7 @@ from storage.kv import KV
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, Outbox, OutboxAttempt, PointsLot
 from storage.rules import Rules
-from tests.fakes import make_settings
+from tests.support.fakes import make_settings
 
 FAKE_BASE = "http://fake.wechat"
 CS = "/cgi-bin/message/custom/send"
@@ -107,8 +107,8 @@ class PushWorld:
         return [c for c in await self.calls() if c["path"] in SEND_PATHS]
 
     async def delivered(self) -> list[dict[str, Any]]:
-        """Message sends the fake accepted (errcode 0)."""
-        return [c for c in await self.sends() if c["errcode"] == 0]
+        """Message sends the fake accepted (errcode 0) and delivered (not a client_msg_id repeat)."""
+        return [c for c in await self.sends() if c["errcode"] == 0 and not c.get("duplicate")]
 
     async def script(self, path: str, *errcodes: int) -> None:
         response = await self.http.post(f"{FAKE_BASE}/_fake/script", json={"path": path, "errcodes": list(errcodes)})
@@ -196,25 +196,6 @@ async def push_world(
 
 def openid_for(n: int | str) -> str:
     return f"oPUSH{str(n).rjust(23, '0')}"
-
-
-async def add_member(
-    db: Database, now: datetime, *, openid: str | None = None, mp_openid: str | None = None,
-    birthday: tuple[int, int] | None = None, status: str = "active", opt_out: bool = False,
-    last_interaction_at: datetime | None = None, balance: int = 0,
-) -> int:
-    """A joined member (no sign-up bonus), committed; returns its id."""
-    async with db.unit_of_work() as session:
-        member = Member(
-            openid=openid if openid is not None else openid_for(secrets.token_hex(6)), mp_openid=mp_openid,
-            birthday_month=birthday[0] if birthday else None, birthday_day=birthday[1] if birthday else None,
-            referral_code=secrets.token_hex(4).upper(), status=status, marketing_opt_out=opt_out,
-            joined_at=now, created_at=now, last_interaction_at=last_interaction_at or now, balance=balance,
-        )
-        session.add(member)
-        await session.flush()
-        assert member.id is not None
-        return member.id
 
 
 async def bulk_members(db: Database, rows: list[dict[str, Any]]) -> list[int]:

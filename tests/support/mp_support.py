@@ -25,7 +25,7 @@ from devtools.simclient import SignedPush, WeChatSide
 from storage import subscriptions
 from storage.clock import FrozenClock
 from storage.models import Member, Outbox, SubscribeCredit
-from tests.fakes import WeChat, make_settings, running, wechat_for
+from tests.support.fakes import AppHandles, WeChat, make_settings, running, wechat_for
 
 FAKE_BASE = "http://fake.wechat"
 PUSH = "/miniprogram/push"
@@ -37,7 +37,7 @@ UNSET: Any = object()  # "leave the unionid to the fake" (it derives one from th
 
 
 @dataclass
-class MiniProgram:
+class MiniProgram(AppHandles):
     """One running app, the fake WeChat API behind it, and WeChat's side of both doors."""
 
     app: FastAPI
@@ -49,14 +49,6 @@ class MiniProgram:
     appid: str
     aes_key: str
     account: str = MP_ACCOUNT
-
-    @property
-    def services(self) -> Any:
-        return self.app.state.services
-
-    @property
-    def pipeline(self) -> Any:
-        return self.app.state.pipeline
 
     def now(self) -> int:
         return int(self.clock.now().timestamp())

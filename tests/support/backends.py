@@ -47,32 +47,27 @@ def detect() -> tuple[ServerBackend | None, str]:
 
 async def create_database(admin_url: str) -> str:
     """A fresh, uniquely named database on the server; returns its URL."""
-    import asyncpg
-
-    url = make_url(admin_url)
     name = f"wxbot_test_{os.getpid()}_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    await _on_server(admin_url, f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 async def drop_database(admin_url: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    await _on_server(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _on_server(admin_url: str, sql: str) -> None:
+    """One statement outside any transaction (CREATE and DROP DATABASE refuse one), as the admin user."""
     import asyncpg
 
     url = make_url(admin_url)
-    name = make_url(database_url).database
     conn = await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, password=url.password,
         database=url.database or "postgres",
     )
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(sql)
     finally:
         await conn.close()
 

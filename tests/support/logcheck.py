@@ -12,7 +12,7 @@ A test that logs a phone number on purpose (say, to prove the redacting formatte
 
 Cost: formatting every DEBUG record (and SQLAlchemy building its parameter and row reprs) adds
 roughly 5-10% CPU to chat tests and up to half again to the database-heavy simulations. For a quick
-local loop, `pytest -p no:tests.logcheck` switches it off; CI keeps it on."""
+local loop, `pytest -p no:tests.support.logcheck` switches it off; CI keeps it on."""
 
 from __future__ import annotations
 

@@ -24,14 +24,14 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.rules import load_rules
-from tests import backends
 from tests.conftest import START
-from tests.e2e.member_support import ORDER_SECRET
-from tests.factories import TZ
-from tests.fakes import make_settings
-from tests.helpers import db_state
-from tests.mp_support import FAKE_BASE, MP_AES_KEY, MP_APPID, MP_TOKEN
-from tests.redeem_support import add_reward
+from tests.support import backends
+from tests.support.factories import TZ
+from tests.support.fakes import make_settings
+from tests.support.helpers import db_state
+from tests.support.member_support import ORDER_SECRET
+from tests.support.mp_support import FAKE_BASE, MP_AES_KEY, MP_APPID, MP_TOKEN
+from tests.support.redeem_support import add_reward
 
 
 @dataclass

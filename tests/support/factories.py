@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import secrets
 import string
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from storage.db import Database
 from storage.ledger import Ledger
-from storage.models import Anomaly, LedgerEntry, LotMovement, Member, PointsLot
+from storage.models import Anomaly, LedgerEntry, LotMovement, Member
 from storage.rules import Rules
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -30,12 +28,19 @@ def make_ledger(rules: Rules | None = None) -> Ledger:
     return Ledger(rules or Rules(), TZ)
 
 
-async def add_member(db: Database, now: datetime, *, tier: str = "普通", openid: str | None = None) -> int:
-    """A joined member with a zero balance, committed; returns its id."""
+async def add_member(
+    db: Database, now: datetime, *, tier: str = "普通", openid: str | None = None, mp_openid: str | None = None,
+    birthday: tuple[int, int] | None = None, status: str = "active", opt_out: bool = False,
+    last_interaction_at: datetime | None = None, balance: int = 0,
+) -> int:
+    """A joined member (no sign-up bonus in the way), committed; returns its id. A `balance` is the
+    cached column alone: for points the ledger can account for, credit them through it."""
     async with db.unit_of_work() as session:
         member = Member(
-            openid=openid or _letters_openid(), referral_code=secrets.token_hex(4).upper(),
-            tier=tier, joined_at=now, created_at=now, last_interaction_at=now,
+            openid=openid if openid is not None else _letters_openid(), mp_openid=mp_openid,
+            birthday_month=birthday[0] if birthday else None, birthday_day=birthday[1] if birthday else None,
+            referral_code=secrets.token_hex(4).upper(), tier=tier, status=status, marketing_opt_out=opt_out,
+            joined_at=now, created_at=now, last_interaction_at=last_interaction_at or now, balance=balance,
         )
         session.add(member)
         await session.flush()
@@ -46,46 +51,6 @@ async def add_member(db: Database, now: datetime, *, tier: str = "普通", openi
 def _letters_openid() -> str:
     """Letters only: a random hex id can hold eleven digits that the log check reads as a phone."""
     return "oTEST" + "".join(secrets.choice(string.ascii_letters) for _ in range(23))
-
-
-@dataclass(frozen=True)
-class Points:
-    """One member's points as three independent sources tell them, plus every lot."""
-
-    balance: int
-    entries_sum: int
-    lots_sum: int
-    lots: tuple[tuple[int, int, int, datetime], ...]  # (id, amount, remaining, expires_at)
-
-    def assert_consistent(self) -> None:
-        assert self.balance == self.entries_sum == self.lots_sum, self
-        assert self.balance >= 0, self
-        for lot_id, amount, remaining, _ in self.lots:
-            assert 0 <= remaining <= amount, f"lot {lot_id}: remaining {remaining} of {amount}"
-
-
-async def points_of(session: AsyncSession, member_id: int) -> Points:
-    balance = await session.scalar(select(Member.balance).where(Member.id == member_id))
-    entries = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.member_id == member_id)
-    )
-    lots = (await session.execute(
-        select(PointsLot.id, PointsLot.amount, PointsLot.remaining, PointsLot.expires_at)
-        .where(PointsLot.member_id == member_id).order_by(PointsLot.id)
-    )).all()
-    return Points(
-        balance=int(balance or 0), entries_sum=int(entries or 0),
-        lots_sum=sum(int(r[2]) for r in lots),
-        lots=tuple((int(r[0]), int(r[1]), int(r[2]), r[3]) for r in lots),
-    )
-
-
-async def consistent_points(db: Database, member_id: int) -> Points:
-    """Read the member's points in a fresh session and assert balance == entries == live lots >= 0."""
-    async with db.sessions() as session:
-        points = await points_of(session, member_id)
-    points.assert_consistent()
-    return points
 
 
 async def entry_by_key(db: Database, key: str) -> LedgerEntry | None:

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from handlers import texts
 from storage.clock import FrozenClock
 from storage.models import Anomaly, LedgerEntry, Member, PointsLot, PurchaseOrder
-from tests import campaign_support, factories
-from tests.fakes import WeChat, make_app, make_settings, serving
-from tests.redeem_support import assert_points_consistent
+from tests.support import campaign_support, factories
+from tests.support.fakes import WeChat, make_app, make_settings, serving
+from tests.support.invariants import assert_points_consistent
 
 ORDER_SECRET = "pos-shared-secret-for-tests"
 PHONE = "13800138000"

@@ -25,7 +25,7 @@ from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage.db import Database
 from storage.models import LedgerEntry, Member, Outbox
-from tests.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
+from tests.support.fakes import ACCOUNT, AES_KEY, APPID, TOKEN, WeChat
 
 ENVELOPE_FIELDS = {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
 

@@ -40,8 +40,22 @@ async def serving(app: FastAPI, clock: FrozenClock, **side: Any) -> AsyncIterato
             yield harness
 
 
+class AppHandles:
+    """What a test reaches in the running app: its services and its message pipeline."""
+
+    app: FastAPI
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    @property
+    def pipeline(self) -> Any:
+        return self.app.state.pipeline
+
+
 @dataclass
-class WeChat:
+class WeChat(AppHandles):
     """Plays WeChat against one app: posts signed pushes and reads the replies."""
 
     app: FastAPI
@@ -70,13 +84,6 @@ class WeChat:
     ) -> dict[str, Any] | None:
         return await self.send(self.side.event(openid, event, key, **extra))
 
-    @property
-    def services(self) -> Any:
-        return self.app.state.services
-
-    @property
-    def pipeline(self) -> Any:
-        return self.app.state.pipeline
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
@@ -88,6 +95,10 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "redis_url": redis_url,
         "admin_token": ADMIN_TOKEN,
         "pii_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        # The suite posts plaintext and safe mode to one app, also with live secrets; the production
+        # default (plaintext refused) is tested in tests/e2e/test_safe_mode_required.py.
+        "wechat_require_safe_mode": False,
+        "miniprogram_require_safe_mode": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

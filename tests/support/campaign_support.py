@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from flows.store import FlowState, FlowStore
 from handlers import texts
@@ -16,7 +16,7 @@ from storage import staff
 from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.models import Campaign, CampaignMember, LedgerEntry, Member, Outbox
-from tests.fakes import WeChat
+from tests.support.fakes import WeChat
 
 MANAGER = "oMANAGER00000000000000000001"
 KIND_NUMBER = {"join_bonus": "1", "group_buy": "2", "checkin_challenge": "3", "lucky_draw": "4"}
@@ -132,18 +132,6 @@ async def outbox_rows(db: Database, *, kind: str | None = None, prefix: str | No
         if prefix is not None:
             stmt = stmt.where(Outbox.dedupe_key.like(prefix + "%"))  # type: ignore[attr-defined]
         return list((await session.scalars(stmt)).all())
-
-
-async def ledger_matches_balances(db: Database) -> None:
-    """The ledger invariant: every balance equals the sum of its entries, and none is negative."""
-    async with db.sessions() as session:
-        rows = (await session.execute(
-            select(Member.id, Member.balance, func.coalesce(func.sum(LedgerEntry.delta), 0))
-            .outerjoin(LedgerEntry, LedgerEntry.member_id == Member.id).group_by(Member.id, Member.balance)
-        )).all()
-    for member, held, total in rows:
-        assert held == total, (member, held, total)
-        assert held >= 0
 
 
 async def flow_state(wechat: WeChat, who: str) -> FlowState | None:

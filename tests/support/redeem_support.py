@@ -1,25 +1,23 @@
 """Builders for the redemption tests: joined members written straight to the table, points credited
-through the ledger, rewards and redemptions as rows, and one check of the points invariant
-(balance == sum of the ledger == sum of the live lots, never negative)."""
+through the ledger, rewards and redemptions as rows."""
 
 from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, PointsLot, Redemption, Reward
 from storage.rewards import Issued, Rewards
 from storage.rules import Rules
-from tests.factories import make_ledger
-from tests.fakes import ADMIN, WeChat
+from tests.support.factories import make_ledger
+from tests.support.fakes import ADMIN, WeChat
 
 
 def make_rewards(rules: Rules | None = None) -> Rewards:
@@ -108,33 +106,6 @@ async def redemptions_of(db: Database, *, member_id: int | None = None) -> list[
 async def balance_of(db: Database, member_id: int) -> int:
     async with db.sessions() as session:
         return int(await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0)
-
-
-async def assert_points_consistent(db: Database, member_ids: Sequence[int]) -> dict[int, int]:
-    """For every member: balance == sum(ledger) == sum(lots remaining) >= 0. Returns the balances."""
-    async with db.sessions() as session:
-        balances = _pairs(await session.execute(
-            select(Member.id, Member.balance).where(Member.id.in_(member_ids))  # type: ignore[union-attr]
-        ))
-        entries = _pairs(await session.execute(
-            select(LedgerEntry.member_id, func.sum(LedgerEntry.delta))
-            .where(LedgerEntry.member_id.in_(member_ids)).group_by(LedgerEntry.member_id)  # type: ignore[attr-defined]
-        ))
-        lots = _pairs(await session.execute(
-            select(PointsLot.member_id, func.sum(PointsLot.remaining))
-            .where(PointsLot.member_id.in_(member_ids)).group_by(PointsLot.member_id)  # type: ignore[attr-defined]
-        ))
-    assert set(balances) == set(member_ids)
-    for member_id in member_ids:
-        balance = balances[member_id]
-        assert balance >= 0, (member_id, balance)
-        assert balance == int(entries.get(member_id) or 0), (member_id, balance, entries.get(member_id))
-        assert balance == int(lots.get(member_id) or 0), (member_id, balance, lots.get(member_id))
-    return {m: int(b) for m, b in balances.items()}
-
-
-def _pairs(result: Any) -> dict[int, int]:
-    return {int(row[0]): int(row[1] or 0) for row in result}
 
 
 async def use_coupon(wechat: WeChat, code: str) -> httpx.Response:

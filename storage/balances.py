@@ -1,0 +1,42 @@
+"""The balance summary both doors show (balance, tier progress, what expires and when): it reads, the ledger writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.ledger import Ledger
+from storage.models import Member
+
+EXPIRY_NOTICE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    balance: int
+    tier: str
+    next_tier: str | None
+    points_to_next_tier: int | None  # None at the top tier
+    expiring_points: int  # in live lots expiring within EXPIRY_NOTICE
+    expiring_on: date | None  # the last local day the earliest of them can still be spent
+
+
+async def balance_summary(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> BalanceSummary:
+    """What the member has, in the caller's transaction. Lots already lapsed are expired first (keys
+    `expire:<lot>`, so a repeat writes nothing), so the balance shown is one a spend would accept."""
+    member_id = member.id
+    assert member_id is not None
+    await ledger.expire_member(session, member_id, now)
+    balance = await ledger.balance(session, member_id)
+    qualifying = await ledger.qualifying_points(session, member_id, now)
+    expiring, when = await ledger.expiring(session, member_id, now, EXPIRY_NOTICE)
+    following = ledger.rules.next_tier(member.tier)
+    return BalanceSummary(
+        balance=balance, tier=member.tier,
+        next_tier=following.name if following else None,
+        points_to_next_tier=max(following.threshold - qualifying, 0) if following else None,
+        expiring_points=expiring,
+        expiring_on=(when.astimezone(ledger.tz) - timedelta(days=1)).date() if when else None,
+    )
