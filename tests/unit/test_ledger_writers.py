@@ -31,7 +31,7 @@ def _terminal(node: ast.expr) -> str | None:
 
 
 def _is_table(node: ast.expr, aliases: set[str]) -> bool:
-    """A ledger model, its `__table__`, its table by name, or a name bound to one of those."""
+    """A ledger model, its `__table__` or `table_of(...)`, its table by name, or a name bound to one of those."""
     if isinstance(node, ast.Name):
         return node.id in MODELS or node.id in aliases
     if isinstance(node, ast.Attribute) and node.attr == "__table__":
@@ -40,8 +40,8 @@ def _is_table(node: ast.expr, aliases: set[str]) -> bool:
         return node.attr in MODELS
     if isinstance(node, ast.Constant):
         return node.value in TABLES
-    if isinstance(node, ast.Call) and _terminal(node.func) == "table" and node.args:  # sqlalchemy table("...")
-        return _is_table(node.args[0], aliases)
+    if isinstance(node, ast.Call) and _terminal(node.func) in {"table", "table_of"} and node.args:
+        return _is_table(node.args[0], aliases)  # sqlalchemy's table("..."), storage.rows.table_of(Model)
     return False
 
 
@@ -107,6 +107,7 @@ def test_the_scan_sees_the_ledgers_own_writes() -> None:
     "_E = LedgerEntry.__table__\nstmt = pg_insert(_E)",
     "_M, _L = Member.__table__, PointsLot.__table__\nstmt = insert(_L)",
     "stmt = LotMovement.__table__.insert()",
+    "_E = table_of(LedgerEntry)\nstmt = insert(_E).values(delta=1)",
     "op.bulk_insert(table('ledger_entry'), [])",
     "session.bulk_insert_mappings(LedgerEntry, rows)",
     "await conn.execute(text('INSERT INTO points_lot (member_id) VALUES (1)'))",
