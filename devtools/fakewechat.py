@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -119,6 +119,18 @@ class PhoneCode:
     used: bool = False
 
 
+OneTimeCode = TypeVar("OneTimeCode", LoginCode, PhoneCode)
+
+
+def _redeem(codes: dict[str, OneTimeCode], code: str, now: float) -> OneTimeCode | None:
+    """The code's entry, spent by this call; None when unknown, already used or expired."""
+    entry = codes.get(code)
+    if entry is None or entry.used or now >= entry.expires_at:
+        return None
+    entry.used = True
+    return entry
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One WeChat API call as a handler sees it; `appid` is the access_token's app, if it takes one."""
@@ -210,18 +222,10 @@ class FakeWeChat:
     # --- one-time codes -------------------------------------------------------------------------
 
     def redeem_login(self, code: str) -> LoginCode | None:
-        entry = self.codes.get(code)
-        if entry is None or entry.used or self.clock() >= entry.expires_at:
-            return None
-        entry.used = True
-        return entry
+        return _redeem(self.codes, code, self.clock())
 
     def redeem_phone(self, code: str) -> PhoneCode | None:
-        entry = self.phone_codes.get(code)
-        if entry is None or entry.used or self.clock() >= entry.expires_at:
-            return None
-        entry.used = True
-        return entry
+        return _redeem(self.phone_codes, code, self.clock())
 
     # --- serving --------------------------------------------------------------------------------
 
