@@ -7,8 +7,10 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -308,3 +310,16 @@ def finish(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"bench: load average {report['load_average_end']} (1 min) at the end")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def run_bench(args: argparse.Namespace, body: Callable[[Path, Path], dict[str, Any]]) -> int:
+    """Runs one benchmark's body (given the temporary and EXPLAIN directories, it returns the report) and finishes."""
+    tmp, plans = workspace(args)
+    try:
+        report = body(tmp, plans)
+    except BenchError as exc:
+        # a bench failure is a message and exit 1, not a traceback; no report is written for a half run
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    finish(args, report)
+    return 0

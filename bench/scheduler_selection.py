@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import calendar
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -43,19 +42,17 @@ import asyncpg
 from sqlalchemy import select
 
 from bench.harness import (
-    BenchError,
     print_markdown,
 )
 from bench.scheduler_seed import (
     Explainer,
     add_seed_args,
-    finish,
     local_at,
     month_start,
     parse,
     pg_dsn,
     prepare,
-    workspace,
+    run_bench,
 )
 from scheduler.jobs import BATCH, JobContext, birthdays_on, expiring_page, reminder_key, winback_candidates
 from storage.db import Database
@@ -320,9 +317,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tmp, plans = workspace(args)
     rules, tz = load_rules(None), ZoneInfo("Asia/Shanghai")
-    try:
+
+    def body(tmp: Path, plans: Path) -> dict[str, Any]:
         report = prepare(args, tmp) | {"with_indexes": args.with_indexes}
         asyncio.run(set_indexes(args.database_url, args.with_indexes))
 
@@ -337,11 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         report["selections"] = [asdict(r) for r in jobs]
         print_selections(jobs)
         print(f"\nbench: plans in {plans}")
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    finish(args, report)
-    return 0
+        return report
+
+    return run_bench(args, body)
 
 
 if __name__ == "__main__":

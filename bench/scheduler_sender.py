@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -32,13 +31,12 @@ from sqlalchemy import func, select
 
 from bench.harness import (
     BIN,
-    BenchError,
     free_port,
     print_markdown,
     proc_cpu_seconds,
     server,
 )
-from bench.scheduler_seed import Explainer, add_seed_args, finish, local_at, parse, prepare, workspace
+from bench.scheduler_seed import Explainer, add_seed_args, local_at, parse, prepare, run_bench
 from bench.webhook import server_env
 from bot.runtime import make_api, make_sender
 from bot.settings import Settings
@@ -295,17 +293,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tmp, plans = workspace(args)
-    try:
+
+    def body(tmp: Path, plans: Path) -> dict[str, Any]:
         report = prepare(args, tmp)
         senders = run_sender_bench(args, tmp, plans)
         report["senders"] = [asdict(r) for r in senders]
         print_senders(senders)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    finish(args, report)
-    return 0
+        return report
+
+    return run_bench(args, body)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import itertools
 import json
@@ -13,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -118,6 +119,18 @@ class PhoneCode:
     used: bool = False
 
 
+OneTimeCode = TypeVar("OneTimeCode", LoginCode, PhoneCode)
+
+
+def _redeem(codes: dict[str, OneTimeCode], code: str, now: float) -> OneTimeCode | None:
+    """The code's entry, spent by this call; None when unknown, already used or expired."""
+    entry = codes.get(code)
+    if entry is None or entry.used or now >= entry.expires_at:
+        return None
+    entry.used = True
+    return entry
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One WeChat API call as a handler sees it; `appid` is the access_token's app, if it takes one."""
@@ -209,18 +222,10 @@ class FakeWeChat:
     # --- one-time codes -------------------------------------------------------------------------
 
     def redeem_login(self, code: str) -> LoginCode | None:
-        entry = self.codes.get(code)
-        if entry is None or entry.used or self.clock() >= entry.expires_at:
-            return None
-        entry.used = True
-        return entry
+        return _redeem(self.codes, code, self.clock())
 
     def redeem_phone(self, code: str) -> PhoneCode | None:
-        entry = self.phone_codes.get(code)
-        if entry is None or entry.used or self.clock() >= entry.expires_at:
-            return None
-        entry.used = True
-        return entry
+        return _redeem(self.phone_codes, code, self.clock())
 
     # --- serving --------------------------------------------------------------------------------
 
@@ -306,6 +311,17 @@ def _body_problem(body: Any) -> int:
     return 0 if isinstance(body, dict) else 47001
 
 
+def _json_object(handler: Callable[[FakeWeChat, Incoming], Answer]) -> Callable[[FakeWeChat, Incoming], Answer]:
+    """Refuses a missing (44002) or non-object (47001) body before the handler, as every JSON endpoint does."""
+
+    @functools.wraps(handler)
+    def checked(fake: FakeWeChat, call: Incoming) -> Answer:
+        problem = _body_problem(call.body)
+        return error(problem) if problem else handler(fake, call)
+
+    return checked
+
+
 def _credentials_problem(params: dict[str, Any], grant_type: str) -> int:
     if params.get("grant_type") != grant_type:
         return 40002
@@ -333,8 +349,9 @@ def _data_problem(data: Any, limits: dict[str, int] | None = None) -> str | None
 # --- WeChat endpoints -----------------------------------------------------------------------------
 
 
+@_json_object
 def stable_token(fake: FakeWeChat, call: Incoming) -> Answer:
-    problem = _body_problem(call.body) or _credentials_problem(call.body, "client_credential")
+    problem = _credentials_problem(call.body, "client_credential")
     if problem:
         return error(problem)
     token = fake.stable_token(call.body["appid"], force=call.body.get("force_refresh") is True)
@@ -349,11 +366,9 @@ def get_token(fake: FakeWeChat, call: Incoming) -> Answer:
     return {"access_token": token.value, "expires_in": fake.remaining(token)}
 
 
+@_json_object
 def custom_send(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
-    problem = _body_problem(body)
-    if problem:
-        return error(problem)
     if not _text(body.get("touser")):
         return error(40003)
     msgtype = body.get("msgtype")
@@ -365,10 +380,7 @@ def custom_send(fake: FakeWeChat, call: Incoming) -> Answer:
 
 
 def _template_problem(body: Any) -> Answer | None:
-    """What template and subscribe sends both refuse: a bad body, no recipient, no template."""
-    problem = _body_problem(body)
-    if problem:
-        return error(problem)
+    """What template and subscribe sends both refuse (past @_json_object): no recipient, no template."""
     if not _text(body.get("touser")):
         return error(40003)
     if not _text(body.get("template_id")):
@@ -376,6 +388,7 @@ def _template_problem(body: Any) -> Answer | None:
     return None
 
 
+@_json_object
 def template_send(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
     refused = _template_problem(body)
@@ -401,6 +414,7 @@ def _template_once(fake: FakeWeChat, body: dict[str, Any]) -> Answer:
     return ok(msgid=msgid)
 
 
+@_json_object
 def subscribe_send(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
     refused = _template_problem(body)
@@ -435,11 +449,9 @@ def _expire_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+@_json_object
 def qrcode_create(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
-    problem = _body_problem(body)
-    if problem:
-        return error(problem)
     action = body.get("action_name")
     if action not in QR_ACTIONS:
         return error(40097, "action_name invalid")
@@ -470,11 +482,9 @@ def jscode2session(fake: FakeWeChat, call: Incoming) -> Answer:
     return answer
 
 
+@_json_object
 def phone_number(fake: FakeWeChat, call: Incoming) -> Answer:
     body = call.body
-    problem = _body_problem(body)
-    if problem:
-        return error(problem)
     entry = fake.redeem_phone(str(body.get("code", "")))
     if entry is None:
         return error(40029)

@@ -116,7 +116,13 @@ def test_a_marked_test_may_log_a_phone() -> None:
     assert len(logcheck.WATCH.leaks) == before
 
 
-def run_pytest_with_the_plugin(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+def run_pytest_with_the_plugin(tmp_path: Path, test: str, logger: str, phone: str) -> subprocess.CompletedProcess[str]:
+    """Runs, under the plugin alone, one passing test that debug-logs `member phone=<phone>` to `logger`."""
+    body = (
+        "import logging\n"
+        f"def {test}():\n"
+        f"    logging.getLogger({logger!r}).debug('member phone=%s', {phone!r})\n"
+    )
     (tmp_path / "test_tiny.py").write_text(body, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
@@ -128,12 +134,7 @@ def run_pytest_with_the_plugin(tmp_path: Path, body: str) -> subprocess.Complete
 
 def test_a_run_that_logs_a_phone_fails_at_the_end(tmp_path: Path) -> None:
     """The session check itself: every test passes, yet the run fails and names the line."""
-    leaky = (
-        "import logging\n"
-        "def test_passes_but_leaks():\n"
-        "    logging.getLogger('wxbot.leaky').debug('member phone=%s', '13800138000')\n"
-    )
-    result = run_pytest_with_the_plugin(tmp_path, leaky)
+    result = run_pytest_with_the_plugin(tmp_path, "test_passes_but_leaks", "wxbot.leaky", "13800138000")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     assert "phone numbers in log lines" in result.stdout
@@ -142,11 +143,6 @@ def test_a_run_that_logs_a_phone_fails_at_the_end(tmp_path: Path) -> None:
 
 
 def test_a_clean_run_passes(tmp_path: Path) -> None:
-    clean = (
-        "import logging\n"
-        "def test_clean():\n"
-        "    logging.getLogger('wxbot.clean').debug('member phone=%s', '138****8000')\n"
-    )
-    result = run_pytest_with_the_plugin(tmp_path, clean)
+    result = run_pytest_with_the_plugin(tmp_path, "test_clean", "wxbot.clean", "138****8000")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "log lines checked for phone numbers (wxbot 1" in result.stdout

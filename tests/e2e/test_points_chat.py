@@ -59,17 +59,21 @@ async def checkins(wechat: WeChat, member_id: int) -> list[Checkin]:
         return list(rows)
 
 
+async def say_or_click(wechat: WeChat, word: str, menu_key: str) -> str:
+    """ALICE's reply to the typed word, or to a click on the menu_key button when word is "click"."""
+    if word != "click":
+        return await wechat.say(ALICE, word)
+    reply = await wechat.event(ALICE, "CLICK", menu_key)
+    assert reply is not None
+    return str(reply["Content"])
+
+
 # --- check-in -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("word", ["签到", "checkin", "CHECKIN", " ＣｈｅｃｋＩｎ ", "打卡", "click"])
 async def test_check_in_shows_points_streak_and_balance(wechat: WeChat, word: str) -> None:
     await sign_up(wechat, ALICE)
-    if word == "click":
-        reply = await wechat.event(ALICE, "CLICK", "CHECKIN")
-        assert reply is not None
-        text = str(reply["Content"])
-    else:
-        text = await wechat.say(ALICE, word)
+    text = await say_or_click(wechat, word, "CHECKIN")
     assert text == done(5, 1, 105)
     member = await joined(wechat, ALICE)
     entry = await entry_by_key(wechat, f"checkin:{member.id}:2026-11-22")
@@ -159,12 +163,7 @@ async def test_visitor_menu_clicks_are_invited_to_sign_up(wechat: WeChat, key: s
 @pytest.mark.parametrize("word", ["积分", "余额", "balance", "BALANCE", " ｂａｌａｎｃｅ ", "我的积分", "click"])
 async def test_balance_shows_tier_and_progress(wechat: WeChat, word: str) -> None:
     await sign_up(wechat, ALICE)
-    if word == "click":
-        reply = await wechat.event(ALICE, "CLICK", "BALANCE")
-        assert reply is not None
-        text = str(reply["Content"])
-    else:
-        text = await wechat.say(ALICE, word)
+    text = await say_or_click(wechat, word, "BALANCE")
     assert text == balance_text(100, "普通", progress(900, "银卡"))
 
 

@@ -319,6 +319,19 @@ async def referrer_code(wechat: WeChat, openid: str = BOB, phone: str = "1390013
     return member.id, member.referral_code  # type: ignore[return-value]
 
 
+async def rescan_and_refollow(wechat: WeChat, clock: FrozenClock, code: str, *, seconds: int) -> None:
+    """ALICE, a member, scans ref_{code} (told she is one), unfollows and re-follows by it (welcomed back)."""
+    scan = await wechat.event(ALICE, "SCAN", f"ref_{code}")
+    assert scan is not None
+    assert scan["Content"] == texts.already_member
+    clock.advance(seconds=seconds)
+    await wechat.event(ALICE, "unsubscribe")
+    clock.advance(seconds=seconds)
+    refollow = await wechat.event(ALICE, "subscribe", f"qrscene_ref_{code}")
+    assert refollow is not None
+    assert refollow["Content"] == texts.WELCOME_BACK
+
+
 async def test_referral_by_subscribe_scene_pays_the_referrer_once(wechat: WeChat, clock: FrozenClock) -> None:
     referrer_id, code = await referrer_code(wechat)
     fields = wechat.side.event(ALICE, "subscribe", f"qrscene_ref_{code}", Ticket="gQH47joAAAAAAAAAASxodHRw")
@@ -342,15 +355,7 @@ async def test_referral_by_subscribe_scene_pays_the_referrer_once(wechat: WeChat
 
     # Scanning again (the same code, another code, a re-follow) pays nobody again.
     clock.advance(seconds=5)
-    scan = await wechat.event(ALICE, "SCAN", f"ref_{code}")
-    assert scan is not None
-    assert scan["Content"] == texts.already_member
-    clock.advance(seconds=5)
-    await wechat.event(ALICE, "unsubscribe")
-    clock.advance(seconds=5)
-    refollow = await wechat.event(ALICE, "subscribe", f"qrscene_ref_{code}")
-    assert refollow is not None
-    assert refollow["Content"] == texts.WELCOME_BACK
+    await rescan_and_refollow(wechat, clock, code, seconds=5)
     assert await assert_books_balance(wechat, referrer_id) == 150
     assert [e.kind for e in await entries(wechat, referrer_id)] == ["signup", "referral"]
 
@@ -384,15 +389,7 @@ async def test_first_referrer_wins_and_unknown_codes_are_ignored(wechat: WeChat,
 
 async def test_self_referral_is_ignored(wechat: WeChat, clock: FrozenClock) -> None:
     member_id, code = await referrer_code(wechat, ALICE, PHONE)
-    reply = await wechat.event(ALICE, "SCAN", f"ref_{code}")
-    assert reply is not None
-    assert reply["Content"] == texts.already_member
-    clock.advance(seconds=1)
-    await wechat.event(ALICE, "unsubscribe")
-    clock.advance(seconds=1)
-    refollow = await wechat.event(ALICE, "subscribe", f"qrscene_ref_{code}")
-    assert refollow is not None
-    assert refollow["Content"] == texts.WELCOME_BACK
+    await rescan_and_refollow(wechat, clock, code, seconds=1)
     member = await member_by_id(wechat, member_id)
     assert member.referrer_id is None
     assert member.status == members.ACTIVE

@@ -94,10 +94,15 @@ async def late_replies(db: Database, msg_id: int) -> list[Any]:
         return list((await session.execute(query)).all())
 
 
-async def test_killed_before_the_deadline_the_retry_checks_in(db: Database, served: Served) -> None:
+async def checkin_push(db: Database, msg_id: int) -> tuple[int, WeChatSide, SignedPush]:
+    """A fresh member, the WeChat side and its signed 签到 push with this MsgId (each test its own MsgId)."""
     member_id = await add_member(db, datetime.now(UTC), openid=OPENID)
     side = WeChatSide(TOKEN)
-    push = side.sign(side.text(OPENID, "签到", msg_id=8813001))
+    return member_id, side, side.sign(side.text(OPENID, "签到", msg_id=msg_id))
+
+
+async def test_killed_before_the_deadline_the_retry_checks_in(db: Database, served: Served) -> None:
+    member_id, side, push = await checkin_push(db, 8813001)
     base = served.start()
     try:
         async with member_row_locked(db, member_id):
@@ -122,9 +127,7 @@ async def test_killed_before_the_deadline_the_retry_checks_in(db: Database, serv
 
 
 async def test_killed_after_the_deadline_the_late_reply_is_recovered(db: Database, served: Served) -> None:
-    member_id = await add_member(db, datetime.now(UTC), openid=OPENID)
-    side = WeChatSide(TOKEN)
-    push = side.sign(side.text(OPENID, "签到", msg_id=8813002))
+    member_id, side, push = await checkin_push(db, 8813002)
     base = served.start()
     try:
         async with member_row_locked(db, member_id):

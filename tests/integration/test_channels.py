@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from storage import anomalies, cswindow, members, outbox, subscriptions
+from storage.models import Outbox
 from tests.support.factories import TZ, add_member, local
 from tests.support.fakes import WeChat
 from tests.support.push_support import CS, MP_APPID, STABLE_TOKEN, SUBSCRIBE, TEMPLATE, PushWorld, push_world
@@ -45,6 +46,14 @@ async def push(world: PushWorld, member: int, kind: str, key: str | None = None,
     await world.queue(key, member_id=member, openid=OPENID, kind=kind, category=outbox.MARKETING,
                       payload={"params": params}, **extra)  # type: ignore[arg-type]
     return key
+
+
+async def drained_undeliverable(world: PushWorld, key: str) -> Outbox:
+    """Runs the sender dry and returns the row, which must have ended undeliverable."""
+    await world.drain()
+    row = await world.row(key)
+    assert row.status == "undeliverable"
+    return row
 
 
 async def credits(world: PushWorld, template: str) -> int:
@@ -124,18 +133,14 @@ async def test_subscribe_credit_present_goes_by_subscribe_and_is_used_up(world: 
     assert await credits(world, template) == 0
 
     third = await push(world, member, "expiry", "expiry:3")
-    await world.drain()
-    row = await world.row(third)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, third)
     assert "subscription credit" in (row.last_error or "")
     assert len(await world.sends()) == 2
 
 
 async def test_no_channel_is_undeliverable_with_the_reason(world: PushWorld, member: int) -> None:
     key = await push(world, member, "winback")
-    await world.drain()
-    row = await world.row(key)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, key)
     reason = row.last_error or ""
     assert "customer-service window" in reason
     assert "no template configured for winback" in reason
@@ -146,9 +151,7 @@ async def test_no_channel_is_undeliverable_with_the_reason(world: PushWorld, mem
 async def test_a_member_without_an_official_account_openid_has_no_template(world: PushWorld) -> None:
     member = await add_member(world.db, NOW, openid="", mp_openid=None)
     await world.queue("mp-only", member_id=member, openid="oSOMEONE", kind="birthday")
-    await world.drain()
-    row = await world.row("mp-only")
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, "mp-only")
     assert "no Official Account openid for the template" in (row.last_error or "")
 
 
@@ -208,9 +211,7 @@ async def test_customer_service_refused_without_a_template_is_undeliverable(worl
     await cswindow.opened_by_message(world.kv, "oa", OPENID)
     key = await push(world, member, "winback")
     await world.script(CS, 45015)
-    await world.drain()
-    row = await world.row(key)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, key)
     assert "cs:45015" in (row.last_error or "")
 
 
@@ -219,9 +220,7 @@ async def test_43101_on_subscribe_clears_the_credits(world: PushWorld, member: i
     await grant(world, template, 3)
     key = await push(world, member, "expiry")
     await world.script(SUBSCRIBE, 43101)
-    await world.drain()
-    row = await world.row(key)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, key)
     assert "subscribe:43101" in (row.last_error or "")
     assert await credits(world, template) == 0  # WeChat knows better than our count
     later = await push(world, member, "expiry", "expiry:later")
@@ -236,9 +235,7 @@ async def test_43101_on_subscribe_after_a_refused_customer_service_send(world: P
     key = await push(world, member, "expiry")
     await world.script(CS, 45015)
     await world.script(SUBSCRIBE, 43101)
-    await world.drain()
-    row = await world.row(key)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, key)
     assert [(a.channel, a.errcode) for a in await world.attempts(row.id)] == [("cs", 45015), ("subscribe", 43101)]
 
 
@@ -246,9 +243,7 @@ async def test_an_openid_wechat_does_not_know_is_undeliverable_at_once(world: Pu
     await grant(world, SUBSCRIBE_IDS["birthday"])
     key = await push(world, member, "birthday")
     await world.script(TEMPLATE, 40003)
-    await world.drain()
-    row = await world.row(key)
-    assert row.status == "undeliverable"
+    row = await drained_undeliverable(world, key)
     assert "openid" in (row.last_error or "")
     assert await world.calls(SUBSCRIBE) == []  # no other channel tried for a stranger
 
