@@ -27,7 +27,7 @@ from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.dates import parse_end
-from handlers.core.filters import Command, is_staff
+from handlers.core.filters import Click, Command, is_staff
 from handlers.core.message import Inbound, normalise
 from handlers.core.reply import Text
 from storage.campaigns import KINDS, budget_for
@@ -144,5 +144,6 @@ flow = Flow(
     steps={"kind": kind, "title": title, "points": points, "goal": goal, "cap": cap, "end": end,
            "robot": robot, "confirm": confirm},
     entry=(Command("发起活动", "new campaign"), is_staff),
+    extra_entries=((Click("STAFF_NEW_CAMPAIGN"), is_staff),),
     ttl=600,
 )

@@ -8,6 +8,7 @@ from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Ack, Reply, Text, TransferToAgent
 from handlers.core.router import Router
+from storage.menu import STAFF_KEYS
 
 router = Router("fallback")
 HELP_WORDS = ("帮助", "菜单", "?", "help", "menu")
@@ -15,6 +16,7 @@ HELP_WORDS = ("帮助", "菜单", "?", "help", "menu")
 
 @router.on(Command(*HELP_WORDS), name="help")
 @router.on(Click("HELP"), name="help")
+@router.on(Click(*STAFF_KEYS), name="help")  # a staff-menu key from a non-staff member: the staff routes refused it
 async def show_help(msg: Inbound, ctx: ChatContext) -> Reply:
     return Text(texts.HELP)
 

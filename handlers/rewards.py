@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from handlers import texts
 from handlers.core.context import ChatContext
-from handlers.core.filters import Command
+from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
@@ -16,6 +16,7 @@ router = Router("rewards")
 
 
 @router.on(Command("我的券", "coupons", "我的优惠券", "券"), name="coupons")
+@router.on(Click("COUPONS"), name="coupons")
 async def my_coupons(msg: Inbound, ctx: ChatContext) -> Reply:
     member = await ctx.joined_member()
     if member is None:

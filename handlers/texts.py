@@ -273,6 +273,7 @@ CAMPAIGN_JOIN_SIGNUP = "参加活动需要先注册会员，注册完成后会�
 CAMPAIGNS_NONE = "目前没有进行中的活动，敬请期待。"
 CAMPAIGNS_HEAD = "进行中的活动（回复「参加 活动码」加入）："
 CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"
+STAFF_CAMPAIGNS_HEAD = "进行中的活动（回复「活动数据 活动码」查看详情）："
 CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
     "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"

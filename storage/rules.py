@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
+
 
 class RulesError(ValueError):
     """A rules file that cannot be used; the message names the key and the problem."""
@@ -55,6 +57,8 @@ class Rules:
     daily_earn_cap: int = 500
     daily_redeem_alert: int = 10
     privacy_notice_version: str = "2026-01"
+    menu: Menu = DEFAULT_MENU
+    staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -128,7 +132,7 @@ _INT_KEYS = {f.name for f in fields(Rules) if f.type in ("int", int)}
 
 
 def load_rules(path: str | Path | None) -> Rules:
-    """Defaults, overridden by the TOML file at `path` (flat keys plus [[tiers]] tables)."""
+    """Defaults, overridden by the TOML file at `path` (flat keys, [[tiers]] tables and a [menu] section)."""
     if not path:
         return Rules()
     try:
@@ -141,11 +145,13 @@ def load_rules(path: str | Path | None) -> Rules:
 
 
 def rules_from_dict(data: dict[str, Any]) -> Rules:
-    known = {f.name for f in fields(Rules)} - {"extra", "tiers"}
+    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu"}
     updates: dict[str, Any] = {}
     for key, value in data.items():
         if key == "tiers":
             updates["tiers"] = _tiers(value)
+        elif key == "menu":
+            updates["menu"], updates["staff_menu"] = _menus(value)
         elif key not in known:
             raise RulesError(f"unknown key {key!r}")
         elif key in _INT_KEYS:
@@ -164,6 +170,13 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
         if getattr(rules, key) < 1:
             raise RulesError(f"{key} must be at least 1")
     return rules
+
+
+def _menus(value: Any) -> tuple[Menu, Menu]:
+    try:
+        return menus_from_dict(value)
+    except MenuError as exc:
+        raise RulesError(str(exc)) from None
 
 
 def _tiers(value: Any) -> tuple[Tier, ...]:

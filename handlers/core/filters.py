@@ -106,5 +106,7 @@ def any_of(*filters: Filter) -> Filter:
 
 
 async def is_staff(msg: Inbound, ctx: ChatContext) -> FilterResult:
-    """Staff only: for anyone else the route does not match, so they get the help menu."""
-    return msg.is_text and await ctx.staff_role() is not None
+    """Staff only (a typed command or a staff-menu click): for anyone else the route does not match, so
+    they get the help menu."""
+    typed_or_clicked = msg.is_text or (msg.is_event and msg.event == "click")
+    return typed_or_clicked and await ctx.staff_role() is not None
