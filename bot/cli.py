@@ -1,4 +1,4 @@
-"""The `wxbot` command: serve, demo, migrate, keygen, chat."""
+"""The `wxbot` command: serve, demo, migrate, keygen, chat, staff, menu, jobs, codes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import logs
+from bot.menu_cli import add_menu_parser
 from bot.settings import Settings, SettingsError, new_pii_key
 from scheduler.jobs import JOBS
 
@@ -74,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     staff_remove.set_defaults(func=cmd_staff)
     staff_list = staff_sub.add_parser("list", help="every staff member")
     staff_list.set_defaults(func=cmd_staff)
+
+    add_menu_parser(sub)
 
     codes = sub.add_parser("codes", help="reward code pools")
     codes_sub = codes.add_subparsers(dest="codes_command", required=True)
@@ -244,7 +247,18 @@ def cmd_staff(args: argparse.Namespace) -> int:
             await db.dispose()
 
     print(asyncio.run(run()))
+    if args.staff_command in ("add", "remove"):
+        asyncio.run(_tag_staff(settings, args.openid, staff=args.staff_command == "add"))
     return 0
+
+
+async def _tag_staff(settings: Settings, openid: str, *, staff: bool) -> None:
+    """Best effort: the staff tag that shows the staff menu (a failure is logged, the change stands)."""
+    from bot.runtime import wechat_runtime
+    from bot.wechat.menu import StaffTag
+
+    async with wechat_runtime(settings) as api:
+        await StaffTag(api).set(openid, staff=staff)
 
 
 def cmd_codes_import(args: argparse.Namespace) -> int:

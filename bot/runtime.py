@@ -61,3 +61,15 @@ async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         finally:
             await kv.close()
             await db.dispose()
+
+
+@asynccontextmanager
+async def wechat_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[WeChatAPI]:
+    """The WeChat API client alone (its token cache in the KV, demo calls in the database), for the CLI."""
+    db, kv = Database(settings.database_url), KV(settings.redis_url, settings.kv_options())
+    async with httpx.AsyncClient(timeout=10) as http:
+        try:
+            yield make_api(settings, http, kv, db, clock or SystemClock())
+        finally:
+            await kv.close()
+            await db.dispose()

@@ -20,6 +20,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from devtools import fakemenu
+
 Answer = dict[str, Any]
 Clock = Callable[[], float]
 
@@ -164,8 +166,10 @@ class FakeWeChat:
     client_msgs: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)  # -> (msgid, sent at)
     serial: itertools.count[int] = field(default_factory=itertools.count)
     msgids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_MSGID))
+    menus: fakemenu.MenuState = field(default_factory=fakemenu.MenuState)
 
     def reset(self) -> None:
+        self.menus.reset()
         for mapping in (self.tokens, self.current, self.scripts, self.delays, self.codes, self.phone_codes,
                         self.users, self.client_msgs):
             mapping.clear()
@@ -520,6 +524,7 @@ ENDPOINTS = (
     Endpoint("GET", "/sns/jscode2session", jscode2session, needs_token=False),
     Endpoint("POST", "/wxa/business/getuserphonenumber", phone_number),
     Endpoint("GET", "/cgi-bin/user/info", user_info),
+    *(Endpoint(method, path, handler) for method, path, handler in fakemenu.ROUTES),
 )
 WECHAT_PATHS = frozenset(endpoint.path for endpoint in ENDPOINTS)
 

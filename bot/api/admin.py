@@ -10,8 +10,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from bot.api.deps import AdminDep, require_admin
+from bot.api.deps import AdminDep, WeChatDep, require_admin
 from bot.api.validation import Count, Moment, PathId, Text
+from bot.wechat.menu import StaffTag
 from handlers.core.context import Services
 from storage import staff
 from storage.errors import ConflictError, NotFoundError
@@ -221,15 +222,17 @@ async def list_staff(services: AdminDep) -> list[dict[str, object]]:
 
 
 @router.post("/staff", status_code=201)
-async def add_staff(body: StaffIn, services: AdminDep) -> dict[str, object]:
+async def add_staff(body: StaffIn, services: AdminDep, api: WeChatDep) -> dict[str, object]:
     async with services.db.unit_of_work() as session:
         new = await staff.add(session, body.openid, body.role, "admin-api", services.clock.now())
+    await StaffTag(api).set(body.openid, staff=True)
     return {"openid": body.openid, "role": body.role, "created": new}
 
 
 @router.delete("/staff/{openid}")
-async def remove_staff(openid: StaffPath, services: AdminDep) -> dict[str, object]:
+async def remove_staff(openid: StaffPath, services: AdminDep, api: WeChatDep) -> dict[str, object]:
     async with services.db.unit_of_work() as session:
         if not await staff.remove(session, openid):
             raise HTTPException(404, f"{openid} is not staff")
+    await StaffTag(api).set(openid, staff=False)
     return {"openid": openid, "removed": True}

@@ -25,6 +25,7 @@ from storage.outbox import SendResult
 
 log = logging.getLogger("wxbot.wechat_api")
 TOKEN_ERRORS = {40001, 40014, 42001}
+DEMO_TAG_ID = 100  # the user tag demo mode answers tags/create with
 NETWORK_ERROR = -2  # our own code for "no answer": retried like WeChat's -1
 
 
@@ -143,6 +144,10 @@ class WeChatAPI:
         if path.endswith("/qrcode/create"):
             ticket = "demo-" + secrets.token_urlsafe(12)
             return {"ticket": ticket, "expire_seconds": body.get("expire_seconds", 0), "url": f"demo://qr/{ticket}"}
+        if path.endswith("/tags/create"):
+            return {"tag": {"id": DEMO_TAG_ID, "name": body.get("tag", {}).get("name", "")}}
+        if path.endswith("/menu/get"):
+            return {"menu": {"button": []}}
         return {"errcode": 0, "errmsg": "ok", "msgid": next(self._demo_ids)}
 
     # --- the APIs the product uses -------------------------------------------------------------
