@@ -11,7 +11,8 @@ from tests.support.campaign_support import make_staff
 from tests.support.fakes import WeChat
 from tests.support.member_support import sign_up
 
-CLICKER, TYPIST, STRANGER = "oCLICKER000000000000000000001", "oTYPIST0000000000000000000001", "oSTRANGER00000000000000000001"
+CLICKER, TYPIST = "oCLICKER000000000000000000001", "oTYPIST0000000000000000000001"
+STRANGER = "oSTRANGER00000000000000000001"
 KEYWORDS = {"SIGNUP": "注册", "CHECKIN": "签到", "BALANCE": "积分", "REDEEM": "兑换", "COUPONS": "我的券",
             "CAMPAIGNS": "活动", "HELP": "帮助"}
 
