@@ -119,7 +119,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     if msg.command not in YES:
         return Stay([Text(texts.CAMPAIGN_CONFIRM_AGAIN)])
     if await ctx.staff_role() is None:
-        return Abort([Text(texts.HELP)])
+        return Abort([Text(await ctx.help_text())])
     data = state.data
     async with ctx.db.unit_of_work() as session:
         campaign = await ctx.campaigns.create(

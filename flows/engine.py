@@ -155,7 +155,7 @@ class Conversation:
             if CANCEL(msg, ctx):
                 ctx.intent = "cancel"
                 had = await runtime.cancel()
-                return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + texts.HELP)]
+                return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + await ctx.help_text())]
             flow = self.flows.get(state.flow) if state else None
             if state is not None and flow is not None and msg.is_text:
                 step = flow.steps.get(state.step)

@@ -161,7 +161,7 @@ async def _resume(ctx: ChatContext, quote_id: int) -> StepResult:
         redeemed = await rewards.redemption_of(session, quote_id)
         reward = await rewards.get(session, redeemed.reward_id) if redeemed is not None else None
     if redeemed is None or reward is None:  # recent_quote saw it redeemed; only a cancellation undoes that
-        return Abort([Text(texts.HELP)])
+        return Abort([Text(await ctx.help_text())])
     return Done([_already(ctx, reward, redeemed)])
 
 

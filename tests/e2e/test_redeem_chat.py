@@ -196,7 +196,7 @@ async def test_redeem_n_with_no_such_item(wechat: WeChat) -> None:
     await reward(wechat, name="礼品30", cost=30)
     for item in ("0", "3", "99", "abc"):
         assert await wechat.say(ALICE, f"兑换 {item}") == texts.REDEEM_NO_SUCH_ITEM.format(n=item), item
-        assert await wechat.say(ALICE, "是") == texts.HELP  # no quote is pending
+        assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER  # no quote is pending
     await nothing_spent(wechat, member)
 
 
@@ -209,7 +209,7 @@ async def test_no_spends_nothing(wechat: WeChat) -> None:
     await wechat.say(ALICE, "1")
     assert await wechat.say(ALICE, "也许") == texts.REDEEM_CONFIRM_AGAIN
     assert await wechat.say(ALICE, "否") == texts.REDEEM_DECLINED
-    assert await wechat.say(ALICE, "是") == texts.HELP  # the quote is gone with the flow
+    assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER  # the quote is gone with the flow
     assert await wechat.say(ALICE, "我的券") == texts.COUPONS_EMPTY
     await nothing_spent(wechat, member)
 
@@ -223,7 +223,7 @@ async def test_cancel_in_either_step_spends_nothing(wechat: WeChat) -> None:
         await wechat.say(ALICE, "兑换")
         await wechat.say(ALICE, "1")
         assert await wechat.say(ALICE, word) == texts.CANCELLED
-        assert await wechat.say(ALICE, "是") == texts.HELP
+        assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER
     await nothing_spent(wechat, member)
 
 

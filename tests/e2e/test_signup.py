@@ -248,8 +248,8 @@ async def test_cancel_at_each_step_leaves_nothing(wechat: WeChat, step: str, wor
     assert await flow_state(wechat, ALICE) is None
     await assert_not_member(wechat, ALICE)
     # Out of the flow: the next answer is an ordinary message, and there is nothing left to cancel.
-    assert await wechat.say(ALICE, "同意") == texts.HELP
-    assert await wechat.say(ALICE, "取消") == texts.NOTHING_TO_CANCEL + "\n" + texts.HELP
+    assert await wechat.say(ALICE, "同意") == texts.HELP_VISITOR
+    assert await wechat.say(ALICE, "取消") == texts.NOTHING_TO_CANCEL + "\n" + texts.HELP_VISITOR
     assert await wechat.say(ALICE, "签到") == texts.JOIN_FIRST.format(bonus=100)
 
 
@@ -282,8 +282,8 @@ async def test_flow_expires_after_ten_minutes_of_silence(wechat: WeChat, clock: 
     await asyncio.sleep(0.2)
     assert await kv.get(key) is None
     # The birthday now is just an unknown message: the help menu, and no member.
-    assert await wechat.say(ALICE, "1990-05-20") == texts.HELP
-    assert await wechat.say(ALICE, "同意") == texts.HELP
+    assert await wechat.say(ALICE, "1990-05-20") == texts.HELP_VISITOR
+    assert await wechat.say(ALICE, "同意") == texts.HELP_VISITOR
     await assert_not_member(wechat, ALICE)
     # Starting again begins at the phone.
     assert await wechat.say(ALICE, "注册") == texts.SIGNUP_ASK_PHONE
