@@ -102,6 +102,8 @@ already_member = "您已经是会员啦！回复【积分】查看余额，回�
 SIGNUP_ASK_PHONE = "欢迎加入会员！请回复您的手机号（11 位中国大陆手机号），随时回复【取消】退出。"
 SIGNUP_BAD_PHONE = "手机号格式不对哦，请回复 11 位中国大陆手机号，例如 13800138000。回复【取消】退出注册。"
 phone_taken = "该手机号已绑定其他会员，请换一个手机号，或回复【人工】联系客服。"
+# In the chat the member stays at the phone step: say what they can do next.
+SIGNUP_PHONE_TAKEN = "该手机号已绑定其他会员。请回复另一个手机号继续注册，或回复【取消】退出；如有疑问回复【人工】。"
 SIGNUP_ASK_BIRTHDAY = (
     "请回复您的生日，生日当天可领 {points} 积分生日礼。\n"
     "格式：1990-05-20、05-20 或 5月20日；不想填写请回复【跳过】。"

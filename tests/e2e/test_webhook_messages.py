@@ -108,7 +108,7 @@ EVENTS: list[tuple[str, Build, str]] = [
      texts.WELCOME),
     ("subscribe-other-key", lambda w, o: _evt(w, o, "subscribe", EventKey="last_trade_no_4000"),
      texts.WELCOME),
-    ("SCAN", lambda w, o: _evt(w, o, "SCAN", EventKey="store_0042", Ticket=TICKET), SUCCESS),
+    ("SCAN", lambda w, o: _evt(w, o, "SCAN", EventKey="store_0042", Ticket=TICKET), texts.HELP_VISITOR),
     ("unsubscribe", lambda w, o: _evt(w, o, "unsubscribe"), SUCCESS),
     ("LOCATION", lambda w, o: _evt(w, o, "LOCATION", Latitude="23.137466", Longitude="113.352425",
                                 Precision="119.385040"), SUCCESS),
