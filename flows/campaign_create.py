@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -44,7 +44,7 @@ def _int(text: str, low: int, high: int) -> int | None:
     return int(value) if value.isdigit() and low <= int(value) <= high else None
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     return Next("kind", [Text(texts.CAMPAIGN_ASK_KIND)])
 
 

@@ -12,10 +12,12 @@ stateDiagram-v2
     [*] --> choose: 兑换 N refused (not enough points, sold out, limit): the refusal and the list
     [*] --> [*]: not a member, nothing to redeem, or no item N
     [*] --> [*]: 是 with no flow, a quote of the last 10 minutes redeemed (its code again, nothing spent)
-    choose --> choose: 下一页, 兑换 / 兑换 N (begun afresh), or not a number on the list
+    choose --> choose: 下一页, 兑换 / 兑换 N (begun afresh), or a number not on the list, or text no route takes
+    choose --> [*]: another command (签到, 积分 ...): the flow ends and the command runs
     choose --> choose: a refused number (not enough points, sold out, tier, limit, ended): why, and pick another
     choose --> confirm: a number (quote: cost and balance after)
-    confirm --> confirm: anything but 是 / 否, or 是 after the cost changed (quoted afresh)
+    confirm --> confirm: anything but 是 / 否 that no route takes, or 是 after the cost changed (quoted afresh)
+    confirm --> [*]: another command: the flow ends and the command runs
     confirm --> [*]: 否 (nothing spent)
     confirm --> [*]: 是 within 5 minutes (points, stock and a code, one transaction)
     confirm --> choose: 是 refused (expired, not enough points, sold out, tier, limit, ended; nothing spent)
@@ -30,7 +32,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Pass, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -74,7 +76,7 @@ def join_first(ctx: ChatContext) -> Text:
     return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
@@ -124,13 +126,13 @@ def _refusal(ctx: ChatContext, exc: DomainError) -> str:
     return texts.domain_text(exc)
 
 
-def _choose_again(ctx: ChatContext, exc: DomainError, state: FlowState) -> StepResult:
+def _choose_again(ctx: ChatContext, exc: DomainError, state: FlowState) -> Answer:
     """A refusal keeps the member at the choice step: why, and how to pick another or leave."""
     again = texts.REDEEM_CHOOSE_AGAIN.format(count=len(state.data["ids"]))
     return Next("choose", [Text(_refusal(ctx, exc) + "\n" + again)])
 
 
-async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> StepResult:
+async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> Answer:
     """The quote for `reward`; raises one of REFUSALS (nothing quoted) when 是 could not succeed."""
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
         raise InsufficientPointsError("short at the quote", needed=reward.cost, balance=member.balance)
@@ -154,7 +156,7 @@ def _quote_request(msg: Inbound) -> str:
     return f"chat:{msg.dedupe_key}" if msg.msg_id else f"chat:once:{secrets.token_hex(8)}"
 
 
-async def _resume(ctx: ChatContext, quote_id: int) -> StepResult:
+async def _resume(ctx: ChatContext, quote_id: int) -> Answer:
     """`是` after the flow state was lost, to a quote the database says was redeemed: its code again."""
     async with ctx.db.sessions() as session:
         rewards = rewards_of(ctx)
@@ -207,8 +209,11 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
         async with ctx.db.sessions() as session:
             items = [await rewards_of(ctx).get(session, i) for i in ids]
         return Stay([Text(_page(items, member, page))], {"page": page})
-    if not msg.command.isdigit() or not 1 <= int(msg.command) <= len(ids):
-        return Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
+    bad_choice = Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
+    if not msg.command.isdigit():  # another command (签到, as the refusal suggests) runs; anything else re-asks
+        return Pass(bad_choice)
+    if not 1 <= int(msg.command) <= len(ids):
+        return bad_choice
     async with ctx.db.sessions() as session:
         reward = await rewards_of(ctx).get(session, ids[int(msg.command) - 1])
     try:
@@ -221,7 +226,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     if msg.command in NO:
         return Done([Text(texts.REDEEM_DECLINED)])
     if msg.command not in YES:
-        return Stay([Text(texts.REDEEM_CONFIRM_AGAIN)])
+        return Pass(Stay([Text(texts.REDEEM_CONFIRM_AGAIN)]))
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
@@ -240,7 +245,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     return Done([_done(ctx, issued)])
 
 
-async def _requote(ctx: ChatContext, member: Member, reward_id: int, state: FlowState) -> StepResult:
+async def _requote(ctx: ChatContext, member: Member, reward_id: int, state: FlowState) -> Answer:
     """The operator changed the cost since the quote: quote it afresh (or refuse it at the new cost)."""
     async with ctx.db.sessions() as session:
         reward = await rewards_of(ctx).get(session, reward_id)

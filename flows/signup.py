@@ -17,7 +17,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.campaigns import joined_text as campaign_joined_text
@@ -34,7 +34,7 @@ SKIP = {"跳过", "skip", "不填", "无"}
 AGREE = {"同意", "agree", "yes", "是", "确认", "同意并注册"}
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     if await ctx.joined_member() is not None:
         return Abort([Text(texts.already_member)])
     return Next("phone", [Text(texts.SIGNUP_ASK_PHONE)])

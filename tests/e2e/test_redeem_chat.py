@@ -452,6 +452,31 @@ async def test_refused_choice_then_the_affordable_one_gets_its_quote(wechat: WeC
     assert await balance(wechat, member) == 50
 
 
+async def test_the_command_a_refusal_suggests_runs_and_other_text_re_asks(wechat: WeChat) -> None:
+    """Not enough points says 【签到】 earns them: typed at the list, it checks in (the flow ends); text no
+    route takes stays with the list."""
+    member = await join(wechat)
+    await reward(wechat, name="20元券", cost=175)
+    await wechat.say(ALICE, "兑换")
+    assert "【签到】" in await wechat.say(ALICE, "1")
+    assert await wechat.say(ALICE, "随便看看") == texts.REDEEM_BAD_CHOICE.format(count=1)
+    checked_in = await wechat.say(ALICE, "签到")
+    assert checked_in == texts.CHECKIN_DONE.format(points=5, bonus="", streak=1, balance=105)
+    assert await balance(wechat, member) == 105
+    assert await wechat.say(ALICE, "1") != texts.REDEEM_BAD_CHOICE.format(count=1)  # the list is gone
+
+
+async def test_a_command_typed_at_a_quote_runs_and_nothing_is_spent(wechat: WeChat) -> None:
+    member = await join(wechat)
+    await reward(wechat, name="5元券", cost=50)
+    assert await wechat.say(ALICE, "兑换 1") == quote("5元券", 50, 50)
+    assert await wechat.say(ALICE, "好的吧") == texts.REDEEM_CONFIRM_AGAIN
+    assert "签到成功" in await wechat.say(ALICE, "签到")
+    assert await wechat.say(ALICE, "是") != texts.REDEEM_CONFIRM_AGAIN  # the quote was left
+    assert await balance(wechat, member) == 105
+    assert await redemptions(wechat, member) == []
+
+
 async def test_each_refusal_is_followed_by_the_next_natural_answer(wechat: WeChat) -> None:
     member = await join(wechat)
     await give(wechat, member, 100)
