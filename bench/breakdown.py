@@ -203,7 +203,7 @@ async def stages(settings: Settings, count: int, openids: int) -> Rows:
             count, sync(lambda i: inbound(reqs[i]))
         )
         rows["render the help reply (wechatpy TextReply)"] = await per_call(
-            count, sync(lambda i: render(Text(texts.HELP), account="gh", openid="o", now=i, is_event=False))
+            count, sync(lambda i: render(Text(texts.HELP_MEMBER), account="gh", openid="o", now=i, is_event=False))
         )
         rows["deadline: create_task + shield + wait_for"] = await per_call(count, deadline)
         msgs = [inbound(r) for r in messages.batch(count)]
@@ -218,7 +218,7 @@ async def stages(settings: Settings, count: int, openids: int) -> Rows:
         rows["wxbot app, whole request (ASGI call, no HTTP)"] = await per_call(
             count, lambda i: asgi_call(app, *reqs[i])
         )
-        help_xml = render(Text(texts.HELP), account="gh", openid="o", now=1, is_event=False)
+        help_xml = render(Text(texts.HELP_MEMBER), account="gh", openid="o", now=1, is_event=False)
         app.state.pipeline = FixedReply(help_xml)
         reqs = messages.batch(count)
         rows["wxbot app with pipeline.process stubbed out (the edge alone)"] = await per_call(

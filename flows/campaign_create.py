@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -44,7 +44,7 @@ def _int(text: str, low: int, high: int) -> int | None:
     return int(value) if value.isdigit() and low <= int(value) <= high else None
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     return Next("kind", [Text(texts.CAMPAIGN_ASK_KIND)])
 
 
@@ -119,7 +119,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     if msg.command not in YES:
         return Stay([Text(texts.CAMPAIGN_CONFIRM_AGAIN)])
     if await ctx.staff_role() is None:
-        return Abort([Text(texts.HELP)])
+        return Abort([Text(await ctx.help_text())])
     data = state.data
     async with ctx.db.unit_of_work() as session:
         campaign = await ctx.campaigns.create(

@@ -10,7 +10,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -22,7 +22,7 @@ from storage import members
 CONFIRM = {"确认注销", "confirm delete", "confirm"}
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     member = await ctx.joined_member()
     if member is None:
         return Abort([Text(texts.MYDATA_VISITOR)])

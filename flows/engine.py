@@ -46,9 +46,21 @@ class Abort:
     replies: list[Reply]
 
 
-StepResult = Next | Stay | Done | Abort
+@dataclass(frozen=True)
+class Pass:
+    """Not this step's answer but perhaps another command (签到 typed at the reward list): when the router
+    has a route for it other than the catch-all, the flow ends and the message is routed; otherwise
+    `otherwise` answers (the step's own re-prompt)."""
+
+    otherwise: Answer
+
+
+Answer = Next | Stay | Done | Abort
+StepResult = Answer | Pass
+# The routes that only answer what nobody else understood: a message they would take stays with the step.
+CATCH_ALL_ROUTES = frozenset({"unknown"})
 Step = Callable[[Inbound, ChatContext, FlowState], Awaitable[StepResult]]
-Begin = Callable[[ChatContext, FlowState], Awaitable[StepResult]]
+Begin = Callable[[ChatContext, FlowState], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class FlowRuntime:
         await self._conv.store.clear(self._ctx.msg.source, self._ctx.msg.openid)
         return had
 
-    async def apply(self, flow: Flow, result: StepResult) -> list[Reply]:
+    async def apply(self, flow: Flow, result: Answer) -> list[Reply]:
         msg = self._ctx.msg
         state = self.state
         if isinstance(result, Next | Stay) and state is not None and state.flow == flow.name:
@@ -148,6 +160,10 @@ class Conversation:
             ctx.intent = "busy"
             return [Text(texts.BUSY)]
 
+    async def _routable(self, msg: Inbound, ctx: ChatContext) -> bool:
+        matched = await self.router.match(msg, ctx)
+        return matched is not None and matched[0].name not in CATCH_ALL_ROUTES
+
     async def _handle_locked(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
         runtime = FlowRuntime(self, ctx, state)
         ctx.flows = runtime
@@ -155,13 +171,19 @@ class Conversation:
             if CANCEL(msg, ctx):
                 ctx.intent = "cancel"
                 had = await runtime.cancel()
-                return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + texts.HELP)]
+                return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + await ctx.help_text())]
             flow = self.flows.get(state.flow) if state else None
             if state is not None and flow is not None and msg.is_text:
                 step = flow.steps.get(state.step)
                 if step is not None:
                     ctx.intent = f"{flow.name}.{state.step}"
-                    return await runtime.apply(flow, await step(msg, ctx, state))
+                    result = await step(msg, ctx, state)
+                    if isinstance(result, Pass):
+                        if await self._routable(msg, ctx):
+                            await runtime.cancel()
+                            return await self.router.dispatch(msg, ctx)
+                        result = result.otherwise
+                    return await runtime.apply(flow, result)
             return await self.router.dispatch(msg, ctx)
         except DomainError as exc:
             ctx.intent = f"{ctx.intent}:refused"

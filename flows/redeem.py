@@ -9,15 +9,18 @@ deduction.
 stateDiagram-v2
     [*] --> choose: 兑换 / 积分商城 / redeem / menu REDEEM (list, 8 a page)
     [*] --> confirm: 兑换 N (quote item N at once)
-    [*] --> [*]: not a member, nothing to redeem, or 兑换 N costing more than the balance
+    [*] --> choose: 兑换 N refused (not enough points, sold out, limit): the refusal and the list
+    [*] --> [*]: not a member, nothing to redeem, or no item N
     [*] --> [*]: 是 with no flow, a quote of the last 10 minutes redeemed (its code again, nothing spent)
-    choose --> choose: 下一页, or not a number on the list
+    choose --> choose: 下一页, 兑换 / 兑换 N (begun afresh), or a number not on the list, or text no route takes
+    choose --> [*]: another command (签到, 积分 ...): the flow ends and the command runs
+    choose --> choose: a refused number (not enough points, sold out, tier, limit, ended): why, and pick another
     choose --> confirm: a number (quote: cost and balance after)
-    choose --> [*]: a number costing more than the balance (how many are missing, ways to earn)
-    confirm --> confirm: anything but 是 / 否, or 是 after the cost changed (quoted afresh)
+    confirm --> confirm: anything but 是 / 否 that no route takes, or 是 after the cost changed (quoted afresh)
+    confirm --> [*]: another command: the flow ends and the command runs
     confirm --> [*]: 否 (nothing spent)
     confirm --> [*]: 是 within 5 minutes (points, stock and a code, one transaction)
-    confirm --> [*]: 是 after 5 minutes (quote expired, nothing spent)
+    confirm --> choose: 是 refused (expired, not enough points, sold out, tier, limit, ended; nothing spent)
     choose --> [*]: 取消 / 10 minutes of silence
     confirm --> [*]: 取消 / 10 minutes of silence
 ```"""
@@ -29,7 +32,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Pass, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.core.context import ChatContext
@@ -39,14 +42,29 @@ from handlers.core.reply import Text
 from storage.errors import DomainError
 from storage.ledger import InsufficientPointsError
 from storage.models import Member, Redemption, Reward
-from storage.rewards import Issued, PriceChangedError, Rewards
+from storage.rewards import (
+    Issued,
+    LimitReachedError,
+    OutOfStockError,
+    PriceChangedError,
+    QuoteExpiredError,
+    RewardEndedError,
+    Rewards,
+    TierTooLowError,
+)
 from storage.rows import row_id
 
 PAGE = 8
+# What can be refused about one reward: each keeps the member at the choice step, to pick another.
+REFUSALS = (
+    InsufficientPointsError, OutOfStockError, LimitReachedError, TierTooLowError, RewardEndedError,
+    QuoteExpiredError,
+)
 QUOTE_VALID = timedelta(minutes=5)
 YES = {"是", "yes", "y", "确认", "确定", "好"}
 NO = {"否", "no", "n", "不", "不要"}
 NEXT_PAGE = {"下一页", "next", "更多"}
+ENTRY = Command("兑换", "积分商城", "redeem", arg="item")
 RECENT = timedelta(minutes=10)  # the flow's TTL: a bare `是` this soon after a quote is about that quote
 
 
@@ -58,7 +76,7 @@ def join_first(ctx: ChatContext) -> Text:
     return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
@@ -74,7 +92,10 @@ async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
         number = int(pick) if str(pick).isdigit() else 0
         if not 1 <= number <= len(ids):
             return Abort([Text(texts.REDEEM_NO_SUCH_ITEM.format(n=pick))])
-        return await _quote(ctx, member, items[number - 1], {"ids": ids})
+        try:
+            return await _quote(ctx, member, items[number - 1], {"ids": ids})
+        except REFUSALS as exc:  # the list was never shown: the refusal and the list to pick another from
+            return Next("choose", [Text(_refusal(ctx, exc) + "\n" + _page(items, member, 0))], {"ids": ids, "page": 0})
     return Next("choose", [Text(_page(items, member, 0))], {"ids": ids, "page": 0})
 
 
@@ -94,17 +115,29 @@ def _page(items: list[Reward], member: Member, page: int) -> str:
     return "\n".join(lines)
 
 
-def _not_enough(ctx: ChatContext, needed: int, balance: int) -> Text:
-    return Text(texts.insufficient_points_redeem.format(
-        needed=needed, balance=balance, missing=needed - balance,
-        checkin=ctx.rules.checkin_points, referral=ctx.rules.referral_bonus,
-    ))
+def _refusal(ctx: ChatContext, exc: DomainError) -> str:
+    """Why this reward cannot be had; not enough points also says how to earn them."""
+    if isinstance(exc, InsufficientPointsError):
+        needed, balance = int(exc.details["needed"]), int(exc.details["balance"])
+        return texts.insufficient_points_redeem.format(
+            needed=needed, balance=balance, missing=needed - balance,
+            checkin=ctx.rules.checkin_points, referral=ctx.rules.referral_bonus,
+        )
+    return texts.domain_text(exc)
 
 
-async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> StepResult:
+def _choose_again(ctx: ChatContext, exc: DomainError, state: FlowState) -> Answer:
+    """A refusal keeps the member at the choice step: why, and how to pick another or leave."""
+    again = texts.REDEEM_CHOOSE_AGAIN.format(count=len(state.data["ids"]))
+    return Next("choose", [Text(_refusal(ctx, exc) + "\n" + again)])
+
+
+async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[str, Any]) -> Answer:
+    """The quote for `reward`; raises one of REFUSALS (nothing quoted) when 是 could not succeed."""
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
-        return Done([_not_enough(ctx, reward.cost, member.balance)])
+        raise InsufficientPointsError("short at the quote", needed=reward.cost, balance=member.balance)
     async with ctx.db.unit_of_work() as session:
+        await rewards_of(ctx).check_redeemable(session, reward, member, ctx.clock.now())
         quote, redeemed = await rewards_of(ctx).quote(
             session, row_id(member), reward, request_key=_quote_request(ctx.msg), now=ctx.clock.now(),
             valid=QUOTE_VALID,
@@ -123,14 +156,14 @@ def _quote_request(msg: Inbound) -> str:
     return f"chat:{msg.dedupe_key}" if msg.msg_id else f"chat:once:{secrets.token_hex(8)}"
 
 
-async def _resume(ctx: ChatContext, quote_id: int) -> StepResult:
+async def _resume(ctx: ChatContext, quote_id: int) -> Answer:
     """`是` after the flow state was lost, to a quote the database says was redeemed: its code again."""
     async with ctx.db.sessions() as session:
         rewards = rewards_of(ctx)
         redeemed = await rewards.redemption_of(session, quote_id)
         reward = await rewards.get(session, redeemed.reward_id) if redeemed is not None else None
     if redeemed is None or reward is None:  # recent_quote saw it redeemed; only a cancellation undoes that
-        return Abort([Text(texts.HELP)])
+        return Abort([Text(await ctx.help_text())])
     return Done([_already(ctx, reward, redeemed)])
 
 
@@ -166,6 +199,9 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
     if member is None:
         return Abort([join_first(ctx)])
     ids: list[int] = state.data["ids"]
+    again = ENTRY(msg, ctx)
+    if isinstance(again, dict):  # 兑换 / 兑换 N once more: a fresh list (or quote), as from the start
+        return Stay(await ctx.flows.start(flow.name, **again))
     if msg.command in NEXT_PAGE:
         page = int(state.data.get("page", 0)) + 1
         if page * PAGE >= len(ids):
@@ -173,18 +209,24 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
         async with ctx.db.sessions() as session:
             items = [await rewards_of(ctx).get(session, i) for i in ids]
         return Stay([Text(_page(items, member, page))], {"page": page})
-    if not msg.command.isdigit() or not 1 <= int(msg.command) <= len(ids):
-        return Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
+    bad_choice = Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
+    if not msg.command.isdigit():  # another command (签到, as the refusal suggests) runs; anything else re-asks
+        return Pass(bad_choice)
+    if not 1 <= int(msg.command) <= len(ids):
+        return bad_choice
     async with ctx.db.sessions() as session:
         reward = await rewards_of(ctx).get(session, ids[int(msg.command) - 1])
-    return await _quote(ctx, member, reward, {})
+    try:
+        return await _quote(ctx, member, reward, {})
+    except REFUSALS as exc:
+        return _choose_again(ctx, exc, state)
 
 
 async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
     if msg.command in NO:
         return Done([Text(texts.REDEEM_DECLINED)])
     if msg.command not in YES:
-        return Stay([Text(texts.REDEEM_CONFIRM_AGAIN)])
+        return Pass(Stay([Text(texts.REDEEM_CONFIRM_AGAIN)]))
     member = await ctx.joined_member()
     if member is None:
         return Abort([join_first(ctx)])
@@ -193,17 +235,26 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     try:
         async with ctx.db.unit_of_work() as session:
             issued = await rewards_of(ctx).confirm(session, row_id(member), int(state.data["quote"]), ctx.clock.now())
-    except PriceChangedError:  # the operator changed the cost since the quote: quote it afresh
-        async with ctx.db.sessions() as session:
-            reward = await rewards_of(ctx).get(session, int(state.data["reward"]))
-        fresh = await _quote(ctx, member, reward, {})
-        return replace(fresh, replies=[Text(texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost)), *fresh.replies])
-    except InsufficientPointsError as exc:
-        return Done([_not_enough(ctx, exc.details["needed"], exc.details["balance"])])
-    except DomainError as exc:  # expired, out of stock, limit, tier, ended: the quote is over, nothing spent
+    except PriceChangedError:
+        return await _requote(ctx, member, int(state.data["reward"]), state)
+    except REFUSALS as exc:  # the quote is over, nothing spent: back to the list to pick another
+        return _choose_again(ctx, exc, state)
+    except DomainError as exc:  # not found and the like: nothing to go back to
         return Done([Text(texts.domain_text(exc))])
     ctx.forget_member()
     return Done([_done(ctx, issued)])
+
+
+async def _requote(ctx: ChatContext, member: Member, reward_id: int, state: FlowState) -> Answer:
+    """The operator changed the cost since the quote: quote it afresh (or refuse it at the new cost)."""
+    async with ctx.db.sessions() as session:
+        reward = await rewards_of(ctx).get(session, reward_id)
+    changed = Text(texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost))
+    try:
+        fresh = await _quote(ctx, member, reward, {})
+    except REFUSALS as exc:
+        fresh = _choose_again(ctx, exc, state)
+    return replace(fresh, replies=[changed, *fresh.replies])
 
 
 def _done(ctx: ChatContext, issued: Issued) -> Text:
@@ -221,7 +272,7 @@ flow = Flow(
     name="redeem",
     begin=begin,
     steps={"choose": choose, "confirm": confirm},
-    entry=(Command("兑换", "积分商城", "redeem", arg="item"),),
+    entry=(ENTRY,),
     extra_entries=((Click("REDEEM"),), (recent_quote,)),
     ttl=600,
 )

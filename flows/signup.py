@@ -17,7 +17,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from flows.engine import Abort, Done, Flow, Next, Stay, StepResult
+from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
 from handlers import texts
 from handlers.campaigns import joined_text as campaign_joined_text
@@ -34,7 +34,7 @@ SKIP = {"跳过", "skip", "不填", "无"}
 AGREE = {"同意", "agree", "yes", "是", "确认", "同意并注册"}
 
 
-async def begin(ctx: ChatContext, state: FlowState) -> StepResult:
+async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     if await ctx.joined_member() is not None:
         return Abort([Text(texts.already_member)])
     return Next("phone", [Text(texts.SIGNUP_ASK_PHONE)])
@@ -47,7 +47,7 @@ async def phone(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
     async with ctx.db.sessions() as session:
         free = await members.phone_available(session, ctx.services.pii, number, msg.openid)
     if not free:
-        return Stay([Text(texts.phone_taken)])
+        return Stay([Text(texts.SIGNUP_PHONE_TAKEN)])
     ask = texts.SIGNUP_ASK_BIRTHDAY.format(points=ctx.rules.birthday_points)
     # The flow state lives in the KV for at most the flow's TTL; the phone is encrypted even there.
     return Next("birthday", [Text(ask)], {"phone": ctx.services.pii.encrypt(number)})
@@ -77,7 +77,7 @@ async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     except AlreadyMemberError:
         return Done([Text(texts.already_member)])
     except PhoneTakenError:
-        return Next("phone", [Text(texts.phone_taken)])
+        return Next("phone", [Text(texts.SIGNUP_PHONE_TAKEN)])
     ctx.forget_member()
     ctx.log.info("signed up member=%d referrer_rewarded=%s", done.member_id, done.referrer_rewarded)
     rules = ctx.rules

@@ -35,6 +35,9 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
 
 @router.on(Event("subscribe"), name="subscribe")
 async def welcome(msg: Inbound, ctx: ChatContext) -> Reply:
+    """A new follower, also one who scanned a poster whose scene we do not know (counted, then welcomed)."""
+    if msg.scene is not None and msg.scene.kind == "other":
+        ctx.note_unknown("scene", msg.event_key)
     async with ctx.db.unit_of_work() as session:
         await ctx.record_touch(session)
         await members.set_status(session, msg.openid, members.ACTIVE, msg.source)

@@ -27,7 +27,7 @@ async def opt_in(msg: Inbound, ctx: ChatContext) -> Reply:
 async def _set_opt_out(ctx: ChatContext, value: bool, reply: str) -> Reply:
     member = await ctx.member()
     if member is None:
-        return Text(texts.HELP)
+        return Text(await ctx.help_text())
     async with ctx.db.unit_of_work() as session:
         await members.set_marketing_opt_out(session, row_id(member), value)
     return Text(reply)

@@ -9,13 +9,33 @@ from storage.reasons import Reason
 
 BRAND = "会员俱乐部"
 
-HELP = (
-    f"欢迎来到{BRAND}！回复以下关键词：\n"
+# The help menu fits who asks (issue 21): at most 12 lines each, grouped; `帮助 更多` lists everything.
+HELP_VISITOR = (
+    f"欢迎来到{BRAND}！\n"
+    "回复【注册】加入会员，注册即送积分。\n"
+    "成为会员后可以：\n"
+    "· 每天【签到】领积分，连续签到另有奖励\n"
+    "· 用积分【兑换】优惠券和礼品\n"
+    "· 领生日礼、升级会员等级，参加社群【活动】\n"
+    "【人工】联系人工客服\n"
+    "回复【帮助 更多】查看全部功能。"
+)
+HELP_MEMBER = (
+    f"{BRAND}会员功能，回复关键词：\n"
+    "积分：【签到】领积分｜【积分】余额和等级｜【明细】最近变动\n"
+    "兑换：【兑换】积分商城｜【我的券】未使用的券码\n"
+    "活动：【活动】进行中的活动｜「参加 活动码」加入\n"
+    "服务：【人工】联系人工客服\n"
+    "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
+)
+HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束"
+HELP_MORE = (
+    f"{BRAND}全部功能，回复以下关键词：\n"
     "【注册】加入会员，送积分\n"
     "【签到】每日签到领积分\n"
     "【积分】查看余额、等级和即将过期的积分\n"
     "【明细】最近 10 笔积分变动\n"
-    "【兑换】用积分兑换优惠券\n"
+    "【兑换】用积分兑换优惠券；「兑换 编号」直接选择\n"
     "【我的券】查看未使用的券码\n"
     "【活动】正在进行的社群活动，回复「参加 活动码」加入\n"
     "【退订】不再接收营销消息（回复「订阅」恢复）\n"
@@ -23,6 +43,18 @@ HELP = (
     "【人工】联系人工客服\n"
     "任何时候回复【取消】可退出当前操作。"
 )
+
+
+def help_menu(*, member: bool, staff: bool, more: bool = False) -> str:
+    """The menu for who asks: a visitor's (sign-up first), a member's, plus staff commands for staff."""
+    if more:
+        return HELP_MORE + ("\n" + HELP_STAFF_LINE if staff else "")
+    base = HELP_MEMBER if member else HELP_VISITOR
+    if not staff:
+        return base
+    head, _, last = base.rpartition("\n")
+    return f"{head}\n{HELP_STAFF_LINE}\n{last}"
+
 
 WELCOME = (
     f"感谢关注{BRAND}！\n"
@@ -70,6 +102,8 @@ already_member = "您已经是会员啦！回复【积分】查看余额，回�
 SIGNUP_ASK_PHONE = "欢迎加入会员！请回复您的手机号（11 位中国大陆手机号），随时回复【取消】退出。"
 SIGNUP_BAD_PHONE = "手机号格式不对哦，请回复 11 位中国大陆手机号，例如 13800138000。回复【取消】退出注册。"
 phone_taken = "该手机号已绑定其他会员，请换一个手机号，或回复【人工】联系客服。"
+# In the chat the member stays at the phone step: say what they can do next.
+SIGNUP_PHONE_TAKEN = "该手机号已绑定其他会员。请回复另一个手机号继续注册，或回复【取消】退出；如有疑问回复【人工】。"
 SIGNUP_ASK_BIRTHDAY = (
     "请回复您的生日，生日当天可领 {points} 积分生日礼。\n"
     "格式：1990-05-20、05-20 或 5月20日；不想填写请回复【跳过】。"
@@ -166,7 +200,8 @@ REDEEM_HEAD = "您的积分：{balance}。可兑换的礼品："
 REDEEM_LINE = "{n}. {name}  {cost} 积分{note}"
 REDEEM_NOTE_SHORT = "（还差 {missing}）"
 REDEEM_NOTE_SOLD_OUT = "（已兑完）"
-REDEEM_FOOT = "回复编号选择礼品，例如回复 1。"
+REDEEM_FOOT = "回复编号选择礼品，例如回复 1；回复【取消】退出。"
+REDEEM_CHOOSE_AGAIN = "您可以回复其他礼品的编号（1-{count}），回复【兑换】再看列表，或回复【取消】退出。"
 REDEEM_MORE = "回复【下一页】查看更多。"
 REDEEM_NO_MORE = "已经是最后一页了，回复编号选择礼品，或回复【取消】退出。"
 REDEEM_BAD_CHOICE = "请回复列表中的编号（1-{count}），或回复【取消】退出。"

@@ -209,6 +209,15 @@ class Rewards:
         last_day = local_date(now, self.ledger.tz) + timedelta(days=reward.validity_days)
         return self.rules.day_start(last_day + timedelta(days=1), self.ledger.tz).astimezone(UTC)
 
+    async def check_redeemable(self, session: AsyncSession, reward: Reward, member: Member, now: datetime) -> None:
+        """Before quoting: the refusals `是` would meet (ended, tier, per-member limit, sold out), raised
+        now so the member can pick another reward. Reads only; `redeem` checks again under the lock."""
+        self._check_open(reward, member, now)
+        await self._check_member_limit(session, reward, row_id(member))
+        sold_out = reward.stock == 0 or (reward.total_limit is not None and reward.issued_count >= reward.total_limit)
+        if sold_out:
+            raise OutOfStockError("out of stock", name=reward.name)
+
     def _check_open(self, reward: Reward, member: Member, now: datetime) -> None:
         if not is_live(reward, now):
             raise RewardEndedError("reward ended", name=reward.name)

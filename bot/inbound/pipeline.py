@@ -169,7 +169,7 @@ class ChatPipeline:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
             ctx.intent = f"{ctx.intent}:error"
-            return [Text(texts.APOLOGY + "\n\n" + texts.HELP)]
+            return [Text(texts.APOLOGY + "\n\n" + ctx.known_help_text())]
         finally:
             await self._settle_contact(msg, ctx, due, failed)
 
@@ -274,6 +274,8 @@ class ChatPipeline:
     @staticmethod
     def _observe(msg: Inbound, ctx: ChatContext, outcome: str, started: float) -> None:
         metrics.MESSAGES.labels(msg.source, ctx.intent, outcome).inc()
+        if ctx.unknown_event is not None:
+            metrics.UNKNOWN_EVENTS.labels(ctx.unknown_event).inc()
         metrics.LATENCY.labels(msg.source).observe(time.monotonic() - started)
 
 

@@ -22,12 +22,12 @@ def text_for(kind: str, payload: dict[str, Any]) -> str:
         return str(payload["text"])
     template = TEXTS.get(kind)
     params = {"brand": texts.BRAND, **payload.get("params", {})}
-    if template is None:
-        return texts.HELP
+    if template is None:  # pushes go to members
+        return texts.HELP_MEMBER
     try:
         return template.format(**params)
     except (KeyError, IndexError, ValueError):
-        return texts.HELP
+        return texts.HELP_MEMBER
 
 
 def data_for(kind: str, payload: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import texts
 from storage import members, staff
 from storage.campaigns import Campaigns
 from storage.clock import Clock
@@ -20,6 +21,8 @@ from storage.members import PiiProtector
 from storage.models import Member
 from storage.rewards import Rewards
 from storage.rules import Rules
+
+MAX_LOGGED_KEY = 64
 
 if TYPE_CHECKING:
     from handlers.core.message import Inbound
@@ -77,6 +80,7 @@ class ChatContext:
     log: logging.LoggerAdapter
     flows: FlowControl = field(default_factory=_NoFlows)
     intent: str = "unknown"
+    unknown_event: str | None = None  # "click" or "scene": an event with no answer of its own (note_unknown)
     # Set by the pipeline when this message's interaction is still to be recorded (members.touch_member):
     # the first look at the member records it on the way, else the pipeline does after the handler.
     touch_due: datetime | None = None
@@ -109,6 +113,24 @@ class ChatContext:
     @property
     def tz(self) -> ZoneInfo:
         return self.services.tz
+
+    async def help_text(self, more: bool = False) -> str:
+        """The help menu that fits the sender: visitor, member, or staff (texts.help_menu)."""
+        member = await self.joined_member() is not None
+        return texts.help_menu(member=member, staff=await self.staff_role() is not None, more=more)
+
+    def known_help_text(self) -> str:
+        """The menu from what this message already loaded, without asking the database (after a failure);
+        the visitor's when nothing is known."""
+        member = self._member_loaded and self._member is not None and self._member.joined_at is not None
+        staff = self._staff_loaded and self._staff_role is not None
+        return texts.help_menu(member=member, staff=staff)
+
+    def note_unknown(self, kind: str, key: str) -> None:
+        """An event the bot has no answer for (a menu key, a QR scene: operator config, not personal data):
+        counted by kind in /metrics by the pipeline, and named, capped, in one log line."""
+        self.unknown_event = kind
+        self.log.info("unknown %s key=%r", kind, key[:MAX_LOGGED_KEY])
 
     async def joined_member(self) -> Member | None:
         """The sender if they are a member (signed up, not deleted), else None."""

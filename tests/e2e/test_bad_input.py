@@ -70,7 +70,7 @@ async def test_signature_exactly_at_the_max_age_is_accepted(wechat: WeChat, cloc
     clock.advance(seconds=600)
     response = await post_raw(wechat, push.params, push.body)
     assert response.status_code == 200
-    assert texts.HELP in response.text
+    assert texts.HELP_VISITOR in response.text
 
 
 async def test_non_numeric_timestamp_is_403(wechat: WeChat) -> None:
@@ -138,7 +138,7 @@ async def test_lying_content_length_is_413(wechat: WeChat) -> None:
 async def test_body_of_exactly_64_kib_is_accepted(wechat: WeChat) -> None:
     response = await post_raw(wechat, plain_params(wechat), padded_text(wechat, MAX_BODY))
     assert response.status_code == 200
-    assert texts.HELP in response.text  # a 60-KiB text is no command: the menu
+    assert texts.HELP_VISITOR in response.text  # a 60-KiB text is no command: the menu
 
 
 # ---------------------------------------------------------------------------- malformed XML
@@ -323,7 +323,7 @@ ODD_TEXTS: dict[str, str] = {
 @pytest.mark.parametrize("encrypted", [False, True])
 async def test_long_or_odd_text_gets_the_help_menu(wechat: WeChat, encrypted: bool) -> None:
     seen = {name: await wechat.say("oODD", content, encrypted=encrypted) for name, content in ODD_TEXTS.items()}
-    assert seen == dict.fromkeys(ODD_TEXTS, texts.HELP)
+    assert seen == dict.fromkeys(ODD_TEXTS, texts.HELP_VISITOR)
 
 
 async def test_refused_requests_do_not_block_the_real_delivery(wechat: WeChat) -> None:
@@ -331,9 +331,9 @@ async def test_refused_requests_do_not_block_the_real_delivery(wechat: WeChat) -
     fields = text_fields(wechat, "帮助", 6660001)
     push = wechat.side.sign(fields)
     await refused(await post_raw(wechat, {**push.params, "signature": "0" * 40}, push.body), 403, wechat)
-    assert await wechat.say("oBAD", "帮助") == texts.HELP
+    assert await wechat.say("oBAD", "帮助") == texts.HELP_VISITOR
     response = await post_signed(wechat, push)
-    assert texts.HELP in response.text
+    assert texts.HELP_VISITOR in response.text
     assert any(k.startswith("wxbot:dedupe:") for k in await kv_keys(wechat.app))
 
 
@@ -342,7 +342,7 @@ async def test_safe_mode_push_to_an_app_without_an_aes_key_is_400(urls: tuple[st
     async with serving(app, clock) as plain_only:
         push = plain_only.side.sign(text_fields(plain_only), encrypted=True)
         await refused(await post_signed(plain_only, push), 400, plain_only)
-        assert await plain_only.say("oBAD", "帮助") == texts.HELP  # plaintext still works
+        assert await plain_only.say("oBAD", "帮助") == texts.HELP_VISITOR  # plaintext still works
 
 
 async def test_get_verification_without_echostr_is_400(wechat: WeChat) -> None:

@@ -302,7 +302,7 @@ async def test_cancel_at_any_step_leaves_nothing(wechat: WeChat) -> None:
         assert await flow_state(wechat, MANAGER) is None
     assert await all_campaigns(wechat.services.db) == []
     # the flow is gone: a bare "3" is now just an unknown message
-    assert await wechat.say(MANAGER, "3") == texts.HELP
+    assert await wechat.say(MANAGER, "3") == texts.help_menu(member=False, staff=True)
 
 
 async def test_staff_removed_mid_flow_cannot_confirm(wechat: WeChat) -> None:
@@ -312,7 +312,7 @@ async def test_staff_removed_mid_flow_cannot_confirm(wechat: WeChat) -> None:
     assert (await wechat.say(MANAGER, "跳过")).startswith("请确认活动")
     async with wechat.services.db.unit_of_work() as session:
         await staff.remove(session, MANAGER)
-    assert await wechat.say(MANAGER, "是") == texts.HELP
+    assert await wechat.say(MANAGER, "是") == texts.HELP_VISITOR
     assert await all_campaigns(wechat.services.db) == []
     assert await flow_state(wechat, MANAGER) is None
 
@@ -361,9 +361,9 @@ async def test_join_spellings_refusals_and_once_per_member(wechat: WeChat, clock
     assert await wechat.say(people[4], "参加 ZZZZ9") == texts.campaign_unknown.format(code="ZZZZ9")
     assert await wechat.say(people[4], "join nope") == texts.campaign_unknown.format(code="NOPE")
     # `参加` alone is not a join; `join` alone is the sign-up alias (already a member)
-    assert await wechat.say(people[4], "参加") == texts.HELP
+    assert await wechat.say(people[4], "参加") == texts.HELP_MEMBER
     assert await wechat.say(people[4], "join") == texts.already_member
-    assert await wechat.say(people[4], "参加 ") == texts.HELP
+    assert await wechat.say(people[4], "参加 ") == texts.HELP_MEMBER
     assert (await campaign_row(db, c.id)).participants == 4  # type: ignore[arg-type]
     assert sum(len(v) for v in (await payouts(db, c.id)).values()) == 4  # type: ignore[arg-type]
 
@@ -425,13 +425,13 @@ async def test_non_staff_get_the_menu_and_nothing_changes(wechat: WeChat) -> Non
     (member,) = await members(wechat, 1)
     await wechat.say(member, f"参加 {c.code}")
     stranger = openid(1, "oSTRANGER")
-    for who in (member, stranger):
-        assert await wechat.say(who, "发起活动") == texts.HELP
+    for who, menu in ((member, texts.HELP_MEMBER), (stranger, texts.HELP_VISITOR)):
+        assert await wechat.say(who, "发起活动") == menu
         assert await flow_state(wechat, who) is None
-        assert await wechat.say(who, "1") == texts.HELP  # no flow was started
-        assert await wechat.say(who, f"活动数据 {c.code}") == texts.HELP
-        assert await wechat.say(who, f"结束活动 {c.code}") == texts.HELP
-        assert await wechat.say(who, "结束活动") == texts.HELP
+        assert await wechat.say(who, "1") == menu  # no flow was started
+        assert await wechat.say(who, f"活动数据 {c.code}") == menu
+        assert await wechat.say(who, f"结束活动 {c.code}") == menu
+        assert await wechat.say(who, "结束活动") == menu
     after = await campaign_row(db, c.id)  # type: ignore[arg-type]
     assert (after.status, after.participants, after.paid_out, after.draw_record) == ("open", 1, 0, None)
     assert len(await all_campaigns(db)) == 1

@@ -137,7 +137,7 @@ async def test_cancel_keeps_everything(wechat: WeChat, word: str) -> None:
         before.id, members.ACTIVE, before.phone_hash, 5, before.referral_code,
     )
     assert await wechat.say(ALICE, "签到") == texts.CHECKIN_DONE.format(points=5, bonus="", streak=1, balance=105)
-    assert await wechat.say(ALICE, "确认注销") == texts.HELP  # out of the flow, the words do nothing
+    assert await wechat.say(ALICE, "确认注销") == texts.HELP_MEMBER  # out of the flow, the words do nothing
 
 
 @pytest.mark.parametrize(

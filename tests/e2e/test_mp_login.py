@@ -110,7 +110,7 @@ async def test_oa_follower_first_then_mini_program_login_lands_on_the_same_membe
 
 async def test_oa_visitor_first_then_mini_program_login_shares_one_row(mp: MiniProgram) -> None:
     await mp.add_follower(OA_USER, UNION)
-    assert await mp.oa.say(OA_USER, "帮助") == texts.HELP
+    assert await mp.oa.say(OA_USER, "帮助") == texts.HELP_VISITOR
     await mp.pipeline.drain()
     follower = await mp.member(openid=OA_USER)
     assert follower is not None

@@ -214,7 +214,7 @@ async def test_user_enter_tempsession_opens_the_customer_service_window(
 @pytest.mark.parametrize("encrypted", MODES)
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize(("said", "expected"), [
-    ("帮助", texts.HELP),
+    ("帮助", texts.HELP_VISITOR),
     ("签到", texts.JOIN_FIRST.format(bonus=100)),
 ])
 async def test_text_goes_through_the_router_and_the_reply_to_the_outbox(

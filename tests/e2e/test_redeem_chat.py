@@ -75,6 +75,11 @@ def listed(reply: str) -> list[tuple[int, str, int, str]]:
     return [(int(n), name, int(cost), note) for n, name, cost, note in LINE.findall(reply)]
 
 
+def again(refusal: str, count: int = 1) -> str:
+    """A refusal at the choice step: why, then how to pick another of the `count` listed or leave."""
+    return refusal + "\n" + texts.REDEEM_CHOOSE_AGAIN.format(count=count)
+
+
 def quote(name: str, cost: int, after: int, description: str = "测试用") -> str:
     return texts.REDEEM_QUOTE.format(name=name, description=description, cost=cost, after=after)
 
@@ -191,7 +196,7 @@ async def test_redeem_n_with_no_such_item(wechat: WeChat) -> None:
     await reward(wechat, name="礼品30", cost=30)
     for item in ("0", "3", "99", "abc"):
         assert await wechat.say(ALICE, f"兑换 {item}") == texts.REDEEM_NO_SUCH_ITEM.format(n=item), item
-        assert await wechat.say(ALICE, "是") == texts.HELP  # no quote is pending
+        assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER  # no quote is pending
     await nothing_spent(wechat, member)
 
 
@@ -204,7 +209,7 @@ async def test_no_spends_nothing(wechat: WeChat) -> None:
     await wechat.say(ALICE, "1")
     assert await wechat.say(ALICE, "也许") == texts.REDEEM_CONFIRM_AGAIN
     assert await wechat.say(ALICE, "否") == texts.REDEEM_DECLINED
-    assert await wechat.say(ALICE, "是") == texts.HELP  # the quote is gone with the flow
+    assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER  # the quote is gone with the flow
     assert await wechat.say(ALICE, "我的券") == texts.COUPONS_EMPTY
     await nothing_spent(wechat, member)
 
@@ -218,7 +223,7 @@ async def test_cancel_in_either_step_spends_nothing(wechat: WeChat) -> None:
         await wechat.say(ALICE, "兑换")
         await wechat.say(ALICE, "1")
         assert await wechat.say(ALICE, word) == texts.CANCELLED
-        assert await wechat.say(ALICE, "是") == texts.HELP
+        assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER
     await nothing_spent(wechat, member)
 
 
@@ -227,8 +232,8 @@ async def test_a_quote_older_than_five_minutes_expires(wechat: WeChat, clock: Fr
     await reward(wechat, name="5元券", cost=50)
     await wechat.say(ALICE, "兑换 1")
     clock.advance(minutes=6)
-    assert await wechat.say(ALICE, "是") == texts.quote_expired
-    assert await wechat.say(ALICE, "是") == texts.HELP
+    assert await wechat.say(ALICE, "是") == again(texts.quote_expired)
+    assert await wechat.say(ALICE, "是") == texts.REDEEM_BAD_CHOICE.format(count=1)  # still choosing
     await nothing_spent(wechat, member)
 
     await wechat.say(ALICE, "兑换 1")  # a fresh quote, confirmed just in time
@@ -256,13 +261,15 @@ async def test_not_enough_points_at_the_quote(wechat: WeChat) -> None:
     listing = await wechat.say(ALICE, "兑换")
     assert listed(listing) == [(1, "50元券", 180, texts.REDEEM_NOTE_SHORT.format(missing=80))]
     refusal = await wechat.say(ALICE, "1")
-    assert refusal == texts.insufficient_points_redeem.format(
+    assert refusal == again(texts.insufficient_points_redeem.format(
         needed=180, balance=100, missing=80, checkin=5, referral=50,
-    )
+    ))
     assert "还差 80 积分" in refusal
     assert "【签到】" in refusal
-    assert await wechat.say(ALICE, "是") == texts.HELP  # nothing was quoted
-    assert await wechat.say(ALICE, "兑换 1") == refusal
+    assert await wechat.say(ALICE, "是") == texts.REDEEM_BAD_CHOICE.format(count=1)  # nothing was quoted
+    assert await wechat.say(ALICE, "取消") == texts.CANCELLED
+    short = texts.insufficient_points_redeem.format(needed=180, balance=100, missing=80, checkin=5, referral=50)
+    assert await wechat.say(ALICE, "兑换 1") == short + "\n" + listing  # the list it was never shown
     await nothing_spent(wechat, member)
     row = await reward_row(wechat.services.db, reward_id)
     assert (row.stock, row.issued_count) == (2, 0)
@@ -274,9 +281,9 @@ async def test_not_enough_points_at_confirmation(wechat: WeChat, clock: FrozenCl
     assert await wechat.say(ALICE, "兑换 1") == quote("5元券", 80, 20)
     async with wechat.services.db.unit_of_work() as session:  # spent elsewhere meanwhile
         await wechat.services.ledger.spend(session, member, 30, key="elsewhere", kind="redeem", now=clock.now())
-    assert await wechat.say(ALICE, "是") == texts.insufficient_points_redeem.format(
+    assert await wechat.say(ALICE, "是") == again(texts.insufficient_points_redeem.format(
         needed=80, balance=70, missing=10, checkin=5, referral=50,
-    )
+    ))
     assert await redemptions(wechat, member) == []
     assert await balance(wechat, member) == 70
 
@@ -286,8 +293,8 @@ async def test_out_of_stock(wechat: WeChat) -> None:
     reward_id = await reward(wechat, name="限量杯", cost=50, stock=0)
     listing = await wechat.say(ALICE, "兑换")
     assert listed(listing) == [(1, "限量杯", 50, texts.REDEEM_NOTE_SOLD_OUT)]
-    await wechat.say(ALICE, "1")
-    assert await wechat.say(ALICE, "是") == texts.out_of_stock.format(name="限量杯")
+    assert await wechat.say(ALICE, "1") == again(texts.out_of_stock.format(name="限量杯"))  # refused before 是
+    assert await wechat.say(ALICE, "是") == texts.REDEEM_BAD_CHOICE.format(count=1)
     await nothing_spent(wechat, member)
     assert (await reward_row(wechat.services.db, reward_id)).stock == 0
 
@@ -299,7 +306,7 @@ async def test_out_of_stock_between_quote_and_yes(wechat: WeChat) -> None:
     await wechat.say(BOB, "兑换 1")
     await wechat.say(ALICE, "兑换 1")
     assert "兑换成功" in await wechat.say(ALICE, "是")
-    assert await wechat.say(BOB, "是") == texts.out_of_stock.format(name="最后一件")
+    assert await wechat.say(BOB, "是") == again(texts.out_of_stock.format(name="最后一件"))
     await nothing_spent(wechat, bob)
 
 
@@ -309,8 +316,11 @@ async def test_per_member_limit(wechat: WeChat) -> None:
     reward_id = await reward(wechat, name="新人券", cost=50, per_member_limit=1, stock=10)
     await wechat.say(ALICE, "兑换 1")
     assert "兑换成功" in await wechat.say(ALICE, "是")
-    await wechat.say(ALICE, "兑换 1")
-    assert await wechat.say(ALICE, "是") == texts.limit_reached.format(name="新人券", limit=1)
+    listing = await wechat.say(ALICE, "兑换")
+    limit = texts.limit_reached.format(name="新人券", limit=1)
+    assert await wechat.say(ALICE, "1") == again(limit)  # refused at the choice, before any quote
+    await wechat.say(ALICE, "取消")
+    assert await wechat.say(ALICE, "兑换 1") == limit + "\n" + listing
     assert len(await redemptions(wechat, member)) == 1
     assert await balance(wechat, member) == 150
     assert (await reward_row(wechat.services.db, reward_id)).stock == 9
@@ -334,7 +344,7 @@ async def test_tier_too_low(wechat: WeChat) -> None:
         silver = await session.get(Member, member)
         assert silver is not None
         silver.tier = "银卡"
-    assert await wechat.say(ALICE, "是") == texts.tier_too_low.format(name="金卡礼盒", tier="金卡")
+    assert await wechat.say(ALICE, "是") == again(texts.tier_too_low.format(name="金卡礼盒", tier="金卡"), 2)
     await nothing_spent(wechat, member, 3100)
     assert (await reward_row(wechat.services.db, reward_id)).issued_count == 0
 
@@ -345,7 +355,7 @@ async def test_tier_raised_by_the_operator_between_quote_and_yes(wechat: WeChat)
     await wechat.say(ALICE, "兑换 1")
     edited = await wechat.client.patch(f"/api/admin/rewards/{reward_id}", json={"min_tier": "金卡"}, headers=ADMIN)
     assert edited.status_code == 200, edited.text
-    assert await wechat.say(ALICE, "是") == texts.tier_too_low.format(name="5元券", tier="金卡")
+    assert await wechat.say(ALICE, "是") == again(texts.tier_too_low.format(name="5元券", tier="金卡"))
     await nothing_spent(wechat, member)
 
 
@@ -365,12 +375,12 @@ async def test_reward_ends_or_is_deactivated_between_quote_and_yes(wechat: WeCha
     withdrawn = await reward(wechat, name="下架券", cost=60)
     await wechat.say(ALICE, "兑换 1")
     clock.advance(minutes=3)
-    assert await wechat.say(ALICE, "是") == texts.reward_ended.format(name="限时券")
+    assert await wechat.say(ALICE, "是") == again(texts.reward_ended.format(name="限时券"), 2)
 
     assert await wechat.say(ALICE, "兑换 1") == quote("下架券", 60, 40)  # the ended one is off the list
     response = await wechat.client.post(f"/api/admin/rewards/{withdrawn}/deactivate", headers=ADMIN)
     assert response.status_code == 200, response.text
-    assert await wechat.say(ALICE, "是") == texts.reward_ended.format(name="下架券")
+    assert await wechat.say(ALICE, "是") == again(texts.reward_ended.format(name="下架券"))
     await nothing_spent(wechat, member)
 
 
@@ -421,3 +431,76 @@ async def test_more_than_ten_redemptions_a_day_is_an_anomaly(wechat: WeChat) -> 
     assert "2026-11-22" in row.detail
     assert len(await redemptions(wechat, member)) == 12
     assert await balance(wechat, member) == 1100 - 120
+
+
+# --- a refusal keeps the member at the choice (issue 21) ---------------------------------------------
+
+async def test_refused_choice_then_the_affordable_one_gets_its_quote(wechat: WeChat) -> None:
+    member = await join(wechat)
+    await reward(wechat, name="5元券", cost=50)
+    await reward(wechat, name="20元券", cost=175)
+    listing = await wechat.say(ALICE, "兑换")
+    assert [(n, name) for n, name, _, _ in listed(listing)] == [(1, "5元券"), (2, "20元券")]
+    refusal = await wechat.say(ALICE, "2")
+    assert refusal == again(texts.insufficient_points_redeem.format(
+        needed=175, balance=100, missing=75, checkin=5, referral=50,
+    ), 2)
+    assert "还差 75 积分" in refusal
+    assert "【取消】" in refusal
+    assert await wechat.say(ALICE, "1") == quote("5元券", 50, 50)
+    assert "兑换成功！5元券" in await wechat.say(ALICE, "是")
+    assert await balance(wechat, member) == 50
+
+
+async def test_the_command_a_refusal_suggests_runs_and_other_text_re_asks(wechat: WeChat) -> None:
+    """Not enough points says 【签到】 earns them: typed at the list, it checks in (the flow ends); text no
+    route takes stays with the list."""
+    member = await join(wechat)
+    await reward(wechat, name="20元券", cost=175)
+    await wechat.say(ALICE, "兑换")
+    assert "【签到】" in await wechat.say(ALICE, "1")
+    assert await wechat.say(ALICE, "随便看看") == texts.REDEEM_BAD_CHOICE.format(count=1)
+    checked_in = await wechat.say(ALICE, "签到")
+    assert checked_in == texts.CHECKIN_DONE.format(points=5, bonus="", streak=1, balance=105)
+    assert await balance(wechat, member) == 105
+    assert await wechat.say(ALICE, "1") != texts.REDEEM_BAD_CHOICE.format(count=1)  # the list is gone
+
+
+async def test_a_command_typed_at_a_quote_runs_and_nothing_is_spent(wechat: WeChat) -> None:
+    member = await join(wechat)
+    await reward(wechat, name="5元券", cost=50)
+    assert await wechat.say(ALICE, "兑换 1") == quote("5元券", 50, 50)
+    assert await wechat.say(ALICE, "好的吧") == texts.REDEEM_CONFIRM_AGAIN
+    assert "签到成功" in await wechat.say(ALICE, "签到")
+    assert await wechat.say(ALICE, "是") != texts.REDEEM_CONFIRM_AGAIN  # the quote was left
+    assert await balance(wechat, member) == 105
+    assert await redemptions(wechat, member) == []
+
+
+async def test_each_refusal_is_followed_by_the_next_natural_answer(wechat: WeChat) -> None:
+    member = await join(wechat)
+    await give(wechat, member, 100)
+    await reward(wechat, name="5元券", cost=50)
+    await reward(wechat, name="售罄杯", cost=60, stock=0)
+    await reward(wechat, name="新人券", cost=70, per_member_limit=1)
+    await wechat.say(ALICE, "兑换 3")
+    assert "兑换成功！新人券" in await wechat.say(ALICE, "是")
+    await wechat.say(ALICE, "兑换")
+    assert await wechat.say(ALICE, "2") == again(texts.out_of_stock.format(name="售罄杯"), 3)
+    assert await wechat.say(ALICE, "3") == again(texts.limit_reached.format(name="新人券", limit=1), 3)
+    assert await wechat.say(ALICE, "1") == quote("5元券", 50, 80)
+    assert "兑换成功！5元券" in await wechat.say(ALICE, "是")
+
+
+async def test_a_refused_yes_goes_back_to_the_list_and_another_number_is_quoted(wechat: WeChat) -> None:
+    member = await join(wechat)
+    await reward(wechat, name="5元券", cost=50)
+    gold = await reward(wechat, name="8元券", cost=60)
+    await wechat.say(ALICE, "兑换")
+    assert await wechat.say(ALICE, "2") == quote("8元券", 60, 40)
+    edited = await wechat.client.patch(f"/api/admin/rewards/{gold}", json={"min_tier": "金卡"}, headers=ADMIN)
+    assert edited.status_code == 200, edited.text
+    assert await wechat.say(ALICE, "是") == again(texts.tier_too_low.format(name="8元券", tier="金卡"), 2)
+    assert await wechat.say(ALICE, "1") == quote("5元券", 50, 50)
+    assert await wechat.say(ALICE, "取消") == texts.CANCELLED
+    await nothing_spent(wechat, member)

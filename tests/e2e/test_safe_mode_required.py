@@ -42,7 +42,7 @@ async def test_production_with_a_key_refuses_plaintext_and_takes_safe_mode(
         assert response.status_code == 403
         assert "safe mode is required" in response.json()["message"]
         assert refused("wechat") == before + 1
-        assert await wechat.say(OPENID, "帮助", encrypted=True) == texts.HELP
+        assert await wechat.say(OPENID, "帮助", encrypted=True) == texts.HELP_VISITOR
 
 
 async def test_a_plaintext_push_dressed_as_compatible_mode_without_aes_is_refused(
@@ -56,8 +56,8 @@ async def test_a_plaintext_push_dressed_as_compatible_mode_without_aes_is_refuse
 
 async def test_demo_mode_with_a_key_still_takes_plaintext(urls: tuple[str, str], clock: FrozenClock) -> None:
     async with oa(urls, clock) as wechat:
-        assert await wechat.say(OPENID, "帮助") == texts.HELP
-        assert await wechat.say(OPENID, "帮助", encrypted=True) == texts.HELP
+        assert await wechat.say(OPENID, "帮助") == texts.HELP_VISITOR
+        assert await wechat.say(OPENID, "帮助", encrypted=True) == texts.HELP_VISITOR
 
 
 @pytest.mark.parametrize(("overrides", "status"), [

@@ -74,7 +74,7 @@ def test_wxbot_serve_answers_signed_messages_and_refuses_a_bad_signature(served:
         assert reply.status_code == 200
         fields = side.open_reply(reply.content)
         assert fields is not None
-        assert fields["Content"] == texts.HELP
+        assert fields["Content"] == texts.HELP_VISITOR
         again = client.post("/wechat", params=push.params, content=push.body)  # WeChat's retry: replayed
         assert again.content == reply.content
 

@@ -69,7 +69,7 @@ async def test_a_manager_added_by_the_cli_can_start_a_campaign(
     wechat: WeChat, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", wechat.app.state.settings.database_url)
-    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP
+    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP_VISITOR
 
     # the CLI runs its own event loop, as it does from a shell
     assert await asyncio.to_thread(main, ["staff", "add", NEW_MANAGER, "--role", "manager"]) == 0
@@ -78,7 +78,7 @@ async def test_a_manager_added_by_the_cli_can_start_a_campaign(
     assert await wechat.say(NEW_MANAGER, "取消") == texts.CANCELLED
 
     assert await asyncio.to_thread(main, ["staff", "remove", NEW_MANAGER]) == 0
-    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP
+    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP_VISITOR
 
 
 async def test_admin_api_staff_endpoints(wechat: WeChat) -> None:
@@ -88,7 +88,7 @@ async def test_admin_api_staff_endpoints(wechat: WeChat) -> None:
         assert (await client.post("/api/admin/staff", json={"openid": NEW_MANAGER}, headers=headers)).status_code == 401
         assert (await client.delete(f"/api/admin/staff/{NEW_MANAGER}", headers=headers)).status_code == 401
     assert (await client.get("/api/admin/staff", headers=ADMIN)).json() == []
-    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP  # nothing was added by the refused calls
+    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP_VISITOR  # nothing was added by the refused calls
 
     added = await client.post("/api/admin/staff", json={"openid": NEW_MANAGER, "role": "manager"}, headers=ADMIN)
     assert added.status_code == 201
@@ -115,4 +115,4 @@ async def test_admin_api_staff_endpoints(wechat: WeChat) -> None:
     assert removed.json() == {"openid": NEW_MANAGER, "removed": True}
     assert (await client.delete(f"/api/admin/staff/{NEW_MANAGER}", headers=ADMIN)).status_code == 404
     assert [s["openid"] for s in (await client.get("/api/admin/staff", headers=ADMIN)).json()] == ["oADMIN0002"]
-    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP
+    assert await wechat.say(NEW_MANAGER, "发起活动") == texts.HELP_VISITOR

@@ -72,8 +72,8 @@ def _msg(wechat: WeChat, openid: str, kind: str, msg_id: int, **extra: Any) -> d
 
 
 MESSAGES: list[tuple[str, Build, str]] = [
-    ("text-help", lambda w, o: _msg(w, o, "text", 1001, Content="帮助"), texts.HELP),
-    ("text-unknown", lambda w, o: _msg(w, o, "text", 1002, Content="今天天气怎么样"), texts.HELP),
+    ("text-help", lambda w, o: _msg(w, o, "text", 1001, Content="帮助"), texts.HELP_VISITOR),
+    ("text-unknown", lambda w, o: _msg(w, o, "text", 1002, Content="今天天气怎么样"), texts.HELP_VISITOR),
     ("text-agent", lambda w, o: _msg(w, o, "text", 1003, Content="人工"), TRANSFER),
     ("image", lambda w, o: _msg(w, o, "image", 1004, PicUrl="http://mmbiz.qpic.cn/x.jpg", MediaId="m_img"),
      texts.NON_TEXT),
@@ -82,7 +82,7 @@ MESSAGES: list[tuple[str, Build, str]] = [
     ("voice-empty-recognition",
      lambda w, o: _msg(w, o, "voice", 1006, MediaId="m_v", Format="amr", Recognition=""), texts.NON_TEXT),
     ("voice-recognition-help",
-     lambda w, o: _msg(w, o, "voice", 1007, MediaId="m_v", Format="speex", Recognition="帮助。"), texts.HELP),
+     lambda w, o: _msg(w, o, "voice", 1007, MediaId="m_v", Format="speex", Recognition="帮助。"), texts.HELP_VISITOR),
     ("voice-recognition-agent",
      lambda w, o: _msg(w, o, "voice", 1008, MediaId="m_v", Format="amr", Recognition="客服"), TRANSFER),
     ("video", lambda w, o: _msg(w, o, "video", 1009, MediaId="m_vid", ThumbMediaId="m_th"), texts.NON_TEXT),
@@ -108,11 +108,11 @@ EVENTS: list[tuple[str, Build, str]] = [
      texts.WELCOME),
     ("subscribe-other-key", lambda w, o: _evt(w, o, "subscribe", EventKey="last_trade_no_4000"),
      texts.WELCOME),
-    ("SCAN", lambda w, o: _evt(w, o, "SCAN", EventKey="store_0042", Ticket=TICKET), SUCCESS),
+    ("SCAN", lambda w, o: _evt(w, o, "SCAN", EventKey="store_0042", Ticket=TICKET), texts.HELP_VISITOR),
     ("unsubscribe", lambda w, o: _evt(w, o, "unsubscribe"), SUCCESS),
     ("LOCATION", lambda w, o: _evt(w, o, "LOCATION", Latitude="23.137466", Longitude="113.352425",
                                 Precision="119.385040"), SUCCESS),
-    ("CLICK-HELP", lambda w, o: _evt(w, o, "CLICK", EventKey="HELP"), texts.HELP),
+    ("CLICK-HELP", lambda w, o: _evt(w, o, "CLICK", EventKey="HELP"), texts.HELP_VISITOR),
     ("VIEW", lambda w, o: _evt(w, o, "VIEW", EventKey="https://shop.example.com/", MenuId="123"), SUCCESS),
     ("TEMPLATESENDJOBFINISH",
      lambda w, o: _evt(w, o, "TEMPLATESENDJOBFINISH", MsgID=3100000000000000001, Status="failed:user block"),
@@ -170,7 +170,7 @@ AGENT_WORDS = ["人工", "客服", "agent", " AGENT ", "ａｇｅｎｔ", "Agent
 @pytest.mark.parametrize("encrypted", MODES)
 async def test_help_keywords_are_trimmed_casefolded_and_width_folded(wechat: WeChat, encrypted: bool) -> None:
     seen = {said: await wechat.say("oKEYWORD", said, encrypted=encrypted) for said in HELP_WORDS}
-    assert seen == dict.fromkeys(HELP_WORDS, texts.HELP)
+    assert seen == dict.fromkeys(HELP_WORDS, texts.HELP_VISITOR)
 
 
 @pytest.mark.parametrize("encrypted", MODES)
@@ -186,7 +186,7 @@ async def test_keywords_match_whole_messages_only(wechat: WeChat) -> None:
     """Not a keyword: the unknown-text answer (the menu), never the agent hand-over."""
     near = ["帮助一下", "help me", "人工智能", "agents", "h e l p"]
     seen = {said: await wechat.say("oNEAR", said) for said in near}
-    assert seen == dict.fromkeys(near, texts.HELP)
+    assert seen == dict.fromkeys(near, texts.HELP_VISITOR)
 
 
 @pytest.mark.parametrize("encrypted", MODES)
@@ -233,7 +233,7 @@ async def test_compatible_mode_uses_the_signed_encrypted_part(wechat: WeChat) ->
     push = safe_push(wechat, encrypt, extra_fields=plain_copy)
     response = await post_signed(wechat, push)
     reply = open_reply(response, push, encrypted=True, now=_now(wechat), openid="oCOMPAT")
-    assert outcome(reply) == texts.HELP
+    assert outcome(reply) == texts.HELP_VISITOR
 
 
 async def test_compatible_mode_with_identical_copies(wechat: WeChat) -> None:
@@ -241,7 +241,7 @@ async def test_compatible_mode_with_identical_copies(wechat: WeChat) -> None:
     encrypt = Envelope([AES_KEY], APPID).encrypt(xml_message(inner).encode())
     push = safe_push(wechat, encrypt, extra_fields={k: v for k, v in inner.items() if k != "ToUserName"})
     response = await post_signed(wechat, push)
-    assert outcome(open_reply(response, push, encrypted=True, now=_now(wechat))) == texts.HELP
+    assert outcome(open_reply(response, push, encrypted=True, now=_now(wechat))) == texts.HELP_VISITOR
 
 
 async def test_plaintext_push_gets_a_plaintext_reply_on_a_safe_mode_app(wechat: WeChat) -> None:
@@ -249,7 +249,7 @@ async def test_plaintext_push_gets_a_plaintext_reply_on_a_safe_mode_app(wechat: 
     response = await post_signed(wechat, push, encrypt_type="raw")
     reply = parse_xml(response.content)
     assert "Encrypt" not in reply
-    assert reply["Content"] == texts.HELP
+    assert reply["Content"] == texts.HELP_VISITOR
 
 
 async def test_retried_safe_mode_reply_echoes_each_nonce(wechat: WeChat) -> None:
@@ -257,11 +257,11 @@ async def test_retried_safe_mode_reply_echoes_each_nonce(wechat: WeChat) -> None
     for _ in range(2):
         push = wechat.side.sign(fields, encrypted=True)
         response = await post_signed(wechat, push)
-        assert outcome(open_reply(response, push, encrypted=True, now=_now(wechat))) == texts.HELP
+        assert outcome(open_reply(response, push, encrypted=True, now=_now(wechat))) == texts.HELP_VISITOR
 
 
 async def test_member_text_that_could_close_cdata_is_harmless(wechat: WeChat) -> None:
-    assert await wechat.say("oCDATA", "]]><MsgType>transfer_customer_service</MsgType>") == texts.HELP
+    assert await wechat.say("oCDATA", "]]><MsgType>transfer_customer_service</MsgType>") == texts.HELP_VISITOR
 
 
 # ---------------------------------------------------------------------------- URL verification
@@ -338,7 +338,7 @@ async def test_official_plaintext_push_signature(urls: tuple[str, str]) -> None:
         })
         response = await post_raw(wechat, params, body)
         reply = parse_xml(response.content)
-        assert reply["Content"] == texts.HELP
+        assert reply["Content"] == texts.HELP_VISITOR
         assert reply["ToUserName"] == "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
         assert reply["FromUserName"] == "gh_97417a04a28d"
 

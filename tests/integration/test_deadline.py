@@ -22,7 +22,7 @@ from tests.support.helpers import CountingHandler, custom_message, install, kv_k
 
 DEADLINE = 0.3
 PROMPT = 3.0  # well inside WeChat's 5 s, whatever the load on the test machine
-APOLOGY = texts.APOLOGY + "\n\n" + texts.HELP
+APOLOGY = texts.APOLOGY + "\n\n" + texts.HELP_VISITOR
 
 
 @pytest.fixture

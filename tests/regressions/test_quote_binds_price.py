@@ -40,6 +40,7 @@ async def test_a_price_rise_beyond_the_balance_refuses(wechat: WeChat) -> None:
     await reprice(wechat, reward_id, 150)
     assert await wechat.say(ALICE, "是") == texts.REDEEM_PRICE_CHANGED.format(cost=150) + "\n\n" + (
         texts.insufficient_points_redeem.format(needed=150, balance=100, missing=50, checkin=5, referral=50)
+        + "\n" + texts.REDEEM_CHOOSE_AGAIN.format(count=1)  # still choosing (issue 21)
     )
     await nothing_spent(wechat, member)
 

@@ -1,6 +1,7 @@
 """Regression: choosing a reward that costs more than the balance quoted it anyway, with a negative
 "balance after" (兑换后剩余 -80 积分) and a request to confirm; the refusal only came after `是`.
-Now the choice itself answers with how many points are missing and how to earn them."""
+Now the choice itself answers with how many points are missing and how to earn them, and the member stays
+at the choice (issue 21)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ async def test_an_unaffordable_choice_is_refused_before_any_quote(wechat: WeChat
     await sign_up(wechat, CAROL)
     refusal = texts.insufficient_points_redeem.format(needed=180, balance=100, missing=80, checkin=5, referral=50)
 
-    await wechat.say(CAROL, "兑换")
+    listing = await wechat.say(CAROL, "兑换")
     by_number = await wechat.say(CAROL, "1")
     directly = await wechat.say(CAROL, "兑换 1")
 
-    assert by_number == refusal
-    assert directly == refusal
+    assert by_number == refusal + "\n" + texts.REDEEM_CHOOSE_AGAIN.format(count=1)
+    assert directly == refusal + "\n" + listing
     assert "-80" not in by_number
-    assert await wechat.say(CAROL, "是") == texts.HELP  # nothing left to confirm
+    assert await wechat.say(CAROL, "是") == texts.REDEEM_BAD_CHOICE.format(count=1)  # nothing to confirm
     async with wechat.services.db.sessions() as session:
         assert (await session.scalars(select(Redemption))).all() == []

@@ -81,7 +81,7 @@ async def test_a_yes_long_after_the_redemption_is_not_about_it(wechat: WeChat) -
     await say(wechat, "兑换 1", ASK)
     await say(wechat, "是", YES)
     wechat.services.clock.advance(minutes=11)
-    assert await wechat.say(ALICE, "是") == texts.HELP
+    assert await wechat.say(ALICE, "是") == texts.HELP_MEMBER
 
 
 async def test_a_new_quote_for_the_same_reward_is_a_new_redemption(wechat: WeChat) -> None:

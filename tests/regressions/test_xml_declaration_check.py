@@ -42,5 +42,5 @@ def test_utf8_bom_and_a_misleading_prolog_still_parse_as_utf8() -> None:
 
 
 async def test_member_typing_declaration_like_text_gets_the_menu(wechat: WeChat) -> None:
-    assert await wechat.say("oLT", "<!-- 你好 -->") == texts.HELP
-    assert await wechat.say("oLT", "<!DOCTYPE html>", encrypted=True) == texts.HELP
+    assert await wechat.say("oLT", "<!-- 你好 -->") == texts.HELP_VISITOR
+    assert await wechat.say("oLT", "<!DOCTYPE html>", encrypted=True) == texts.HELP_VISITOR
