@@ -49,7 +49,6 @@ from storage.rewards import (
     PriceChangedError,
     QuoteExpiredError,
     RewardEndedError,
-    Rewards,
     TierTooLowError,
 )
 from storage.rows import row_id
@@ -68,10 +67,6 @@ ENTRY = Command("兑换", "积分商城", "redeem", arg="item")
 RECENT = timedelta(minutes=10)  # the flow's TTL: a bare `是` this soon after a quote is about that quote
 
 
-def rewards_of(ctx: ChatContext) -> Rewards:
-    return ctx.rewards
-
-
 def join_first(ctx: ChatContext) -> Text:
     return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
 
@@ -83,7 +78,7 @@ async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     if state.data.get("quote") is not None:  # `是` whose flow state is gone (entry: recent_quote)
         return await _resume(ctx, int(state.data["quote"]))
     async with ctx.db.sessions() as session:
-        items = await rewards_of(ctx).catalogue(session, member, ctx.clock.now())
+        items = await ctx.rewards.catalogue(session, member, ctx.clock.now())
     if not items:
         return Abort([Text(texts.REDEEM_EMPTY)])
     ids = [r.id for r in items]
@@ -137,8 +132,8 @@ async def _quote(ctx: ChatContext, member: Member, reward: Reward, data: dict[st
     if reward.cost > member.balance:  # never quote a negative "balance after": say what is missing
         raise InsufficientPointsError("short at the quote", needed=reward.cost, balance=member.balance)
     async with ctx.db.unit_of_work() as session:
-        await rewards_of(ctx).check_redeemable(session, reward, member, ctx.clock.now())
-        quote, redeemed = await rewards_of(ctx).quote(
+        await ctx.rewards.check_redeemable(session, reward, member, ctx.clock.now())
+        quote, redeemed = await ctx.rewards.quote(
             session, row_id(member), reward, request_key=_quote_request(ctx.msg), now=ctx.clock.now(),
             valid=QUOTE_VALID,
         )
@@ -159,7 +154,7 @@ def _quote_request(msg: Inbound) -> str:
 async def _resume(ctx: ChatContext, quote_id: int) -> Answer:
     """`是` after the flow state was lost, to a quote the database says was redeemed: its code again."""
     async with ctx.db.sessions() as session:
-        rewards = rewards_of(ctx)
+        rewards = ctx.rewards
         redeemed = await rewards.redemption_of(session, quote_id)
         reward = await rewards.get(session, redeemed.reward_id) if redeemed is not None else None
     if redeemed is None or reward is None:  # recent_quote saw it redeemed; only a cancellation undoes that
@@ -184,14 +179,14 @@ async def recent_quote(msg: Inbound, ctx: ChatContext) -> bool | dict[str, int]:
     if not msg.is_text or msg.command not in YES:
         return False
     member = await ctx.joined_member()
-    if member is None or member.id is None:
+    if member is None:
         return False
     async with ctx.db.sessions() as session:
-        rewards = rewards_of(ctx)
-        quote = await rewards.latest_quote(session, member.id, ctx.clock.now() - RECENT)
-        if quote is None or quote.id is None or await rewards.redemption_of(session, quote.id) is None:
+        rewards = ctx.rewards
+        quote = await rewards.latest_quote(session, row_id(member), ctx.clock.now() - RECENT)
+        if quote is None or await rewards.redemption_of(session, row_id(quote)) is None:
             return False
-    return {"quote": quote.id}
+    return {"quote": row_id(quote)}
 
 
 async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
@@ -207,7 +202,7 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
         if page * PAGE >= len(ids):
             return Stay([Text(texts.REDEEM_NO_MORE)])
         async with ctx.db.sessions() as session:
-            items = [await rewards_of(ctx).get(session, i) for i in ids]
+            items = [await ctx.rewards.get(session, i) for i in ids]
         return Stay([Text(_page(items, member, page))], {"page": page})
     bad_choice = Stay([Text(texts.REDEEM_BAD_CHOICE.format(count=len(ids)))])
     if not msg.command.isdigit():  # another command (签到, as the refusal suggests) runs; anything else re-asks
@@ -215,7 +210,7 @@ async def choose(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult
     if not 1 <= int(msg.command) <= len(ids):
         return bad_choice
     async with ctx.db.sessions() as session:
-        reward = await rewards_of(ctx).get(session, ids[int(msg.command) - 1])
+        reward = await ctx.rewards.get(session, ids[int(msg.command) - 1])
     try:
         return await _quote(ctx, member, reward, {})
     except REFUSALS as exc:
@@ -234,7 +229,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Done([Text(texts.quote_expired)])
     try:
         async with ctx.db.unit_of_work() as session:
-            issued = await rewards_of(ctx).confirm(session, row_id(member), int(state.data["quote"]), ctx.clock.now())
+            issued = await ctx.rewards.confirm(session, row_id(member), int(state.data["quote"]), ctx.clock.now())
     except PriceChangedError:
         return await _requote(ctx, member, int(state.data["reward"]), state)
     except REFUSALS as exc:  # the quote is over, nothing spent: back to the list to pick another
@@ -248,7 +243,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
 async def _requote(ctx: ChatContext, member: Member, reward_id: int, state: FlowState) -> Answer:
     """The operator changed the cost since the quote: quote it afresh (or refuse it at the new cost)."""
     async with ctx.db.sessions() as session:
-        reward = await rewards_of(ctx).get(session, reward_id)
+        reward = await ctx.rewards.get(session, reward_id)
     changed = Text(texts.REDEEM_PRICE_CHANGED.format(cost=reward.cost))
     try:
         fresh = await _quote(ctx, member, reward, {})

@@ -10,24 +10,26 @@ from storage.reasons import Reason
 BRAND = "会员俱乐部"
 
 # The help menu fits who asks (issue 21): at most 12 lines each, grouped; `帮助 更多` lists everything.
-HELP_VISITOR = (
+HELP_VISITOR_BODY = (
     f"欢迎来到{BRAND}！\n"
     "回复【注册】加入会员，注册即送积分。\n"
     "成为会员后可以：\n"
     "· 每天【签到】领积分，连续签到另有奖励\n"
     "· 用积分【兑换】优惠券和礼品\n"
     "· 领生日礼、升级会员等级，参加社群【活动】\n"
-    "【人工】联系人工客服\n"
-    "回复【帮助 更多】查看全部功能。"
+    "【人工】联系人工客服"
 )
-HELP_MEMBER = (
+HELP_MEMBER_BODY = (
     f"{BRAND}会员功能，回复关键词：\n"
     "积分：【签到】领积分｜【积分】余额和等级｜【明细】最近变动\n"
     "兑换：【兑换】积分商城｜【我的券】未使用的券码\n"
     "活动：【活动】进行中的活动｜「参加 活动码」加入\n"
-    "服务：【人工】联系人工客服\n"
-    "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
+    "服务：【人工】联系人工客服"
 )
+HELP_VISITOR_FOOT = "回复【帮助 更多】查看全部功能。"
+HELP_MEMBER_FOOT = "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
+HELP_VISITOR = f"{HELP_VISITOR_BODY}\n{HELP_VISITOR_FOOT}"
+HELP_MEMBER = f"{HELP_MEMBER_BODY}\n{HELP_MEMBER_FOOT}"
 HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束"
 HELP_MORE = (
     f"{BRAND}全部功能，回复以下关键词：\n"
@@ -49,11 +51,8 @@ def help_menu(*, member: bool, staff: bool, more: bool = False) -> str:
     """The menu for who asks: a visitor's (sign-up first), a member's, plus staff commands for staff."""
     if more:
         return HELP_MORE + ("\n" + HELP_STAFF_LINE if staff else "")
-    base = HELP_MEMBER if member else HELP_VISITOR
-    if not staff:
-        return base
-    head, _, last = base.rpartition("\n")
-    return f"{head}\n{HELP_STAFF_LINE}\n{last}"
+    body, foot = (HELP_MEMBER_BODY, HELP_MEMBER_FOOT) if member else (HELP_VISITOR_BODY, HELP_VISITOR_FOOT)
+    return "\n".join((body, HELP_STAFF_LINE, foot) if staff else (body, foot))
 
 
 WELCOME = (

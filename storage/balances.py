@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.ledger import Ledger
 from storage.models import Member
+from storage.rows import row_id
 
 EXPIRY_NOTICE = timedelta(days=30)
 
@@ -26,17 +27,18 @@ class BalanceSummary:
 async def balance_summary(session: AsyncSession, ledger: Ledger, member: Member, now: datetime) -> BalanceSummary:
     """What the member has, in the caller's transaction. Lots already lapsed are expired first (keys
     `expire:<lot>`, so a repeat writes nothing), so the balance shown is one a spend would accept."""
-    member_id = member.id
-    assert member_id is not None
+    member_id = row_id(member)
     await ledger.expire_member(session, member_id, now)
     balance = await ledger.balance(session, member_id)
-    qualifying = await ledger.qualifying_points(session, member_id, now)
     expiring, when = await ledger.expiring(session, member_id, now, EXPIRY_NOTICE)
     following = ledger.rules.next_tier(member.tier)
+    to_next = None  # at the top tier there is nothing to qualify for
+    if following is not None:
+        to_next = max(following.threshold - await ledger.qualifying_points(session, member_id, now), 0)
     return BalanceSummary(
         balance=balance, tier=member.tier,
         next_tier=following.name if following else None,
-        points_to_next_tier=max(following.threshold - qualifying, 0) if following else None,
+        points_to_next_tier=to_next,
         expiring_points=expiring,
         expiring_on=(when.astimezone(ledger.tz) - timedelta(days=1)).date() if when else None,
     )

@@ -142,9 +142,9 @@ class Rewards:
         ).on_conflict_do_nothing(index_elements=["request_key"])
         await session.execute(stmt)
         quote = await session.scalar(select(RedemptionQuote).where(col(RedemptionQuote.request_key) == request_key))
-        if quote is None or quote.id is None or quote.member_id != member_id:
+        if quote is None or quote.member_id != member_id:
             raise NotFoundError(f"quote {request_key} belongs to another member")
-        return quote, await self.redemption_of(session, quote.id)
+        return quote, await self.redemption_of(session, row_id(quote))
 
     async def redemption_of(self, session: AsyncSession, quote_id: int) -> Redemption | None:
         return await session.scalar(select(Redemption).where(col(Redemption.request_key) == quote_key(quote_id)))

@@ -116,6 +116,15 @@ class ChatContext:
 
     async def help_text(self, more: bool = False) -> str:
         """The help menu that fits the sender: visitor, member, or staff (texts.help_menu)."""
+        if not self._member_loaded and not self._staff_loaded:  # both in one session
+            begin = self.db.unit_of_work if self.touch_due is not None else self.db.sessions
+            async with begin() as session:
+                loaded = await self.record_touch(session)
+                if loaded is None:
+                    loaded = await members.by_openid(session, self.msg.openid, self.msg.source)
+                self._staff_role = await staff.role_of(session, self.msg.openid)
+            self._member, self._member_loaded = loaded, True
+            self._staff_loaded = True
         member = await self.joined_member() is not None
         return texts.help_menu(member=member, staff=await self.staff_role() is not None, more=more)
 
