@@ -21,11 +21,12 @@ SUCCESS = None  # wechat.event() returns None for a bare `success`
 async def unknown_count(wechat: WeChat, kind: str) -> float:
     response = await wechat.client.get("/metrics")
     assert response.status_code == 200
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == "wxbot_unknown_events_total" and sample.labels == {"kind": kind}:
-                return sample.value
-    return 0.0
+    families = [f for f in text_string_to_metric_families(response.text) if f.name == "wxbot_unknown_events"]
+    assert families, "wxbot_unknown_events_total is missing from /metrics"
+    for sample in families[0].samples:
+        if sample.name == "wxbot_unknown_events_total" and sample.labels == {"kind": kind}:
+            return sample.value
+    return 0.0  # the counter is exported, this label has not been counted yet
 
 
 def lines(text: str) -> list[str]:

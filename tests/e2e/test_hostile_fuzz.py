@@ -80,6 +80,8 @@ def test_json_api_never_errs_and_refusals_change_nothing(
 ) -> None:
     operation = fuzz.schema[path][method]
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+    statuses: list[int] = []
+    refused_before = fuzz.refused
 
     @FUZZ
     @given(case=cases, wrong=st.sampled_from(NOT_CREDENTIALS))
@@ -88,6 +90,7 @@ def test_json_api_never_errs_and_refusals_change_nothing(
         before = fuzz.state()
         headers = credentials(fuzz, path) if authorised else wrong
         response = case.call(headers={**(case.headers or {}), **headers})
+        statuses.append(response.status_code)
         fuzz.check(before, response.status_code, f"{method} {path} {case.path_parameters} {case.query}")
         if not authorised and not path.startswith(("/healthz", "/readyz", "/metrics", "/api/mp/login")):
             assert response.status_code in (400, 401, 413, 422), response.text  # nothing past the door
@@ -97,6 +100,11 @@ def test_json_api_never_errs_and_refusals_change_nothing(
             fuzz.member = fuzz.new_member()  # that token is revoked now
 
     one()
+    assert statuses, "the fuzz made no request"
+    if not authorised and not path.startswith(("/healthz", "/readyz", "/metrics", "/api/mp/login")):
+        assert fuzz.refused - refused_before == len(statuses) > 0  # every call was refused, and counted
+    if authorised and path.startswith("/api/"):  # the order webhook's credentials are fuzzed, not given
+        assert any(status != 401 for status in statuses), f"every call was 401: {sorted(set(statuses))}"
 
 
 # --- the WeChat doors ------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ CLICKER, TYPIST = "oCLICKER000000000000000000001", "oTYPIST000000000000000000000
 STRANGER = "oSTRANGER00000000000000000001"
 KEYWORDS = {"SIGNUP": "注册", "CHECKIN": "签到", "BALANCE": "积分", "REDEEM": "兑换", "COUPONS": "我的券",
             "CAMPAIGNS": "活动", "HELP": "帮助"}
+# How each key's reply starts for a fresh member, so a click and a keyword that both fall back to the
+# help menu cannot pass as "answering alike".
+EXPECTED_START = {"SIGNUP": texts.already_member, "CHECKIN": "签到成功", "BALANCE": "您的积分：",
+                  "REDEEM": texts.REDEEM_EMPTY, "COUPONS": texts.COUPONS_EMPTY, "CAMPAIGNS": texts.CAMPAIGNS_NONE,
+                  "HELP": texts.HELP_MEMBER.split("\n")[0]}
 
 
 def content(reply: dict[str, object] | None) -> str:
@@ -38,6 +43,10 @@ async def test_each_default_menu_click_answers_like_its_keyword(wechat: WeChat) 
         typed = await wechat.say(TYPIST, KEYWORDS[key])
         assert clicked == typed, key
         assert clicked, key
+        if key != "HELP":
+            assert clicked != texts.HELP_MEMBER, key
+            assert not clicked.startswith(texts.HELP_MEMBER), key
+        assert clicked.startswith(EXPECTED_START[key]), (key, clicked)
         await wechat.say(CLICKER, "取消")
         await wechat.say(TYPIST, "取消")
 

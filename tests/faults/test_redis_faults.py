@@ -19,7 +19,7 @@ from tests.conftest import SERVER, START
 from tests.faults.servers import REDIS_SERVER, RedisServer
 from tests.support.factories import add_member
 from tests.support.fakes import WeChat, make_app, make_settings, serving
-from tests.support.helpers import post_signed
+from tests.support.helpers import count_rows, post_signed
 from tests.support.invariants import consistent_points
 
 pytestmark = pytest.mark.skipif(SERVER is None or REDIS_SERVER is None, reason="needs PostgreSQL and redis-server")
@@ -44,8 +44,7 @@ async def checkins(wechat: WeChat, member_id: int) -> int:
 
 
 async def outbox_count(wechat: WeChat) -> int:
-    async with wechat.services.db.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(Outbox))).scalar_one())
+    return await count_rows(wechat.app, Outbox)
 
 
 async def test_a_stall_past_the_deadline_asks_to_retry_and_the_retry_checks_in(
@@ -82,7 +81,11 @@ async def test_after_a_restart_pooled_connections_heal_at_once(wechat_on: WeChat
     members = [await add_member(wechat.services.db, START, openid=o) for o in OPENIDS]
     # several messages at once fill the pool with connections that the restart will leave dead
     warm = await asyncio.gather(*(wechat.say(o, "积分") for o in OPENIDS))
-    assert all(w for w in warm)
+    # the exact balance reply, not merely some text (RETRY_LATER is text too)
+    zero_balance = texts.BALANCE.format(
+        balance=0, tier="普通", progress=texts.BALANCE_PROGRESS.format(gap=1000, next="银卡"),
+        expiring=texts.BALANCE_NO_EXPIRING)
+    assert warm == [zero_balance] * len(OPENIDS), warm
     redis_server.restart()
     back = time.monotonic()
 
