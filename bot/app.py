@@ -23,7 +23,7 @@ from bot.inbound.dedupe import DeliveryGuard
 from bot.inbound.late import Sweeper
 from bot.inbound.pipeline import ChatPipeline
 from bot.inbound.webhook import Endpoint, mini_program, official_account
-from bot.runtime import make_api, make_sender
+from bot.runtime import make_api, make_kv, make_sender
 from bot.settings import Settings
 from bot.wechat.client import WeChatQr
 from bot.wechat.identity import IdentityLinker
@@ -34,7 +34,6 @@ from scheduler.main import PushScheduler
 from storage.campaigns import Campaigns
 from storage.clock import Clock, SystemClock
 from storage.db import Database
-from storage.kv import KV
 from storage.ledger import Ledger
 from storage.rewards import Rewards
 from storage.rules import load_rules
@@ -93,7 +92,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        kv = KV(settings.redis_url, settings.kv_options())
+        kv = make_kv(settings)
         rules = load_rules(settings.rules_file)
         ledger = Ledger(rules, settings.tz)
         services = Services(

@@ -20,6 +20,10 @@ from storage.ledger import Ledger
 from storage.rules import load_rules
 
 
+def make_kv(settings: Settings) -> KV:
+    return KV(settings.redis_url, settings.kv_options())
+
+
 def make_api(settings: Settings, http: httpx.AsyncClient, kv: KV, db: Database, clock: Clock) -> WeChatAPI:
     return WeChatAPI(
         http, kv, db, clock, base_url=settings.wechat_api_base,
@@ -50,7 +54,7 @@ class PushRuntime:
 async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[PushRuntime]:
     """Everything `wxbot scheduler` and `wxbot jobs` need, closed on exit."""
     clock = clock or SystemClock()
-    db, kv = Database(settings.database_url), KV(settings.redis_url, settings.kv_options())
+    db, kv = Database(settings.database_url), make_kv(settings)
     ledger = Ledger(load_rules(settings.rules_file), settings.tz)
     async with httpx.AsyncClient(timeout=10) as http:
         api = make_api(settings, http, kv, db, clock)
@@ -66,7 +70,7 @@ async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
 @asynccontextmanager
 async def wechat_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[WeChatAPI]:
     """The WeChat API client alone (its token cache in the KV, demo calls in the database), for the CLI."""
-    db, kv = Database(settings.database_url), KV(settings.redis_url, settings.kv_options())
+    db, kv = Database(settings.database_url), make_kv(settings)
     async with httpx.AsyncClient(timeout=10) as http:
         try:
             yield make_api(settings, http, kv, db, clock or SystemClock())

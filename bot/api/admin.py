@@ -7,11 +7,11 @@ import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from bot.api.deps import AdminDep, WeChatDep, require_admin
-from bot.api.validation import Count, Moment, PathId, Text
+from bot.api.validation import Count, Moment, OpenId, PathId, PathText, Text
 from bot.wechat.menu import StaffTag
 from handlers.core.context import Services
 from storage import staff
@@ -24,9 +24,6 @@ Name = Annotated[Text, Field(min_length=1, max_length=40)]
 Description = Annotated[Text, Field(max_length=200)]
 Cost = Annotated[StrictInt, Field(gt=0, le=10_000_000)]
 Days = Annotated[StrictInt, Field(gt=0, le=3650)]
-Code = Annotated[Text, Path(min_length=1, max_length=64)]
-OpenId = Annotated[Text, Field(min_length=1, max_length=64)]
-StaffPath = Annotated[Text, Path(min_length=1, max_length=64)]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -174,7 +171,7 @@ class CouponUse(BaseModel):
 
 
 @router.post("/coupons/{code}/use", response_model=CouponUse)
-async def use_coupon(code: Code, services: AdminDep) -> CouponUse:
+async def use_coupon(code: PathText, services: AdminDep) -> CouponUse:
     try:
         async with services.db.unit_of_work() as session:
             used = await services.rewards.use(session, code, services.clock.now())
@@ -230,7 +227,7 @@ async def add_staff(body: StaffIn, services: AdminDep, api: WeChatDep) -> dict[s
 
 
 @router.delete("/staff/{openid}")
-async def remove_staff(openid: StaffPath, services: AdminDep, api: WeChatDep) -> dict[str, object]:
+async def remove_staff(openid: PathText, services: AdminDep, api: WeChatDep) -> dict[str, object]:
     async with services.db.unit_of_work() as session:
         if not await staff.remove(session, openid):
             raise HTTPException(404, f"{openid} is not staff")

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.api.errors import ApiError
 from bot.api.validation import unix_seconds
-from bot.crypto import secret_equals
+from bot.crypto import secret_equals, signature_matches
 from bot.settings import Settings
 from bot.wechat.client import WeChatAPI
 from handlers.core.context import Services
@@ -86,7 +86,7 @@ def verify_order(secret: str, timestamp: str | None, signature: str | None, body
     if abs(now - seconds) > ORDER_MAX_AGE:
         raise ApiError(401, "unauthorized", "X-Wxbot-Timestamp is more than 5 minutes away from now")
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not secret_equals(expected, signature.removeprefix("sha256=").lower()):
+    if not signature_matches(expected, signature.removeprefix("sha256=")):
         raise ApiError(401, "unauthorized", "invalid X-Wxbot-Signature")
 
 

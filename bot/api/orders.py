@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.deps import ServicesDep, SettingsDep, SignedOrder, within_deadline
 from bot.api.errors import ApiError, problems_of
-from bot.api.validation import Text
+from bot.api.validation import OpenId, Text
 from handlers.core.context import Services
 from storage import members, orders
 from storage.errors import ConflictError, NotFoundError
@@ -23,7 +23,6 @@ router = APIRouter(tags=["orders"])
 MAX_AMOUNT_FEN = 10_000_000
 Fen = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_FEN)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")]
-OpenId = Annotated[Text, Field(min_length=1, max_length=64)]
 
 
 class OrderEvent(BaseModel):

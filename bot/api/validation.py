@@ -48,6 +48,12 @@ Count = Annotated[StrictInt, Field(ge=0, le=INT4_MAX)]
 PathId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 """A row id in a path."""
 
+PathText = Annotated[Text, Path(min_length=1, max_length=64)]
+"""A short key in a path: a coupon code, a staff member's openid."""
+
+OpenId = Annotated[Text, Field(min_length=1, max_length=64)]
+"""A WeChat openid (or unionid) in a body."""
+
 Moment = Annotated[AwareDatetime, AfterValidator(_bounded_moment)]
 """An instant with a time zone offset, in the years the product can schedule."""
 
