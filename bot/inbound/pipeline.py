@@ -49,8 +49,7 @@ class ChatPipeline:
         guard: DeliveryGuard,
         *,
         deadline: float,
-        lease: float = 3.0,
-        late_lease: float = 15.0,
+        late_lease: float,
         on_first_contact: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.services = services
@@ -58,7 +57,6 @@ class ChatPipeline:
         self.guard = guard
         self.intake = IntakeScript(services.kv, guard, conversation)
         self.deadline = deadline
-        self.lease = lease
         self.late_lease = late_lease
         self._late: set[asyncio.Task[Any]] = set()
         self.on_first_contact = on_first_contact
@@ -114,9 +112,9 @@ class ChatPipeline:
 
     async def _renew(self, held: dict[str, str]) -> None:
         while True:
-            await asyncio.sleep(self.lease / 3)
+            await asyncio.sleep(self.guard.processing_ttl / 3)
             try:
-                await self.services.kv.renew(held, self.lease)
+                await self.services.kv.renew(held, self.guard.processing_ttl)
             except KVError as exc:  # the next renewal may get through; if none does, the lease lapses
                 log.warning("renewing a delivery's lease failed (%s)", type(exc).__name__)
 
@@ -164,7 +162,7 @@ class ChatPipeline:
         due = ctx.touch_due = self.services.clock.now() if intake.touch_due else None
         failed = False
         try:
-            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token or None))
+            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token))
         except Exception:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
@@ -229,13 +227,7 @@ class ChatPipeline:
         """Run an abandoned late delivery again (bot/inbound/late.py's sweep); its replies go to the outbox
         under the keys the first run would have used, so a run that did get that far is not doubled."""
         ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
-        token = new_token()
-        held = {self.conversation.lock_key(msg): token}
-        renewing = asyncio.create_task(self._renew(held))
-        try:
-            replies = await self._run(msg, ctx, Intake(None, token=token))
-        finally:
-            renewing.cancel()
+        replies = await self._run_leased(msg, ctx, Intake(None, token=new_token()))
         try:
             await self._to_outbox(msg, replies, "late", complete=record)
         except _CompletedElsewhereError:
