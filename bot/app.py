@@ -106,7 +106,7 @@ def create_app(
         services.qr = WeChatQr(api)
         linker = IdentityLinker(api, db, clock)
         pipeline = ChatPipeline(
-            services, conversation, guard, deadline=settings.reply_deadline, lease=settings.delivery_lease,
+            services, conversation, guard, deadline=settings.reply_deadline,
             late_lease=settings.late_lease, on_first_contact=linker.first_contact if linker.live else None,
         )
         sweeper = Sweeper(db, clock, pipeline.rerun, interval=settings.late_sweep_interval, lease=settings.late_lease)

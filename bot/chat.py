@@ -27,13 +27,13 @@ def all_flows() -> list[Flow]:
     return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow]
 
 
-def build_conversation(kv: KV, *, deadline: float, lease: float | None = None) -> Conversation:
+def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation:
     """`lease`: the lock's lifetime; the pipeline renews it while a message runs, so a dead worker's lock
-    lapses within it (by default the deadline and 10 s more, for callers that do not renew)."""
+    lapses within it."""
     return Conversation(
         build_router(),
         all_flows(),
         FlowStore(kv),
-        lock_ttl=lease if lease is not None else deadline + 10,
+        lock_ttl=lease,
         lock_wait=deadline,
     )

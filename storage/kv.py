@@ -39,10 +39,6 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
 # KEYS: the keys; ARGV: the value each must still hold, then the new lifetime in ms. Returns how many renewed.
 _RENEW = """
 local renewed = 0
@@ -95,7 +91,6 @@ class KV:
         else:
             self.redis = _client(url, options or KVOptions())
         self._release = self.redis.register_script(_RELEASE)
-        self._extend = self.redis.register_script(_EXTEND)
         self._renew = self.redis.register_script(_RENEW)
 
     async def get(self, key: str) -> str | None:
@@ -170,7 +165,7 @@ class KV:
 
     async def extend_if(self, key: str, token: str, ttl: float) -> bool:
         """Renew a key's TTL only while it still holds our token (leases, leadership)."""
-        return bool(await self._extend(keys=[key], args=[token, int(ttl * 1000)]))
+        return bool(await self.renew({key: token}, ttl))
 
     async def renew(self, held: dict[str, str], ttl: float) -> int:
         """Renew each key's TTL while it still holds the given value (a delivery's claim, its lock);

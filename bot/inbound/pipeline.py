@@ -41,6 +41,19 @@ class _CompletedElsewhereError(Exception):
     """A late delivery another worker completed first: roll back, so its replies are not queued twice."""
 
 
+async def _renew_every(period: float, renew: Callable[[], Awaitable[object]], what: str) -> None:
+    """Call `renew` every `period` seconds until cancelled; a failed renewal is logged and the next one
+    may get through (if none does, the lease lapses)."""
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await renew()
+        except KVError as exc:
+            log.warning("renewing %s failed (%s)", what, type(exc).__name__)
+        except Exception:
+            log.exception("renewing %s failed", what)
+
+
 class ChatPipeline:
     def __init__(
         self,
@@ -49,8 +62,7 @@ class ChatPipeline:
         guard: DeliveryGuard,
         *,
         deadline: float,
-        lease: float = 3.0,
-        late_lease: float = 15.0,
+        late_lease: float,
         on_first_contact: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.services = services
@@ -58,7 +70,6 @@ class ChatPipeline:
         self.guard = guard
         self.intake = IntakeScript(services.kv, guard, conversation)
         self.deadline = deadline
-        self.lease = lease
         self.late_lease = late_lease
         self._late: set[asyncio.Task[Any]] = set()
         self.on_first_contact = on_first_contact
@@ -106,19 +117,14 @@ class ChatPipeline:
         """The conversation, with the claim and the member's lock renewed every third of their lease."""
         held = {self.guard.key(msg.dedupe_key): self.guard.processing_value(intake.token),
                 self.conversation.lock_key(msg): intake.token}
-        renewing = asyncio.create_task(self._renew(held))
+        ttl = self.guard.processing_ttl
+        renewing = asyncio.create_task(
+            _renew_every(ttl / 3, lambda: self.services.kv.renew(held, ttl), "a delivery's lease")
+        )
         try:
             return await self._run(msg, ctx, intake)
         finally:
             renewing.cancel()
-
-    async def _renew(self, held: dict[str, str]) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            try:
-                await self.services.kv.renew(held, self.lease)
-            except KVError as exc:  # the next renewal may get through; if none does, the lease lapses
-                log.warning("renewing a delivery's lease failed (%s)", type(exc).__name__)
 
     async def _go_late(self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], started: float) -> str:
         """Past the deadline: hold the delivery durably, then say `outboxed` and answer `success`; the
@@ -164,7 +170,7 @@ class ChatPipeline:
         due = ctx.touch_due = self.services.clock.now() if intake.touch_due else None
         failed = False
         try:
-            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token or None))
+            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token))
         except Exception:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
@@ -217,25 +223,17 @@ class ChatPipeline:
 
     async def _keep(self, record: int) -> None:
         """Renew the durable record's lease while this worker lives, so no sweep runs it meanwhile."""
-        while True:
-            await asyncio.sleep(self.late_lease / 3)
-            try:
-                async with self.services.db.unit_of_work() as session:
-                    await deliveries.renew(session, record, now=self.services.clock.now(), lease=self.late_lease)
-            except Exception:
-                log.exception("renewing a late delivery's lease failed")
+        async def renew() -> None:
+            async with self.services.db.unit_of_work() as session:
+                await deliveries.renew(session, record, now=self.services.clock.now(), lease=self.late_lease)
+
+        await _renew_every(self.late_lease / 3, renew, "a late delivery's lease")
 
     async def rerun(self, record: int, msg: Inbound) -> None:
         """Run an abandoned late delivery again (bot/inbound/late.py's sweep); its replies go to the outbox
         under the keys the first run would have used, so a run that did get that far is not doubled."""
         ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
-        token = new_token()
-        held = {self.conversation.lock_key(msg): token}
-        renewing = asyncio.create_task(self._renew(held))
-        try:
-            replies = await self._run(msg, ctx, Intake(None, token=token))
-        finally:
-            renewing.cancel()
+        replies = await self._run_leased(msg, ctx, Intake(None, token=new_token()))
         try:
             await self._to_outbox(msg, replies, "late", complete=record)
         except _CompletedElsewhereError:
