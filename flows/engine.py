@@ -57,8 +57,6 @@ class Pass:
 
 Answer = Next | Stay | Done | Abort
 StepResult = Answer | Pass
-# The routes that only answer what nobody else understood: a message they would take stays with the step.
-CATCH_ALL_ROUTES = frozenset({"unknown"})
 Step = Callable[[Inbound, ChatContext, FlowState], Awaitable[StepResult]]
 Begin = Callable[[ChatContext, FlowState], Awaitable[Answer]]
 
@@ -160,10 +158,6 @@ class Conversation:
             ctx.intent = "busy"
             return [Text(texts.BUSY)]
 
-    async def _routable(self, msg: Inbound, ctx: ChatContext) -> bool:
-        matched = await self.router.match(msg, ctx)
-        return matched is not None and matched[0].name not in CATCH_ALL_ROUTES
-
     async def _handle_locked(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
         runtime = FlowRuntime(self, ctx, state)
         ctx.flows = runtime
@@ -179,9 +173,10 @@ class Conversation:
                     ctx.intent = f"{flow.name}.{state.step}"
                     result = await step(msg, ctx, state)
                     if isinstance(result, Pass):
-                        if await self._routable(msg, ctx):
+                        matched = await self.router.match(msg, ctx)
+                        if matched is not None and not matched[0].catch_all:  # another command: it runs
                             await runtime.cancel()
-                            return await self.router.dispatch(msg, ctx)
+                            return await self.router.run(matched, msg, ctx)
                         result = result.otherwise
                     return await runtime.apply(flow, result)
             return await self.router.dispatch(msg, ctx)

@@ -59,4 +59,4 @@ async def unknown(msg: Inbound, ctx: ChatContext) -> Reply:
 
 
 catch_all = Router("catch_all")
-catch_all.add(unknown, name="unknown")
+catch_all.add(unknown, name="unknown", catch_all=True)

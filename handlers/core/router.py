@@ -22,6 +22,7 @@ class Route:
     name: str
     handler: Handler
     filters: tuple[Filter, ...]
+    catch_all: bool = False  # answers only what no other route took (a flow keeps such a message)
 
 
 class Router:
@@ -29,9 +30,9 @@ class Router:
         self.name = name
         self.routes: list[Route] = []
 
-    def add(self, handler: Handler, *filters: Filter, name: str | None = None) -> None:
+    def add(self, handler: Handler, *filters: Filter, name: str | None = None, catch_all: bool = False) -> None:
         """All filters must pass; their extracted values become keyword arguments."""
-        self.routes.append(Route(name or handler.__name__, handler, filters))
+        self.routes.append(Route(name or handler.__name__, handler, filters, catch_all))
 
     def on(self, *filters: Filter, name: str | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -58,7 +59,11 @@ class Router:
 
     async def dispatch(self, msg: Inbound, ctx: ChatContext) -> list[Reply]:
         """Run the first matching handler; records its name on the context as the intent."""
-        matched = await self.match(msg, ctx)
+        return await self.run(await self.match(msg, ctx), msg, ctx)
+
+    @staticmethod
+    async def run(matched: tuple[Route, dict[str, Any]] | None, msg: Inbound, ctx: ChatContext) -> list[Reply]:
+        """Run a route `match` found (nothing: no reply); records its name on the context as the intent."""
         if matched is None:
             ctx.intent = "unmatched"
             return as_list(None)
