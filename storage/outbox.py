@@ -209,12 +209,9 @@ async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: d
     row.in_flight, row.in_flight_at = None, None
 
 
-# Rows a claim left behind in `sending`; claims from before lease_until existed had a 5-minute lease.
+# Rows a claim left behind in `sending` (migration 0005 gave claims from before it a lease).
 def _stale(now: datetime) -> Any:
-    return (Outbox.status == SENDING) & or_(
-        col(Outbox.lease_until) < now,  # type: ignore[operator]  # a nullable column: NULL is the next line's case
-        col(Outbox.lease_until).is_(None) & (col(Outbox.claimed_at) < now - timedelta(minutes=5)),
-    )
+    return (col(Outbox.status) == SENDING) & (col(Outbox.lease_until) < now)
 
 
 def resend_is_safe(row: Outbox, now: datetime, window: timedelta) -> bool:
