@@ -6,29 +6,13 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devtools.fakeanswers import Answer, error, ok
+
 if TYPE_CHECKING:
     from devtools.fakewechat import FakeWeChat, Incoming
 
-Answer = dict[str, Any]
 TYPES = {"click", "view", "miniprogram", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
          "pic_photo_or_album", "pic_weixin", "location_select", "media_id", "article_id", "article_view_limited"}
-# (top-level code, sub-button code) for each limit, as WeChat answers them
-ERRMSG: dict[int, str] = {
-    40016: "invalid button size", 40017: "invalid button type", 40018: "invalid button name size",
-    40019: "invalid button key size", 40020: "invalid button url size", 40023: "invalid sub button size",
-    40024: "invalid sub button type", 40025: "invalid sub button name size", 40026: "invalid sub button key size",
-    40027: "invalid sub button url size", 44002: "empty post data", 45157: "invalid tag name",
-    45059: "tag count exceeded", 45159: "invalid tag id", 46003: "menu no exist", 65301: "no such menuid",
-    65303: "there is no selfmenu, please create selfmenu first", 65304: "match rule empty",
-}
-
-
-def fail(code: int) -> Answer:
-    return {"errcode": code, "errmsg": ERRMSG.get(code, "fake error")}
-
-
-def done(**extra: Any) -> Answer:
-    return {"errcode": 0, "errmsg": "ok", **extra}
 
 
 @dataclass
@@ -82,15 +66,15 @@ def menu_problem(body: Any) -> int:
 def menu_create(fake: FakeWeChat, call: Incoming) -> Answer:
     problem = menu_problem(call.body)
     if problem:
-        return fail(problem)
+        return error(problem)
     fake.menus.menu = call.body["button"]
-    return done()
+    return ok()
 
 
 def menu_get(fake: FakeWeChat, call: Incoming) -> Answer:
     state = fake.menus
     if state.menu is None:
-        return fail(46003)
+        return error(46003)
     answer: Answer = {"menu": {"button": state.menu, "menuid": 1}}
     if state.conditional:
         answer["conditionalmenu"] = [{**m, "menuid": i} for i, m in state.conditional.items()]
@@ -100,14 +84,14 @@ def menu_get(fake: FakeWeChat, call: Incoming) -> Answer:
 def add_conditional(fake: FakeWeChat, call: Incoming) -> Answer:
     problem = menu_problem(call.body)
     if problem:
-        return fail(problem)
+        return error(problem)
     rule = call.body.get("matchrule")
     if not isinstance(rule, dict) or not any(rule.values()):
-        return fail(65304)
+        return error(65304)
     if fake.menus.menu is None:
-        return fail(65303)
+        return error(65303)
     if "tag_id" in rule and int(rule["tag_id"]) not in fake.menus.tags:
-        return fail(45159)
+        return error(45159)
     menuid = str(next(fake.menus.ids))
     fake.menus.conditional[menuid] = {"button": call.body["button"], "matchrule": rule}
     return {"menuid": menuid}
@@ -116,14 +100,14 @@ def add_conditional(fake: FakeWeChat, call: Incoming) -> Answer:
 def del_conditional(fake: FakeWeChat, call: Incoming) -> Answer:
     menuid = str((call.body or {}).get("menuid", ""))
     if fake.menus.conditional.pop(menuid, None) is None:
-        return fail(65301)
-    return done()
+        return error(65301)
+    return ok()
 
 
 def tags_create(fake: FakeWeChat, call: Incoming) -> Answer:
     name = ((call.body or {}).get("tag") or {}).get("name")
     if not isinstance(name, str) or not name or _size(name) > 30 or name in fake.menus.tags.values():
-        return fail(45157)
+        return error(45157)
     tag_id = next(fake.menus.ids)
     fake.menus.tags[tag_id] = name
     return {"tag": {"id": tag_id, "name": name}}
@@ -138,12 +122,12 @@ def _tagging(fake: FakeWeChat, call: Incoming, add: bool) -> Answer:
     body = call.body or {}
     tag_id, openids = body.get("tagid"), body.get("openid_list")
     if not isinstance(tag_id, int) or tag_id not in fake.menus.tags:
-        return fail(45159)
+        return error(45159)
     if not isinstance(openids, list) or not openids:
         return {"errcode": 40003, "errmsg": "invalid openid"}
     members = fake.menus.tagged.setdefault(tag_id, set())
     (members.update if add else members.difference_update)(openids)
-    return done()
+    return ok()
 
 
 def batch_tagging(fake: FakeWeChat, call: Incoming) -> Answer:

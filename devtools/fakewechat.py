@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from devtools import fakemenu
+from devtools.fakeanswers import Answer, error, ok
 
-Answer = dict[str, Any]
 Clock = Callable[[], float]
 
 TOKEN_TTL = 7200
@@ -39,43 +39,6 @@ SUBSCRIBE_VALUE_LIMITS = {
     "thing": 20, "number": 32, "letter": 32, "symbol": 5, "character_string": 32,
     "phrase": 5, "phone_number": 17, "car_number": 8,
 }
-
-ERRMSG: dict[int, str] = {
-    -1: "system error",
-    0: "ok",
-    40001: "invalid credential, access_token is invalid or not latest",
-    40002: "invalid grant_type",
-    40003: "invalid openid",
-    40008: "invalid message type",
-    40013: "invalid appid",
-    40014: "invalid access_token",
-    40029: "invalid code",
-    40037: "invalid template_id",
-    40097: "invalid args",
-    40125: "invalid appsecret",
-    40226: "high risk user",
-    41001: "access_token missing",
-    42001: "access_token expired",
-    43101: "user refuse to accept the msg",
-    44002: "empty post data",
-    45009: "reach max api daily quota limit",
-    45011: "api minute-quota reach limit, must slower, retry next minute",
-    45015: "response out of time limit or subscription is canceled",
-    45047: "out of response count limit",
-    47001: "data format error",
-    47003: "argument invalid!",
-    48001: "api unauthorized",
-}
-
-
-def error(code: int, detail: str = "") -> Answer:
-    message = ERRMSG.get(code, "fake error")
-    return {"errcode": code, "errmsg": f"{message} {detail}".strip()}
-
-
-def ok(**extra: Any) -> Answer:
-    return {"errcode": 0, "errmsg": "ok", **extra}
-
 
 def _digest(kind: str, code: str) -> bytes:
     return hashlib.sha256(f"fakewechat:{kind}:{code}".encode()).digest()

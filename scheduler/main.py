@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.jobs import JOBS, SCHEDULE, JobContext
 from scheduler.sender import Sender
@@ -42,9 +43,10 @@ class PushScheduler:
         self._aps: AsyncIOScheduler | None = None
         self._catching_up: asyncio.Task[None] | None = None
         self._job_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._triggers = {name: CronTrigger(timezone=ctx.tz, **fields) for name, fields in SCHEDULE.items()}
 
     def triggers(self) -> dict[str, CronTrigger]:
-        return {name: CronTrigger(timezone=self.ctx.tz, **fields) for name, fields in SCHEDULE.items()}
+        return self._triggers
 
     def next_runs(self, now: datetime) -> dict[str, datetime | None]:
         return {name: trigger.get_next_fire_time(None, now) for name, trigger in self.triggers().items()}
@@ -70,17 +72,18 @@ class PushScheduler:
                     return 0
             handled = 0
             for due in self._missed(name, last, now):
-                if now - due > self.catch_up_within:
-                    await self._report_skipped(name, due, now)
-                else:
+                too_old = now - due > self.catch_up_within
+                if not too_old:
                     await self.run_job(name, due)
-                async with self.ctx.db.unit_of_work() as session:
+                async with self.ctx.db.unit_of_work() as session:  # the anomaly and the advance commit together
+                    if too_old:
+                        await self._report_skipped(session, name, due, now)
                     await jobruns.advance(session, name, due, self.clock.now())
                 handled += 1
             return handled
 
     def _missed(self, name: str, last: datetime, now: datetime) -> list[datetime]:
-        trigger = self.triggers()[name]
+        trigger = self._triggers[name]
         due = trigger.get_next_fire_time(None, last + timedelta(microseconds=1))
         if name in COALESCE:
             return [now] if due is not None and due <= now else []
@@ -90,14 +93,13 @@ class PushScheduler:
             due = trigger.get_next_fire_time(due, due + timedelta(microseconds=1))
         return missed
 
-    async def _report_skipped(self, name: str, due: datetime, now: datetime) -> None:
+    async def _report_skipped(self, session: AsyncSession, name: str, due: datetime, now: datetime) -> None:
         local = due.astimezone(self.ctx.tz)
         hours = int(self.catch_up_within.total_seconds() // 3600)
         detail = (f"定时任务 {name} 原定 {local:%Y-%m-%d %H:%M} 运行，调度器当时无人值守且已超过补跑时限"
                   f"（{hours} 小时），未补跑。如需补跑：wxbot jobs run {name} --at {due.isoformat()}")
-        async with self.ctx.db.unit_of_work() as session:
-            await anomalies.record(session, kind="job_skipped", detail=detail, now=now,
-                                   dedupe_key=f"job_skipped:{name}:{due.isoformat()}")
+        await anomalies.record(session, kind="job_skipped", detail=detail, now=now,
+                               dedupe_key=f"job_skipped:{name}:{due.isoformat()}")
         log.warning("job %s due at %s was missed and not caught up; an anomaly was raised", name, due.isoformat())
 
     async def _catch_up_all(self) -> None:

@@ -271,10 +271,9 @@ class Sender:
                                 uncount=not count)
         return True
 
-    async def _end(self, row: Outbox, status: str, reason: str, *, channel: str | None = None,
-                   msgid: str | None = None) -> bool:
+    async def _end(self, row: Outbox, status: str, reason: str) -> bool:
         async with self.db.unit_of_work() as session:
-            await outbox.finish(session, row, status, self.clock.now(), reason=reason, channel=channel, msgid=msgid)
+            await outbox.finish(session, row, status, self.clock.now(), reason=reason)
         return True
 
     async def _record(self, row: Outbox, result: SendResult) -> None:

@@ -11,7 +11,6 @@ from sqlmodel import col
 from storage.clock import as_utc
 from storage.db import dialect_insert
 from storage.models import JobRun
-from storage.rows import affected
 
 
 async def done_through(session: AsyncSession, name: str) -> datetime | None:
@@ -20,16 +19,15 @@ async def done_through(session: AsyncSession, name: str) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-async def start_tracking(session: AsyncSession, name: str, at: datetime) -> bool:
-    """The first leader ever: due times before `at` are history, not missed runs. False if tracked already."""
+async def start_tracking(session: AsyncSession, name: str, at: datetime) -> None:
+    """The first leader ever: due times before `at` are history, not missed runs (a no-op if tracked already)."""
     stmt = dialect_insert(session)(JobRun).values(name=name, done_through=at, finished_at=at)
-    return bool(affected(await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))))
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
 
 
 async def advance(session: AsyncSession, name: str, due: datetime, now: datetime) -> None:
-    """Record that `name`'s run due at `due` is handled; never moves backwards (a late, slower leader)."""
-    row = await session.get(JobRun, name, with_for_update=True)
-    if row is None:
-        session.add(JobRun(name=name, done_through=due, finished_at=now))
-    elif as_utc(row.done_through) < due:
+    """Record that `name`'s run due at `due` is handled; never moves backwards (a late, slower leader).
+    The row exists: catch_up() starts tracking before it advances."""
+    row = await session.get_one(JobRun, name, with_for_update=True)
+    if as_utc(row.done_through) < due:
         row.done_through, row.finished_at = due, now

@@ -190,31 +190,33 @@ async def finish(
         values["channel"] = channel
     if msgid:
         values["wechat_msgid"] = msgid
-    if status == SENT:
-        values["sent_at"] = now
+    if status == SENT:  # the send landed: no longer in flight (attempt() leaves this to here)
+        values.update(sent_at=now, in_flight=None, in_flight_at=None)
     if status == PENDING:
         values.update(next_attempt_at=retry_at or now, claimed_at=None, claimed_by=None, lease_until=None)
     if uncount:
         values["attempts"] = Outbox.attempts - 1
     await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(**values))
+    if status == SENT:
+        row.in_flight, row.in_flight_at = None, None
 
 
 async def attempt(session: AsyncSession, row: Outbox, result: SendResult, now: datetime) -> None:
-    """Record WeChat's answer; the send is no longer in flight (same transaction)."""
+    """Record WeChat's answer; the send is no longer in flight (same transaction). On success the
+    caller's finish(SENT) clears the in-flight mark in the same UPDATE as the outcome."""
     session.add(OutboxAttempt(
         outbox_id=row_id(row), channel=result.channel, errcode=result.errcode,
         detail=result.detail[:200], at=now,
     ))
+    if result.ok:
+        return
     await session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(in_flight=None, in_flight_at=None))
     row.in_flight, row.in_flight_at = None, None
 
 
-# Rows a claim left behind in `sending`; claims from before lease_until existed had a 5-minute lease.
+# Rows a claim left behind in `sending` (migration 0005 gave claims from before it a lease).
 def _stale(now: datetime) -> Any:
-    return (Outbox.status == SENDING) & or_(
-        col(Outbox.lease_until) < now,  # type: ignore[operator]  # a nullable column: NULL is the next line's case
-        col(Outbox.lease_until).is_(None) & (col(Outbox.claimed_at) < now - timedelta(minutes=5)),
-    )
+    return (col(Outbox.status) == SENDING) & (col(Outbox.lease_until) < now)
 
 
 def resend_is_safe(row: Outbox, now: datetime, window: timedelta) -> bool:

@@ -10,6 +10,8 @@ has run, so a new leader catches up a due time that passed while nobody led.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -27,6 +29,21 @@ def upgrade() -> None:
         batch.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('in_flight', sa.String(length=16), nullable=True))
         batch.add_column(sa.Column('in_flight_at', sa.DateTime(timezone=True), nullable=True))
+    # Claims made before lease_until existed had a 5-minute lease: give them one, so the sender's
+    # recovery query needs no case for a NULL lease. Computed in Python: works on SQLite and PostgreSQL.
+    outbox = sa.table(
+        'outbox', sa.column('id', sa.Integer), sa.column('status', sa.String),
+        sa.column('claimed_at', sa.DateTime(timezone=True)), sa.column('lease_until', sa.DateTime(timezone=True)),
+    )
+    bind = op.get_bind()
+    claimed = bind.execute(
+        sa.select(outbox.c.id, outbox.c.claimed_at)
+        .where(outbox.c.status == 'sending').where(outbox.c.claimed_at.is_not(None))
+    ).all()
+    for row_id, claimed_at in claimed:
+        bind.execute(
+            outbox.update().where(outbox.c.id == row_id).values(lease_until=claimed_at + timedelta(minutes=5))
+        )
     op.create_table(
         'job_run',
         sa.Column('name', sa.String(length=32), nullable=False),
