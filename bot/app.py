@@ -18,6 +18,7 @@ from bot.api import admin, health, miniprogram, orders
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
+from bot.console import routes as console
 from bot.crypto import Envelope, PiiCipher
 from bot.inbound.dedupe import DeliveryGuard
 from bot.inbound.late import Sweeper
@@ -111,6 +112,7 @@ def create_app(
         )
         sweeper = Sweeper(db, clock, pipeline.rerun, interval=settings.late_sweep_interval, lease=settings.late_lease)
         app.state.services = services
+        console.start(app, settings, kv)
         app.state.pipeline = pipeline
         app.state.wechat = api
         stop = asyncio.Event()
@@ -156,7 +158,8 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(admin.router)
     app.include_router(miniprogram.router)
-    install_error_handlers(app)
+    console.install(app, settings)
+    install_error_handlers(app, html=console.refusal_page)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The `wxbot` command: serve, demo, migrate, keygen, chat, staff, menu, jobs, codes."""
+"""The `wxbot` command: serve, demo, migrate, keygen, chat, staff, operators, menu, jobs, codes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.menu_cli import add_menu_parser
+from bot.operators_cli import add_operators_parser
 from bot.settings import Settings, SettingsError, new_pii_key
 from scheduler.jobs import JOBS
 
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     staff_list.set_defaults(func=cmd_staff)
 
     add_menu_parser(sub)
+    add_operators_parser(sub)
 
     codes = sub.add_parser("codes", help="reward code pools")
     codes_sub = codes.add_subparsers(dest="codes_command", required=True)
@@ -114,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
-    from bot.demo import DEMO_MANAGER, seed
+    from bot.demo import DEMO_MANAGER, DEMO_OPERATOR, demo_password, seed
     from bot.migrate import upgrade
     from storage.clock import SystemClock
 
@@ -126,6 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
     print(
         "\nwxbot demo is running"
+        f"\n  console:      {url}/admin    (sign in as {DEMO_OPERATOR}, password {demo_password()})"
         f"\n  webhook:      {url}/wechat   (token {settings.wechat_token})"
         f"\n  health:       {url}/healthz  {url}/readyz  {url}/metrics"
         f"\n  admin token:  {settings.admin_token}"

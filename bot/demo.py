@@ -1,11 +1,12 @@
-"""What `wxbot demo` adds to an empty database: a small catalogue (and later a demo manager)."""
+"""What `wxbot demo` adds to an empty database: a small catalogue, a demo manager and an admin operator."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
-from bot.settings import Settings
-from storage import staff
+from bot.settings import VAR_DIR, Settings, persisted
+from storage import operators, staff
 from storage.db import Database
 from storage.ledger import Ledger
 from storage.models import Reward
@@ -27,6 +28,12 @@ DEMO_CATALOGUE = (
 )
 DEMO_POOL_CODES = ("MOVIE-DEMO-0001", "MOVIE-DEMO-0002", "MOVIE-DEMO-0003")
 DEMO_MANAGER = "oDEMOmanager00000000000001"
+DEMO_OPERATOR = "admin"
+
+
+def demo_password() -> str:
+    """The demo admin's console password: made once under var/, printed beside the console's URL."""
+    return persisted(VAR_DIR / "console_password", lambda: secrets.token_urlsafe(12))
 
 
 async def seed(settings: Settings, now: datetime) -> bool:
@@ -36,6 +43,8 @@ async def seed(settings: Settings, now: datetime) -> bool:
     try:
         async with db.unit_of_work() as session:
             await staff.add(session, DEMO_MANAGER, "manager", "demo", now)
+            if await operators.by_name(session, DEMO_OPERATOR) is None:
+                await operators.add(session, DEMO_OPERATOR, "admin", demo_password(), now)
             if await rewards.all(session):
                 return False
             for item in DEMO_CATALOGUE:

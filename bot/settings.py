@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     redis_health_check_interval: float = Field(default=2.0, ge=0)
     log_level: str = "INFO"
     wechat_push_qps: float = Field(default=20.0, ge=0)
+    # The console: its session cookie's signing key (unset: derived from ADMIN_TOKEN) and idle expiry.
+    console_secret: str = ""
+    console_idle_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    # The operations WeCom group robot's webhook key: each new anomaly is announced there (empty: none).
+    ops_wecom_robot: str = ""
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)
     miniprogram_subscribe_template_ids: dict[str, str] = Field(default_factory=dict)
 
@@ -151,9 +156,9 @@ class Settings(BaseSettings):
             return self
         updates: dict[str, str] = {}
         if not self.admin_token:
-            updates["admin_token"] = _persisted(var_dir / "admin_token", lambda: secrets.token_urlsafe(24))
+            updates["admin_token"] = persisted(var_dir / "admin_token", lambda: secrets.token_urlsafe(24))
         if not self.pii_key:
-            updates["pii_key"] = _persisted(var_dir / "pii_key", new_pii_key)
+            updates["pii_key"] = persisted(var_dir / "pii_key", new_pii_key)
         return self.model_copy(update=updates) if updates else self
 
 
@@ -162,7 +167,8 @@ def new_pii_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def _persisted(path: Path, make: Callable[[], str]) -> str:
+def persisted(path: Path, make: Callable[[], str]) -> str:
+    """A demo secret kept in a file readable by its owner only, made on first use."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,21 +45,31 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Every refusal is JSON {"error": code, "message": text} with a precise status."""
+HtmlRefusal = Callable[[Request, int, str], Response | None]
+
+
+def install_error_handlers(app: FastAPI, html: HtmlRefusal | None = None) -> None:
+    """Every refusal is JSON {"error": code, "message": text} with a precise status; on the paths `html`
+    answers for (the console), the page it renders instead."""
+
+    def answer(request: Request, status: int, code: str, message: str) -> Response:
+        page = html(request, status, message) if html is not None else None
+        return page if page is not None else error(status, code, message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = exc.code if isinstance(exc, ApiError) else CODES.get(exc.status_code, "error")
-        return error(exc.status_code, code, str(exc.detail))
+        return answer(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, "invalid", problems_of(list(exc.errors())))
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # A console path's bad id (`/admin/members/abc`) names no record: the page says "not found".
+        return answer(request, 422, "invalid", problems_of(list(exc.errors())))
 
-    async def outage(request: Request, exc: Exception) -> JSONResponse:
+    async def outage(request: Request, exc: Exception) -> Response:
         log.warning("storage unavailable on %s: %s", route_of(request.scope), type(exc).__name__)
-        return error(503, "unavailable", "the database or the KV store is unavailable; nothing was applied, retry")
+        return answer(request, 503, "unavailable",
+                      "the database or the KV store is unavailable; nothing was applied, retry")
 
     for kind in OUTAGES:
         app.add_exception_handler(kind, outage)

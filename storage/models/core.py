@@ -1,4 +1,5 @@
-"""The tables (SQLModel). Columns and constraints only: behaviour lives in the storage services."""
+"""The member side's tables (SQLModel): members, points, rewards, pushes, campaigns, staff. Columns and
+constraints only: behaviour lives in the storage services."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _ts(nullable: bool = True, index: bool = False) -> Column:
+def utc_column(nullable: bool = True, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -61,12 +62,14 @@ class Member(SQLModel, table=True):
     birthday_month: int | None = None
     birthday_day: int | None = None
     birthday_year: int | None = None
-    consent_at: datetime | None = Field(default=None, sa_column=_ts())
+    consent_at: datetime | None = Field(default=None, sa_column=utc_column())
     consent_version: str | None = Field(default=None, max_length=16)
     referral_code: str | None = Field(default=None, max_length=16)
     referrer_id: int | None = Field(default=None, foreign_key="member.id")
     tier: str = Field(default="普通", max_length=16)
     tier_reviewed_month: str | None = Field(default=None, max_length=7)
+    # An operator's tier hold: the monthly review leaves the tier alone through this local day.
+    tier_hold_until: date | None = None
     status: str = Field(default=MemberStatus.ACTIVE.value, max_length=16)
     marketing_opt_out: bool = False
     balance: int = 0
@@ -79,13 +82,13 @@ class Member(SQLModel, table=True):
     earned_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     cap_day: date | None = None
     cap_earned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    expiry_check_at: datetime | None = Field(default=None, sa_column=_ts())
+    expiry_check_at: datetime | None = Field(default=None, sa_column=utc_column())
     checkin_day: date | None = None
     checkin_streak: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    winback_until: datetime | None = Field(default=None, sa_column=_ts())
-    joined_at: datetime | None = Field(default=None, sa_column=_ts())
-    last_interaction_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    winback_until: datetime | None = Field(default=None, sa_column=utc_column())
+    joined_at: datetime | None = Field(default=None, sa_column=utc_column())
+    last_interaction_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class Outbox(SQLModel, table=True):
@@ -112,17 +115,17 @@ class Outbox(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     wechat_msgid: str | None = Field(default=None, max_length=32, index=True)
-    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
-    deadline: datetime | None = Field(default=None, sa_column=_ts())
-    claimed_at: datetime | None = Field(default=None, sa_column=_ts())
+    next_attempt_at: datetime = Field(sa_column=utc_column(nullable=False))
+    deadline: datetime | None = Field(default=None, sa_column=utc_column())
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column())
     # The claiming sender and how long its claim holds: renewed while it works the batch.
     claimed_by: str | None = Field(default=None, max_length=16)
-    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column())
     # A send started whose answer is not recorded yet: the channel and when (a dead sender's last act).
     in_flight: str | None = Field(default=None, max_length=16)
-    in_flight_at: datetime | None = Field(default=None, sa_column=_ts())
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+    in_flight_at: datetime | None = Field(default=None, sa_column=utc_column())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class LateDelivery(SQLModel, table=True):
@@ -140,9 +143,9 @@ class LateDelivery(SQLModel, table=True):
     inbound: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
-    lease_until: datetime = Field(sa_column=_ts(nullable=False))
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    done_at: datetime | None = Field(default=None, sa_column=_ts())
+    lease_until: datetime = Field(sa_column=utc_column(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -161,8 +164,10 @@ class LedgerEntry(SQLModel, table=True):
     idempotency_key: str = Field(max_length=160)
     reason: str = Field(default="", max_length=200)
     ref: str | None = Field(default=None, max_length=100)
+    # Who moved the points by hand (an operator's name, `token`); NULL for the programme's own movements.
+    actor: str | None = Field(default=None, max_length=64)
     balance_after: int
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class PointsLot(SQLModel, table=True):
@@ -181,8 +186,8 @@ class PointsLot(SQLModel, table=True):
     entry_id: int = Field(foreign_key="ledger_entry.id")
     amount: int
     remaining: int
-    earned_at: datetime = Field(sa_column=_ts(nullable=False))
-    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    earned_at: datetime = Field(sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class LotMovement(SQLModel, table=True):
@@ -204,7 +209,7 @@ class Checkin(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id")
     day: date
     streak: int
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class PurchaseOrder(SQLModel, table=True):
@@ -220,21 +225,31 @@ class PurchaseOrder(SQLModel, table=True):
     points: int
     refunded_fen: int = 0
     refunded_points: int = 0
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class Anomaly(SQLModel, table=True):
-    """Something operators should look at: a cap hit, a refund shortfall, a redemption spree."""
+    """Something operators should look at: a cap hit, a refund shortfall, a redemption spree. An operator
+    moves it open -> acknowledged -> resolved (with a note)."""
 
     __tablename__ = "anomaly"
-    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_anomaly_dedupe_key"),)
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_anomaly_dedupe_key"),
+        CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="ck_anomaly_state"),
+        Index("ix_anomaly_state_created", "state", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     kind: str = Field(max_length=32)
     detail: str = Field(sa_column=Column(Text, nullable=False))
     dedupe_key: str = Field(max_length=160)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    state: str = Field(default="open", max_length=16, sa_column_kwargs={"server_default": "open"})
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    handled_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column())
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Reward(SQLModel, table=True):
@@ -258,10 +273,10 @@ class Reward(SQLModel, table=True):
     issued_count: int = 0
     min_tier: str | None = Field(default=None, max_length=16)
     validity_days: int = 30
-    starts_at: datetime | None = Field(default=None, sa_column=_ts())
-    ends_at: datetime | None = Field(default=None, sa_column=_ts())
+    starts_at: datetime | None = Field(default=None, sa_column=utc_column())
+    ends_at: datetime | None = Field(default=None, sa_column=utc_column())
     active: bool = True
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class RewardCode(SQLModel, table=True):
@@ -297,10 +312,10 @@ class Redemption(SQLModel, table=True):
     cost: int
     code: str = Field(max_length=64)
     status: str = Field(default="issued", max_length=16)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    expires_at: datetime = Field(sa_column=_ts(nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=_ts())
-    cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=utc_column())
+    cancelled_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class RedemptionQuote(SQLModel, table=True):
@@ -319,8 +334,8 @@ class RedemptionQuote(SQLModel, table=True):
     reward_id: int = Field(foreign_key="reward.id")
     request_key: str = Field(max_length=160)
     cost: int
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class OutboxAttempt(SQLModel, table=True):
@@ -333,7 +348,7 @@ class OutboxAttempt(SQLModel, table=True):
     channel: str = Field(max_length=16)
     errcode: int
     detail: str = Field(default="", max_length=200)
-    at: datetime = Field(sa_column=_ts(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class JobRun(SQLModel, table=True):
@@ -343,8 +358,8 @@ class JobRun(SQLModel, table=True):
     __tablename__ = "job_run"
 
     name: str = Field(primary_key=True, max_length=32)
-    done_through: datetime = Field(sa_column=_ts(nullable=False))
-    finished_at: datetime = Field(sa_column=_ts(nullable=False))
+    done_through: datetime = Field(sa_column=utc_column(nullable=False))
+    finished_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class SubscribeCredit(SQLModel, table=True):
@@ -360,8 +375,8 @@ class SubscribeCredit(SQLModel, table=True):
     openid: str = Field(max_length=64)
     template_id: str = Field(max_length=64)
     credits: int = 0
-    rejected_at: datetime | None = Field(default=None, sa_column=_ts())
-    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    rejected_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class WinbackOffer(SQLModel, table=True):
@@ -373,9 +388,9 @@ class WinbackOffer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
     points: int
-    offered_at: datetime = Field(sa_column=_ts(nullable=False))
-    valid_until: datetime = Field(sa_column=_ts(nullable=False))
-    redeemed_at: datetime | None = Field(default=None, sa_column=_ts())
+    offered_at: datetime = Field(sa_column=utc_column(nullable=False))
+    valid_until: datetime = Field(sa_column=utc_column(nullable=False))
+    redeemed_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class OutboundCall(SQLModel, table=True):
@@ -386,7 +401,7 @@ class OutboundCall(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     api: str = Field(max_length=80)
     payload: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
 
 
 class Staff(SQLModel, table=True):
@@ -402,7 +417,7 @@ class Staff(SQLModel, table=True):
     openid: str = Field(max_length=64)
     role: str = Field(max_length=16)
     added_by: str = Field(default="", max_length=64)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class Campaign(SQLModel, table=True):
@@ -433,9 +448,9 @@ class Campaign(SQLModel, table=True):
     qr_url: str | None = Field(default=None, max_length=300)
     draw_record: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_by: str = Field(max_length=64)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    ends_at: datetime = Field(sa_column=_ts(nullable=False))
-    settled_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    ends_at: datetime = Field(sa_column=utc_column(nullable=False))
+    settled_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class CampaignMember(SQLModel, table=True):
@@ -445,7 +460,7 @@ class CampaignMember(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
-    joined_at: datetime = Field(sa_column=_ts(nullable=False))
+    joined_at: datetime = Field(sa_column=utc_column(nullable=False))
     paid: int = 0
 
 

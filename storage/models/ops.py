@@ -1,0 +1,53 @@
+"""The operator side's tables: operator accounts and the append-only audit log. Columns and constraints
+only: behaviour lives in storage/operators.py and storage/audit.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.models.core import utc_column
+
+
+class Operator(SQLModel, table=True):
+    """A person who signs in to the console. `store` binds a clerk to the store whose coupons they verify."""
+
+    __tablename__ = "operator"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_operator_name"),
+        CheckConstraint("role IN ('admin', 'operator', 'analyst', 'clerk')", name="ck_operator_role"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=40)
+    role: str = Field(max_length=16)
+    store: str | None = Field(default=None, max_length=32)
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = True
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    password_changed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    last_sign_in_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class AuditEntry(SQLModel, table=True):
+    """One write by a person, a token or a job: who, what, on what, before and after (JSON, phones
+    masked), when and from where. Rows are only ever inserted (the migration's triggers refuse the rest)."""
+
+    __tablename__ = "audit"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_actor_at", "actor", "at"),
+        Index("ix_audit_target", "target"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    actor: str = Field(max_length=64)
+    actor_role: str = Field(max_length=16)
+    action: str = Field(max_length=48)
+    target: str = Field(max_length=120)
+    before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    client: str | None = Field(default=None, max_length=64)
