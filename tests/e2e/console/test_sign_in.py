@@ -163,3 +163,12 @@ def test_an_unknown_name_takes_as_long_to_refuse_as_a_known_one() -> None:
     known = Operator(name="x", role="admin", password_hash=operators.hash_password(PASSWORD))
     unknown, known_time = timed(None), timed(known)
     assert 0.5 < unknown / known_time < 2.0
+
+
+async def test_outside_demo_mode_the_session_cookie_is_secure(urls: tuple[str, str], clock: FrozenClock) -> None:
+    async with console_world(urls, clock, wechat_appsecret="a-real-secret") as world:
+        me = world.browser()
+        me.client.base_url = "https://wxbot.test"  # a browser sends Secure cookies back over HTTPS only
+        signed = await me.sign_in("admin")
+        cookie = next(v for k, v in signed.headers.multi_items() if k == "set-cookie" and v.startswith(f"{COOKIE}="))
+        assert "Secure" in cookie
