@@ -128,17 +128,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if asyncio.run(seed(settings, SystemClock().now())):
         print("seeded the demo catalogue (回复【兑换】 to see it)")
     url = f"http://{args.host}:{args.port}"
+    simulator = (f"{url}/simulator    (chat as a member in the browser)" if settings.simulator_enabled
+                 else "off (SIMULATOR=0)")
     print(
         "\nwxbot demo is running"
+        f"\n  simulator:    {simulator}"
         f"\n  console:      {url}/admin    (sign in as {DEMO_OPERATOR}, password {demo_password()})"
+        f"\n  API docs:     {url}/docs     {url}/redoc"
         f"\n  webhook:      {url}/wechat   (token {settings.wechat_token})"
         f"\n  health:       {url}/healthz  {url}/readyz  {url}/metrics"
         f"\n  admin token:  {settings.admin_token}"
         f"\n  database:     {settings.database_url}"
         f"\n  kv:           {settings.redis_url}"
         f"\n  mode:         {'demo (nothing leaves this machine)' if settings.demo else 'production'}"
-        f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat"
-        f"\nAs the demo community manager:      .venv/bin/wxbot chat --url {url}/wechat --openid {DEMO_MANAGER}\n",
+        f"\nOr chat from another terminal:  .venv/bin/wxbot chat --url {url}"
+        f"\nAs the demo community manager: .venv/bin/wxbot chat --url {url} --openid {DEMO_MANAGER}\n",
         flush=True,
     )
     app = create_app(settings, run_scheduler=True)
