@@ -33,4 +33,3 @@ CHANNELS = {
     "template": "模板消息",
     "subscribe": "订阅消息",
 }
-DOCS_TITLE = "wxbot 接口文档"

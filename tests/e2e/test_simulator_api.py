@@ -4,18 +4,27 @@ chosen time; bad input is a precise 4xx with nothing written; outside demo mode 
 
 from __future__ import annotations
 
+import asyncio
+import io
+import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import webhook_url
+from bot.cli import main, webhook_url
+from bot.demo import DEMO_MANAGER
 from handlers import texts
+from storage import staff
 from storage.clock import FrozenClock
 from storage.models import Member, OutboundCall
-from tests.support.fakes import make_app, make_settings, serving
+from tests.support.fakes import TOKEN, make_app, make_settings, serving
+from tests.support.helpers import CountingHandler, install
+from tests.support.simulator_site import simulator_site
 
 ANN = "oSIMann0000000000000000001"
 BEN = "oSIMben0000000000000000001"
@@ -201,3 +210,43 @@ async def test_docs_and_redoc_load_their_assets_from_the_package(client: httpx.A
 ])
 def test_wxbot_chat_accepts_a_base_url(given: str, expected: str) -> None:
     assert webhook_url(given) == expected
+
+
+async def test_a_late_reply_that_went_to_the_outbox_shows_up_once_sent(
+    urls: tuple[str, str], clock: FrozenClock,
+) -> None:
+    app = make_app(make_settings(*urls, reply_deadline=0.3), clock)
+    async with serving(app, clock) as wechat:
+        gate = asyncio.Event()
+        install(app, CountingHandler(gate=gate))
+        now = await say(wechat.client, ANN, kind="text", content="签到")
+        assert now == {"channel": "reply", "kind": "note", "text": "（公众号未回复：success）"}
+        gate.set()
+        await wechat.pipeline.drain()
+        assert (await wechat.client.get("/simulator/api/pushes", params={"openid": ANN})).json()["pushes"] == []
+        sent = await wechat.client.post("/simulator/api/travel", json={"job": "sender", "at": clock.now().isoformat()})
+        assert sent.json()["handled"] == 1
+        pushes = (await wechat.client.get("/simulator/api/pushes", params={"openid": ANN})).json()["pushes"]
+    assert [(p["channel"], p["text"]) for p in pushes] == [("cs", "run 1: text 签到")]
+
+
+async def test_staff_see_the_staff_menu(client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    async with client._transport.app.state.services.db.unit_of_work() as session:  # type: ignore[attr-defined]
+        await staff.add(session, DEMO_MANAGER, "manager", "test", clock.now())
+    menu = (await client.get("/simulator/api/menu", params={"openid": DEMO_MANAGER})).json()
+    keys = {b["key"] for top in menu["button"] for b in top["sub_button"]}
+    assert menu["staff"] is True
+    assert {"STAFF_NEW_CAMPAIGN", "STAFF_CAMPAIGNS"} <= keys
+    reply = await say(client, DEMO_MANAGER, kind="click", key="STAFF_CAMPAIGNS")
+    assert reply["kind"] == "text"
+
+
+def test_wxbot_chat_talks_to_a_base_url(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = FrozenClock(datetime.now(UTC))  # `wxbot chat` signs with the wall clock
+    with simulator_site(sqlite_template, tmp_path, now) as site:
+        monkeypatch.setenv("WECHAT_TOKEN", TOKEN)
+        monkeypatch.setattr(sys, "stdin", io.StringIO("注册\n/quit\n"))
+        assert main(["chat", "--url", site.url, "--openid", ANN]) == 0
+    assert "bot> " + texts.SIGNUP_ASK_PHONE in capsys.readouterr().out
