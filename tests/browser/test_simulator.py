@@ -3,6 +3,7 @@ receives a birthday push sent by time travel; /docs renders offline; production 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.demo import DEMO_MANAGER
+from storage import staff
 from storage.clock import FrozenClock
 from storage.db import Database
 from storage.models import Member, Redemption, Reward
@@ -145,3 +148,35 @@ def test_production_has_no_simulator(sqlite_template: Path, tmp_path: Path, cloc
         for path in ("/simulator", "/simulator/static/simulator.js", "/simulator/api/people"):
             assert httpx.get(f"{live.url}{path}").status_code == 404
         assert httpx.get(f"{live.url}/docs").status_code == 200
+
+
+async def a_manager_and_members(wechat: WeChat) -> None:
+    async with wechat.services.db.unit_of_work() as session:
+        await staff.add(session, DEMO_MANAGER, "manager", "test", wechat.services.clock.now())
+    await members_and_a_coupon(wechat)
+
+
+def test_a_manager_starts_a_group_buy_and_two_members_join_it_in_their_tabs(
+    page: Any, sqlite_template: Path, tmp_path: Path, clock: FrozenClock, outbound: Outbound,
+) -> None:
+    with simulator_site(sqlite_template, tmp_path, clock, seed=a_manager_and_members) as site:
+        page.goto(f"{site.url}/simulator?openid={DEMO_MANAGER}")
+        page.click("#menu .top >> text=员工")
+        page.click("#menu button[data-key=STAFF_NEW_CAMPAIGN]")
+        page.locator(".msg.bot", has_text="请选择类型").wait_for()
+        for line, expect in (("2", "活动标题"), ("周末拼团送积分", "多少积分"), ("50", "成团"), ("2", "最多允许"),
+                             ("10", "什么时候结束"), ("3天", "群机器人"), ("跳过", "请确认活动")):
+            type_line(page, line, expect)
+        type_line(page, "是", "活动已创建")
+        created = page.locator(".msg.bot").last
+        assert created.locator("img.qr").count() == 1  # the demo QR link shown as a QR code
+        found = re.search(r"活动码：(\w+)", created.inner_text())
+        assert found is not None
+        code = found.group(1)
+        for openid, expect in ((ANN, "还差 1 人"), (BEN, "拼团成功")):
+            tab = page.context.new_page()
+            tab.goto(f"{site.url}/simulator?openid={openid}")
+            tab.wait_for_selector("#menu .top")
+            type_line(tab, f"参加 {code}", expect)
+        shot(tab, "simulator-group-buy")
+    assert outbound.seen == []

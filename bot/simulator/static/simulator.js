@@ -25,7 +25,7 @@
   // Text with its links clickable and demo QR links shown as a QR image; all of it as text nodes.
   function richText(text) {
     const out = el("span", { class: "text" });
-    const parts = String(text).split(/((?:https?|demo):\/\/[^\s，。）)]+)/);
+    const parts = String(text).split(/((?:https?|demo):\/\/[A-Za-z0-9._~:\/?#@!$&*+,;=%-]+)/);
     parts.forEach((part, i) => {
       if (i % 2 === 0) { out.appendChild(document.createTextNode(part)); return; }
       if (part.startsWith("demo://qr/")) {
