@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from bot import apidocs
 from bot.api import admin, health, miniprogram, orders
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
@@ -26,6 +27,7 @@ from bot.inbound.pipeline import ChatPipeline
 from bot.inbound.webhook import Endpoint, mini_program, official_account
 from bot.runtime import make_api, make_kv, make_sender
 from bot.settings import Settings
+from bot.simulator import routes as simulator
 from bot.wechat.client import WeChatQr
 from bot.wechat.identity import IdentityLinker
 from handlers.core.context import Services
@@ -145,7 +147,7 @@ def create_app(
     # Metrics are Prometheus's (/metrics); FastAPI's own OpenTelemetry hooks stay off, or every request
     # would look the providers up again (environment reads included).
     app = FastAPI(
-        title="wxbot", version="0.1.0", lifespan=lifespan,
+        title="wxbot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
@@ -159,6 +161,11 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(miniprogram.router)
     console.install(app, settings)
+    apidocs.install(app)
+    if settings.simulator_enabled:
+        if not settings.demo:
+            log.warning("SIMULATOR=1 outside demo mode: /simulator signs pushes as any member")
+        simulator.install(app)
     install_error_handlers(app, html=console.refusal_page)
     return app
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from bot import logs
 from bot.menu_cli import add_menu_parser
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="chat with a running server as a member, from the terminal")
     chat.add_argument("--openid", default="oDEMOmember0000000000000001")
-    chat.add_argument("--url", default="http://127.0.0.1:8000/wechat")
+    chat.add_argument("--url", default="http://127.0.0.1:8000",
+                      help="the server's base URL (/wechat is added) or the webhook's full URL")
     chat.add_argument("--encrypted", action="store_true", help="use safe mode (needs WECHAT_AES_KEY)")
     chat.set_defaults(func=cmd_chat)
 
@@ -126,17 +128,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if asyncio.run(seed(settings, SystemClock().now())):
         print("seeded the demo catalogue (回复【兑换】 to see it)")
     url = f"http://{args.host}:{args.port}"
+    simulator = (f"{url}/simulator    (chat as a member in the browser)" if settings.simulator_enabled
+                 else "off (SIMULATOR=0)")
     print(
         "\nwxbot demo is running"
+        f"\n  simulator:    {simulator}"
         f"\n  console:      {url}/admin    (sign in as {DEMO_OPERATOR}, password {demo_password()})"
+        f"\n  API docs:     {url}/docs     {url}/redoc"
         f"\n  webhook:      {url}/wechat   (token {settings.wechat_token})"
         f"\n  health:       {url}/healthz  {url}/readyz  {url}/metrics"
         f"\n  admin token:  {settings.admin_token}"
         f"\n  database:     {settings.database_url}"
         f"\n  kv:           {settings.redis_url}"
         f"\n  mode:         {'demo (nothing leaves this machine)' if settings.demo else 'production'}"
-        f"\nChat with it from another terminal:  .venv/bin/wxbot chat --url {url}/wechat"
-        f"\nAs the demo community manager:      .venv/bin/wxbot chat --url {url}/wechat --openid {DEMO_MANAGER}\n",
+        f"\nOr chat from another terminal:  .venv/bin/wxbot chat --url {url}"
+        f"\nAs the demo community manager: .venv/bin/wxbot chat --url {url} --openid {DEMO_MANAGER}\n",
         flush=True,
     )
     app = create_app(settings, run_scheduler=True)
@@ -181,7 +187,7 @@ def _parse_at(value: str | None):
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
-    from bot.runtime import push_runtime
+    from bot.runtime import push_runtime, run_named_job
 
     settings = Settings()
     logs.configure(settings.log_level)
@@ -189,14 +195,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with push_runtime(settings.with_demo_secrets()) as runtime:
-            if args.name == "sender":
-                sender = runtime.scheduler.sender
-                assert sender is not None
-                total = 0
-                while handled := await sender.run_once():
-                    total += handled
-                return total
-            return await runtime.scheduler.run_job(args.name, at)
+            return await run_named_job(runtime, args.name, at)
 
     print(f"{args.name}: {asyncio.run(run())}")
     return 0
@@ -312,7 +311,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except ImportError:
         print(DEVTOOLS_MISSING.format(command="wxbot chat"), file=sys.stderr)
         return 2
-    return run_chat(Settings(), args.url, args.openid, encrypted=args.encrypted)
+    return run_chat(Settings(), webhook_url(args.url), args.openid, encrypted=args.encrypted)
+
+
+def webhook_url(url: str) -> str:
+    """`wxbot chat --url`: a base URL (http://127.0.0.1:8000) gets /wechat; a full path is kept."""
+    parts = urlsplit(url)
+    if parts.path.rstrip("/"):
+        return url
+    return urlunsplit(parts._replace(path="/wechat"))
 
 
 def cmd_fake_wechat(args: argparse.Namespace) -> int:

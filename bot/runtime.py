@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -65,6 +66,19 @@ async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         finally:
             await kv.close()
             await db.dispose()
+
+
+async def run_named_job(runtime: PushRuntime, name: str, at: datetime | None = None) -> int:
+    """`wxbot jobs run NAME --at` (and the simulator's time travel): one job as of `at`, or `sender`:
+    the outbox drained until nothing is due."""
+    if name != "sender":
+        return await runtime.scheduler.run_job(name, at)
+    sender = runtime.scheduler.sender
+    assert sender is not None
+    total = 0
+    while handled := await sender.run_once():
+        total += handled
+    return total
 
 
 @asynccontextmanager

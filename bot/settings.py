@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, gt=0, le=24 * 60)
     # The operations WeCom group robot's webhook key: each new anomaly is announced there (empty: none).
     ops_wecom_robot: str = ""
+    # /simulator, the web chat: None follows demo mode (on without a secret); SIMULATOR=1 turns it on anyway.
+    simulator: bool | None = None
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)
     miniprogram_subscribe_template_ids: dict[str, str] = Field(default_factory=dict)
 
@@ -102,6 +104,10 @@ class Settings(BaseSettings):
     def demo(self) -> bool:
         """No secret means nothing leaves the machine: outbound calls are recorded locally."""
         return not self.wechat_appsecret
+
+    @property
+    def simulator_enabled(self) -> bool:
+        return self.demo if self.simulator is None else self.simulator
 
     @property
     def tz(self) -> ZoneInfo:

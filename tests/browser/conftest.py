@@ -17,10 +17,17 @@ if REASON and os.environ.get("WXBOT_REQUIRE_SERVICES") == "1":
     raise RuntimeError(f"browser tests are required here but cannot run: {REASON}")
 
 
+def _in_browser(item: pytest.Item) -> bool:
+    return "tests/browser/" in str(item.fspath).replace(os.sep, "/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Last: the sync Playwright session keeps its event loop current in the main thread until the session
+    # ends, and every pytest-asyncio test after it failed with "cannot be called from a running event loop".
+    items.sort(key=_in_browser)
     if REASON:
         for item in items:
-            if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            if _in_browser(item):
                 item.add_marker(pytest.mark.skip(reason=REASON))
 
 
