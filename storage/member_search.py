@@ -35,10 +35,9 @@ async def search(session: AsyncSession, pii: PiiProtector, query: str) -> list[F
         return []
     hits: list[tuple[Member, str]] = []
     phone = normalise_phone(text)
-    if phone is not None:
+    if phone is not None:  # only the keyed hash: a phone never reaches a query (or its log) in clear
         by_hash = await session.scalar(select(Member).where(col(Member.phone_hash) == pii.lookup_hash(phone)))
-        if by_hash is not None:
-            hits.append((by_hash, "phone"))
+        return [] if by_hash is None else [_found(pii, by_hash, "phone")]
     for member in (await session.scalars(select(Member).where(
         or_(col(Member.openid) == text, col(Member.mp_openid) == text)).limit(SEARCH_LIMIT))).all():
         hits.append((member, "openid"))
@@ -52,9 +51,13 @@ async def search(session: AsyncSession, pii: PiiProtector, query: str) -> list[F
     seen: dict[int, Found] = {}
     for member, matched in hits:
         assert member.id is not None
-        seen.setdefault(member.id, Found(member.id, masked_phone(pii, member), member.tier, member.balance,
-                                         member.status, matched))
+        seen.setdefault(member.id, _found(pii, member, matched))
     return list(seen.values())
+
+
+def _found(pii: PiiProtector, member: Member, matched: str) -> Found:
+    assert member.id is not None
+    return Found(member.id, masked_phone(pii, member), member.tier, member.balance, member.status, matched)
 
 
 def masked_phone(pii: PiiProtector, member: Member) -> str | None:

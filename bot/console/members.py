@@ -17,10 +17,12 @@ from bot.console.pages import render
 from handlers.texts import KIND_LABELS, ledger_reason
 from storage import adjustments, member360, member_search, tiers
 from storage.errors import NotFoundError
+from storage.members import normalise_phone
 
 router = APIRouter()
 
 Reader = Annotated[ConsoleSession, Depends(needs("members.read"))]
+Searcher = Annotated[ConsoleSession, Depends(needs_checked("members.read"))]
 Writer = Annotated[ConsoleSession, Depends(needs_checked("members.write"))]
 Revealer = Annotated[ConsoleSession, Depends(needs_checked("phone.reveal"))]
 Before = Annotated[int | None, Query(ge=1, le=INT4_MAX)]
@@ -29,6 +31,17 @@ FormText = Annotated[str, Form(max_length=2000)]
 
 @router.get("/admin/members", response_class=HTMLResponse, response_model=None)
 async def search_page(request: Request, console: Reader, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """A search by link (`?q=`). The page's own form posts instead, so that a phone typed into it never
+    lands in a URL: browser history, a proxy's access log, a Referer."""
+    return await _search(request, console, q)
+
+
+@router.post("/admin/members", response_class=HTMLResponse, response_model=None)
+async def search_form(request: Request, console: Searcher, q: FormText = "") -> Response:
+    return await _search(request, console, q[:200])
+
+
+async def _search(request: Request, console: ConsoleSession, q: str) -> Response:
     query = q.replace("\x00", "").strip()
     found: list[member_search.Found] = []
     if query:
@@ -36,7 +49,10 @@ async def search_page(request: Request, console: Reader, q: Annotated[str, Query
             found = await member_search.search(session, console.services.pii, query)
         if len(found) == 1:
             return RedirectResponse(f"/admin/members/{found[0].id}", status_code=303)
-    return render(request, "members.html", console, active="members", q=query, found=found)
+    # A phone is not echoed back into the page either: the result says what kind of thing was asked for.
+    by_phone = normalise_phone(query) is not None
+    return render(request, "members.html", console, active="members", q="" if by_phone else query,
+                  searched=bool(query), by_phone=by_phone, found=found)
 
 
 @router.get("/admin/members/{member_id}", response_class=HTMLResponse)

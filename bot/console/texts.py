@@ -45,6 +45,7 @@ SEARCH_LABEL = "手机号、openid、邀请码或券码"
 SEARCH_BUTTON = "查找"
 SEARCH_HINT = "按手机号、公众号或小程序 openid、邀请码、券码精确查找会员。"
 SEARCH_NONE = "没有找到与「{q}」匹配的会员。"
+SEARCH_NONE_PHONE = "没有找到使用该手机号的会员。"
 SEARCH_MANY = "找到 {n} 位会员："
 SEARCH_MATCHED = {"phone": "手机号", "openid": "openid", "referral_code": "邀请码", "coupon_code": "券码"}
 MEMBER_NOT_FOUND = "没有这个会员。"
