@@ -272,6 +272,9 @@ async def test_an_operator_adjusts_points_up_and_down_and_the_member_is_told(wor
         ("operator", f"member:{alice}", {"balance": start + 50}, start + 20),
     ]
     assert json.loads(audits[1].after or "{}")["reason"] == "误操作扣回"
+    history = await world.wechat.say(ALICE, "明细")
+    assert "积分调整 -30" in history
+    assert "积分调整 +50" in history
     await assert_points_consistent(world.db)
 
 
