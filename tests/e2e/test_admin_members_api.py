@@ -60,6 +60,9 @@ async def test_search_and_the_member_in_json_with_the_phone_masked(wechat: WeCha
     for query in (BOB, str(member.referral_code), "+86 138-0013-8000"):
         found = (await wechat.client.get("/api/admin/members", params={"q": query}, headers=ADMIN)).json()
         assert [(m["id"], m["phone"]) for m in found["members"]] == [(bob, "138****8000")], query
+    posted = await wechat.client.post("/api/admin/members/search", json={"q": PHONE}, headers=ADMIN)
+    assert [(m["id"], m["matched"]) for m in posted.json()["members"]] == [(bob, "phone")]
+    assert (await wechat.client.post("/api/admin/members/search", json={"q": PHONE})).status_code == 401
     none = await wechat.client.get("/api/admin/members", params={"q": "oNOBODY"}, headers=ADMIN)
     assert none.json() == {"members": []}
     body = await wechat.client.get(f"/api/admin/members/{bob}", headers=ADMIN)
