@@ -26,6 +26,7 @@ from storage.kv import KV
 from storage.models import Operator
 
 COOKIE = "wxbot_console"
+LOGIN_COOKIE = "wxbot_console_login"  # the sign-in form's CSRF token (no session holds it yet)
 LOCK_AFTER = 5
 LOCK_SECONDS = 15 * 60
 

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import secrets
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.api.deps import ServicesDep, SettingsDep
 from bot.console import texts
-from bot.console.auth import COOKIE, Checked, Console, Lockout, client_of, sessions_of
+from bot.console.auth import COOKIE, LOGIN_COOKIE, Checked, Console, Lockout, client_of, sessions_of
 from bot.console.pages import render
+from bot.crypto import secret_equals
 from storage import audit, operators
 
 router = APIRouter()
@@ -24,17 +26,29 @@ def _safe_next(target: str | None) -> str:
     return "/admin"
 
 
+def _login_form(request: Request, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """The sign-in form with a fresh CSRF token, also set as a cookie: the post must bring both (there is
+    no session yet to hold the token), so no other site can sign a browser in to an account of its own."""
+    token = secrets.token_urlsafe(18)
+    response = render(request, "login.html", status=status, csrf=token, **context)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/admin/login",
+                        secure=not request.app.state.settings.demo)
+    return response
+
+
 @router.get("/admin/login", response_class=HTMLResponse)
 async def sign_in_page(request: Request, next: str | None = None, out: bool = False) -> HTMLResponse:
-    return render(request, "login.html", next=_safe_next(next), notice=texts.SIGNED_OUT if out else None)
+    return _login_form(request, next=_safe_next(next), notice=texts.SIGNED_OUT if out else None)
 
 
 @router.post("/admin/login", response_model=None)
 async def sign_in(
     request: Request, services: ServicesDep, config: SettingsDep,
     name: Annotated[str, Form(max_length=80)] = "", password: Annotated[str, Form(max_length=400)] = "",
-    next: Annotated[str, Form(max_length=400)] = "/admin",
+    next: Annotated[str, Form(max_length=400)] = "/admin", csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
+    if not secret_equals(request.cookies.get(LOGIN_COOKIE, ""), csrf):
+        return _login_form(request, status=403, error=texts.CSRF_FAILED, name=name, next=_safe_next(next))
     lockout = Lockout(services.kv)
     name = name.strip()
     locked = await lockout.locked(name)
@@ -48,11 +62,12 @@ async def sign_in(
         if not locked:
             await lockout.failed(name)
         message = texts.SIGN_IN_LOCKED if locked or await lockout.locked(name) else texts.SIGN_IN_FAILED
-        return render(request, "login.html", status=401, error=message, name=name, next=_safe_next(next))
+        return _login_form(request, status=401, error=message, name=name, next=_safe_next(next))
     await lockout.clear(name)
     assert operator.id is not None
     cookie, _ = await sessions_of(request).open(operator.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/admin/login")
     response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=not config.demo, path="/")
     return response
 

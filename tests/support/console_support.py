@@ -35,8 +35,11 @@ class Operator:
         self.client = client
         self.csrf = ""
 
-    async def sign_in(self, name: str, password: str = PASSWORD) -> httpx.Response:
-        response = await self.client.post("/admin/login", data={"name": name, "password": password})
+    async def sign_in(self, name: str, password: str = PASSWORD, **form: str) -> httpx.Response:
+        """The sign-in form read (its CSRF token and cookie), filled in and posted."""
+        page = await self.client.get("/admin/login")
+        data = {"name": name, "password": password, "csrf": csrf_of(page.text), **form}
+        response = await self.client.post("/admin/login", data=data)
         if response.status_code == 303:
             page = await self.client.get("/admin")
             self.csrf = csrf_of(page.text)

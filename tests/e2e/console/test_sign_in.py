@@ -33,8 +33,7 @@ async def test_signing_in_opens_the_console_and_signing_out_closes_it(world: Con
     signed = await me.sign_in("operator")
     assert signed.status_code == 303
     assert signed.headers["location"] == "/admin"
-    cookie = signed.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}=")
+    cookie = next(v for k, v in signed.headers.multi_items() if k == "set-cookie" and v.startswith(f"{COOKIE}="))
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
     home = await me.get("/admin")
@@ -69,7 +68,7 @@ async def test_a_wrong_password_is_refused_with_the_form_again(world: ConsoleWor
     assert response.status_code == 401
     assert texts.SIGN_IN_FAILED in response.text
     assert 'value="admin"' in response.text
-    assert COOKIE not in response.headers.get("set-cookie", "")
+    assert f"{COOKIE}=" not in response.headers.get("set-cookie", "")
 
 
 async def test_five_failures_lock_the_name_for_every_worker_even_with_the_right_password(
@@ -89,6 +88,17 @@ async def test_five_failures_lock_the_name_for_every_worker_even_with_the_right_
     assert ttl is not None
     assert 14 * 60 < ttl <= 15 * 60
     assert (await world.browser().sign_in("operator")).status_code == 303  # other names are not locked
+
+
+async def test_the_sign_in_form_needs_its_own_csrf_token(world: ConsoleWorld) -> None:
+    me = world.browser()
+    await me.get("/admin/login")  # the cookie half
+    forged = await me.client.post("/admin/login", data={"name": "admin", "password": PASSWORD, "csrf": "forged"})
+    assert forged.status_code == 403
+    assert texts.CSRF_FAILED in forged.text
+    assert f"{COOKIE}=" not in forged.headers.get("set-cookie", "")
+    bare = await world.browser().client.post("/admin/login", data={"name": "admin", "password": PASSWORD})
+    assert bare.status_code == 403
 
 
 async def test_a_form_without_its_csrf_token_changes_nothing(world: ConsoleWorld) -> None:
@@ -129,8 +139,7 @@ async def test_idle_sessions_expire(urls: tuple[str, str], clock: FrozenClock) -
 async def test_sign_in_goes_only_to_console_pages(world: ConsoleWorld) -> None:
     me = world.browser()
     for target in ("https://evil.example/", "//evil.example/admin", "/admin\\..\\x"):
-        response = await me.client.post("/admin/login", data={"name": "admin", "password": PASSWORD,
-                                                                "next": target})
+        response = await me.sign_in("admin", next=target)
         assert response.headers["location"] == "/admin"
 
 
@@ -154,3 +163,12 @@ def test_an_unknown_name_takes_as_long_to_refuse_as_a_known_one() -> None:
     known = Operator(name="x", role="admin", password_hash=operators.hash_password(PASSWORD))
     unknown, known_time = timed(None), timed(known)
     assert 0.5 < unknown / known_time < 2.0
+
+
+async def test_outside_demo_mode_the_session_cookie_is_secure(urls: tuple[str, str], clock: FrozenClock) -> None:
+    async with console_world(urls, clock, wechat_appsecret="a-real-secret") as world:
+        me = world.browser()
+        me.client.base_url = "https://wxbot.test"  # a browser sends Secure cookies back over HTTPS only
+        signed = await me.sign_in("admin")
+        cookie = next(v for k, v in signed.headers.multi_items() if k == "set-cookie" and v.startswith(f"{COOKIE}="))
+        assert "Secure" in cookie
