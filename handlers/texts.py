@@ -144,7 +144,7 @@ KIND_LABELS = {
     "signup": "注册奖励", "referral": "邀请奖励", "checkin": "签到", "streak": "连签奖励",
     "birthday": "生日礼", "campaign": "活动奖励", "winback": "回归奖励", "purchase": "消费",
     "refund": "退款扣回", "redeem": "兑换", "cancel": "兑换取消退回", "expire": "积分过期",
-    "adjust": "人工调整",
+    "adjust": "积分调整",
 }
 # A ledger row's reason, stored as a code (storage/reasons.py) and put into words here; see ledger_reason.
 LEDGER_REASONS: dict[str, str] = {
@@ -316,6 +316,8 @@ CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignSta
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
 PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"
+# An operator's adjustment of the member's points (storage/adjustments.py): points carries its sign.
+PUSH_POINTS_ADJUSTED = "积分调整 {points:+d}：{reason}。当前积分 {balance}。"
 ANNOUNCE = {
     "start": "【{title}】开始啦！回复公众号「参加 {code}」加入，{pitch}",
     "progress": "【{title}】已有 {count} 人参加，进度 {stage}%！回复公众号「参加 {code}」加入。",

@@ -35,7 +35,9 @@ CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign
 QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
 _MEMBERS, _ENTRIES, _LOTS = table_of(Member), table_of(LedgerEntry), table_of(PointsLot)
 _HELD = "wxbot.ledger.held"
-_ENTRY_COLUMNS = ("member_id", "delta", "kind", "idempotency_key", "reason", "ref", "balance_after", "created_at")
+_ENTRY_COLUMNS = (
+    "member_id", "delta", "kind", "idempotency_key", "reason", "ref", "actor", "balance_after", "created_at",
+)
 
 
 
@@ -92,10 +94,12 @@ class Ledger:
     async def earn(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,
         now: datetime, reason: str = "", ref: str | None = None, also: dict[str, Any] | None = None,
+        actor: str | None = None,
     ) -> Movement:
         """Credit points in a new lot (expiring per the rules). Kinds in CAPPED_KINDS obey the
         daily cap: the excess is not credited and an anomaly is recorded. Upgrades the tier at once.
-        `also`: other columns of the member's row to set in the same write (nothing on a repeat)."""
+        `also`: other columns of the member's row to set in the same write (nothing on a repeat).
+        `actor`: who moved the points by hand (an operator's name, `token`), kept on the entry."""
         if points < 0:
             raise ValueError("earn takes a positive amount")
         member = await self._begin(session, member_id, now)
@@ -106,7 +110,7 @@ class Ledger:
             granted = min(points, max(self.rules.daily_earn_cap - earned, 0))
             if member.cap_day is None or day >= member.cap_day:
                 columns.update(cap_day=day, cap_earned=earned + granted)
-        entry_id = await self._insert_entry(session, member, granted, kind, key, now, reason, ref)
+        entry_id = await self._insert_entry(session, member, granted, kind, key, now, reason, ref, actor=actor)
         if entry_id is None:
             return await self._repeat(session, key)
         if granted < points:
@@ -156,7 +160,7 @@ class Ledger:
 
     async def take_back(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,
-        now: datetime, reason: str = "", ref: str | None = None,
+        now: datetime, reason: str = "", ref: str | None = None, actor: str | None = None,
     ) -> Movement:
         """Take points back (a refund) as far as the balance goes; the shortfall becomes an
         anomaly, never a negative balance. `requested` minus `-delta` is the shortfall."""
@@ -164,7 +168,7 @@ class Ledger:
             raise ValueError("take_back takes a positive amount")
         member = await self._begin(session, member_id, now)
         taken = min(points, member.balance)
-        entry_id = await self._insert_entry(session, member, -taken, kind, key, now, reason, ref)
+        entry_id = await self._insert_entry(session, member, -taken, kind, key, now, reason, ref, actor=actor)
         if entry_id is None:
             return await self._repeat(session, key)
         if taken:
@@ -301,13 +305,14 @@ class Ledger:
 
     async def _insert_entry(
         self, session: AsyncSession, member: Member, delta: int, kind: str, key: str, now: datetime,
-        reason: str, ref: str | None, *, pending: int = 0,
+        reason: str, ref: str | None, *, pending: int = 0, actor: str | None = None,
     ) -> int | None:
         """The entry's id, or None when the key is taken (a repeat: nothing was written). `pending`:
         what this call has already moved and not yet written to the member's row."""
         return await fetch_value(session, _INSERT_ENTRY, {
             "member_id": member.id, "delta": delta, "kind": kind, "idempotency_key": key, "reason": reason[:200],
-            "ref": ref, "balance_after": member.balance + pending + delta, "created_at": now,
+            "ref": ref, "actor": actor and actor[:64], "balance_after": member.balance + pending + delta,
+            "created_at": now,
         })
 
     async def _write_member(self, session: AsyncSession, member: Member, delta: int, columns: dict[str, Any]) -> None:

@@ -1,16 +1,23 @@
 """The monthly tier review: members whose qualifying points no longer hold their tier go down one
-level, once per month (`tier_reviewed_month`); upgrades happen at once in the ledger."""
+level, once per month (`tier_reviewed_month`); upgrades happen at once in the ledger. An operator's tier
+hold (`tier_hold_until`) keeps a member from going down through that local day."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
+from storage import audit
+from storage.audit import Actor
+from storage.clock import local_date
 from storage.db import Database
+from storage.errors import DomainError
 from storage.ledger import Ledger
 from storage.members import ACTIVE, UNSUBSCRIBED
 from storage.models import Member
@@ -67,9 +74,51 @@ async def _review_one(
         target = ledger.rules.tier_for(await ledger.qualifying_points(session, member_id, now))
         current = ledger.rules.tier_rank(member.tier)
         wanted = ledger.rules.tier_rank(target.name)
-        if wanted < current:
+        if wanted < current and not held(member.tier_hold_until, local_date(now, ledger.tz)):
             member.tier = ledger.rules.one_level_down(member.tier).name
             review.downgraded += 1
         elif wanted > current:
             member.tier = target.name
             review.upgraded += 1
+
+
+def held(hold_until: date | None, today: date) -> bool:
+    """A hold covers every local day up to and including `hold_until`."""
+    return hold_until is not None and today <= hold_until
+
+
+class InvalidHoldError(DomainError):
+    """A tier hold that cannot be set: `field` (tier or until) says which value is wrong."""
+
+    text_key = "error_invalid"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: invalid")
+        self.field = field
+
+
+async def hold_tier(
+    session: AsyncSession, ledger: Ledger, member_id: int, tier: str | None, until: date | None, *,
+    actor: Actor, now: datetime, client: str | None = None,
+) -> bool:
+    """Set the member's tier and hold it through the local day `until` (after today), or clear the hold
+    (tier and until both None: the tier stays, the next review judges it). Audited `tier.hold` with the
+    tier and hold before and after. Returns False when nothing changed (a repeat sets the same values)."""
+    if (tier is None) != (until is None):
+        raise InvalidHoldError("tier" if tier is None else "until")
+    if tier is not None and tier not in {t.name for t in ledger.rules.tiers}:
+        raise InvalidHoldError("tier")
+    if until is not None and until <= local_date(now, ledger.tz):
+        raise InvalidHoldError("until")
+    member = await ledger.lock(session, member_id)  # one at a time with the ledger's own upgrades
+    before = {"tier": member.tier, "hold_until": member.tier_hold_until}
+    after = {"tier": tier or member.tier, "hold_until": until}
+    if before == after:
+        return False
+    await session.execute(update(Member).where(col(Member.id) == member_id)
+                          .values(tier=after["tier"], tier_hold_until=until))
+    set_committed_value(member, "tier", after["tier"])  # the ledger's loaded row follows, not marked dirty
+    set_committed_value(member, "tier_hold_until", until)
+    await audit.record(session, actor, "tier.hold", f"member:{member_id}", now=now, client=client,
+                       before=before, after=after)
+    return True

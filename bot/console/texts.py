@@ -38,3 +38,115 @@ NAV = {
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
+
+# --- members (member 360, points adjustment, tier hold) -------------------------------------------
+MEMBERS_TITLE = "会员查询"
+SEARCH_LABEL = "手机号、openid、邀请码或券码"
+SEARCH_BUTTON = "查找"
+SEARCH_HINT = "按手机号、公众号或小程序 openid、邀请码、券码精确查找会员。"
+SEARCH_NONE = "没有找到与「{q}」匹配的会员。"
+SEARCH_NONE_PHONE = "没有找到使用该手机号的会员。"
+SEARCH_MANY = "找到 {n} 位会员："
+SEARCH_MATCHED = {"phone": "手机号", "openid": "openid", "referral_code": "邀请码", "coupon_code": "券码"}
+MEMBER_NOT_FOUND = "没有这个会员。"
+MEMBER_TITLE = "会员 #{id}"
+MEMBER_STATUS = {"active": "正常", "unsubscribed": "已取消关注", "deleted": "已注销"}
+NOT_JOINED = "未注册（访客）"
+YES, NO = "是", "否"
+NONE = "—"
+
+SECTION_PROFILE = "基本资料"
+SECTION_STANDING = "等级与积分"
+SECTION_LOTS = "有效积分批次"
+SECTION_LEDGER = "积分明细"
+SECTION_ORDERS = "订单与退款"
+SECTION_COUPONS = "兑换与券码"
+SECTION_CAMPAIGNS = "参加的活动"
+SECTION_PUSHES = "推送记录"
+SECTION_ANOMALIES = "异常"
+SECTION_ADJUST = "调整积分"
+SECTION_HOLD = "等级保持"
+
+F_PHONE = "手机号"
+F_OPENID = "公众号 openid"
+F_MP_OPENID = "小程序 openid"
+F_UNIONID = "unionid"
+F_REFERRAL = "邀请码"
+F_BIRTHDAY = "生日"
+F_STATUS = "状态"
+F_JOINED = "注册时间"
+F_CONSENT = "同意隐私说明"
+F_CONSENT_VALUE = "{at}（版本 {version}）"
+F_MARKETING = "营销消息"
+MARKETING_ON = "接收"
+MARKETING_OFF = "已退订"
+F_LAST_SEEN = "最近互动"
+F_TIER = "会员等级"
+F_HOLD = "等级保持至"
+F_QUALIFYING = "定级积分（近 12 个月）"
+F_GAP = "距{tier}还差"
+TOP_TIER = "已是最高等级"
+F_BALANCE = "积分余额"
+REVEAL = "查看完整手机号"
+REVEALED = "完整手机号（本次查看已记入审计日志）"
+
+COL_TIME = "时间"
+COL_KIND = "类型"
+COL_POINTS = "积分"
+COL_BALANCE_AFTER = "变动后余额"
+COL_REASON = "原因"
+COL_BY = "操作人"
+COL_AMOUNT = "数量"
+COL_REMAINING = "剩余"
+COL_EARNED = "获得时间"
+COL_EXPIRES = "到期时间"
+COL_ORDER = "订单号"
+COL_PAID = "实付（元）"
+COL_REFUNDED = "已退款（元）"
+COL_REFUNDED_POINTS = "扣回积分"
+COL_REWARD = "奖品"
+COL_COST = "消耗积分"
+COL_CODE = "券码"
+COL_STATE = "状态"
+COL_USED = "核销时间"
+COL_CAMPAIGN = "活动"
+COL_PAID_POINTS = "已发奖励"
+COL_CHANNEL = "渠道"
+COL_ATTEMPTS = "尝试次数"
+COL_WHY = "未送达原因"
+COL_DETAIL = "详情"
+EMPTY = "暂无记录。"
+OLDER = "更早的记录"
+NEWEST = "回到最新"
+
+COUPON_STATE = {"issued": "未使用", "used": "已核销", "cancelled": "已取消", "expired": "已过期"}
+PUSH_STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "undeliverable": "无法送达",
+               "failed": "失败", "dropped": "已放弃", "uncertain": "不确定"}
+ANOMALY_STATE = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解决"}
+
+ADJUST_POINTS = "调整积分（正数增加，负数扣减）"
+ADJUST_REASON = "原因（2–200 字，会告知会员）"
+ADJUST_BUTTON = "确认调整"
+ADJUST_HINT = "最多可扣减 {balance} 积分（当前余额）；超过 1000 积分的调整需要管理员。"
+ADJUST_ERRORS = {
+    "not_number": "请输入整数积分。",
+    "zero": "调整积分不能为 0。",
+    "range": "调整积分的绝对值不能超过 {limit}。",
+    "length": "请填写原因，{low}–{high} 个字。",
+    "over_balance": "扣减超过余额：最多可扣减 {balance} 积分（当前余额）。",
+    "large": "超过 1000 积分的调整需要管理员角色。",
+    "not_member": "该用户不是会员（未注册或已注销），不能调整积分。",
+    "format": "表单已失效，请刷新页面后重试。",
+    "taken": "表单已失效，请刷新页面后重试。",
+}
+ADJUSTED = "积分已调整，会员将收到通知。"
+
+HOLD_TIER = "保持等级"
+HOLD_UNTIL = "保持至（含当日）"
+HOLD_BUTTON = "设置等级保持"
+HOLD_CLEAR = "取消等级保持"
+HOLD_HINT = "保持期内月度评级不会降低该会员的等级（消费仍可升级）。"
+HOLD_ERRORS = {"tier": "请选择一个会员等级。", "until": "请选择晚于今天的日期。"}
+HELD = "等级保持已设置。"
+HOLD_CLEARED = "等级保持已取消。"
+DONE = {"adjusted": ADJUSTED, "held": HELD, "cleared": HOLD_CLEARED}

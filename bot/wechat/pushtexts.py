@@ -12,9 +12,11 @@ TEXTS = {
     "expiry": texts.PUSH_EXPIRY,
     "winback": texts.PUSH_WINBACK,
     "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
+    "points_adjusted": texts.PUSH_POINTS_ADJUSTED,
 }
 MAX_ROBOT_BYTES = 2048
-TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取"}
+TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取",
+          "points_adjusted": "积分调整通知"}
 
 
 def text_for(kind: str, payload: dict[str, Any]) -> str:

@@ -1,0 +1,101 @@
+"""The admin JSON API's member 360 (bearer ADMIN_TOKEN, actor `token`): search, the member, ledger pages and
+points adjustment, over the same storage services as the console page. Phones are masked here too."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from bot.api.deps import AdminDep, require_admin
+from bot.api.errors import ApiError
+from bot.api.validation import INT4_MAX, PathId, Text
+from handlers.texts import ledger_reason
+from storage import adjustments, audit, member360, member_search
+from storage.errors import NotFoundError
+from storage.models import Member
+
+router = APIRouter(prefix="/api/admin/members", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class AdjustIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: Annotated[StrictInt, Field(ge=-adjustments.MAX_POINTS, le=adjustments.MAX_POINTS)]
+    reason: Annotated[Text, Field(max_length=2000)]
+    request_id: Annotated[Text, Field(min_length=1, max_length=adjustments.REQUEST_ID_MAX)]
+
+
+def _lines(page: member360.LedgerPage) -> dict[str, Any]:
+    return {
+        "entries": [dataclasses.asdict(line) | {"reason_text": ledger_reason(line.reason)} for line in page.lines],
+        "next_before": page.next_before,
+    }
+
+
+@router.get("")
+async def search(services: AdminDep, q: Annotated[Text, Query(min_length=1, max_length=200)]) -> dict[str, Any]:
+    """Members matching a phone, an openid, a referral code or a coupon code exactly."""
+    async with services.db.sessions() as session:
+        found = await member_search.search(session, services.pii, q)
+    return {"members": [dataclasses.asdict(hit) for hit in found]}
+
+
+class SearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+@router.post("/search")
+async def search_by_body(body: SearchIn, services: AdminDep) -> dict[str, Any]:
+    """As GET ?q=, with the query in the body: a phone then stays out of URLs and any access log."""
+    return await search(services, body.q)
+
+
+@router.get("/{member_id}")
+async def member(member_id: PathId, services: AdminDep) -> dict[str, Any]:
+    """Everything about one member (the newest ledger page; page on with /ledger?before=)."""
+    async with services.db.sessions() as session:
+        view = await member360.load(session, services.pii, services.ledger, member_id, services.clock.now())
+    if view is None:
+        raise ApiError(404, "not_found", f"member {member_id} does not exist")
+    body = dataclasses.asdict(view)
+    body["ledger"] = _lines(view.ledger)
+    return body
+
+
+@router.get("/{member_id}/ledger")
+async def ledger(
+    member_id: PathId, services: AdminDep, before: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
+) -> dict[str, Any]:
+    async with services.db.sessions() as session:
+        if await session.get(Member, member_id) is None:
+            raise ApiError(404, "not_found", f"member {member_id} does not exist")
+        page = await member360.ledger_page(session, services.ledger, member_id, before)
+    return _lines(page)
+
+
+@router.post("/{member_id}/adjust")
+async def adjust(member_id: PathId, body: AdjustIn, request: Request, services: AdminDep) -> dict[str, Any]:
+    """Add or take points (kind `adjust`, key `adjust:<request_id>`; a repeat answers the first result).
+    The token may adjust any amount within the bounds; more than the balance is refused with 409."""
+    client = request.client.host if request.client else None
+    try:
+        async with services.db.unit_of_work() as session:
+            done = await adjustments.adjust(session, services.ledger, member_id, body.points, body.reason,
+                                            body.request_id, actor=audit.TOKEN, now=services.clock.now(),
+                                            client=client)
+    except NotFoundError:
+        raise ApiError(404, "not_found", f"member {member_id} does not exist") from None
+    except adjustments.InvalidAdjustmentError as exc:
+        if exc.problem in ("over_balance", "not_member"):
+            raise ApiError(409, exc.problem, str(exc) + _figures(exc.details)) from None
+        raise ApiError(422, "invalid", str(exc) + _figures(exc.details)) from None
+    return dataclasses.asdict(done)
+
+
+def _figures(details: dict[str, Any]) -> str:
+    return "".join(f"; {name}={value}" for name, value in sorted(details.items()))
