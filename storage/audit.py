@@ -88,3 +88,26 @@ async def entries(
     if where.until is not None:
         stmt = stmt.where(col(AuditEntry.at) < where.until)
     return (await session.scalars(stmt)).all()
+
+
+async def actions(session: AsyncSession) -> list[str]:
+    """Every action the log holds, for the console's filter."""
+    return sorted((await session.scalars(select(col(AuditEntry.action)).distinct())).all())
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def by_store(
+    session: AsyncSession, action: str, store: str | None, *, limit: int = 50,
+) -> Sequence[AuditEntry]:
+    """Newest first: entries of `action` whose `after` names `store` (as record() wrote it: sorted-key
+    JSON, so the pair `"store": <value>` appears verbatim)."""
+    pair = json.dumps({"store": store}, ensure_ascii=False)[1:-1]
+    stmt = (
+        select(AuditEntry).where(col(AuditEntry.action) == action)
+        .where(col(AuditEntry.after).like(f"%{_like_escaped(pair)}%", escape="\\"))
+        .order_by(col(AuditEntry.id).desc()).limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
