@@ -90,11 +90,6 @@ async def entries(
     return (await session.scalars(stmt)).all()
 
 
-async def actions(session: AsyncSession) -> list[str]:
-    """Every action the log holds, for the console's filter."""
-    return sorted((await session.scalars(select(col(AuditEntry.action)).distinct())).all())
-
-
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

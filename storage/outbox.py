@@ -310,11 +310,6 @@ async def page(
     return (await session.scalars(stmt)).all()
 
 
-async def kinds(session: AsyncSession) -> list[str]:
-    """Every kind the outbox has held, for the screen's filter."""
-    return sorted((await session.scalars(select(col(Outbox.kind)).distinct())).all())
-
-
 async def by_id(session: AsyncSession, outbox_id: int) -> Outbox | None:
     return await session.get(Outbox, outbox_id)
 

@@ -81,7 +81,6 @@ async def audit_log(
     form = {"actor": actor.strip(), "action": action.strip(), "target": target.strip(), "since": since,
             "until": until}
     async with console.services.db.sessions() as session:
-        actions = await audit.actions(session)
         rows: list[AuditEntry] = []
         if not errors:
             where = audit.AuditFilter(actor=form["actor"] or None, action=form["action"] or None,
@@ -90,5 +89,5 @@ async def audit_log(
             rows = list(await audit.entries(session, where, limit=PAGE + 1, before_id=before_id))
     older = rows[PAGE - 1].id if len(rows) > PAGE else None
     return render(request, "audit.html", console, status=422 if errors else 200, active="audit",
-                  rows=[(row, diff(row)) for row in rows[:PAGE]], actions=actions, form=form, errors=errors,
+                  rows=[(row, diff(row)) for row in rows[:PAGE]], form=form, errors=errors,
                   older=older, paged=before_id is not None, when=formatter(tz))

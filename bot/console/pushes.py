@@ -42,13 +42,12 @@ async def pushes(
     if status and status not in outbox.STATES:
         raise ConsoleError(400, texts.BAD_REQUEST.format(detail=texts.PUSH_STATE))
     async with console.services.db.sessions() as session:
-        rows = await outbox.page(session, status=status or None, kind=kind or None, before_id=before_id,
+        rows = await outbox.page(session, status=status or None, kind=kind.strip() or None, before_id=before_id,
                                  limit=PAGE + 1)
         counts = await outbox.counts(session)
-        kinds = await outbox.kinds(session)
     older = rows[PAGE - 1].id if len(rows) > PAGE else None
     return render(request, "pushes.html", console, active="pushes", rows=rows[:PAGE], counts=counts,
-                  states=outbox.STATES, kinds=kinds, state=status, kind=kind, older=older,
+                  states=outbox.STATES, state=status, kind=kind, older=older,
                   paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
 
 
