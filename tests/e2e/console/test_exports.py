@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from bot.console import exports as export_view
 from bot.console import texts
 from storage import exports
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, LedgerEntry, Member
 from tests.support.console_support import ConsoleWorld, console_world
-from tests.support.factories import local
+from tests.support.factories import TZ, local
 from tests.support.ledgerviews_support import FULL_PHONE, coupon, member
 
 DAY = {"since": "2026-11-22", "until": "2026-11-22"}
@@ -148,3 +149,28 @@ async def test_the_form_and_an_unknown_export(world: ConsoleWorld) -> None:
     for kind in ("members", "ledger", "redemptions"):
         assert f'formaction="/admin/exports/{kind}.csv"' in form.text
     assert (await admin.get("/admin/exports/operators.csv", params=DAY)).status_code == 404
+
+
+async def test_the_file_is_sent_a_page_per_chunk(world: ConsoleWorld) -> None:
+    since, until = local(2026, 11, 22), local(2026, 11, 23)
+    pages = exports.ledger(world.db, since, until, size=1)
+    chunks = [chunk async for chunk in export_view.csv_bytes(texts.EXPORT_HEADERS["ledger"], pages, TZ)]
+    async with world.db.sessions() as session:
+        count = len((await session.scalars(select(LedgerEntry.id))).all())
+    assert len(chunks) == 1 + count  # the BOM and header, then one chunk per one-row page
+    assert chunks[0] == ("\ufeff" + ",".join(texts.EXPORT_HEADERS["ledger"]) + "\r\n").encode()
+
+
+async def test_the_export_is_audited_before_the_first_row_is_read(
+    world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[list[str]] = []
+
+    async def rows(console: object, since: object, until: object) -> AsyncIterator[list[exports.Row]]:
+        seen.append([entry.action for entry in await audited(world, "export.ledger")])  # a fresh session
+        yield [(1, "x")]
+
+    monkeypatch.setitem(export_view.EXPORTERS, "ledger", rows)
+    response = await (await world.as_role("admin")).get("/admin/exports/ledger.csv", params=DAY)
+    assert rows_of(response.content)[1] == ["1", "x"]
+    assert seen == [["export.ledger"]]  # committed before the stream began
