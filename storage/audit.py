@@ -88,3 +88,21 @@ async def entries(
     if where.until is not None:
         stmt = stmt.where(col(AuditEntry.at) < where.until)
     return (await session.scalars(stmt)).all()
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def by_store(
+    session: AsyncSession, action: str, store: str | None, *, limit: int = 50,
+) -> Sequence[AuditEntry]:
+    """Newest first: entries of `action` whose `after` names `store` (as record() wrote it: sorted-key
+    JSON, so the pair `"store": <value>` appears verbatim)."""
+    pair = json.dumps({"store": store}, ensure_ascii=False)[1:-1]
+    stmt = (
+        select(AuditEntry).where(col(AuditEntry.action) == action)
+        .where(col(AuditEntry.after).like(f"%{_like_escaped(pair)}%", escape="\\"))
+        .order_by(col(AuditEntry.id).desc()).limit(limit)
+    )
+    return (await session.scalars(stmt)).all()

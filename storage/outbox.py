@@ -289,3 +289,32 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     return {status: int(n) for status, n in rows.all()}
 
 
+
+
+# --- read helpers for the console's pushes screen -------------------------------------------------
+STATES = (PENDING, SENDING, SENT, UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN)
+
+
+async def page(
+    session: AsyncSession, *, status: str | None = None, kind: str | None = None,
+    before_id: int | None = None, limit: int = 50,
+) -> Sequence[Outbox]:
+    """Newest first, `limit` rows older than the keyset `before_id`, optionally of one status and kind."""
+    stmt = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(col(Outbox.id) < before_id)
+    if status:
+        stmt = stmt.where(col(Outbox.status) == status)
+    if kind:
+        stmt = stmt.where(col(Outbox.kind) == kind)
+    return (await session.scalars(stmt)).all()
+
+
+async def by_id(session: AsyncSession, outbox_id: int) -> Outbox | None:
+    return await session.get(Outbox, outbox_id)
+
+
+async def attempts_of(session: AsyncSession, outbox_id: int) -> Sequence[OutboxAttempt]:
+    """Every try at one row, in order."""
+    stmt = select(OutboxAttempt).where(col(OutboxAttempt.outbox_id) == outbox_id).order_by(col(OutboxAttempt.id))
+    return (await session.scalars(stmt)).all()

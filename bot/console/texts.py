@@ -150,3 +150,85 @@ HOLD_ERRORS = {"tier": "请选择一个会员等级。", "until": "请选择晚�
 HELD = "等级保持已设置。"
 HOLD_CLEARED = "等级保持已取消。"
 DONE = {"adjusted": ADJUSTED, "held": HELD, "cleared": HOLD_CLEARED}
+# --- Pushes, audit log, exports, coupon verification (issue 14 items 7-9) -----------------------------
+FILTER = "筛选"
+ALL = "全部"
+OLDER = "更早的记录 →"
+NEWEST = "← 最新"
+NONE_YET = "暂无记录。"
+TIME = "时间"
+
+PUSHES_TITLE = "推送"
+PUSH_TITLE = "推送 #{id}"
+PUSH_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "undeliverable": "无法送达",
+               "failed": "失败", "dropped": "已丢弃", "uncertain": "状态不明"}
+PUSH_STATE = "状态"
+PUSH_KIND = "类型"
+PUSH_MEMBER = "会员"
+PUSH_CHANNEL = "渠道"
+PUSH_ATTEMPTS = "尝试次数"
+PUSH_LAST_ERROR = "最后错误"
+PUSH_NEXT_AT = "下次尝试"
+PUSH_CREATED = "创建时间"
+PUSH_SENT_AT = "送达时间"
+PUSH_TEXT = "推送内容"
+PUSH_CATEGORY = "类别"
+PUSH_ATTEMPT_LIST = "发送记录"
+PUSH_ERRCODE = "错误码"
+PUSH_DETAIL = "说明"
+PUSH_NO_MEMBER = "（无会员）"
+
+AUDIT_TITLE = "审计日志"
+AUDIT_ACTOR = "操作人"
+AUDIT_ACTION = "操作"
+AUDIT_TARGET = "对象"
+AUDIT_SINCE = "起始日期"
+AUDIT_UNTIL = "截止日期"
+AUDIT_CHANGE = "变更"
+AUDIT_CLIENT = "来源地址"
+AUDIT_FIELD = "字段"
+AUDIT_BEFORE = "之前"
+AUDIT_AFTER = "之后"
+AUDIT_READ_ONLY = "审计日志只追加、不可修改或删除。"
+BAD_DATE = "日期格式应为 YYYY-MM-DD。"
+
+EXPORTS_TITLE = "导出"
+EXPORTS_HINT = ("导出为 CSV（UTF-8，可直接用 Excel 打开）。手机号一律打码；openid 是微信给的匿名编号，保留以便对账；"
+                "尚可使用的券码只保留末四位。每次导出都会记入审计日志。")
+EXPORT_KINDS = {"members": "会员（按入会时间）", "ledger": "积分流水", "redemptions": "兑换记录"}
+EXPORT_KIND = "导出内容"
+EXPORT_SINCE = "起始日期"
+EXPORT_UNTIL = "截止日期（含）"
+EXPORT_BUTTON = "下载 CSV"
+EXPORT_RANGE_REQUIRED = "请填写日期。"
+EXPORT_RANGE_ORDER = "起始日期不能晚于截止日期。"
+EXPORT_RANGE_TOO_LONG = "时间范围最长 366 天。"
+EXPORT_HEADERS = {
+    "members": ("会员ID", "openid", "手机号（打码）", "等级", "积分余额", "累计获得积分", "状态", "拒收营销",
+                "推荐码", "入会时间"),
+    "ledger": ("流水ID", "会员ID", "时间", "类型", "积分变动", "变动后余额", "原因", "关联", "操作人"),
+    "redemptions": ("兑换ID", "会员ID", "奖品", "积分", "券码", "状态", "兑换时间", "到期时间", "核销时间",
+                    "取消时间"),
+}
+
+VERIFY_TITLE = "核销"
+VERIFY_CODE = "券码"
+VERIFY_LOOKUP = "查询"
+VERIFY_CONFIRM = "确认核销"
+VERIFY_REWARD = "奖品"
+VERIFY_STATE = "状态"
+VERIFY_EXPIRES = "有效期至"
+VERIFY_OWNER = "会员手机号"
+VERIFY_STORE = "门店"
+VERIFY_BY = "核销人"
+VERIFY_STATES = {"issued": "可使用", "used": "已核销", "cancelled": "已取消", "expired": "已过期"}
+VERIFY_UNKNOWN = "没有这个券码，请核对后重试。"
+VERIFY_CODE_REQUIRED = "请输入券码。"
+VERIFY_USED = "该券已于 {at} 核销，不能再次使用。"
+VERIFY_CANCELLED = "该券已取消，不能使用。"
+VERIFY_EXPIRED = "该券已于 {at} 过期，不能使用。"
+VERIFY_DONE = "核销成功：{code}（{reward}）。"
+VERIFY_MINE = "本店核销记录"
+VERIFY_ALL = "最近核销记录"
+YES = "是"
+NO = "否"

@@ -1,0 +1,62 @@
+"""The pushes screen: outbox rows by state and kind with counts per state, and one row's attempts. Read
+only; a push's text is rendered as the member would read it, with any phone number in it masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from bot.console import texts
+from bot.console.auth import ConsoleError, ConsoleSession, needs
+from bot.console.dates import formatter
+from bot.console.pages import render
+from bot.wechat import pushtexts
+from storage import outbox
+from storage.audit import mask_phones
+from storage.models import Outbox
+
+router = APIRouter()
+PAGE = 50
+Reader = Annotated[ConsoleSession, Depends(needs("pushes.read"))]
+
+
+def text_of(row: Outbox) -> str:
+    """What the member reads (or a robot's group reads), phones masked."""
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        return ""
+    if not isinstance(payload, dict):
+        return ""
+    return mask_phones(pushtexts.text_for(row.kind, payload))
+
+
+@router.get("/admin/pushes", response_class=HTMLResponse)
+async def pushes(
+    request: Request, console: Reader, status: Annotated[str, Query(max_length=16)] = "",
+    kind: Annotated[str, Query(max_length=32)] = "", before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    if status and status not in outbox.STATES:
+        raise ConsoleError(400, texts.BAD_REQUEST.format(detail=texts.PUSH_STATE))
+    async with console.services.db.sessions() as session:
+        rows = await outbox.page(session, status=status or None, kind=kind.strip() or None, before_id=before_id,
+                                 limit=PAGE + 1)
+        counts = await outbox.counts(session)
+    older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    return render(request, "pushes.html", console, active="pushes", rows=rows[:PAGE], counts=counts,
+                  states=outbox.STATES, state=status, kind=kind, older=older,
+                  paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
+
+
+@router.get("/admin/pushes/{outbox_id}", response_class=HTMLResponse)
+async def push(request: Request, console: Reader, outbox_id: int) -> HTMLResponse:
+    async with console.services.db.sessions() as session:
+        row = await outbox.by_id(session, outbox_id)
+        if row is None:
+            raise ConsoleError(404, texts.NOT_FOUND)
+        attempts = await outbox.attempts_of(session, outbox_id)
+    return render(request, "push.html", console, active="pushes", row=row, attempts=attempts,
+                  text=text_of(row), mask=mask_phones, when=formatter(console.services.tz))
