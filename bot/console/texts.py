@@ -116,8 +116,6 @@ COL_ATTEMPTS = "尝试次数"
 COL_WHY = "未送达原因"
 COL_DETAIL = "详情"
 EMPTY = "暂无记录。"
-OLDER = "更早的记录"
-NEWEST = "回到最新"
 
 COUPON_STATE = {"issued": "未使用", "used": "已核销", "cancelled": "已取消", "expired": "已过期"}
 PUSH_STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "undeliverable": "无法送达",
@@ -230,5 +228,3 @@ VERIFY_EXPIRED = "该券已于 {at} 过期，不能使用。"
 VERIFY_DONE = "核销成功：{code}（{reward}）。"
 VERIFY_MINE = "本店核销记录"
 VERIFY_ALL = "最近核销记录"
-YES = "是"
-NO = "否"
