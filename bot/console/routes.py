@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from bot.console import anomalies, signin, texts
+from bot.console import anomalies, merge, signin, texts
 from bot.console.auth import ConsoleError, Sessions, SignInRequired
 from bot.console.pages import HERE, console_error, refusal, to_sign_in
 from bot.settings import Settings
@@ -15,6 +15,7 @@ from storage.kv import KV
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 router.include_router(anomalies.router)
+router.include_router(merge.router)  # before any /admin/members/{id} route: `merge` is no id
 
 
 def install(app: FastAPI, settings: Settings) -> None:
