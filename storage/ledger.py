@@ -207,22 +207,17 @@ class Ledger:
         return Movement(entry_id, row_id(member), back, member.balance, "cancel", requested=-original.delta)
 
     async def absorb(
-        self, session: AsyncSession, keep_id: int, drop_id: int, *, key: str, now: datetime, reason: str = "",
-        also: dict[str, Any] | None = None,
-    ) -> Movement:
+        self, session: AsyncSession, keep_id: int, drop_id: int, *, now: datetime, also: dict[str, Any] | None = None,
+    ) -> int:
         """Merge drop's points into keep (storage/merge.py): every entry and lot of drop re-pointed to keep
         as written (an entry's balance_after stays the running balance of the membership that wrote it),
-        keep's balance raised by drop's, drop's set to 0, and one zero-delta `merge` entry on keep (`key`)
-        marking where keep's balance stood after. Both stay "balance == sum of entries == sum of live
-        lots"; drop is left with no rows. `also`: other columns of keep's row. A repeated key moves nothing."""
+        keep's balance raised by drop's, drop's set to 0; no entry is added or changed otherwise. Both stay
+        "balance == sum of entries == sum of live lots"; drop is left with no rows, so a repeat moves
+        nothing. `also`: other columns of keep's row. Returns the points moved."""
         for member_id in sorted((keep_id, drop_id)):  # one lock order, whoever merges which way
             await self.lock(session, member_id)
         keep, drop = await self._begin(session, keep_id, now), await self._begin(session, drop_id, now)
         moved = drop.balance
-        entry_id = await self._insert_entry(session, keep, 0, "merge", key, now, reason, f"member:{drop_id}",
-                                            pending=moved)
-        if entry_id is None:
-            return await self._repeat(session, key)
         for table in (_ENTRIES, _LOTS):
             await session.execute(update(table).where(table.c.member_id == drop_id).values(member_id=keep_id))
         await self._write_member(session, drop, -moved, {"earned_total": 0, "cap_day": None, "cap_earned": 0,
@@ -230,7 +225,7 @@ class Ledger:
         columns = {"earned_total": keep.earned_total + drop.earned_total, "cap_day": None, "cap_earned": 0,
                    "expiry_check_at": _sooner(keep.expiry_check_at, drop.expiry_check_at), **(also or {})}
         await self._write_member(session, keep, moved, columns)
-        return Movement(entry_id, keep_id, moved, keep.balance, "merge", requested=moved)
+        return moved
 
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""

@@ -1,15 +1,18 @@
 """The guided merge of a duplicate membership: two member rows sharing a unionid become one, in one
 transaction, keeping every ledger row and the ledger's invariant for both.
 
-Design. The ledger rows are not copied or rewritten: Ledger.absorb re-points every entry and lot of the
-dropped member (B) to the kept one (A), raises A's balance by B's and sets B's to 0, and writes one
-zero-delta `merge` entry on A (key `merge:<B>`) that marks where A's balance stood after. So A.balance ==
-sum of A's deltas == sum of A's live lots, and B has no ledger rows left (balance 0). A moved entry's
+Design. The ledger rows are neither copied nor rewritten, and none is added: Ledger.absorb re-points every
+entry and lot of the dropped member (B) to the kept one (A), raises A's balance by B's and sets B's to 0.
+So A.balance == sum of A's deltas == sum of A's live lots, B has no ledger rows left (balance 0), and the
+ledger holds the same rows before and after (the merge itself is in the audit log, `member.merge`). A
+transfer pair of entries was the other choice; it was not taken because a later cancel of B's redemption
+or refund of B's order finds its original entry by key and would credit or debit B, not A. A moved entry's
 balance_after stays what it was: B's running balance when it was written (the history of that door);
 lots keep their earned and expiry times, so spending and expiry treat B's points as they would have.
-Keys stay unique because they already were (they name B's id). What else moves to A: redemptions and
+Keys stay unique because they already were (they name B's id). A second merge of the pair is refused
+(B is merged), so it changes nothing. What else moves to A: redemptions and
 quotes, orders, outbox rows, win-back offers, referrals B brought, check-ins (one a day: a day A also
-checked in stays on B), campaign memberships (joined by both: A's row keeps, with B's payout added, B's
+checked in stays on B), campaign memberships (joined by both: A's row keeps, marked paid if B's was, B's
 row goes and the campaign's participant count drops by one); B's openid / mp_openid and birthday when A
 lacks them. A's tier becomes the highest of A's, B's and the one the combined qualifying points give
 (upgrades at once; the monthly review may lower it later), earned_total the sum. B is marked status
@@ -100,9 +103,11 @@ async def _pair(
         raise MergeRefusedError("same")
     found: dict[int, Member] = {}
     for member_id in sorted((keep_id, drop_id)):
-        member = await (ledger.lock(session, member_id) if lock else session.get(Member, member_id))
+        member = await session.get(Member, member_id)
         if member is None:
             raise MergeRefusedError("unknown", member_id)
+        if lock:
+            member = await ledger.lock(session, member_id)
         found[member_id] = member
     keep, drop = found[keep_id], found[drop_id]
     for member in (keep, drop):
@@ -150,9 +155,9 @@ async def _move_campaigns(session: AsyncSession, keep: int, drop: int) -> None:
         .where(col(CampaignMember.id).in_(_shared(CampaignMember, "campaign_id", keep, drop)))
     )).all()
     for row_id_, campaign_id, paid in shared:
-        await session.execute(update(CampaignMember).where(col(CampaignMember.member_id) == keep)
-                              .where(col(CampaignMember.campaign_id) == campaign_id)
-                              .values(paid=col(CampaignMember.paid) + paid))
+        if paid:  # a flag: B's payout is in A's ledger now, so A's row counts as paid
+            await session.execute(update(CampaignMember).where(col(CampaignMember.member_id) == keep)
+                                  .where(col(CampaignMember.campaign_id) == campaign_id).values(paid=paid))
         await session.execute(delete(CampaignMember).where(col(CampaignMember.id) == row_id_))
         await session.execute(update(Campaign).where(col(Campaign.id) == campaign_id)
                               .values(participants=col(Campaign.participants) - 1))
@@ -200,8 +205,7 @@ async def merge(
     before = {"keep": _who(keep), "drop": _who(drop)}
     await _move_rows(session, keep_id, drop_id)
     tier_hold = max((d for d in (keep.tier_hold_until, drop.tier_hold_until) if d), default=None)
-    await ledger.absorb(session, keep_id, drop_id, key=f"merge:{drop_id}", now=now,
-                        reason=f"merged member {drop_id}", also={"tier": planned.tier, "tier_hold_until": tier_hold})
+    await ledger.absorb(session, keep_id, drop_id, now=now, also={"tier": planned.tier, "tier_hold_until": tier_hold})
     await _move_identity(session, keep, drop)
     low, high = sorted((keep_id, drop_id))
     duplicate = await session.scalar(select(col(Anomaly.id)).where(col(Anomaly.dedupe_key) == f"duplicate:{low}:{high}")
