@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import AdminDep, require_admin
 from bot.api.errors import ApiError
-from bot.api.validation import Moment, PathId, Text
+from bot.api.validation import INT4_MAX, Moment, PathId, Text
 from storage import anomalies, audit
 from storage.anomalies import AnomalyFilter, AnomalyStateError, AnomalyUnknownError, NoteInvalidError
 from storage.models import Anomaly
@@ -40,7 +40,7 @@ async def list_anomalies(
     services: AdminDep, kind: Annotated[str | None, Query(max_length=32)] = None,
     state: Literal["open", "acknowledged", "resolved"] | None = None,
     since: Moment | None = None, until: Moment | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Newest first; page on with `before` = the last id (returned as `next_before` while more remain)."""
     where = AnomalyFilter(kind=kind or None, state=state, since=since, until=until)

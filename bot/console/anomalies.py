@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.api.validation import INT4_MAX, PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.pages import render
@@ -41,7 +42,7 @@ def _local(console: ConsoleSession, day: date | None, *, end: bool = False) -> d
 @router.get("/admin/anomalies", response_class=HTMLResponse)
 async def queue(
     request: Request, console: Reader, kind: str = "", state: str = "", since: str = "", until: str = "",
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> HTMLResponse:
     state = state if state in anomalies.STATES else ""
     first, last = _day(since), _day(until)
@@ -79,7 +80,7 @@ async def _show(
 
 
 @router.get("/admin/anomalies/{anomaly_id}", response_class=HTMLResponse)
-async def detail(request: Request, console: Reader, anomaly_id: int, done: str = "") -> HTMLResponse:
+async def detail(request: Request, console: Reader, anomaly_id: PathId, done: str = "") -> HTMLResponse:
     flash = {"acknowledge": texts.ANOMALY_ACKNOWLEDGED, "resolve": texts.ANOMALY_RESOLVED}.get(done)
     return await _show(request, console, anomaly_id, flash=flash)
 
@@ -105,13 +106,13 @@ async def _move(request: Request, console: ConsoleSession, anomaly_id: int, to: 
 
 @router.post("/admin/anomalies/{anomaly_id}/acknowledge", response_model=None)
 async def acknowledge(
-    request: Request, console: Writer, anomaly_id: int, note: Annotated[str, Form(max_length=2000)] = "",
+    request: Request, console: Writer, anomaly_id: PathId, note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return await _move(request, console, anomaly_id, anomalies.ACKNOWLEDGED, note)
 
 
 @router.post("/admin/anomalies/{anomaly_id}/resolve", response_model=None)
 async def resolve(
-    request: Request, console: Writer, anomaly_id: int, note: Annotated[str, Form(max_length=2000)] = "",
+    request: Request, console: Writer, anomaly_id: PathId, note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return await _move(request, console, anomaly_id, anomalies.RESOLVED, note)

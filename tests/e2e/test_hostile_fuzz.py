@@ -36,6 +36,8 @@ OPERATIONS = [
     ("POST", "/api/admin/rewards/{reward_id}/deactivate"), ("POST", "/api/admin/rewards/{reward_id}/codes"),
     ("POST", "/api/admin/coupons/{code}/use"), ("POST", "/api/admin/redemptions/{redemption_id}/cancel"),
     ("GET", "/api/admin/staff"), ("POST", "/api/admin/staff"), ("DELETE", "/api/admin/staff/{openid}"),
+    ("GET", "/api/admin/anomalies"), ("POST", "/api/admin/anomalies/{anomaly_id}/acknowledge"),
+    ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
     ("GET", "/api/mp/coupons"), ("GET", "/api/mp/campaigns"), ("POST", "/api/mp/campaigns/{code}/join"),

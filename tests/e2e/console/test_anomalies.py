@@ -237,7 +237,10 @@ async def test_an_unknown_anomaly_is_a_404_page(world: ConsoleWorld) -> None:
                      await me.post("/admin/anomalies/999999/resolve", {"note": "nothing here"})):
         assert response.status_code == 404
         assert texts.NOT_FOUND in response.text
-    assert (await me.get("/admin/anomalies/abc")).status_code in (404, 422)
+    for path in ("/admin/anomalies/abc", "/admin/anomalies/99999999999999", "/admin/anomalies?before=99999999999999"):
+        refused = await me.get(path)
+        assert refused.status_code in (404, 422), path
+        assert "<html" in refused.text
 
 
 async def test_the_admin_api_lists_and_moves_anomalies_as_token(world: ConsoleWorld) -> None:
