@@ -265,3 +265,32 @@ async def test_only_admins_merge_and_csrf_is_checked(world: ConsoleWorld) -> Non
         assert texts.CSRF_FAILED in refused.text
     assert (await member(world, pair.drop)).status == "active"
     assert await assert_points_consistent(world.db, [pair.keep, pair.drop])
+
+
+async def test_what_happens_to_b_later_lands_on_a_and_the_books_hold(world: ConsoleWorld) -> None:
+    """Why the rows are re-pointed: B's coupon cancelled, B's order refunded and B's lots expiring after
+    the merge all find their entries on A, so A's books stay whole and B stays at 0 with no rows."""
+    pair = await duplicate(world)
+    admin = await world.as_role("admin")
+    assert (await admin.post("/admin/members/merge", {"keep": pair.keep, "drop": pair.drop,
+                                                      "note": "同一人"})).status_code == 200
+    services = world.wechat.services
+    merged = (await assert_points_consistent(world.db, [pair.keep]))[pair.keep]
+    async with world.db.sessions() as session:
+        redemption = await session.scalar(select(Redemption).where(Redemption.member_id == pair.keep))
+    assert redemption is not None
+    cancel = await world.wechat.client.post(f"/api/admin/redemptions/{redemption.id}/cancel",
+                                            headers={"Authorization": "Bearer test-admin-token"})
+    assert cancel.status_code == 200
+    assert cancel.json()["points_restored"] == 50
+    async with world.db.unit_of_work() as session:
+        refunded = await orders.record_refund(session, services.ledger, order_id="POS-DROP-1", refund_id="RF-1",
+                                              refund_fen=8800, now=services.clock.now())
+    assert refunded.member_id == pair.keep
+    books = await assert_points_consistent(world.db, [pair.keep, pair.drop])
+    assert books == {pair.keep: merged + 50 - 88, pair.drop: 0}
+    later = services.clock.now() + timedelta(days=800)  # every lot of both has lapsed
+    async with world.db.unit_of_work() as session:
+        await services.ledger.expire_member(session, pair.keep, later)
+    assert await assert_points_consistent(world.db, [pair.keep, pair.drop]) == {pair.keep: 0, pair.drop: 0}
+    assert await count(world, LedgerEntry, member_id=pair.drop) == 0
