@@ -147,6 +147,8 @@ async def test_the_preview_shows_what_moves_and_changes_nothing(world: ConsoleWo
     assert moves(page.text, "doors") == "mp_openid"
     assert moves(page.text, "balance") == str(balances[pair.keep] + balances[pair.drop])
     assert 'id="merge-form"' in page.text
+    assert f'href="/admin/members/merge?keep={pair.drop}&drop={pair.keep}&anomaly={pair.anomaly}"' in page.text
+    assert f'href="/admin/anomalies/{pair.anomaly}"' in page.text
     assert await assert_points_consistent(world.db, [pair.keep, pair.drop]) == balances
     assert (await member(world, pair.drop)).status == "active"
 
