@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import outbox
+from storage import anomalies, outbox
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -33,6 +33,7 @@ BATCH = 500
 class JobContext:
     db: Database
     ledger: Ledger
+    ops_robot: str = ""  # OPS_WECOM_ROBOT: the operations group robot new anomalies are announced to
 
     @property
     def rules(self):
@@ -235,6 +236,28 @@ async def campaigns(ctx: JobContext, now: datetime) -> int:
     return await Campaigns(ctx.ledger).finalize_due(ctx.db, now)
 
 
+# --- anomalies ---------------------------------------------------------------------------------------
+async def announce_anomalies(ctx: JobContext, now: datetime) -> int:
+    """One robot message per new anomaly (outbox `anomaly:<id>`, source wecom: the sender paces it like a
+    campaign robot); with no robot set, new anomalies are only marked, so setting one later does not post
+    the past. A repeat (two leaders, a crash between the two writes) meets the outbox key: never twice."""
+    queued = 0
+    while True:
+        async with ctx.db.unit_of_work() as session:
+            found = await anomalies.unannounced(session, BATCH)
+            for anomaly in found if ctx.ops_robot else ():
+                queued += await outbox.enqueue(
+                    session, dedupe_key=f"anomaly:{anomaly.id}", openid="", source="wecom", kind="anomaly",
+                    now=now, payload={"robot_key": ctx.ops_robot, "params": {
+                        "id": anomaly.id, "kind": anomaly.kind, "member_id": anomaly.member_id,
+                        "detail": anomaly.detail,
+                    }},
+                )
+            await anomalies.mark_announced(session, [a.id for a in found if a.id is not None], now)
+        if len(found) < BATCH:
+            return queued
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -243,6 +266,7 @@ JOBS: dict[str, Job] = {
     "winback": winback,
     "tier_review": tier_review,
     "campaigns": campaigns,
+    "announce_anomalies": announce_anomalies,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -252,6 +276,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "winback": {"hour": "11", "minute": "0"},
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},
+    "announce_anomalies": {"minute": "*"},
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

@@ -210,6 +210,27 @@ class Ledger:
         await self._write_member(session, member, back, {"expiry_check_at": earliest} if live else {})
         return Movement(entry_id, row_id(member), back, member.balance, "cancel", requested=-original.delta)
 
+    async def absorb(
+        self, session: AsyncSession, keep_id: int, drop_id: int, *, now: datetime, also: dict[str, Any] | None = None,
+    ) -> int:
+        """Merge drop's points into keep (storage/merge.py): every entry and lot of drop re-pointed to keep
+        as written (an entry's balance_after stays the running balance of the membership that wrote it),
+        keep's balance raised by drop's, drop's set to 0; no entry is added or changed otherwise. Both stay
+        "balance == sum of entries == sum of live lots"; drop is left with no rows, so a repeat moves
+        nothing. `also`: other columns of keep's row. Returns the points moved."""
+        for member_id in sorted((keep_id, drop_id)):  # one lock order, whoever merges which way
+            await self.lock(session, member_id)
+        keep, drop = await self._begin(session, keep_id, now), await self._begin(session, drop_id, now)
+        moved = drop.balance
+        for table in (_ENTRIES, _LOTS):
+            await session.execute(update(table).where(table.c.member_id == drop_id).values(member_id=keep_id))
+        await self._write_member(session, drop, -moved, {"earned_total": 0, "cap_day": None, "cap_earned": 0,
+                                                         "expiry_check_at": None})
+        columns = {"earned_total": keep.earned_total + drop.earned_total, "cap_day": None, "cap_earned": 0,
+                   "expiry_check_at": _sooner(keep.expiry_check_at, drop.expiry_check_at), **(also or {})}
+        await self._write_member(session, keep, moved, columns)
+        return moved
+
     async def expire_member(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Write expiry entries (`expire:<lot>`) for this member's lapsed lots; returns points expired."""
         member = await self.lock(session, member_id)
@@ -428,6 +449,11 @@ def lapsed_members(now: datetime, limit: int, after: int = 0) -> Any:
 def _may_have_lapsed(member: Member, now: datetime) -> bool:
     """Whether a live lot may have reached its expiry (NULL: not known, so look)."""
     return member.expiry_check_at is None or member.expiry_check_at <= now
+
+
+def _sooner(one: datetime | None, other: datetime | None) -> datetime | None:
+    """expiry_check_at of two merged members: NULL (look at the lots) unless both are known."""
+    return None if one is None or other is None else min(one, other)
 
 
 def _earliest(current: datetime | None, candidate: datetime) -> datetime:

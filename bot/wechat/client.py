@@ -241,7 +241,7 @@ class WeChatPushSender:
         payload = json.loads(row.payload)
         try:
             if channel == "robot":
-                await self.api.post_robot(payload["robot_key"], pushtexts.announcement(payload))
+                await self.api.post_robot(payload["robot_key"], pushtexts.robot_text(row.kind, payload))
                 return SendResult(channel, 0)
             if channel == "cs":
                 message = payload.get("custom") or {

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.console import texts as console_texts
 from handlers import texts
+from storage.audit import mask_phones
 
 TEXTS = {
     "birthday": texts.PUSH_BIRTHDAY,
@@ -52,6 +54,26 @@ def announcement(payload: dict[str, Any]) -> str:
     )
     template = texts.ANNOUNCE.get(stage, texts.ANNOUNCE["progress"])
     text = template.format(**params)
+    while len(text.encode()) > MAX_ROBOT_BYTES:
+        text = text[:-10]
+    return text
+
+
+def robot_text(kind: str, payload: dict[str, Any]) -> str:
+    """The group-robot text of an outbox row: an anomaly for the operations group, else a campaign's."""
+    return anomaly_announcement(payload) if kind == "anomaly" else announcement(payload)
+
+
+def anomaly_announcement(payload: dict[str, Any]) -> str:
+    """A new anomaly for the operations group: kind, member, detail and the console page's path."""
+    params = payload.get("params", {})
+    kind = str(params.get("kind", ""))
+    member = params.get("member_id")
+    text = console_texts.ANOMALY_ANNOUNCE.format(
+        label=console_texts.ANOMALY_KINDS.get(kind, kind),
+        member=console_texts.ANOMALY_NO_MEMBER if member is None else f"#{member}",
+        detail=mask_phones(str(params.get("detail", ""))), path=f"/admin/anomalies/{params.get('id')}",
+    )
     while len(text.encode()) > MAX_ROBOT_BYTES:
         text = text[:-10]
     return text

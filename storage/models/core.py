@@ -89,6 +89,8 @@ class Member(SQLModel, table=True):
     joined_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_interaction_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    # A duplicate membership merged into another (storage/merge.py): status deleted, this names the keeper.
+    merged_into: int | None = None
 
 
 class Outbox(SQLModel, table=True):
@@ -250,6 +252,8 @@ class Anomaly(SQLModel, table=True):
     handled_by: str | None = Field(default=None, max_length=64)
     acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column())
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # When the operations robot's announcement was queued (or skipped, no robot set); NULL: not yet.
+    announced_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Reward(SQLModel, table=True):
@@ -463,6 +467,12 @@ class CampaignMember(SQLModel, table=True):
     joined_at: datetime = Field(sa_column=utc_column(nullable=False))
     paid: int = 0
 
+
+# The announcer's queue: anomalies not yet announced, oldest first (a handful at most, whatever the table's size).
+Index(
+    "ix_anomaly_unannounced", table_of(Anomaly).c.id,
+    postgresql_where=text("announced_at IS NULL"), sqlite_where=text("announced_at IS NULL"),
+)
 
 # The sender's claim: due pending rows, highest priority first. Without it every batch sorts the backlog.
 Index(
