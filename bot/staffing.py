@@ -6,12 +6,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from bot.api.validation import OpenId
 from bot.wechat.client import WeChatAPI
 from bot.wechat.menu import StaffTag
 from storage import audit, staff
 from storage.audit import Actor
 from storage.db import Database
+
+
+class StaffIn(BaseModel):
+    """A staff member to add or change: the admin API's body and the console's form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    openid: OpenId
+    role: Literal["manager", "admin"] = "manager"
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot import staffing
 from bot.api.deps import AdminDep, WeChatDep, require_admin
-from bot.api.reward_input import RewardIn, RewardPatch, mark_taken, read_code_file
-from bot.api.validation import OpenId, PathId, PathText
+from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, mark_taken, read_code_file
+from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
 from storage import audit, staff
 from storage.errors import ConflictError, NotFoundError
@@ -54,10 +54,6 @@ def tier_context(services: Services) -> dict[str, Any]:
     return {"tiers": [t.name for t in services.rules.tiers]}
 
 
-def reward_fields(reward: Reward) -> dict[str, Any]:
-    return RewardOut.model_validate(reward).model_dump(exclude={"id", "issued_count"})
-
-
 def _checked(model: type[RewardIn] | type[RewardPatch], body: BaseModel, services: Services) -> Any:
     """The body once more, now with the programme's tiers as context (FastAPI checked only its shape)."""
     try:
@@ -83,7 +79,7 @@ async def create_reward(body: RewardIn, request: Request, services: AdminDep) ->
         session.add(reward)
         await session.flush()
         await audit.record(session, audit.TOKEN, "reward.create", f"reward:{reward.id}", now=now,
-                           after=reward_fields(reward), client=client(request))
+                           after=fields_of(reward), client=client(request))
     return reward
 
 
@@ -95,7 +91,7 @@ async def edit_reward(reward_id: PathId, body: RewardPatch, request: Request, se
     values = patch.model_dump(exclude_unset=True)
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = reward_fields(reward)
+        before = fields_of(reward)
         for key, value in values.items():
             setattr(reward, key, value)
         await audit_change(session, "reward.edit", reward, before, request, services)
@@ -105,18 +101,16 @@ async def edit_reward(reward_id: PathId, body: RewardPatch, request: Request, se
 async def audit_change(session: Any, action: str, reward: Reward, before: dict[str, Any], request: Request,
                        services: Services) -> None:
     """Audit the fields that changed (before and after hold only those)."""
-    after = reward_fields(reward)
-    changed = [key for key in after if after[key] != before[key]]
+    old, new = diff(before, fields_of(reward))
     await audit.record(session, audit.TOKEN, action, f"reward:{reward.id}", now=services.clock.now(),
-                       before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
-                       client=client(request))
+                       before=old, after=new, client=client(request))
 
 
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
 async def deactivate_reward(reward_id: PathId, request: Request, services: AdminDep) -> Reward:
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = reward_fields(reward)
+        before = fields_of(reward)
         reward.active = False
         await audit_change(session, "reward.deactivate", reward, before, request, services)
     return reward
@@ -215,13 +209,6 @@ async def _reward(session: Any, services: Services, reward_id: int) -> Reward:
         raise HTTPException(404, str(exc)) from None
 
 
-class StaffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    openid: OpenId
-    role: Literal["manager", "admin"] = "manager"
-
-
 def token_of(request: Request, services: Services) -> staffing.Who:
     return staffing.Who(audit.TOKEN, services.clock.now(), client(request), added_by="admin-api")
 
@@ -234,7 +221,7 @@ async def list_staff(services: AdminDep) -> list[dict[str, object]]:
 
 
 @router.post("/staff", status_code=201)
-async def add_staff(body: StaffIn, request: Request, services: AdminDep, api: WeChatDep) -> dict[str, object]:
+async def add_staff(body: staffing.StaffIn, request: Request, services: AdminDep, api: WeChatDep) -> dict[str, object]:
     new = await staffing.appoint(services.db, api, token_of(request, services), body.openid, body.role)
     return {"openid": body.openid, "role": body.role, "created": new}
 

@@ -194,3 +194,19 @@ def mark_taken(found: CodeFile, taken: set[str]) -> CodeFile:
     kept = [(line, code) for line, code in found.codes if code not in taken]
     refused = found.refused + [RefusedRow(line, code, "taken") for line, code in found.codes if code in taken]
     return CodeFile(kept, sorted(refused, key=lambda r: r.line))
+
+
+# --- what an audit entry records of a reward ------------------------------------------------------------
+
+FIELDS = tuple(RewardIn.model_fields)
+
+
+def fields_of(reward: Any) -> dict[str, Any]:
+    """A reward's editable fields as they are stored."""
+    return {key: getattr(reward, key) for key in FIELDS}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that changed, before and after."""
+    changed = [key for key in after if after[key] != before.get(key)]
+    return {k: before.get(k) for k in changed}, {k: after[k] for k in changed}

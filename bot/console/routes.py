@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from bot.console import signin, texts
+from bot.console import campaigns, rewards, signin, staff, texts
 from bot.console.auth import ConsoleError, Sessions, SignInRequired
 from bot.console.pages import HERE, console_error, refusal, to_sign_in
 from bot.settings import Settings
@@ -14,6 +14,9 @@ from storage.kv import KV
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
+router.include_router(rewards.router)
+router.include_router(campaigns.router)
+router.include_router(staff.router)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
