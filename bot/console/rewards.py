@@ -60,14 +60,32 @@ async def create_reward(request: Request, console: Posting) -> Response:
         checked = _validate(console, typed)
     except ValidationError as exc:
         return _form(request, console, None, typed, field_errors(exc, whole="ends_at"), status=422)
+    claim = await _claim(request, console)
+    if claim is False:  # this form was submitted before: the reward exists once
+        return RedirectResponse("/admin/rewards?done=created", 303)
     now = console.services.clock.now()
     reward = Reward(**checked.model_dump(), created_at=now)
-    async with console.services.db.unit_of_work() as session:
-        session.add(reward)
-        await session.flush()
-        await audit.record(session, console.actor, "reward.create", f"reward:{reward.id}", now=now,
-                           after=fields_of(reward), client=console.client)
+    try:
+        async with console.services.db.unit_of_work() as session:
+            session.add(reward)
+            await session.flush()
+            await audit.record(session, console.actor, "reward.create", f"reward:{reward.id}", now=now,
+                               after=fields_of(reward), client=console.client)
+    except BaseException:
+        if claim:
+            await console.services.kv.delete(claim)  # nothing was created: the same form may try again
+        raise
     return RedirectResponse("/admin/rewards?done=created", 303)
+
+
+async def _claim(request: Request, console: ConsoleSession) -> str | bool | None:
+    """The form's request id as its idempotency key (kept a day): the key when this is its first
+    submission, False when it was submitted before, None when the form carries no usable id."""
+    given = (await request.form()).get("request_id")
+    if not isinstance(given, str) or not 8 <= len(given) <= 64:
+        return None
+    key = f"wxbot:console:form:reward.create:{given}"
+    return key if await console.services.kv.set(key, str(console.operator.id), ex=86400, nx=True) else False
 
 
 @router.get("/{reward_id}/edit", response_class=HTMLResponse)

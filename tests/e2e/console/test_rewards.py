@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.console import texts
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Reward, RewardCode
-from tests.support.console_support import ConsoleWorld, Operator, console_world
+from tests.support.console_support import ConsoleWorld, Operator, console_world, request_id_of
 
 FORM: dict[str, Any] = {"name": "20元满减券", "description": "满 100 元减 20 元", "cost": "180", "kind": "coupon",
                         "stock": "50", "per_member_limit": "2", "total_limit": "", "min_tier": "",
@@ -71,6 +71,21 @@ async def test_an_operator_creates_a_reward_and_sees_it_listed(world: ConsoleWor
         "operator", "operator", "reward.create", f"reward:{reward.id}", "127.0.0.1")
     assert entry.after is not None
     assert json.loads(entry.after)["cost"] == 180
+
+
+async def test_a_double_submitted_form_creates_one_reward(world: ConsoleWorld) -> None:
+    me = await world.as_role("operator")
+    form = await me.get("/admin/rewards/new")
+    key = request_id_of(form.text)
+    for _ in range(2):
+        made = await create(me, request_id=key)
+        assert made.headers["location"] == "/admin/rewards?done=created"
+    assert len(await rewards(world)) == 1
+    assert len(await audit_rows(world, "reward.create")) == 1
+    fresh = request_id_of((await me.get("/admin/rewards/new")).text)
+    assert fresh != key
+    await create(me, request_id=fresh)
+    assert len(await rewards(world)) == 2
 
 
 INVALID = [
