@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,13 +72,13 @@ async def create_reward(request: Request, console: Posting) -> Response:
             await audit.record(session, console.actor, "reward.create", f"reward:{reward.id}", now=now,
                                after=fields_of(reward), client=console.client)
     except BaseException:
-        if claim:
+        if isinstance(claim, str):
             await console.services.kv.delete(claim)  # nothing was created: the same form may try again
         raise
     return RedirectResponse("/admin/rewards?done=created", 303)
 
 
-async def _claim(request: Request, console: ConsoleSession) -> str | bool | None:
+async def _claim(request: Request, console: ConsoleSession) -> str | Literal[False] | None:
     """The form's request id as its idempotency key (kept a day): the key when this is its first
     submission, False when it was submitted before, None when the form carries no usable id."""
     given = (await request.form()).get("request_id")
