@@ -227,40 +227,35 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    from storage import staff
-    from storage.clock import SystemClock
-    from storage.db import Database
-
-    settings = Settings()
-
-    async def run() -> str:
-        db = Database(settings.database_url)
-        try:
-            async with db.unit_of_work() as session:
-                if args.staff_command == "add":
-                    new = await staff.add(session, args.openid, args.role, "cli", SystemClock().now())
-                    return f"{args.openid} is {'now' if new else 'still'} staff ({args.role})"
-                if args.staff_command == "remove":
-                    gone = await staff.remove(session, args.openid)
-                    return f"{args.openid} {'removed' if gone else 'was not staff'}"
-                rows = await staff.all_staff(session)
-                return "\n".join(f"{s.openid}  {s.role}  added {s.created_at:%Y-%m-%d}" for s in rows) or "no staff"
-        finally:
-            await db.dispose()
-
-    print(asyncio.run(run()))
-    if args.staff_command in ("add", "remove"):
-        asyncio.run(_tag_staff(settings, args.openid, staff=args.staff_command == "add"))
+    print(asyncio.run(_staff(Settings(), args)))
     return 0
 
 
-async def _tag_staff(settings: Settings, openid: str, *, staff: bool) -> None:
-    """Best effort: the staff tag that shows the staff menu (a failure is logged, the change stands)."""
+async def _staff(settings: Settings, args: argparse.Namespace) -> str:
+    """`wxbot staff add|remove|list`: the same appoint/dismiss as the admin API and the console (audited
+    as `cli`, tagged on WeChat)."""
+    from bot import staffing
     from bot.runtime import wechat_runtime
-    from bot.wechat.menu import StaffTag
+    from storage import staff
+    from storage.audit import Actor
+    from storage.clock import SystemClock
+    from storage.db import Database
 
-    async with wechat_runtime(settings) as api:
-        await StaffTag(api).set(openid, staff=staff)
+    db = Database(settings.database_url)
+    try:
+        if args.staff_command == "list":
+            async with db.sessions() as session:
+                rows = await staff.all_staff(session)
+            return "\n".join(f"{s.openid}  {s.role}  added {s.created_at:%Y-%m-%d}" for s in rows) or "no staff"
+        who = staffing.Who(Actor("cli", "system"), SystemClock().now())
+        async with wechat_runtime(settings) as api:
+            if args.staff_command == "add":
+                new = await staffing.appoint(db, api, who, args.openid, args.role)
+                return f"{args.openid} is {'now' if new else 'still'} staff ({args.role})"
+            gone = await staffing.dismiss(db, api, who, args.openid)
+            return f"{args.openid} {'removed' if gone else 'was not staff'}"
+    finally:
+        await db.dispose()
 
 
 def cmd_codes_import(args: argparse.Namespace) -> int:

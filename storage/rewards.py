@@ -109,25 +109,32 @@ class Rewards:
     async def import_codes(self, session: AsyncSession, reward_id: int, codes: Iterable[str]) -> int:
         """Add pool codes; duplicates (within the file, already in any pool, or already issued) are
         skipped, since a redemption's code is unique across rewards. Returns how many were added."""
+        wanted = list(dict.fromkeys(c.strip()[:64] for c in codes if c.strip()))
+        return len(wanted) - len(await self.add_codes(session, reward_id, wanted))
+
+    async def add_codes(self, session: AsyncSession, reward_id: int, codes: Sequence[str]) -> set[str]:
+        """Add these pool codes (each already checked: stripped, 1-64 characters, no NUL, once in the
+        list). Returns the ones skipped because a pool or a redemption already holds them."""
         reward = await self.get(session, reward_id)
         if reward.kind != "code_pool":
             raise ConflictError(f"reward {reward_id} is a {reward.kind}, not a code_pool")
-        wanted = list(dict.fromkeys(c.strip()[:64] for c in codes if c.strip()))
-        added = 0
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+        skipped: set[str] = set()
+        for start in range(0, len(codes), 500):
+            chunk = list(codes[start:start + 500])
             taken = set((await session.scalars(
                 select(col(RewardCode.code)).where(col(RewardCode.code).in_(chunk))
             )).all()) | set((await session.scalars(
                 select(col(Redemption.code)).where(col(Redemption.code).in_(chunk))
             )).all())
+            skipped |= taken
             for code in (c for c in chunk if c not in taken):
                 stmt = (
                     dialect_insert(session)(RewardCode).values(reward_id=reward_id, code=code)
                     .on_conflict_do_nothing(index_elements=["reward_id", "code"])
                 )
-                added += affected(await session.execute(stmt))
-        return added
+                if not affected(await session.execute(stmt)):
+                    skipped.add(code)
+        return skipped
 
     # --- quotes ------------------------------------------------------------------------------
     async def quote(

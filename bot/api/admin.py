@@ -1,67 +1,27 @@
-"""The admin API (bearer ADMIN_TOKEN): rewards and code pools, store verification (核销) and cancellation."""
+"""The admin API (bearer ADMIN_TOKEN): rewards and code pools, store verification (核销), cancellation and
+staff. Every write is audited as actor `token` in the transaction of the change."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot import staffing
 from bot.api.deps import AdminDep, WeChatDep, require_admin
-from bot.api.validation import Count, Moment, OpenId, PathId, PathText, Text
-from bot.wechat.menu import StaffTag
+from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, mark_taken, read_code_file
+from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
-from storage import staff
+from storage import audit, staff
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward
 
-Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
-Limit = Annotated[Count, Field(gt=0)]
-Name = Annotated[Text, Field(min_length=1, max_length=40)]
-Description = Annotated[Text, Field(max_length=200)]
-Cost = Annotated[StrictInt, Field(gt=0, le=10_000_000)]
-Days = Annotated[StrictInt, Field(gt=0, le=3650)]
-
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-
-
-class RewardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name
-    description: Description = ""
-    cost: Cost
-    kind: Literal["coupon", "code_pool", "gift"] = "coupon"
-    stock: Stock | None = None
-    per_member_limit: Limit | None = None
-    total_limit: Limit | None = None
-    min_tier: Text | None = None
-    validity_days: Days = 30
-    starts_at: Moment | None = None
-    ends_at: Moment | None = None
-    active: bool = True
-
-
-class RewardPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name | None = None
-    description: Description | None = None
-    cost: Cost | None = None
-    stock: Stock | None = None
-    per_member_limit: Limit | None = None
-    total_limit: Limit | None = None
-    min_tier: Text | None = None
-    validity_days: Days | None = None
-    starts_at: Moment | None = None
-    ends_at: Moment | None = None
-    active: bool | None = None
-
-
-REQUIRED = ("name", "description", "cost", "validity_days", "active")
+CODES_MAX_BYTES = 5 * 1024 * 1024
 
 
 class RewardOut(BaseModel):
@@ -85,10 +45,23 @@ class RewardOut(BaseModel):
     active: bool
 
 
-def _check_reward(services: Services, values: dict) -> None:
-    tier = values.get("min_tier")
-    if tier and tier not in {t.name for t in services.rules.tiers}:
-        raise HTTPException(422, f"min_tier must be one of {[t.name for t in services.rules.tiers]}")
+def client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def tier_context(services: Services) -> dict[str, Any]:
+    """What the reward models check min_tier against: the programme's tiers."""
+    return {"tiers": [t.name for t in services.rules.tiers]}
+
+
+def _checked(model: type[RewardIn] | type[RewardPatch], body: BaseModel, services: Services) -> Any:
+    """The body once more, now with the programme's tiers as context (FastAPI checked only its shape)."""
+    try:
+        return model.model_validate(body.model_dump(exclude_unset=True), context=tier_context(services))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise HTTPException(422, f"{where}: {first['msg']}") from None
 
 
 @router.get("/rewards", response_model=list[RewardOut])
@@ -98,64 +71,89 @@ async def list_rewards(services: AdminDep) -> list[Reward]:
 
 
 @router.post("/rewards", response_model=RewardOut, status_code=201)
-async def create_reward(body: RewardIn, services: AdminDep) -> Reward:
-    values = body.model_dump()
-    _check_reward(services, values)
-    reward = Reward(**values, created_at=services.clock.now())
+async def create_reward(body: RewardIn, request: Request, services: AdminDep) -> Reward:
+    values = _checked(RewardIn, body, services).model_dump()
+    now = services.clock.now()
+    reward = Reward(**values, created_at=now)
     async with services.db.unit_of_work() as session:
         session.add(reward)
+        await session.flush()
+        await audit.record(session, audit.TOKEN, "reward.create", f"reward:{reward.id}", now=now,
+                           after=fields_of(reward), client=client(request))
     return reward
 
 
 @router.patch("/rewards/{reward_id}", response_model=RewardOut)
-async def edit_reward(reward_id: PathId, body: RewardPatch, services: AdminDep) -> Reward:
-    values = body.model_dump(exclude_unset=True)
-    nulls = [key for key in REQUIRED if key in values and values[key] is None]
-    if nulls:  # null clears an optional field; these columns have no "unset"
+async def edit_reward(reward_id: PathId, body: RewardPatch, request: Request, services: AdminDep) -> Reward:
+    patch = _checked(RewardPatch, body, services)
+    if nulls := patch.nulls():
         raise HTTPException(422, f"{', '.join(nulls)} cannot be null")
-    _check_reward(services, values)
+    values = patch.model_dump(exclude_unset=True)
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
+        before = fields_of(reward)
         for key, value in values.items():
             setattr(reward, key, value)
+        await audit_change(session, "reward.edit", reward, before, request, services)
     return reward
 
 
+async def audit_change(session: Any, action: str, reward: Reward, before: dict[str, Any], request: Request,
+                       services: Services) -> None:
+    """Audit the fields that changed (before and after hold only those)."""
+    old, new = diff(before, fields_of(reward))
+    await audit.record(session, audit.TOKEN, action, f"reward:{reward.id}", now=services.clock.now(),
+                       before=old, after=new, client=client(request))
+
+
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
-async def deactivate_reward(reward_id: PathId, services: AdminDep) -> Reward:
+async def deactivate_reward(reward_id: PathId, request: Request, services: AdminDep) -> Reward:
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
+        before = fields_of(reward)
         reward.active = False
+        await audit_change(session, "reward.deactivate", reward, before, request, services)
     return reward
 
 
 @router.post("/rewards/{reward_id}/codes")
-async def import_codes(reward_id: PathId, request: Request, services: AdminDep) -> dict[str, int]:
-    """Body: CSV (text/csv), one code per row in the first column; a header row `code` is skipped."""
+async def import_codes(reward_id: PathId, request: Request, services: AdminDep) -> dict[str, Any]:
+    """Body: CSV (text/csv), one code per row in the first column; a header row `code` is skipped. Valid
+    rows are added; `refused` lists every other row with its line and reason (empty, too_long, nul,
+    duplicate, taken). 422 when no row is valid."""
     raw = await request.body()
-    if len(raw) > 5 * 1024 * 1024:
+    if len(raw) > CODES_MAX_BYTES:
         raise HTTPException(413, "CSV larger than 5 MiB")
     try:
-        codes = parse_codes(raw.decode("utf-8-sig"))
+        found = read_code_file(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise HTTPException(422, "CSV must be UTF-8") from None
     except csv.Error as exc:
         raise HTTPException(422, f"CSV is malformed: {exc}") from None
-    if any("\x00" in code for code in codes):
-        raise HTTPException(422, "code: must not contain NUL characters")
-    if not codes:
-        raise HTTPException(422, "no codes in the CSV")
+    if not found.codes:
+        reasons = sorted({row.reason for row in found.refused})
+        raise HTTPException(422, f"no valid code in the CSV{': ' + ', '.join(reasons) if reasons else ''}")
     async with services.db.unit_of_work() as session:
         try:
-            added = await services.rewards.import_codes(session, reward_id, codes)
+            taken = await services.rewards.add_codes(session, reward_id, [code for _, code in found.codes])
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
         except ConflictError as exc:
             raise HTTPException(409, str(exc)) from None
-    return {"received": len(codes), "added": added}
+        result = mark_taken(found, taken)
+        await audit.record(session, audit.TOKEN, "reward.codes_import", f"reward:{reward_id}",
+                           now=services.clock.now(), after=codes_summary(result), client=client(request))
+    return {"received": result.received, "added": len(result.codes),
+            "refused": [{"line": r.line, "code": r.code, "reason": r.reason} for r in result.refused]}
+
+
+def codes_summary(result: Any) -> dict[str, int]:
+    """What an import's audit entry keeps: counts, never the codes themselves (they are coupons)."""
+    return {"received": result.received, "added": len(result.codes), "refused": len(result.refused)}
 
 
 def parse_codes(text: str) -> list[str]:
+    """The codes of a CSV for `wxbot codes import` (first column, header `code` skipped)."""
     rows = [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
     if rows and rows[0].lower() == "code":
         rows = rows[1:]
@@ -171,10 +169,13 @@ class CouponUse(BaseModel):
 
 
 @router.post("/coupons/{code}/use", response_model=CouponUse)
-async def use_coupon(code: PathText, services: AdminDep) -> CouponUse:
+async def use_coupon(code: PathText, request: Request, services: AdminDep) -> CouponUse:
+    now = services.clock.now()
     try:
         async with services.db.unit_of_work() as session:
-            used = await services.rewards.use(session, code, services.clock.now())
+            used = await services.rewards.use(session, code, now)
+            await audit.record(session, audit.TOKEN, "coupon.use", f"redemption:{used.id}", now=now,
+                               before={"status": "issued"}, after={"status": used.status}, client=client(request))
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -184,11 +185,15 @@ async def use_coupon(code: PathText, services: AdminDep) -> CouponUse:
 
 
 @router.post("/redemptions/{redemption_id}/cancel")
-async def cancel_redemption(redemption_id: PathId, services: AdminDep) -> dict[str, object]:
+async def cancel_redemption(redemption_id: PathId, request: Request, services: AdminDep) -> dict[str, object]:
+    now = services.clock.now()
     try:
         async with services.db.unit_of_work() as session:
-            rewards = services.rewards
-            found, restored = await rewards.cancel(session, redemption_id, services.clock.now())
+            found, restored = await services.rewards.cancel(session, redemption_id, now)
+            await audit.record(session, audit.TOKEN, "redemption.cancel", f"redemption:{found.id}", now=now,
+                               before={"status": "issued"}, after={"status": found.status,
+                                                                   "points_restored": restored},
+                               client=client(request))
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -197,18 +202,15 @@ async def cancel_redemption(redemption_id: PathId, services: AdminDep) -> dict[s
             "points_lapsed": found.cost - restored}
 
 
-async def _reward(session, services: Services, reward_id: int) -> Reward:
+async def _reward(session: Any, services: Services, reward_id: int) -> Reward:
     try:
         return await services.rewards.get(session, reward_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
 
-class StaffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    openid: OpenId
-    role: Literal["manager", "admin"] = "manager"
+def token_of(request: Request, services: Services) -> staffing.Who:
+    return staffing.Who(audit.TOKEN, services.clock.now(), client(request), added_by="admin-api")
 
 
 @router.get("/staff")
@@ -219,17 +221,13 @@ async def list_staff(services: AdminDep) -> list[dict[str, object]]:
 
 
 @router.post("/staff", status_code=201)
-async def add_staff(body: StaffIn, services: AdminDep, api: WeChatDep) -> dict[str, object]:
-    async with services.db.unit_of_work() as session:
-        new = await staff.add(session, body.openid, body.role, "admin-api", services.clock.now())
-    await StaffTag(api).set(body.openid, staff=True)
+async def add_staff(body: staffing.StaffIn, request: Request, services: AdminDep, api: WeChatDep) -> dict[str, object]:
+    new = await staffing.appoint(services.db, api, token_of(request, services), body.openid, body.role)
     return {"openid": body.openid, "role": body.role, "created": new}
 
 
 @router.delete("/staff/{openid}")
-async def remove_staff(openid: PathText, services: AdminDep, api: WeChatDep) -> dict[str, object]:
-    async with services.db.unit_of_work() as session:
-        if not await staff.remove(session, openid):
-            raise HTTPException(404, f"{openid} is not staff")
-    await StaffTag(api).set(openid, staff=False)
+async def remove_staff(openid: PathText, request: Request, services: AdminDep, api: WeChatDep) -> dict[str, object]:
+    if not await staffing.dismiss(services.db, api, token_of(request, services), openid):
+        raise HTTPException(404, f"{openid} is not staff")
     return {"openid": openid, "removed": True}

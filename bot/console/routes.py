@@ -6,7 +6,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from bot.console import anomalies, auditlog, exports, members, merge, pushes, signin, texts, verify
+from bot.console import (
+    anomalies,
+    auditlog,
+    campaigns,
+    exports,
+    members,
+    merge,
+    pushes,
+    rewards,
+    signin,
+    staff,
+    texts,
+    verify,
+)
 from bot.console.auth import ConsoleError, Sessions, SignInRequired
 from bot.console.pages import HERE, console_error, refusal, to_sign_in
 from bot.settings import Settings
@@ -15,7 +28,7 @@ from storage.kv import KV
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
-for _module in (merge, members, anomalies, pushes, auditlog, exports, verify):
+for _module in (merge, members, anomalies, rewards, campaigns, staff, pushes, auditlog, exports, verify):
     router.include_router(_module.router)
 
 

@@ -166,9 +166,12 @@ async def test_csv_import_skips_the_header_and_duplicates(wechat: WeChat) -> Non
     csv = "\ufeffcode\r\nPOS-001\r\n POS-002 ,extra\r\n\r\nPOS-001\r\nPOS-003\r\n"
     first = await import_csv(wechat, reward_id, csv)
     assert first.status_code == 200, first.text
-    assert first.json() == {"received": 4, "added": 3}
-    second = await import_csv(wechat, reward_id, "POS-003\nPOS-004\n")
-    assert second.json() == {"received": 2, "added": 1}
+    assert first.json() == {"received": 4, "added": 3,
+                            "refused": [{"line": 5, "code": "POS-001", "reason": "duplicate"}]}
+    second = await import_csv(wechat, reward_id, "POS-003\nPOS-004\n" + "L" * 65 + "\nA\x00B\n ,x\n")
+    assert second.json() == {"received": 5, "added": 1, "refused": [
+        {"line": 1, "code": "POS-003", "reason": "taken"}, {"line": 3, "code": "L" * 65, "reason": "too_long"},
+        {"line": 4, "code": "A\\0B", "reason": "nul"}, {"line": 5, "code": "", "reason": "empty"}]}
 
     assert await pool_codes(wechat, reward_id) == ["POS-001", "POS-002", "POS-003", "POS-004"]
 

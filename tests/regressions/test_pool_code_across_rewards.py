@@ -19,8 +19,8 @@ async def test_a_code_in_another_pool_is_skipped(wechat: WeChat) -> None:
     pool_b = await add_reward(services.db, now, name="电影券B", cost=10, kind="code_pool")
     a = await wechat.client.post(f"/api/admin/rewards/{pool_a}/codes", content=b"SAME-1\nA-2\n", headers=ADMIN)
     b = await wechat.client.post(f"/api/admin/rewards/{pool_b}/codes", content=b"SAME-1\nB-2\n", headers=ADMIN)
-    assert a.json() == {"received": 2, "added": 2}
-    assert b.json() == {"received": 2, "added": 1}
+    assert a.json() == {"received": 2, "added": 2, "refused": []}
+    assert b.json() == {"received": 2, "added": 1, "refused": [{"line": 1, "code": "SAME-1", "reason": "taken"}]}
 
     rewards = Rewards(services.ledger)
     assert (await redeem(services.db, rewards, first, pool_a, "a1", now)).redemption.code == "SAME-1"
@@ -38,4 +38,5 @@ async def test_an_issued_coupon_code_is_skipped(wechat: WeChat) -> None:
     pool = await add_reward(services.db, now, cost=10, kind="code_pool")
     body = f"code\n{issued.redemption.code}\nNEW-1\n".encode()
     response = await wechat.client.post(f"/api/admin/rewards/{pool}/codes", content=body, headers=ADMIN)
-    assert response.json() == {"received": 2, "added": 1}
+    assert response.json() == {"received": 2, "added": 1,
+                               "refused": [{"line": 2, "code": issued.redemption.code, "reason": "taken"}]}

@@ -1,0 +1,126 @@
+"""The staff screen over HTTP: admins add, change and remove staff through bot/staffing.py (row, audit,
+WeChat staff tag), the new manager can start a campaign in the chat at once; operators only read,
+analysts and clerks are refused; CSRF and field errors leave everything as it was."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.console import texts
+from handlers import texts as chat_texts
+from storage.clock import FrozenClock
+from storage.models import AuditEntry, OutboundCall, Staff
+from tests.support.console_support import ConsoleWorld, console_world
+
+NEW = "oNEWMANAGER0000000000000001"
+
+
+@pytest.fixture
+async def world(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[ConsoleWorld]:
+    async with console_world(urls, clock) as found:
+        yield found
+
+
+async def staff_rows(world: ConsoleWorld) -> list[tuple[str, str, str]]:
+    async with world.db.sessions() as session:
+        return [(s.openid, s.role, s.added_by) for s in (await session.scalars(select(Staff).order_by(Staff.id)))]
+
+
+async def audited(world: ConsoleWorld) -> list[tuple[str, str, str, str | None, str | None]]:
+    async with world.db.sessions() as session:
+        rows = (await session.scalars(
+            select(AuditEntry).where(AuditEntry.action.like("staff.%")).order_by(AuditEntry.id))).all()  # type: ignore[attr-defined]
+    return [(e.actor, e.action, e.target, e.before, e.after) for e in rows]
+
+
+async def tag_calls(world: ConsoleWorld) -> list[tuple[str, list[str]]]:
+    async with world.db.sessions() as session:
+        rows = (await session.scalars(
+            select(OutboundCall).where(OutboundCall.api.like("%/tags/members/%")).order_by(OutboundCall.id))).all()  # type: ignore[attr-defined]
+    return [(r.api.rsplit("/", 1)[1], json.loads(r.payload)["openid_list"]) for r in rows]
+
+
+async def test_an_admin_adds_changes_and_removes_staff(world: ConsoleWorld) -> None:
+    admin = await world.as_role("admin")
+    assert await world.wechat.say(NEW, "发起活动") == chat_texts.HELP_VISITOR
+    added = await admin.post("/admin/staff", {"openid": NEW, "role": "manager"})
+    assert added.status_code == 303
+    page = await admin.get(added.headers["location"])
+    assert texts.STAFF_DONE["added"] in page.text
+    assert NEW in page.text
+    assert await staff_rows(world) == [(NEW, "manager", "admin")]
+    assert await world.wechat.say(NEW, "发起活动") == chat_texts.CAMPAIGN_ASK_KIND
+    await world.wechat.say(NEW, "取消")
+
+    changed = await admin.post("/admin/staff/role", {"openid": NEW, "role": "admin"})
+    assert changed.headers["location"] == "/admin/staff?done=changed"
+    same = await admin.post("/admin/staff/role", {"openid": NEW, "role": "admin"})
+    assert same.headers["location"] == "/admin/staff?done=same"
+    assert await staff_rows(world) == [(NEW, "admin", "admin")]
+
+    removed = await admin.post("/admin/staff/remove", {"openid": NEW})
+    assert removed.headers["location"] == "/admin/staff?done=removed"
+    assert await staff_rows(world) == []
+    assert await world.wechat.say(NEW, "发起活动") == chat_texts.HELP_VISITOR
+    gone = await admin.post("/admin/staff/remove", {"openid": NEW})
+    assert gone.status_code == 404
+    assert texts.STAFF_NOT_FOUND in gone.text
+    assert (await admin.post("/admin/staff/role", {"openid": NEW, "role": "manager"})).status_code == 404
+    assert await audited(world) == [
+        ("admin", "staff.add", f"staff:{NEW}", None, '{"role": "manager"}'),
+        ("admin", "staff.role", f"staff:{NEW}", '{"role": "manager"}', '{"role": "admin"}'),
+        ("admin", "staff.remove", f"staff:{NEW}", '{"role": "admin"}', None),
+    ]
+    assert await tag_calls(world) == [("batchtagging", [NEW]), ("batchtagging", [NEW]),
+                                      ("batchuntagging", [NEW])]
+
+
+@pytest.mark.parametrize(("form", "field"), [
+    ({"openid": "", "role": "manager"}, "openid"), ({"openid": "x" * 65, "role": "manager"}, "openid"),
+    ({"openid": "oA\x00B", "role": "manager"}, "openid"), ({"openid": NEW, "role": "owner"}, "role"),
+])
+async def test_invalid_values_show_the_fields_error_and_add_nothing(
+    world: ConsoleWorld, form: dict[str, str], field: str,
+) -> None:
+    admin = await world.as_role("admin")
+    refused = await admin.post("/admin/staff", form)
+    assert refused.status_code == 422
+    assert f'data-error="{field}"' in refused.text
+    assert texts.FORM_INVALID in refused.text
+    assert await staff_rows(world) == []
+    assert await audited(world) == []
+
+
+async def test_only_admins_manage_staff(world: ConsoleWorld) -> None:
+    admin = await world.as_role("admin")
+    await admin.post("/admin/staff", {"openid": NEW, "role": "manager"})
+    operator = await world.as_role("operator")
+    page = await operator.get("/admin/staff")
+    assert page.status_code == 200
+    assert NEW in page.text
+    assert 'id="add-staff"' not in page.text
+    for path, form in (("/admin/staff", {"openid": "oOTHER", "role": "manager"}),
+                       ("/admin/staff/role", {"openid": NEW, "role": "admin"}),
+                       ("/admin/staff/remove", {"openid": NEW})):
+        refused = await operator.post(path, form)
+        assert refused.status_code == 403
+        assert "需要以下角色之一：管理员" in refused.text
+    for role in ("analyst", "clerk"):
+        assert (await (await world.as_role(role)).get("/admin/staff")).status_code == 403
+    for token in ("", "stale"):
+        assert (await admin.post("/admin/staff/remove", {"openid": NEW}, csrf=token)).status_code == 403
+        assert (await admin.post("/admin/staff", {"openid": "oOTHER"}, csrf=token)).status_code == 403
+    assert await staff_rows(world) == [(NEW, "manager", "admin")]
+    assert [a[1] for a in await audited(world)] == ["staff.add"]
+
+
+async def test_an_openid_is_shown_escaped(world: ConsoleWorld) -> None:
+    admin = await world.as_role("admin")
+    await admin.post("/admin/staff", {"openid": '<script>"o', "role": "manager"})
+    page = await admin.get("/admin/staff")
+    assert '<script>"o' not in page.text
+    assert "&lt;script&gt;&#34;o" in page.text
