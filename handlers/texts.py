@@ -327,6 +327,7 @@ CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
 
 # --- domain errors --------------------------------------------------------------------------------
 code_used = "该券码已核销，不能重复使用。"
+error_invalid = "输入的内容不符合要求，请检查后再试。"  # an operator's adjustment refused (members never meet it)
 # Every DomainError's text_key (storage/errors.py and its subclasses) -> what the member is told, filled with
 # the error's details. tests/unit/test_error_texts.py fails when an error's key is missing here.
 ERROR_TEXTS: dict[str, str] = {
@@ -335,5 +336,5 @@ ERROR_TEXTS: dict[str, str] = {
     "out_of_stock": out_of_stock, "limit_reached": limit_reached, "tier_too_low": tier_too_low,
     "reward_ended": reward_ended, "code_used": code_used, "quote_expired": quote_expired,
     "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
-    "campaign_already_joined": campaign_already_joined,
+    "campaign_already_joined": campaign_already_joined, "error_invalid": error_invalid,
 }

@@ -30,7 +30,7 @@ class InvalidAdjustmentError(DomainError):
 
     text_key = "error_invalid"
 
-    def __init__(self, field: str, problem: str, **details: int) -> None:
+    def __init__(self, field: str = "", problem: str = "", **details: int) -> None:
         super().__init__(f"{field}: {problem}", **details)
         self.field = field
         self.problem = problem
