@@ -27,17 +27,15 @@ NOTE_MIN, NOTE_MAX = 2, 500
 
 
 class AnomalyUnknownError(NotFoundError):
-    text_key = "anomaly_unknown"
+    """No anomaly has that id."""
 
 
 class AnomalyStateError(ConflictError):
     """The transition does not start from the anomaly's state (resolving twice, acknowledging a resolved one)."""
 
-    text_key = "anomaly_state"
-
 
 class NoteInvalidError(ConflictError):
-    text_key = "anomaly_note"
+    text_key = "error_invalid"
 
 
 async def record(

@@ -56,9 +56,9 @@ _MOVED_WHOLE: tuple[Any, ...] = (Redemption, RedemptionQuote, PurchaseOrder, Out
 class MergeRefusedError(ConflictError):
     """The two members cannot be merged; `reason` is one of same, unknown, no_unionid, merged."""
 
-    text_key = "merge_refused"
+    text_key = "error_conflict"
 
-    def __init__(self, reason: str, member_id: int | None = None) -> None:
+    def __init__(self, reason: str = "", member_id: int | None = None) -> None:
         super().__init__(f"merge refused: {reason}", reason=reason, member_id=member_id)
         self.reason = reason
         self.member_id = member_id

@@ -92,7 +92,7 @@ class InvalidHoldError(DomainError):
 
     text_key = "error_invalid"
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str = "") -> None:
         super().__init__(f"{field}: invalid")
         self.field = field
 
