@@ -19,10 +19,16 @@ class Coupon:
     owner: Member
 
 
-async def find(session: AsyncSession, code: str) -> Coupon | None:
-    """The coupon `code` names, matched as Rewards.use matches it: exactly as issued, then upper-cased."""
+def spellings(code: str) -> tuple[str, ...]:
+    """How a typed code is matched, in order: exactly as issued (pool codes keep the POS's case), then
+    upper-cased (the codes wxbot generates). The one rule for Rewards.use and the counter's look-up."""
     wanted = code.strip()
-    for candidate in dict.fromkeys((wanted, wanted.upper())):
+    return tuple(dict.fromkeys((wanted, wanted.upper())))
+
+
+async def find(session: AsyncSession, code: str) -> Coupon | None:
+    """The coupon `code` names (see `spellings`), with its reward and owner."""
+    for candidate in spellings(code):
         row = (await session.execute(
             select(Redemption, Reward, Member).join(Reward, col(Redemption.reward_id) == col(Reward.id))
             .join(Member, col(Redemption.member_id) == col(Member.id)).where(col(Redemption.code) == candidate)

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies
+from storage import anomalies, coupons
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import dialect_insert
@@ -302,13 +302,13 @@ class Rewards:
 
     async def use(self, session: AsyncSession, code: str, now: datetime) -> Redemption:
         """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
-        wanted = code.strip()
-        # Exactly as issued first (pool codes keep the POS's case), then upper-cased (generated codes).
-        found = await session.scalar(select(Redemption).where(col(Redemption.code) == wanted).with_for_update())
-        if found is None and wanted.upper() != wanted:
+        found = None
+        for candidate in coupons.spellings(code):
             found = await session.scalar(
-                select(Redemption).where(col(Redemption.code) == wanted.upper()).with_for_update()
+                select(Redemption).where(col(Redemption.code) == candidate).with_for_update()
             )
+            if found is not None:
+                break
         if found is None:
             raise NotFoundError(f"coupon {code} does not exist")
         if found.status == "used":
