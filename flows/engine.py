@@ -15,7 +15,7 @@ from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.filters import Command, Filter
 from handlers.core.message import Inbound
-from handlers.core.reply import Reply, Text
+from handlers.core.reply import Reply, Text, TransferToAgent
 from handlers.core.router import Router
 from storage.errors import DomainError
 from storage.kv import LockTimeoutError
@@ -174,7 +174,10 @@ class Conversation:
         if not msg.is_event:
             for preface in self.prefaces:
                 owed.extend(await preface(msg, ctx))
-        return owed + await self._answer(msg, ctx, state)
+        answer = await self._answer(msg, ctx, state)
+        if owed and answer and isinstance(answer[0], TransferToAgent):  # the hand-off must stay the passive reply
+            return answer[:1] + owed + answer[1:]
+        return owed + answer
 
     async def _answer(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
         runtime = FlowRuntime(self, ctx, state)

@@ -166,6 +166,17 @@ async def test_agent_opens_or_reuses_a_hand_off_ticket_and_vips_go_to_their_kf_a
     assert len(await tickets_of(wechat, alice)) == 1
 
 
+async def test_an_owed_answer_does_not_displace_the_hand_off(wechat: WeChat) -> None:
+    await join(wechat, ALICE)
+    await add_staff(wechat, AGENT)
+    code = await open_ticket(wechat, ALICE)
+    await cswindow.close(wechat.services.kv, "oa", ALICE)
+    await wechat.say(AGENT, f"回复 {code} 请问订单号是多少")
+    assert await wechat.say(ALICE, "人工") == "transfer_customer_service"  # still the passive reply
+    [extra] = await outbox_rows(wechat, openid=ALICE, kind="reply")  # the answer follows as a message
+    assert "请问订单号是多少" in extra.payload
+
+
 async def test_ticket_texts_never_appear_in_a_log_line(wechat: WeChat) -> None:
     await join(wechat, ALICE)
     await add_staff(wechat, AGENT)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -18,6 +19,7 @@ from scheduler.jobs import JOBS, SCHEDULE, JobContext, ticket_sla
 from storage import ticketsla
 from storage.clock import FrozenClock
 from storage.models import Member, Ticket
+from storage.rules import RulesError, rules_from_dict
 from storage.sla import ServiceRules, Sla
 from tests.e2e.test_redeem_chat import join
 from tests.support.fakes import WeChat
@@ -144,3 +146,20 @@ async def test_figures_on_a_hand_built_set(wechat: WeChat, clock: FrozenClock) -
     assert outside.answer_within_sla is None
     async with wechat.services.db.sessions() as session:
         assert len((await session.scalars(select(Ticket).where(col(Ticket.openid) == ALICE))).all()) == 5
+
+
+def test_the_rules_files_service_section() -> None:
+    rules = rules_from_dict({"service": {
+        "answer_hours": 4, "business_hours": "09:00-18:00", "max_open": 5, "vip_tiers": ["金卡"],
+        "vip_kf_account": "vip@brand", "categories": {"配送": {"answer_hours": 1}},
+    }})
+    assert rules.service.sla("配送") == Sla(1, 48)
+    assert rules.service.sla("其他") == Sla(4, 48)
+    assert (rules.service.business_hours, rules.service.max_open) == ((time(9), time(18)), 5)
+    assert (rules.service.vip_tiers, rules.service.vip_kf_account) == (("金卡",), "vip@brand")
+    assert rules_from_dict({}).service == ServiceRules()
+    for bad, named in (({"answer_hours": 0}, "service.answer_hours"), ({"business_hours": "18:00-09:00"}, "business"),
+                       ({"categories": {"鞋子": {}}}, "service.categories.鞋子"), ({"max_open": 0}, "max_open"),
+                       ({"colour": 1}, "service.colour")):
+        with pytest.raises(RulesError, match=named):
+            rules_from_dict({"service": bad})
