@@ -101,6 +101,7 @@ def create_app(
         services = Services(
             db=db, kv=kv, clock=clock, tz=settings.tz, rules=rules,
             ledger=ledger, pii=PiiCipher(settings.pii_key), rewards=Rewards(ledger), campaigns=Campaigns(ledger),
+            service_robot=settings.service_wecom_robot,
         )
         conversation = build_conversation(kv, deadline=settings.reply_deadline, lease=settings.delivery_lease)
         guard = DeliveryGuard(kv, ttl=settings.dedupe_ttl, processing_ttl=settings.delivery_lease)
@@ -122,7 +123,8 @@ def create_app(
         background = None
         if run_scheduler:
             sender = make_sender(settings, db, kv, services.ledger, api, clock)
-            scheduler = PushScheduler(JobContext(db, services.ledger, settings.ops_wecom_robot), kv, clock, sender)
+            jobs = JobContext(db, services.ledger, settings.ops_wecom_robot, settings.service_wecom_robot)
+            scheduler = PushScheduler(jobs, kv, clock, sender)
             app.state.scheduler = scheduler
             background = asyncio.create_task(scheduler.run(stop))
         if freeze_gc:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flows import campaign_create, delete_account, redeem, signup
+from flows import campaign_create, delete_account, redeem, signup, ticket
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import campaigns, events, fallback, members, points, rewards
+from handlers import campaigns, events, fallback, members, points, rewards, service
 from handlers.core.router import Router
 from storage.kv import KV
 
 
 def build_router() -> Router:
     router = Router("root")
+    router.include(service.router)
     router.include(campaigns.router)
     router.include(events.router)
     router.include(points.router)
@@ -24,7 +25,7 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow]
+    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow, ticket.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation:
@@ -36,4 +37,5 @@ def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation
         FlowStore(kv),
         lock_ttl=lease,
         lock_wait=deadline,
+        prefaces=(service.owed,),
     )

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     staff_sub = staff_cmd.add_subparsers(dest="staff_command", required=True)
     staff_add = staff_sub.add_parser("add", help="make OPENID a manager (or admin)")
     staff_add.add_argument("openid")
-    staff_add.add_argument("--role", choices=["manager", "admin"], default="manager")
+    staff_add.add_argument("--role", choices=["manager", "admin", "service"], default="manager")
     staff_add.set_defaults(func=cmd_staff)
     staff_remove = staff_sub.add_parser("remove", help="OPENID is no longer staff")
     staff_remove.add_argument("openid")

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, gt=0, le=24 * 60)
     # The operations WeCom group robot's webhook key: each new anomaly is announced there (empty: none).
     ops_wecom_robot: str = ""
+    # The service staff's WeCom group robot key: new tickets, reopened ones and SLA breaches (empty: none).
+    service_wecom_robot: str = ""
     # /simulator, the web chat: None follows demo mode (on without a secret); SIMULATOR=1 turns it on anyway.
     simulator: bool | None = None
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)

@@ -24,7 +24,7 @@ class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     openid: OpenId
-    role: Literal["manager", "admin"] = "manager"
+    role: Literal["manager", "admin", "service"] = "manager"
 
 
 @dataclass(frozen=True)

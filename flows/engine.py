@@ -15,7 +15,7 @@ from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.filters import Command, Filter
 from handlers.core.message import Inbound
-from handlers.core.reply import Reply, Text
+from handlers.core.reply import Reply, Text, TransferToAgent
 from handlers.core.router import Router
 from storage.errors import DomainError
 from storage.kv import LockTimeoutError
@@ -71,6 +71,15 @@ class Flow:
     entry: tuple[Filter, ...] = ()
     ttl: float = 600.0
     extra_entries: tuple[tuple[Filter, ...], ...] = field(default=())
+    # Steps that also take an image or a blank text (a ticket's description), not only a typed command.
+    media_steps: frozenset[str] = frozenset()
+
+    def takes(self, step: str, msg: Inbound) -> bool:
+        return msg.is_text or (step in self.media_steps and msg.kind in ("text", "image", "voice"))
+
+
+# What a member is owed before the answer to their message (a ticket answer that found no window open).
+Preface = Callable[[Inbound, ChatContext], Awaitable[list[Reply]]]
 
 
 class FlowRuntime:
@@ -123,9 +132,11 @@ class Conversation:
     """Runs the active flow's step, or else the router. Flow entries are routed first."""
 
     def __init__(
-        self, router: Router, flows: list[Flow], store: FlowStore, *, lock_ttl: float, lock_wait: float
+        self, router: Router, flows: list[Flow], store: FlowStore, *, lock_ttl: float, lock_wait: float,
+        prefaces: tuple[Preface, ...] = (),
     ) -> None:
         self.flows = {flow.name: flow for flow in flows}
+        self.prefaces = prefaces
         self.store = store
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
@@ -159,6 +170,16 @@ class Conversation:
             return [Text(texts.BUSY)]
 
     async def _handle_locked(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
+        owed: list[Reply] = []
+        if not msg.is_event:
+            for preface in self.prefaces:
+                owed.extend(await preface(msg, ctx))
+        answer = await self._answer(msg, ctx, state)
+        if owed and answer and isinstance(answer[0], TransferToAgent):  # the hand-off must stay the passive reply
+            return answer[:1] + owed + answer[1:]
+        return owed + answer
+
+    async def _answer(self, msg: Inbound, ctx: ChatContext, state: FlowState | None) -> list[Reply]:
         runtime = FlowRuntime(self, ctx, state)
         ctx.flows = runtime
         try:
@@ -167,7 +188,7 @@ class Conversation:
                 had = await runtime.cancel()
                 return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + await ctx.help_text())]
             flow = self.flows.get(state.flow) if state else None
-            if state is not None and flow is not None and msg.is_text:
+            if state is not None and flow is not None and flow.takes(state.step, msg):
                 step = flow.steps.get(state.step)
                 if step is not None:
                     ctx.intent = f"{flow.name}.{state.step}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from handlers.core.context import ChatContext
 from handlers.core.filters import Click, Command, Event
 from handlers.core.message import Inbound
-from handlers.core.reply import Ack, Reply, Text, TransferToAgent
+from handlers.core.reply import Ack, Reply, Text
 from handlers.core.router import Router
 from storage.menu import STAFF_KEYS
 
@@ -25,11 +25,6 @@ async def show_help(msg: Inbound, ctx: ChatContext) -> Reply:
 @router.on(Command(*MORE_WORDS), name="help_more")
 async def show_all(msg: Inbound, ctx: ChatContext) -> Reply:
     return Text(await ctx.help_text(more=True))
-
-
-@router.on(Command("人工", "客服", "agent"), name="agent")
-async def hand_to_agent(msg: Inbound, ctx: ChatContext) -> Reply:
-    return TransferToAgent()
 
 
 @router.on(Event("click"), name="unknown_click")

@@ -325,6 +325,47 @@ ANNOUNCE = {
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
 
+# --- member service: tickets (issue 18) ----------------------------------------------------------------
+TICKET_ASK_CATEGORY = (
+    "很抱歉给您带来不便，我们会认真处理。请选择问题类型，回复数字：\n"
+    "1 商品｜2 服务｜3 积分与券｜4 配送｜5 其他\n（回复【取消】退出）"
+)
+TICKET_BAD_CATEGORY = "请回复 1-5 的数字选择问题类型：1 商品｜2 服务｜3 积分与券｜4 配送｜5 其他"
+TICKET_ASK_TEXT = "请描述您遇到的问题（可发送文字或图片）："
+TICKET_EMPTY_TEXT = "描述不能为空，请用文字或图片说明您遇到的问题："
+TICKET_IMAGE_TAKEN = "图片已收到。可继续补充文字说明，或回复【好了】进入下一步。"
+TICKET_ASK_ORDER = "如与订单有关，请回复订单号；无关请回复【跳过】。"
+TICKET_BAD_ORDER = "没有在您的账户中找到订单「{order}」，请核对后重新回复订单号，或回复【跳过】。"
+TICKET_OPENED = "已为您登记工单 {code}（{category}）。我们将在 {due} 前答复您，处理进度可回复【我的工单】查看。"
+TICKET_NONE = "您目前没有工单。如需反馈问题，请回复【投诉】或【建议】。"
+TICKET_LIST_HEAD = "您的工单："
+TICKET_LINE = "{code}｜{category}｜{state}｜{created}"
+TICKET_STATES = {"open": "待处理", "answered": "已答复", "resolved": "已解决"}
+TICKET_ANSWER = "您的工单 {code} 有新回复：\n{body}"
+TICKET_RESOLVED = "您的工单 {code} 已处理完毕。{body}\n请回复数字 1-5 为本次服务评分（5 为非常满意）。"
+TICKET_THANKS = "感谢您的评价！我们会继续努力。"
+TICKET_LOW_RATING = "很抱歉这次没有让您满意。工单 {code} 已重新打开并转交主管跟进，我们会尽快联系您。"
+PUSH_TICKET_ANSWER = TICKET_ANSWER
+PUSH_TICKET_RESOLVED = TICKET_RESOLVED
+PUSH_TICKET_STAFF = "新工单 {code}（{category}）。回复【工单】查看，「回复 {code} 内容」答复，「解决 {code}」结案。"
+ticket_too_many = (
+    "您已有 {limit} 个处理中的工单，我们正在加紧处理。如需补充，请回复【我的工单】查看，或回复【人工】联系客服。"
+)
+ticket_unknown = "没有找到工单 {code}，请核对工单号。"
+ticket_resolved = "工单 {code} 已解决，不能再回复或结案。"
+ticket_text_invalid = "回复内容不能为空（最多 4000 字）。格式：回复 T-XXXXXX 内容"
+STAFF_TICKETS_NONE = "目前没有待处理的工单。"
+STAFF_TICKETS_HEAD = "待处理工单（最早的在前）："
+STAFF_TICKET_LINE = "{code}｜{category}｜{state}｜已等 {waited}{late}\n  {excerpt}"
+STAFF_TICKET_LATE = "｜已超时"
+STAFF_ONLY_SERVICE = "只有客服人员可以处理工单。"
+STAFF_REPLY_USAGE = "格式：回复 T-XXXXXX 内容"
+STAFF_RESOLVE_USAGE = "格式：解决 T-XXXXXX 备注（备注可省略）"
+STAFF_ANSWERED = "已回复工单 {code}。"
+STAFF_RESOLVED = "工单 {code} 已解决，已请会员评分。"
+HAND_OFF_EXCERPT = "（转人工客服）"
+IMAGE_EXCERPT = "[图片]"
+
 # --- domain errors --------------------------------------------------------------------------------
 code_used = "该券码已核销，不能重复使用。"
 error_invalid = "输入的内容不符合要求，请检查后再试。"  # an operator's adjustment refused (members never meet it)
@@ -337,4 +378,6 @@ ERROR_TEXTS: dict[str, str] = {
     "reward_ended": reward_ended, "code_used": code_used, "quote_expired": quote_expired,
     "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
     "campaign_already_joined": campaign_already_joined, "error_invalid": error_invalid,
+    "ticket_too_many": ticket_too_many, "ticket_unknown": ticket_unknown, "ticket_resolved": ticket_resolved,
+    "ticket_text_invalid": ticket_text_invalid,
 }

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, outbox
+from storage import anomalies, outbox, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -34,6 +34,7 @@ class JobContext:
     db: Database
     ledger: Ledger
     ops_robot: str = ""  # OPS_WECOM_ROBOT: the operations group robot new anomalies are announced to
+    service_robot: str = ""  # SERVICE_WECOM_ROBOT: the service staff's robot SLA breaches are announced to
 
     @property
     def rules(self):
@@ -258,6 +259,13 @@ async def announce_anomalies(ctx: JobContext, now: datetime) -> int:
             return queued
 
 
+# --- tickets -----------------------------------------------------------------------------------------
+async def ticket_sla(ctx: JobContext, now: datetime) -> int:
+    """Escalate each live ticket past its first-answer or resolution due time, once (storage/ticketsla.py)."""
+    async with ctx.db.unit_of_work() as session:
+        return await ticketsla.escalate_due(session, now, robot=ctx.service_robot)
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -267,6 +275,7 @@ JOBS: dict[str, Job] = {
     "tier_review": tier_review,
     "campaigns": campaigns,
     "announce_anomalies": announce_anomalies,
+    "ticket_sla": ticket_sla,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -277,6 +286,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},
     "announce_anomalies": {"minute": "*"},
+    "ticket_sla": {"minute": "*"},
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
+from storage.sla import ServiceRules, ServiceRulesError, service_rules
 
 
 class RulesError(ValueError):
@@ -59,6 +60,7 @@ class Rules:
     privacy_notice_version: str = "2026-01"
     menu: Menu = DEFAULT_MENU
     staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
+    service: ServiceRules = ServiceRules()  # [service]: ticket SLA per category, business hours, VIP hand-off
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -145,13 +147,18 @@ def load_rules(path: str | Path | None) -> Rules:
 
 
 def rules_from_dict(data: dict[str, Any]) -> Rules:
-    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu"}
+    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu", "service"}
     updates: dict[str, Any] = {}
     for key, value in data.items():
         if key == "tiers":
             updates["tiers"] = _tiers(value)
         elif key == "menu":
             updates["menu"], updates["staff_menu"] = _menus(value)
+        elif key == "service":
+            try:
+                updates["service"] = service_rules(value)
+            except ServiceRulesError as exc:
+                raise RulesError(str(exc)) from None
         elif key not in known:
             raise RulesError(f"unknown key {key!r}")
         elif key in _INT_KEYS:

@@ -1,4 +1,4 @@
-"""Staff: who may run campaigns from the chat (managers) and administer them (admins)."""
+"""Staff: who may run campaigns from the chat (managers), administer them (admins), answer tickets (service)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from storage.db import dialect_insert
 from storage.models import Staff
 from storage.rows import affected
 
-ROLES = ("manager", "admin")
+ROLES = ("manager", "admin", "service")
 
 
 async def role_of(session: AsyncSession, openid: str) -> str | None:

@@ -39,6 +39,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "members.merge": ("admin",),
     "anomalies.read": ("admin", "operator", "analyst"),
     "anomalies.write": ("admin", "operator"),
+    "tickets.read": ("admin", "operator", "analyst"),
+    "tickets.write": ("admin", "operator"),
     "rewards.read": ("admin", "operator", "analyst"),
     "rewards.write": ("admin", "operator"),
     "campaigns.read": ("admin", "operator", "analyst"),

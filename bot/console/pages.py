@@ -24,6 +24,7 @@ MENU = (
     ("home", "/admin", None),
     ("members", "/admin/members", "members.read"),
     ("anomalies", "/admin/anomalies", "anomalies.read"),
+    ("tickets", "/admin/tickets", "tickets.read"),
     ("rewards", "/admin/rewards", "rewards.read"),
     ("campaigns", "/admin/campaigns", "campaigns.read"),
     ("pushes", "/admin/pushes", "pushes.read"),

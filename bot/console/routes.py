@@ -18,6 +18,7 @@ from bot.console import (
     signin,
     staff,
     texts,
+    tickets,
     verify,
 )
 from bot.console.auth import ConsoleError, Sessions, SignInRequired
@@ -28,7 +29,7 @@ from storage.kv import KV
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
-for _module in (merge, members, anomalies, rewards, campaigns, staff, pushes, auditlog, exports, verify):
+for _module in (merge, members, anomalies, tickets, rewards, campaigns, staff, pushes, auditlog, exports, verify):
     router.include_router(_module.router)
 
 

@@ -28,6 +28,7 @@ NAV = {
     "home": "首页",
     "members": "会员",
     "anomalies": "异常",
+    "tickets": "工单",
     "rewards": "奖品",
     "campaigns": "活动",
     "staff": "员工",
@@ -366,7 +367,7 @@ STAFF_TITLE = "员工"
 STAFF_HINT = "员工可在公众号聊天中发起和管理社群活动；增删员工会同步微信的员工标签（员工菜单）。"
 STAFF_EMPTY = "还没有员工。"
 STAFF_FIELDS = {"openid": "OpenID", "role": "角色", "added_by": "添加人", "created_at": "添加时间"}
-STAFF_ROLES = {"manager": "社群运营", "admin": "活动管理员"}
+STAFF_ROLES = {"manager": "社群运营", "admin": "活动管理员", "service": "客服"}
 STAFF_ADD = "添加员工"
 STAFF_SET_ROLE = "修改角色"
 STAFF_REMOVE = "移除"
@@ -374,3 +375,60 @@ STAFF_REMOVE_CONFIRM = "确定移除该员工吗？"
 STAFF_DONE = {"added": "员工已添加。", "changed": "角色已修改。", "removed": "员工已移除。", "same": "角色未变。"}
 STAFF_NOT_FOUND = "该 OpenID 不是员工。"
 BACK = "返回列表"
+
+# --- tickets (issue 18) -----------------------------------------------------------------------------
+TICKETS_TITLE = "工单"
+TICKET_TITLE = "工单 {code}"
+TICKET_FIGURES_TITLE = "工单统计"
+TICKET_FIELDS = {
+    "code": "工单号", "created_at": "创建时间", "category": "类别", "kind": "类型", "state": "状态",
+    "member": "会员", "assigned_to": "处理人", "answer_due_at": "首次答复期限", "resolve_due_at": "解决期限",
+    "first_answer_at": "首次答复", "resolved_at": "解决时间", "order_id": "订单号", "rating": "评分",
+    "escalated": "超时升级", "reopens": "重开次数",
+}
+TICKET_KINDS = {"ticket": "工单", "hand-off": "转人工"}
+TICKET_STATES = {"open": "待处理", "answered": "已答复", "resolved": "已解决"}
+TICKET_BREACHES = {"answer": "首次答复超时", "resolve": "解决超时"}
+TICKET_SUPERVISOR = "差评重开 · 主管跟进"
+TICKET_ANY = "全部"
+TICKET_LATE_ONLY = "仅看超时"
+TICKET_MINE = "分配给我"
+TICKET_FILTER = "筛选"
+TICKET_NONE = "没有符合条件的工单。"
+TICKET_THREAD = "往来记录"
+TICKET_AUTHORS = {"member": "会员", "staff": "客服", "system": "结案说明"}
+TICKET_IMAGE = "图片"
+TICKET_UNDELIVERED = "待会员下次发消息时送达"
+TICKET_ANSWER = "回复会员"
+TICKET_ANSWER_HINT = "回复内容（会员在 48 小时窗口内即时收到，否则在其下次发消息时收到）"
+TICKET_RESOLVE = "标记为已解决"
+TICKET_RESOLVE_HINT = "结案说明（可选，会一并发给会员，并请其评分）"
+TICKET_ASSIGN = "分配"
+TICKET_UNASSIGNED = "未分配"
+TICKET_TEXT_INVALID = "回复内容不能为空，且不超过 4000 字。"
+TICKET_ASSIGNEE_INVALID = "请选择一位在职的管理员或运营人员。"
+TICKET_WAS_RESOLVED = "该工单已解决，不能再回复或结案。"
+TICKET_DONE = {"answer": "已回复会员。", "resolve": "工单已解决，已请会员评分。", "assign": "处理人已更新。"}
+TICKET_AUDIT = "操作记录"
+TICKET_NO_AUDIT = "暂无操作记录。"
+TICKET_BACK = "返回工单列表"
+TICKET_MEMBER_SECTION = "工单"
+TICKET_MEMBER_NONE = "该会员没有工单。"
+TICKET_FIG_RANGE = "统计区间（按创建日期）"
+TICKET_FIG_TOTAL = "工单总数"
+TICKET_FIG_FIRST = "首次答复用时（小时）"
+TICKET_FIG_RESOLVE = "解决用时（小时）"
+TICKET_FIG_MEDIAN, TICKET_FIG_P90, TICKET_FIG_COUNT = "中位数", "P90", "数量"
+TICKET_FIG_SLA_ANSWER = "首次答复达标率"
+TICKET_FIG_SLA_RESOLVE = "解决达标率"
+TICKET_FIG_ESCALATED = "超时升级"
+TICKET_FIG_RATINGS = "评分分布"
+TICKET_FIG_MEAN = "平均评分"
+TICKET_FIG_NONE = "—"
+TICKET_BAD_DATE = "日期格式应为 YYYY-MM-DD。"
+TICKET_ANNOUNCE = {
+    "new": "【新工单】{code}（{category}）\n请在聊天中回复【工单】处理，或打开控制台 {path}",
+    "reopened": "【差评重开】{code}（{category}）会员评分较低，请主管跟进：{path}",
+    "sla_answer": "【超时提醒】{code}（{category}）已超过首次答复时限：{path}",
+    "sla_resolve": "【超时提醒】{code}（{category}）已超过解决时限：{path}",
+}

@@ -15,6 +15,9 @@ TEXTS = {
     "winback": texts.PUSH_WINBACK,
     "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
     "points_adjusted": texts.PUSH_POINTS_ADJUSTED,
+    "ticket_answer": texts.PUSH_TICKET_ANSWER,
+    "ticket_resolved": texts.PUSH_TICKET_RESOLVED,
+    "ticket_staff": texts.PUSH_TICKET_STAFF,
 }
 MAX_ROBOT_BYTES = 2048
 TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取",
@@ -61,7 +64,19 @@ def announcement(payload: dict[str, Any]) -> str:
 
 def robot_text(kind: str, payload: dict[str, Any]) -> str:
     """The group-robot text of an outbox row: an anomaly for the operations group, else a campaign's."""
+    if kind == "ticket":
+        return ticket_announcement(payload)
     return anomaly_announcement(payload) if kind == "anomaly" else announcement(payload)
+
+
+def ticket_announcement(payload: dict[str, Any]) -> str:
+    """A ticket for the service staff's robot: new, reopened after a low rating, or past its SLA. The code,
+    category and console path only: the member's words stay in the console."""
+    params = payload.get("params", {})
+    stage = str(params.get("stage", "new"))
+    template = console_texts.TICKET_ANNOUNCE.get(stage, console_texts.TICKET_ANNOUNCE["new"])
+    return template.format(code=params.get("code", ""), category=params.get("category", ""),
+                           path=f"/admin/tickets/{params.get('id')}")
 
 
 def anomaly_announcement(payload: dict[str, Any]) -> str:

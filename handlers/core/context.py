@@ -21,6 +21,7 @@ from storage.members import PiiProtector
 from storage.models import Member
 from storage.rewards import Rewards
 from storage.rules import Rules
+from storage.tickets import Tickets
 
 MAX_LOGGED_KEY = 64
 
@@ -61,6 +62,11 @@ class Services:
     campaigns: Campaigns
     qr: QrMaker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    service_robot: str = ""  # SERVICE_WECOM_ROBOT: the service staff's WeCom robot (new tickets, SLA breaches)
+
+    @property
+    def tickets(self) -> Tickets:
+        return Tickets(self.kv, self.pii, self.rules, self.tz, self.service_robot)
 
 
 class _NoFlows:
@@ -126,13 +132,13 @@ class ChatContext:
             self._member, self._member_loaded = loaded, True
             self._staff_loaded = True
         member = await self.joined_member() is not None
-        return texts.help_menu(member=member, staff=await self.staff_role() is not None, more=more)
+        return texts.help_menu(member=member, staff=await self.staff_role() in ("manager", "admin"), more=more)
 
     def known_help_text(self) -> str:
         """The menu from what this message already loaded, without asking the database (after a failure);
         the visitor's when nothing is known."""
         member = self._member_loaded and self._member is not None and self._member.joined_at is not None
-        staff = self._staff_loaded and self._staff_role is not None
+        staff = self._staff_loaded and self._staff_role in ("manager", "admin")
         return texts.help_menu(member=member, staff=staff)
 
     def note_unknown(self, kind: str, key: str) -> None:
@@ -189,7 +195,7 @@ class ChatContext:
         return member
 
     async def staff_role(self) -> str | None:
-        """'manager' or 'admin' for staff, else None; loaded once per message."""
+        """'manager', 'admin' or 'service' for staff, else None; loaded once per message."""
         if not self._staff_loaded:
             async with self.db.sessions() as session:
                 self._staff_role = await staff.role_of(session, self.msg.openid)

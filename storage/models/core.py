@@ -409,12 +409,12 @@ class OutboundCall(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """Community managers and admins: they may start, inspect and end campaigns from the chat."""
+    """Community managers and admins (campaigns from the chat) and service staff (tickets from the chat)."""
 
     __tablename__ = "staff"
     __table_args__ = (
         UniqueConstraint("openid", name="uq_staff_openid"),
-        CheckConstraint("role IN ('manager', 'admin')", name="ck_staff_role"),
+        CheckConstraint("role IN ('manager', 'admin', 'service')", name="ck_staff_role"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,0 +1,149 @@
+"""Member service in the chat: 我的工单, 人工 (a measured hand-off), the rating digit after a resolution,
+the answers a member is owed (shown before the reply to their next message), and the service staff's
+工单 / 回复 T-… / 解决 T-…. Ticket texts are member data: never logged."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from handlers import texts
+from handlers.core.context import ChatContext
+from handlers.core.filters import Command, FilterResult, is_service
+from handlers.core.message import Inbound
+from handlers.core.reply import Reply, Text, TransferToAgent
+from handlers.core.router import Router
+from storage import tickets as ticketing
+from storage.audit import Actor
+from storage.clock import as_utc
+from storage.errors import DomainError
+from storage.rows import row_id
+
+router = Router("service")
+_STAFF = re.compile(r"^\s*(回复|reply|解决|resolve)\s*(T-?[0-9A-Za-z]+)?\s*(.*)$", re.S | re.I)
+QUEUE_SIZE = 10
+
+
+@router.on(Command("我的工单", "my tickets", "工单进度"), name="my_tickets")
+async def my_tickets(msg: Inbound, ctx: ChatContext) -> Reply:
+    member = await ctx.member()
+    if member is None:
+        return Text(texts.TICKET_NONE)
+    async with ctx.db.sessions() as session:
+        found = await ctx.services.tickets.of_member(session, row_id(member))
+    if not found:
+        return Text(texts.TICKET_NONE)
+    lines = [texts.TICKET_LIST_HEAD] + [texts.TICKET_LINE.format(
+        code=t.code, category=t.category, state=texts.TICKET_STATES.get(t.state, t.state),
+        created=f"{as_utc(t.created_at).astimezone(ctx.tz):%m-%d %H:%M}") for t in found]
+    return Text("\n".join(lines))
+
+
+@router.on(Command("人工", "客服", "agent"), name="agent")
+async def hand_to_agent(msg: Inbound, ctx: ChatContext) -> Reply:
+    """To WeChat's customer-service tool, with a hand-off ticket (so its response is timed); VIP tiers go
+    to the configured kf_account."""
+    member = await ctx.member()
+    if member is None:
+        return TransferToAgent()
+    async with ctx.db.unit_of_work() as session:
+        ticket = await ctx.services.tickets.hand_off(session, member, msg.openid, msg.source, ctx.clock.now())
+    ctx.log.info("hand-off ticket id=%s", ticket.id)
+    service = ctx.rules.service
+    vip = member.joined_at is not None and member.tier in service.vip_tiers and service.vip_kf_account
+    return TransferToAgent(service.vip_kf_account if vip else None)
+
+
+async def rating_due(msg: Inbound, ctx: ChatContext) -> FilterResult:
+    """A digit 1-5 from a member who was asked to rate a resolved ticket (anything else carries on)."""
+    if not msg.is_text or msg.command not in ("1", "2", "3", "4", "5"):
+        return False
+    code = await ctx.kv.get(ticketing.rate_key(msg.source, msg.openid))
+    return {"code": code} if code else False
+
+
+@router.on(rating_due, name="ticket_rating")
+async def rate(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
+    member = await ctx.member()
+    if member is None:
+        return Text(await ctx.help_text())
+    async with ctx.db.unit_of_work() as session:
+        ticket = await ctx.services.tickets.rate(session, code, row_id(member), int(msg.command), ctx.clock.now())
+    await ctx.kv.delete(ticketing.rate_key(msg.source, msg.openid))
+    if ticket.rating is not None and ticket.rating <= ticketing.LOW_RATING:
+        return Text(texts.TICKET_LOW_RATING.format(code=ticket.code))
+    return Text(texts.TICKET_THANKS)
+
+
+async def owed(msg: Inbound, ctx: ChatContext) -> list[Reply]:
+    """The answers that found no open window, before the reply to this message (a KV look first)."""
+    key = ticketing.notice_key(msg.source, msg.openid)
+    if not await ctx.kv.get(key):
+        return []
+    async with ctx.db.unit_of_work() as session:
+        found = await ctx.services.tickets.pending(session, msg.openid, ctx.clock.now())
+        left = await ctx.services.tickets.undelivered(session, msg.openid)
+    if not left:
+        await ctx.kv.delete(key)
+    return [Text((texts.TICKET_ANSWER if p.author == "staff" else texts.TICKET_RESOLVED)
+                 .format(code=p.code, body=p.body)) for p in found]
+
+
+# --- service staff ---------------------------------------------------------------------------------
+@router.on(Command("工单", "tickets"), is_service, name="staff_tickets")
+async def staff_queue(msg: Inbound, ctx: ChatContext) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.sessions() as session:
+        rows = await ctx.services.tickets.queue(session, limit=QUEUE_SIZE)
+    if not rows:
+        return Text(texts.STAFF_TICKETS_NONE)
+    lines = [texts.STAFF_TICKETS_HEAD]
+    for ticket, excerpt in rows:
+        late = ticket.escalated_at is not None or _late(ticket, now)
+        lines.append(texts.STAFF_TICKET_LINE.format(
+            code=ticket.code, category=ticket.category, state=texts.TICKET_STATES.get(ticket.state, ticket.state),
+            waited=_waited(now - as_utc(ticket.created_at)), late=texts.STAFF_TICKET_LATE if late else "",
+            excerpt=excerpt or (texts.HAND_OFF_EXCERPT if ticket.kind == "hand-off" else texts.IMAGE_EXCERPT),
+        ))
+    return Text("\n".join(lines))
+
+
+def _late(ticket: ticketing.Ticket, now: datetime) -> bool:
+    due = ticket.answer_due_at if ticket.first_answer_at is None else ticket.resolve_due_at
+    return as_utc(due) < now
+
+
+def _waited(delta: object) -> str:
+    minutes = int(getattr(delta, "total_seconds", lambda: 0)() // 60)
+    return f"{minutes // 60} 小时 {minutes % 60} 分" if minutes >= 60 else f"{minutes} 分钟"
+
+
+def _staff_command(msg: Inbound, ctx: ChatContext) -> FilterResult:
+    if not msg.is_text:
+        return False
+    found = _STAFF.match(msg.text)
+    if found is None:
+        return False
+    verb = "reply" if found.group(1).casefold() in ("回复", "reply") else "resolve"
+    return {"verb": verb, "code": found.group(2) or "", "body": found.group(3).strip()}
+
+
+@router.on(_staff_command, name="staff_ticket_move")
+async def staff_move(msg: Inbound, ctx: ChatContext, verb: str, code: str, body: str) -> Reply:
+    """回复 T-… text / 解决 T-… [note]: service staff only; anyone else is told so and nothing is sent."""
+    if not await is_service(msg, ctx):
+        return Text(texts.STAFF_ONLY_SERVICE)
+    if not code or (verb == "reply" and not body):
+        return Text(texts.STAFF_REPLY_USAGE if verb == "reply" else texts.STAFF_RESOLVE_USAGE)
+    actor = Actor(f"staff:{msg.openid}", "service")
+    tickets = ctx.services.tickets
+    try:
+        async with ctx.db.unit_of_work() as session:
+            if verb == "reply":
+                ticket = await tickets.answer(session, actor, code, body, ctx.clock.now())
+            else:
+                ticket = await tickets.resolve(session, actor, code, body, ctx.clock.now())
+    except DomainError as exc:
+        return Text(texts.domain_text(exc))
+    ctx.log.info("ticket %s id=%s by staff", verb, ticket.id)
+    return Text((texts.STAFF_ANSWERED if verb == "reply" else texts.STAFF_RESOLVED).format(code=ticket.code))
