@@ -33,7 +33,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     if msg.command not in CONFIRM:
         return Stay([Text(texts.DELETE_NEED_CONFIRM)])
     async with ctx.db.unit_of_work() as session:
-        await members.delete(session, int(state.data["member"]))
+        await members.delete(session, int(state.data["member"]), ctx.clock.now())
     await ctx.kv.delete(members.touch_key(msg.source, msg.openid))
     ctx.forget_member()
     return Done([Text(texts.DELETED)])

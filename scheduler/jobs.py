@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import outbox
+from storage import outbox, reports
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -235,6 +235,16 @@ async def campaigns(ctx: JobContext, now: datetime) -> int:
     return await Campaigns(ctx.ledger).finalize_due(ctx.db, now)
 
 
+# --- reports -------------------------------------------------------------------------------------------
+async def kpi_snapshot(ctx: JobContext, now: datetime) -> int:
+    """The KPI snapshot of the local day before `now` (the job runs after midnight; `jobs run kpi_snapshot
+    --at` a later time rebuilds a missed day). A re-run replaces the day's row; returns 1."""
+    day = local_date(now, ctx.tz) - timedelta(days=1)
+    async with ctx.db.unit_of_work() as session:
+        await reports.snapshot(session, day, ctx.tz, ctx.rules, now)
+    return 1
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -243,6 +253,7 @@ JOBS: dict[str, Job] = {
     "winback": winback,
     "tier_review": tier_review,
     "campaigns": campaigns,
+    "kpi_snapshot": kpi_snapshot,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -252,6 +263,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "winback": {"hour": "11", "minute": "0"},
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},
+    "kpi_snapshot": {"hour": "0", "minute": "30"},  # after expire_points, so the day's expiry is in
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

@@ -1,6 +1,7 @@
 """Everything the KV is asked before a handler runs, in one round trip: claim the delivery (the retry
 guard), open the customer-service window, decide whether the member's last interaction is due to be
-recorded, take the member's conversation lock and read the flow state under it.
+recorded (once a minute, and always on a new local day), take the member's conversation lock and read the
+flow state under it.
 
 One at a time these were five commands, each a round trip that costs the worker more CPU than the
 command costs Redis. A retry stops at the claim: nothing else is touched, as before.
@@ -13,13 +14,14 @@ lapses before WeChat's next retry, so that retry processes the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.inbound.dedupe import DeliveryGuard, Seen
 from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
 from storage import cswindow
 from storage.kv import KV, new_token
-from storage.members import TOUCH_GRANULARITY, touch_key
+from storage.members import touch_key, touch_ttl
 
 # KEYS: delivery, window, touch, lock, flow state
 # ARGV: claim value (unique to this delivery attempt), claim ms, window mode ("m" a message: set; "e" an
@@ -57,8 +59,9 @@ class Intake:
 
 
 class IntakeScript:
-    def __init__(self, kv: KV, guard: DeliveryGuard, conversation: Conversation) -> None:
+    def __init__(self, kv: KV, guard: DeliveryGuard, conversation: Conversation, tz: ZoneInfo) -> None:
         self.guard = guard
+        self.tz = tz
         self.conversation = conversation
         self._script = kv.script(_INTAKE)
 
@@ -75,7 +78,7 @@ class IntakeScript:
             ],
             [
                 self.guard.processing_value(token), _ms(self.guard.processing_ttl), mode, quota, _ms(window),
-                _ms(TOUCH_GRANULARITY.total_seconds()), token, _ms(self.conversation.lock_ttl),
+                _ms(touch_ttl(msg.received_at, self.tz).total_seconds()), token, _ms(self.conversation.lock_ttl),
             ],
         )
         if not int(result[0]):

@@ -89,6 +89,7 @@ class Member(SQLModel, table=True):
     joined_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_interaction_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    deleted_at: datetime | None = Field(default=None, sa_column=utc_column())  # when the member left (reports)
 
 
 class Outbox(SQLModel, table=True):
