@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from bot import apidocs
-from bot.api import admin, health, miniprogram, orders
+from bot.api import admin, admin_kpis, health, miniprogram, orders
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
@@ -159,6 +159,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(admin.router)
+    app.include_router(admin_kpis.router)
     app.include_router(miniprogram.router)
     console.install(app, settings)
     apidocs.install(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -65,17 +65,10 @@ _TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
 _DAY = Statement("members.interaction_day", _build_day)
 
 
-def touch_key(source: str, openid: str) -> str:
-    """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction."""
-    return f"wxbot:touch:{source}:{openid}"
-
-
-def touch_ttl(now: datetime, tz: ZoneInfo) -> timedelta:
-    """How long touch_key holds: TOUCH_GRANULARITY, cut at the next local midnight, so that the first
-    message of a new local day always records its interaction day."""
-    local = now.astimezone(tz)
-    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=tz)
-    return max(min(TOUCH_GRANULARITY, midnight - now), timedelta(milliseconds=1))
+def touch_key(source: str, openid: str, day: date) -> str:
+    """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction. It names the
+    local day, so that the first message of a new day always records its interaction day."""
+    return f"wxbot:touch:{source}:{openid}:{day.isoformat()}"
 
 
 def _stale(now: datetime, tz: ZoneInfo) -> datetime:

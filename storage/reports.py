@@ -325,6 +325,18 @@ async def series(session: AsyncSession, first: date, last: date) -> list[tuple[d
     return [(day, json.loads(text)) for day, text in rows]
 
 
+def as_series(rows: list[tuple[date, dict[str, Any]]]) -> dict[str, Any]:
+    """Snapshots as the KPI API and the dashboard hand them out: the days, one list per figure aligned
+    with them (None where a day lacks it), and the seeds' targets."""
+    names = [*FIGURES, "touches_hist", "undeliverable_reasons"]
+    return {
+        "days": [day.isoformat() for day, _ in rows],
+        "series": {name: [figures.get(name) for _, figures in rows] for name in names},
+        "targets": {name: list(bounds) for name, bounds in TARGETS.items()},
+        "averages": AVERAGES,
+    }
+
+
 async def latest_day(session: AsyncSession) -> date | None:
     return await session.scalar(select(func.max(col(KpiSnapshot.day))))
 

@@ -20,8 +20,9 @@ from bot.inbound.dedupe import DeliveryGuard, Seen
 from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
 from storage import cswindow
+from storage.clock import local_date
 from storage.kv import KV, new_token
-from storage.members import touch_key, touch_ttl
+from storage.members import TOUCH_GRANULARITY, touch_key
 
 # KEYS: delivery, window, touch, lock, flow state
 # ARGV: claim value (unique to this delivery attempt), claim ms, window mode ("m" a message: set; "e" an
@@ -71,14 +72,15 @@ class IntakeScript:
         quota, window, only_if_closed = opens or (0, 0, False)
         mode = "" if opens is None else "e" if only_if_closed else "m"
         token = new_token()
+        day = local_date(msg.received_at, self.tz)
         result = await self._script(
             [
-                self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid),
+                self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid, day),
                 self.conversation.lock_key(msg), self.conversation.store.key(source, openid),
             ],
             [
                 self.guard.processing_value(token), _ms(self.guard.processing_ttl), mode, quota, _ms(window),
-                _ms(touch_ttl(msg.received_at, self.tz).total_seconds()), token, _ms(self.conversation.lock_ttl),
+                _ms(TOUCH_GRANULARITY.total_seconds()), token, _ms(self.conversation.lock_ttl),
             ],
         )
         if not int(result[0]):
