@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from bot.console import texts
-from bot.console.auth import ConsoleSession
+from bot.console.auth import ConsoleError, ConsoleSession
 from bot.console.pages import render
 from storage import reports
 
@@ -101,6 +101,8 @@ def table(rows: list[tuple[date, dict[str, Any]]]) -> dict[str, list[list[str]]]
 
 
 async def page(request: Request, console: ConsoleSession, days: int) -> HTMLResponse:
+    if days not in RANGES:
+        raise ConsoleError(422, texts.DASHBOARD_BAD_RANGE.format(days=days))
     services = console.services
     async with services.db.sessions() as session:
         last = await reports.latest_day(session)

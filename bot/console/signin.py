@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -82,7 +82,7 @@ async def sign_out(request: Request, console: Checked) -> RedirectResponse:
 
 @router.get("/admin", response_class=HTMLResponse)
 async def home(
-    request: Request, console: Console, days: Annotated[Literal[7, 30, 90, 365], Query()] = 30,
+    request: Request, console: Console, days: Annotated[int, Query()] = dashboard.DEFAULT_RANGE,
 ) -> HTMLResponse:
     """The dashboard for the roles that may read it (`dashboard.read`); the plain landing page otherwise."""
     if console.may("dashboard.read"):

@@ -44,6 +44,7 @@ DASHBOARD_TITLE = "运营数据看板"
 DASHBOARD_AS_OF = "数据截至 {day}（每日凌晨生成快照）"
 DASHBOARD_EMPTY = "还没有数据快照。快照每天 00:30 生成；也可运行 `wxbot jobs run kpi_snapshot` 立即生成。"
 DASHBOARD_RANGE = "时间范围"
+DASHBOARD_BAD_RANGE = "时间范围 days={days} 无效：只能是 7、30、90 或 365 天。"
 DASHBOARD_RANGES = {7: "近 7 天", 30: "近 30 天", 90: "近 90 天", 365: "近一年"}
 DASHBOARD_CHANGE = "较 {days} 天前 {delta}"
 DASHBOARD_NO_CHANGE = "较 {days} 天前：无对比数据"
