@@ -122,7 +122,9 @@ def create_app(
         background = None
         if run_scheduler:
             sender = make_sender(settings, db, kv, services.ledger, api, clock)
-            scheduler = PushScheduler(JobContext(db, services.ledger), kv, clock, sender)
+            scheduler = PushScheduler(
+                JobContext(db, services.ledger, templates=bool(settings.wechat_template_ids)), kv, clock, sender
+            )
             app.state.scheduler = scheduler
             background = asyncio.create_task(scheduler.run(stop))
         if freeze_gc:

@@ -91,8 +91,11 @@ async def _live(db: Database, ledger: Ledger, person: _Person, end: date, rng: r
                 member = await ledger.lock(session, person.member_id)
                 if member.balance >= reward.cost and rng.random() < 0.25:
                     assert reward.id is not None
-                    await rewards.redeem(session, person.member_id, reward.id,
-                                         request_key=f"demo-{person.index}-{day}", now=_at(day, 12, ledger))
+                    issued = await rewards.redeem(session, person.member_id, reward.id,
+                                                  request_key=f"demo-{person.index}-{day}", now=_at(day, 12, ledger))
+                    if rng.random() < 0.6:  # most coupons are used in a store, a few days later
+                        used = min(_at(day + timedelta(days=rng.randint(0, 5)), 17, ledger), _at(end, 17, ledger))
+                        await rewards.use(session, issued.redemption.code, used)
             day += timedelta(days=1)
         if person.days:
             days = [{"member_id": person.member_id, "day": d} for d in person.days]

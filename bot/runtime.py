@@ -60,7 +60,9 @@ async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
     async with httpx.AsyncClient(timeout=10) as http:
         api = make_api(settings, http, kv, db, clock)
         sender = make_sender(settings, db, kv, ledger, api, clock)
-        scheduler = PushScheduler(JobContext(db, ledger), kv, clock, sender)
+        scheduler = PushScheduler(
+            JobContext(db, ledger, templates=bool(settings.wechat_template_ids)), kv, clock, sender
+        )
         try:
             yield PushRuntime(db, kv, api, scheduler)
         finally:

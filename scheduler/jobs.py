@@ -33,6 +33,7 @@ BATCH = 500
 class JobContext:
     db: Database
     ledger: Ledger
+    templates: bool = False  # a template message is configured for some push kind (the reports' push reach)
 
     @property
     def rules(self):
@@ -241,7 +242,7 @@ async def kpi_snapshot(ctx: JobContext, now: datetime) -> int:
     --at` a later time rebuilds a missed day). A re-run replaces the day's row; returns 1."""
     day = local_date(now, ctx.tz) - timedelta(days=1)
     async with ctx.db.unit_of_work() as session:
-        await reports.snapshot(session, day, ctx.tz, ctx.rules, now)
+        await reports.snapshot(session, day, ctx.tz, ctx.rules, now, templates=ctx.templates)
     return 1
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, distinct, func, literal_column, or_, select
+from sqlalchemy import and_, case, delete, distinct, false, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -198,7 +198,7 @@ async def value(session: AsyncSession, w: Window, rules: Rules) -> dict[str, Any
     return figures
 
 
-async def experience(session: AsyncSession, w: Window) -> dict[str, Any]:
+async def experience(session: AsyncSession, w: Window, templates: bool = False) -> dict[str, Any]:
     month = w.days_back(30)
     first_day = w.day - timedelta(days=29)
     days = (
@@ -217,7 +217,7 @@ async def experience(session: AsyncSession, w: Window) -> dict[str, Any]:
         "checkin_participation": _ratio(checked_in, active),
     }
     figures.update(await _touches(session, w, month))
-    figures.update(await _pushes(session, w))
+    figures.update(await _pushes(session, w, templates))
     figures["open_anomalies"] = int((await _one(session, select(func.count()).where(
         col(Anomaly.created_at) < w.end,
         or_(col(Anomaly.resolved_at) >= w.end,
@@ -250,16 +250,19 @@ async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[st
     }
 
 
-async def _pushes(session: AsyncSession, w: Window) -> dict[str, Any]:
+async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str, Any]:
     opted_in = and_(
         _members_at(w.end), col(Member.status) == MemberStatus.ACTIVE, col(Member.marketing_opt_out).is_(False),
     )
     credit = select(col(SubscribeCredit.id)).where(
         col(SubscribeCredit.openid) == Member.mp_openid, col(SubscribeCredit.credits) > 0,
     ).exists()
-    window = col(Member.last_interaction_at) >= w.end - timedelta(hours=48)
+    # A legal channel (PRODUCT.md "How a push reaches a member"): the 48 h customer-service window (its
+    # send quota lives in the KV and is not counted), a template message, a subscribe credit.
+    oa = col(Member.openid).is_not(None)
+    window = and_(oa, col(Member.last_interaction_at) >= w.end - timedelta(hours=48))
     eligible, reachable = await _one(session, select(
-        func.count(), func.count().filter(or_(and_(window, col(Member.openid).is_not(None)), credit)),
+        func.count(), func.count().filter(or_(window, credit, oa if templates else false())),
     ).where(opted_in))
     reason = func.coalesce(func.substr(col(Outbox.last_error), 1, 60), "").label("reason")
     reasons = (await session.execute(
@@ -296,20 +299,25 @@ async def _conversion(session: AsyncSession, w: Window) -> float | None:
     return _ratio(converted, sent)
 
 
-async def compute(session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules) -> dict[str, Any]:
-    """Every figure of one local day (see DIMENSIONS), read-only."""
+async def compute(
+    session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules, *, templates: bool = False,
+) -> dict[str, Any]:
+    """Every figure of one local day (see DIMENSIONS), read-only. `templates`: a template message is
+    configured, so every opted-in member with an Official Account openid can be reached by one."""
     w = Window.of(day, tz)
     figures: dict[str, Any] = {}
     figures.update(await growth(session, w, tz))
     figures.update(await spending(session, w))
     figures.update(await value(session, w, rules))
-    figures.update(await experience(session, w))
+    figures.update(await experience(session, w, templates))
     return figures
 
 
-async def snapshot(session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules, now: datetime) -> dict[str, Any]:
+async def snapshot(
+    session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules, now: datetime, *, templates: bool = False,
+) -> dict[str, Any]:
     """Compute the day and store it, replacing any earlier row for that day (idempotent)."""
-    figures = await compute(session, day, tz, rules)
+    figures = await compute(session, day, tz, rules, templates=templates)
     await session.execute(delete(KpiSnapshot).where(col(KpiSnapshot.day) == day))
     session.add(KpiSnapshot(day=day, figures=json.dumps(figures, sort_keys=True), computed_at=now))
     await session.flush()

@@ -1,6 +1,7 @@
 """In Chromium: the dashboard of a world seeded through the chat (three members signed up, one check-in)
 and snapshotted by the real kpi_snapshot job for two days: the tiles and the table show its numbers, the
-charts are drawn from the vendored ECharts, and nothing is fetched from elsewhere."""
+charts are drawn from the vendored ECharts, and nothing is fetched from elsewhere. And the demo's year of
+history (bot/demo_history.py) makes a living dashboard: screenshot console-dashboard-demo."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
 
+from bot import demo_history
 from scheduler.jobs import JobContext, kpi_snapshot
 from storage.clock import FrozenClock
+from storage.db import Database
+from storage.models import Member, Reward
 from tests.browser.test_console_sign_in import sign_in
 from tests.support.browser import Outbound, shot
 from tests.support.console_site import Site, console_site
@@ -69,3 +75,36 @@ def test_the_dashboard_shows_the_seeded_numbers(page: Any, site: Site, outbound:
     assert page.locator('.kpi-chart[data-chart="members"] svg').count() == 1  # drawn by ECharts
     shot(page, "console-dashboard")
     assert outbound.seen == []
+
+
+@pytest.fixture
+def demo_site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[Site]:
+    async def seed(wechat: WeChat) -> None:
+        async with wechat.services.db.unit_of_work() as session:
+            session.add(Reward(name="5元无门槛券", cost=50, created_at=clock.now()))
+        assert await demo_history.seed_history(wechat.services.db, wechat.services.ledger, clock.now())
+        assert not await demo_history.seed_history(wechat.services.db, wechat.services.ledger, clock.now())  # once
+
+    with console_site(sqlite_template, tmp_path, clock, seed=seed) as found:
+        yield found
+
+
+def test_the_demo_history_makes_a_living_dashboard(page: Any, demo_site: Site) -> None:
+    async def members(db: Database) -> int:
+        async with db.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(Member).where(
+                col(Member.openid).startswith(demo_history.DEMO_PREFIX), col(Member.deleted_at).is_(None),
+                col(Member.joined_at).is_not(None))) or 0)
+
+    sign_in(page, demo_site, "admin")
+    page.wait_for_selector("text=运营数据看板")
+    page.click('a[data-range="365"]')
+    page.wait_for_selector("body[data-charts]")
+    assert page.locator("#as-of").inner_text() == "数据截至 2026-11-21（每日凌晨生成快照）"  # yesterday
+    assert page.locator('#kpi-table table[data-dimension="growth"] tbody tr').count() == 365
+    assert tile(page, "members")[0] == str(demo_site.read(members))
+    assert int(tile(page, "active_members")[0]) > 0
+    assert tile(page, "redemption_rate_12m")[0] != "—"
+    page.click('a[data-range="90"]')  # a page a person can take in (the year's table is long)
+    page.wait_for_selector("body[data-charts]")
+    shot(page, "console-dashboard-demo")

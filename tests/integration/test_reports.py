@@ -173,6 +173,8 @@ async def test_every_figure_of_the_hand_built_world(db: Database, world: dict[st
         "push_conversion_7d": 0.4444, "open_anomalies": 3,
     }
     assert f == expected
+    async with db.sessions() as session:  # with a template configured, B is reachable by it too
+        assert (await reports.compute(session, DAY, TZ, RULES, templates=True))["push_reach"] == 1.0
 
 
 async def test_the_snapshot_rerun_and_a_missed_day_rebuilt_by_the_job(db: Database, world: dict[str, int]) -> None:
