@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from bot import apidocs
-from bot.api import admin, admin_anomalies, admin_members, health, miniprogram, orders
+from bot.api import admin, admin_anomalies, admin_kpis, admin_members, health, miniprogram, orders
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
@@ -123,7 +123,8 @@ def create_app(
         background = None
         if run_scheduler:
             sender = make_sender(settings, db, kv, services.ledger, api, clock)
-            jobs = JobContext(db, services.ledger, settings.ops_wecom_robot, settings.service_wecom_robot)
+            jobs = JobContext(db, services.ledger, settings.ops_wecom_robot, settings.service_wecom_robot,
+                              templates=bool(settings.wechat_template_ids))
             scheduler = PushScheduler(jobs, kv, clock, sender)
             app.state.scheduler = scheduler
             background = asyncio.create_task(scheduler.run(stop))
@@ -163,6 +164,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(admin_members.router)
     app.include_router(admin_anomalies.router)
+    app.include_router(admin_kpis.router)
     app.include_router(miniprogram.router)
     console.install(app, settings)
     apidocs.install(app)

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="everything in one process on the embedded defaults")
     _host_port(demo)
+    demo.add_argument("--no-history", dest="history", action="store_false",
+                      help="skip the year of demo activity behind the dashboard (made once, on the first run)")
     demo.set_defaults(func=cmd_demo)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
@@ -118,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
-    from bot.demo import DEMO_MANAGER, DEMO_OPERATOR, demo_password, seed
+    from bot.demo import DEMO_MANAGER, DEMO_OPERATOR, demo_password, seed, seed_history_in_background
     from bot.migrate import upgrade
     from storage.clock import SystemClock
 
@@ -127,6 +129,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     asyncio.run(upgrade(settings.database_url))
     if asyncio.run(seed(settings, SystemClock().now())):
         print("seeded the demo catalogue (回复【兑换】 to see it)")
+    if args.history:
+        seed_history_in_background(settings, SystemClock().now())
+        print("demo history: a year of demo activity for the dashboard is made in the background on the first run")
     url = f"http://{args.host}:{args.port}"
     simulator = (f"{url}/simulator    (chat as a member in the browser)" if settings.simulator_enabled
                  else "off (SIMULATOR=0)")

@@ -1,10 +1,15 @@
-"""What `wxbot demo` adds to an empty database: a small catalogue, a demo manager and an admin operator."""
+"""What `wxbot demo` adds to an empty database: a small catalogue, a demo manager, an admin operator and
+(in the background) a year of demo activity for the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+import threading
 from datetime import datetime
 
+from bot import demo_history
 from bot.settings import VAR_DIR, Settings, persisted
 from storage import operators, staff
 from storage.db import Database
@@ -34,6 +39,30 @@ DEMO_OPERATOR = "admin"
 def demo_password() -> str:
     """The demo admin's console password: made once under var/, printed beside the console's URL."""
     return persisted(VAR_DIR / "console_password", lambda: secrets.token_urlsafe(12))
+
+
+async def seed_history(settings: Settings, now: datetime) -> bool:
+    """A year of demo activity and its KPI snapshots (bot/demo_history.py), once per database."""
+    db = Database(settings.database_url)
+    try:
+        return await demo_history.seed_history(db, Ledger(load_rules(settings.rules_file), settings.tz), now)
+    finally:
+        await db.dispose()
+
+
+def seed_history_in_background(settings: Settings, now: datetime) -> threading.Thread:
+    """Start seed_history on a thread of its own: the demo serves at once, the dashboard fills in within
+    a minute or two (a year of activity through the real services, then 365 snapshots)."""
+    def run() -> None:
+        try:
+            if asyncio.run(seed_history(settings, now)):
+                print("demo history: a year of demo activity and its dashboard snapshots are ready", flush=True)
+        except Exception:
+            logging.getLogger("wxbot.demo").exception("seeding the demo history failed")
+
+    thread = threading.Thread(target=run, name="demo-history", daemon=True)
+    thread.start()
+    return thread
 
 
 async def seed(settings: Settings, now: datetime) -> bool:

@@ -60,7 +60,8 @@ async def push_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
     async with httpx.AsyncClient(timeout=10) as http:
         api = make_api(settings, http, kv, db, clock)
         sender = make_sender(settings, db, kv, ledger, api, clock)
-        jobs = JobContext(db, ledger, settings.ops_wecom_robot, settings.service_wecom_robot)
+        jobs = JobContext(db, ledger, settings.ops_wecom_robot, settings.service_wecom_robot,
+                          templates=bool(settings.wechat_template_ids))
         scheduler = PushScheduler(jobs, kv, clock, sender)
         try:
             yield PushRuntime(db, kv, api, scheduler)

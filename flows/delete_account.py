@@ -18,6 +18,7 @@ from handlers.core.filters import Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Text
 from storage import members
+from storage.clock import local_date
 
 CONFIRM = {"确认注销", "confirm delete", "confirm"}
 
@@ -33,8 +34,8 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     if msg.command not in CONFIRM:
         return Stay([Text(texts.DELETE_NEED_CONFIRM)])
     async with ctx.db.unit_of_work() as session:
-        await members.delete(session, int(state.data["member"]))
-    await ctx.kv.delete(members.touch_key(msg.source, msg.openid))
+        await members.delete(session, int(state.data["member"]), ctx.clock.now())
+    await ctx.kv.delete(members.touch_key(msg.source, msg.openid, local_date(msg.received_at, ctx.tz)))
     ctx.forget_member()
     return Done([Text(texts.DELETED)])
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, outbox, ticketsla
+from storage import anomalies, outbox, reports, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -35,6 +35,7 @@ class JobContext:
     ledger: Ledger
     ops_robot: str = ""  # OPS_WECOM_ROBOT: the operations group robot new anomalies are announced to
     service_robot: str = ""  # SERVICE_WECOM_ROBOT: the service staff's robot SLA breaches are announced to
+    templates: bool = False  # a template message is configured for some push kind (the reports' push reach)
 
     @property
     def rules(self):
@@ -264,6 +265,14 @@ async def ticket_sla(ctx: JobContext, now: datetime) -> int:
     """Escalate each live ticket past its first-answer or resolution due time, once (storage/ticketsla.py)."""
     async with ctx.db.unit_of_work() as session:
         return await ticketsla.escalate_due(session, now, robot=ctx.service_robot)
+# --- reports -------------------------------------------------------------------------------------------
+async def kpi_snapshot(ctx: JobContext, now: datetime) -> int:
+    """The KPI snapshot of the local day before `now` (the job runs after midnight; `jobs run kpi_snapshot
+    --at` a later time rebuilds a missed day). A re-run replaces the day's row; returns 1."""
+    day = local_date(now, ctx.tz) - timedelta(days=1)
+    async with ctx.db.unit_of_work() as session:
+        await reports.snapshot(session, day, ctx.tz, ctx.rules, now, templates=ctx.templates)
+    return 1
 
 
 Job = Callable[[JobContext, datetime], Awaitable[int]]
@@ -276,6 +285,7 @@ JOBS: dict[str, Job] = {
     "campaigns": campaigns,
     "announce_anomalies": announce_anomalies,
     "ticket_sla": ticket_sla,
+    "kpi_snapshot": kpi_snapshot,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -287,6 +297,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "campaigns": {"minute": "*"},
     "announce_anomalies": {"minute": "*"},
     "ticket_sla": {"minute": "*"},
+    "kpi_snapshot": {"hour": "0", "minute": "30"},  # after expire_points, so the day's expiry is in
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

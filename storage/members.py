@@ -5,20 +5,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Date, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import anomalies
 from storage.codes import unused_code
-from storage.direct import Statement, attach, fetch_first
+from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
-from storage.models import LedgerEntry, Member
+from storage.models import InteractionDay, LedgerEntry, Member
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -29,10 +31,12 @@ ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, 
 # is tracked in the KV), so one write a minute per member is plenty.
 TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = table_of(Member)
+_DAYS = table_of(InteractionDay)
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")  # the settings' default; callers pass services.tz
 
 
 def _build_touch(insert: Any, column: str) -> Any:
-    return insert(_MEMBERS).values(
+    touched = insert(_MEMBERS).values(
         {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
     ).on_conflict_do_update(
         index_elements=[column],
@@ -42,14 +46,35 @@ def _build_touch(insert: Any, column: str) -> Any:
             _MEMBERS.c.last_interaction_at < bindparam("stale"),
         ),
     ).returning(*_MEMBERS.c)
+    if insert is not pg_insert:
+        return touched  # SQLite runs no DML in a CTE: _DAY follows as a second statement
+    # PostgreSQL: the day's row in the same statement, so the hot path keeps one round trip.
+    touched = touched.cte("touched")
+    day = (
+        pg_insert(_DAYS).from_select(["member_id", "day"], select(touched.c.id, bindparam("day", type_=Date)))
+        .on_conflict_do_nothing().cte("touched_day")
+    )
+    return select(*touched.c).add_cte(day)
+
+
+def _build_day(insert: Any, variant: Any) -> Any:
+    return insert(_DAYS).values(member_id=bindparam("member"), day=bindparam("day")).on_conflict_do_nothing()
 
 
 _TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
+_DAY = Statement("members.interaction_day", _build_day)
 
 
-def touch_key(source: str, openid: str) -> str:
-    """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction."""
-    return f"wxbot:touch:{source}:{openid}"
+def touch_key(source: str, openid: str, day: date) -> str:
+    """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction. It names the
+    local day, so that the first message of a new day always records its interaction day."""
+    return f"wxbot:touch:{source}:{openid}:{day.isoformat()}"
+
+
+def _stale(now: datetime, tz: ZoneInfo) -> datetime:
+    """A row touched before this is written again: a minute ago, or the local day's start if later."""
+    day_start = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+    return max(now - TOUCH_GRANULARITY, day_start)
 
 
 def _openid_column(source: str) -> Any:
@@ -66,22 +91,29 @@ async def by_openid(
     return result.scalar_one_or_none()
 
 
-async def touch(session: AsyncSession, openid: str, now: datetime, source: str = Source.OA) -> bool:
+async def touch(
+    session: AsyncSession, openid: str, now: datetime, source: str = Source.OA, tz: ZoneInfo = DEFAULT_TZ
+) -> bool:
     """Record an interaction: creates the visitor row on first contact, else moves
     last_interaction_at forward. Idempotent and safe under concurrency. True on first contact."""
-    return (await touch_member(session, openid, now, source))[1]
+    return (await touch_member(session, openid, now, source, tz))[1]
 
 
 async def touch_member(
-    session: AsyncSession, openid: str, now: datetime, source: str = Source.OA
+    session: AsyncSession, openid: str, now: datetime, source: str = Source.OA, tz: ZoneInfo = DEFAULT_TZ
 ) -> tuple[Member | None, bool]:
     """`touch` in one statement that also returns the row it created or moved forward (None when the
-    row was touched less than TOUCH_GRANULARITY ago and nothing was written), and whether it is new."""
+    row was touched less than TOUCH_GRANULARITY ago in the same local day and nothing was written), and
+    whether it is new. A write also records the local day in interaction_day (once per member and day):
+    in the same statement on PostgreSQL, in a second one on SQLite (no DML in its CTEs)."""
     column = "mp_openid" if source == Source.MP else "openid"
-    params = {"who": openid, "now": now, "stale": now - TOUCH_GRANULARITY}
+    day = now.astimezone(tz).date()
+    params = {"who": openid, "now": now, "stale": _stale(now, tz), "day": day}
     row = await fetch_first(session, _TOUCH, params, column)
     if row is None:
         return None, False
+    if session.get_bind().dialect.name != "postgresql":
+        await fetch(session, _DAY, {"member": row["id"], "day": day})
     return attach(session, Member, row), row["created_at"] == now
 
 
@@ -169,7 +201,7 @@ async def sign_up(
 ) -> Signup:
     """Make the sender a member and credit the sign-up bonus (`signup:<member>`), in the caller's
     transaction; reward the referrer (`referral:<member>`) within the monthly limit."""
-    await touch(session, openid, now, source)
+    await touch(session, openid, now, source, ledger.tz)
     # The referrer is locked before the member: once this transaction has updated the member's row,
     # a second update makes PostgreSQL re-check its referrer_id key (FOR KEY SHARE on the referrer),
     # and two referees of one referrer then deadlock upgrading that to the ledger's FOR UPDATE.
@@ -251,14 +283,14 @@ async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: 
     await session.execute(update(Member).where(col(Member.id) == member_id).values(marketing_opt_out=opt_out))
 
 
-async def delete(session: AsyncSession, member_id: int) -> None:
+async def delete(session: AsyncSession, member_id: int, now: datetime | None = None) -> None:
     """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
     The openid is released, so the same person writing again starts as a new visitor."""
     await session.execute(
         update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
             birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
-            status=DELETED, marketing_opt_out=True,
+            status=DELETED, marketing_opt_out=True, deleted_at=now,
         )
     )
 

@@ -44,6 +44,7 @@ class Rules:
     streak_days: int = 7
     streak_bonus: int = 20
     points_per_yuan: int = 1
+    point_value_fen: int = 1  # what one point costs the programme, in fen (the reports' yuan figures)
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
     tier_window_months: int = 12
     expiry_months: int = 12

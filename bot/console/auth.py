@@ -51,6 +51,7 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "audit.read": ("admin", "analyst"),
     "exports": ("admin", "analyst"),
     "coupons.verify": ("admin", "clerk"),
+    "dashboard.read": ("admin", "operator", "analyst"),
 }
 
 

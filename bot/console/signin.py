@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.api.deps import ServicesDep, SettingsDep
-from bot.console import texts
+from bot.console import dashboard, texts
 from bot.console.auth import COOKIE, LOGIN_COOKIE, Checked, Console, Lockout, client_of, sessions_of
 from bot.console.pages import render
 from bot.crypto import secret_equals
@@ -81,5 +81,10 @@ async def sign_out(request: Request, console: Checked) -> RedirectResponse:
 
 
 @router.get("/admin", response_class=HTMLResponse)
-async def home(request: Request, console: Console) -> HTMLResponse:
+async def home(
+    request: Request, console: Console, days: Annotated[int, Query()] = dashboard.DEFAULT_RANGE,
+) -> HTMLResponse:
+    """The dashboard for the roles that may read it (`dashboard.read`); the plain landing page otherwise."""
+    if console.may("dashboard.read"):
+        return await dashboard.page(request, console, days)
     return render(request, "home.html", console, active="home")

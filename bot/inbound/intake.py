@@ -1,6 +1,7 @@
 """Everything the KV is asked before a handler runs, in one round trip: claim the delivery (the retry
 guard), open the customer-service window, decide whether the member's last interaction is due to be
-recorded, take the member's conversation lock and read the flow state under it.
+recorded (once a minute, and always on a new local day), take the member's conversation lock and read the
+flow state under it.
 
 One at a time these were five commands, each a round trip that costs the worker more CPU than the
 command costs Redis. A retry stops at the claim: nothing else is touched, as before.
@@ -13,11 +14,13 @@ lapses before WeChat's next retry, so that retry processes the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.inbound.dedupe import DeliveryGuard, Seen
 from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
 from storage import cswindow
+from storage.clock import local_date
 from storage.kv import KV, new_token
 from storage.members import TOUCH_GRANULARITY, touch_key
 
@@ -57,8 +60,9 @@ class Intake:
 
 
 class IntakeScript:
-    def __init__(self, kv: KV, guard: DeliveryGuard, conversation: Conversation) -> None:
+    def __init__(self, kv: KV, guard: DeliveryGuard, conversation: Conversation, tz: ZoneInfo) -> None:
         self.guard = guard
+        self.tz = tz
         self.conversation = conversation
         self._script = kv.script(_INTAKE)
 
@@ -68,9 +72,10 @@ class IntakeScript:
         quota, window, only_if_closed = opens or (0, 0, False)
         mode = "" if opens is None else "e" if only_if_closed else "m"
         token = new_token()
+        day = local_date(msg.received_at, self.tz)
         result = await self._script(
             [
-                self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid),
+                self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid, day),
                 self.conversation.lock_key(msg), self.conversation.store.key(source, openid),
             ],
             [

@@ -68,7 +68,7 @@ class ChatPipeline:
         self.services = services
         self.conversation = conversation
         self.guard = guard
-        self.intake = IntakeScript(services.kv, guard, conversation)
+        self.intake = IntakeScript(services.kv, guard, conversation, services.tz)
         self.deadline = deadline
         self.late_lease = late_lease
         self._late: set[asyncio.Task[Any]] = set()

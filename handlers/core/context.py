@@ -188,7 +188,9 @@ class ChatContext:
         transaction, if still due. Returns the row when the statement wrote it, else None."""
         if self.touch_due is None:
             return None
-        member, created = await members.touch_member(session, self.msg.openid, self.touch_due, self.msg.source)
+        member, created = await members.touch_member(
+            session, self.msg.openid, self.touch_due, self.msg.source, self.services.tz
+        )
         self.touch_due, self.first_contact = None, self.first_contact or created
         if member is not None:
             self._member, self._member_loaded = member, True

@@ -1,5 +1,6 @@
 """The tables (SQLModel), split by side: core (members, points, rewards, pushes, campaigns) and ops
-(operators, audit) and service (tickets). Importing this package registers every table on SQLModel.metadata."""
+(operators, audit), service (tickets) and reports (interaction days, KPI snapshots). Importing this package
+registers every table on SQLModel.metadata."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ from storage.models.core import (
     utc_column,
 )
 from storage.models.ops import AuditEntry, Operator
+from storage.models.reports import InteractionDay, KpiSnapshot
 from storage.models.service import Ticket, TicketMessage
 
 __all__ = [
-    "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "JobRun", "LateDelivery", "LedgerEntry",
+    "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "InteractionDay", "JobRun", "KpiSnapshot",
+    "LateDelivery", "LedgerEntry",
     "LotMovement", "Member", "Operator", "OutboundCall", "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder",
     "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff", "SubscribeCredit", "Ticket",
     "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",

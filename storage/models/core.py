@@ -91,6 +91,7 @@ class Member(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     # A duplicate membership merged into another (storage/merge.py): status deleted, this names the keeper.
     merged_into: int | None = None
+    deleted_at: datetime | None = Field(default=None, sa_column=utc_column())  # when the member left (reports)
 
 
 class Outbox(SQLModel, table=True):

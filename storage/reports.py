@@ -1,0 +1,351 @@
+"""The programme's daily figures (growth, spending, value, experience), computed in SQL over the tables
+into one `kpi_snapshot` row per local day, and read back as series. Pages never scan members: they read
+snapshots. Windows are programme-local days [start, end); "30d" is the 30 local days ending with the day.
+
+State that has no history (a lot's remaining points, a member's current status, subscribe credits) is
+read as it is when the job runs, so a rebuilt past day sees those as of now; counts of dated events
+(sign-ups, deletions, orders, ledger entries, pushes, interaction days, check-ins) are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, delete, distinct, false, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.enums import MemberStatus
+from storage.ledger import QUALIFYING_KINDS
+from storage.models import (
+    Anomaly,
+    Checkin,
+    InteractionDay,
+    KpiSnapshot,
+    LedgerEntry,
+    Member,
+    Outbox,
+    PointsLot,
+    PurchaseOrder,
+    Redemption,
+    SubscribeCredit,
+)
+from storage.rules import Rules
+
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "growth": ("followers", "members", "signups", "deletions", "net_growth", "referral_share_30d", "yoy_growth"),
+    "spending": ("orders", "sales_yuan", "aov_yuan", "repeat_rate_90d", "top1_share_365d"),
+    "value": (
+        "points_issued", "points_redeemed", "points_expired", "redemption_rate_12m", "coupon_use_rate_12m",
+        "liability_points", "liability_yuan", "expiring_30d", "expiring_60d", "expiring_90d",
+        "expiring_30d_yuan", "expiring_60d_yuan", "expiring_90d_yuan",
+    ),
+    "experience": (
+        "active_members", "interactions_per_active", "touches_share_3_5", "touches_share_0", "touches_mean",
+        "push_reach", "push_conversion_7d", "undeliverable", "open_anomalies", "checkin_participation",
+    ),
+}
+FIGURES = tuple(name for names in DIMENSIONS.values() for name in names)
+# The seeds' targets: (low, high); None for an open side. Rates are fractions.
+TARGETS: dict[str, tuple[float | None, float | None]] = {
+    "redemption_rate_12m": (0.50, None),  # industry average 0.35 (AVERAGES)
+    "interactions_per_active": (3, None),
+    "touches_mean": (3, 5),
+    "push_conversion_7d": (0.15, None),
+    "top1_share_365d": (0.55, None),
+    "push_reach": (0.60, None),
+    "yoy_growth": (0.25, None),
+}
+AVERAGES: dict[str, float] = {"redemption_rate_12m": 0.35}
+
+
+@dataclass(frozen=True)
+class Window:
+    day: date
+    start: datetime  # the local day's first instant
+    end: datetime  # the next local day's first instant
+
+    @classmethod
+    def of(cls, day: date, tz: ZoneInfo) -> Window:
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        return cls(day, start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
+
+    def days_back(self, days: int) -> datetime:
+        """The first instant of the window of `days` local days ending with this one."""
+        return datetime.combine(self.day - timedelta(days=days - 1), self.start.timetz())
+
+
+def _ratio(part: Any, whole: Any, digits: int = 4) -> float | None:
+    return round(float(part or 0) / float(whole), digits) if whole else None
+
+
+def _yuan(fen: Any) -> float:
+    return round(float(fen or 0) / 100, 2)
+
+
+async def _one(session: AsyncSession, query: Any) -> Any:
+    return (await session.execute(query)).one()
+
+
+def _members_at(end: datetime) -> Any:
+    """Members (signed up) who had not left by `end`."""
+    return and_(
+        col(Member.joined_at) < end,
+        or_(
+            and_(col(Member.deleted_at).is_(None), col(Member.status) != MemberStatus.DELETED),
+            col(Member.deleted_at) >= end,
+        ),
+    )
+
+
+def _year_before(day: date) -> date:
+    return day.replace(year=day.year - 1, day=28) if (day.month, day.day) == (2, 29) else day.replace(year=day.year - 1)
+
+
+async def growth(session: AsyncSession, w: Window, tz: ZoneInfo) -> dict[str, Any]:
+    in_day = and_(col(Member.joined_at) >= w.start, col(Member.joined_at) < w.end)
+    in_30 = and_(col(Member.joined_at) >= w.days_back(30), col(Member.joined_at) < w.end)
+    referred = col(Member.referrer_id).is_not(None)
+    row = await _one(session, select(
+        func.count().filter(col(Member.created_at) < w.end, col(Member.status) == MemberStatus.ACTIVE),
+        func.count().filter(_members_at(w.end)),
+        func.count().filter(in_day),
+        func.count().filter(col(Member.deleted_at) >= w.start, col(Member.deleted_at) < w.end),
+        func.count().filter(in_30), func.count().filter(in_30, referred),
+        func.count().filter(_members_at(Window.of(_year_before(w.day), tz).end)),
+    ))
+    followers, members, signups, deletions, joined_30, referred_30, year_ago = (int(v or 0) for v in row)
+    return {
+        "followers": followers, "members": members, "signups": signups, "deletions": deletions,
+        "net_growth": signups - deletions, "referral_share_30d": _ratio(referred_30, joined_30),
+        "yoy_growth": round(members / year_ago - 1, 4) if year_ago else None,
+    }
+
+
+_NET_FEN = col(PurchaseOrder.amount_fen) - col(PurchaseOrder.refunded_fen)
+_PAID = _NET_FEN > 0  # a fully refunded order is no paid order
+
+
+async def spending(session: AsyncSession, w: Window) -> dict[str, Any]:
+    orders, sales = await _one(session, select(func.count(), func.coalesce(func.sum(_NET_FEN), 0)).where(
+        _PAID, col(PurchaseOrder.created_at) >= w.start, col(PurchaseOrder.created_at) < w.end,
+    ))
+    per_member = (
+        select(func.count().label("n")).where(
+            _PAID, col(PurchaseOrder.created_at) >= w.days_back(90), col(PurchaseOrder.created_at) < w.end,
+        ).group_by(col(PurchaseOrder.member_id)).subquery()
+    )
+    buyers, repeat = await _one(session, select(func.count(), func.count().filter(per_member.c.n >= 2)))
+    return {
+        "orders": int(orders), "sales_yuan": _yuan(sales), "aov_yuan": _yuan(sales / orders) if orders else None,
+        "repeat_rate_90d": _ratio(repeat, buyers), "top1_share_365d": await _top1_share(session, w),
+    }
+
+
+async def _top1_share(session: AsyncSession, w: Window) -> float | None:
+    """The share of member sales in 365 days that the top 1 % of buyers (at least one) made."""
+    per_member = (
+        select(func.sum(_NET_FEN).label("fen")).where(
+            _PAID, col(PurchaseOrder.created_at) >= w.days_back(365), col(PurchaseOrder.created_at) < w.end,
+        ).group_by(col(PurchaseOrder.member_id)).subquery()
+    )
+    ranked = select(
+        per_member.c.fen, func.row_number().over(order_by=per_member.c.fen.desc()).label("rank"),
+        func.count().over().label("buyers"),
+    ).subquery()
+    top, total = await _one(session, select(
+        func.sum(case((ranked.c.rank <= (ranked.c.buyers + 99) // 100, ranked.c.fen), else_=0)),
+        func.sum(ranked.c.fen),
+    ))
+    return _ratio(top, total)
+
+
+def _points(kinds: tuple[str, ...], start: datetime, end: datetime) -> Any:
+    return func.coalesce(func.sum(col(LedgerEntry.delta)).filter(
+        col(LedgerEntry.kind).in_(kinds), col(LedgerEntry.created_at) >= start, col(LedgerEntry.created_at) < end,
+    ), 0)
+
+
+async def value(session: AsyncSession, w: Window, rules: Rules) -> dict[str, Any]:
+    year = w.days_back(365)
+    issued, redeemed, expired, issued_12m, redeemed_12m, liability = (int(v) for v in await _one(session, select(
+        _points(QUALIFYING_KINDS, w.start, w.end), _points(("redeem", "cancel"), w.start, w.end),
+        _points(("expire",), w.start, w.end), _points(QUALIFYING_KINDS, year, w.end),
+        _points(("redeem", "cancel"), year, w.end),
+        func.coalesce(func.sum(col(LedgerEntry.delta)).filter(col(LedgerEntry.created_at) < w.end), 0),
+    ).where(col(LedgerEntry.created_at) < w.end)))
+    coupons, used = await _one(session, select(
+        func.count().filter(col(Redemption.status) != "cancelled"), func.count(col(Redemption.used_at)),
+    ).where(col(Redemption.created_at) >= year, col(Redemption.created_at) < w.end))
+    expiring = await _one(session, select(*(
+        func.coalesce(func.sum(col(PointsLot.remaining)).filter(
+            col(PointsLot.expires_at) < w.end + timedelta(days=days)), 0)
+        for days in (30, 60, 90)
+    )).where(col(PointsLot.expires_at) >= w.end, col(PointsLot.remaining) > 0))
+    fen = rules.point_value_fen
+    figures: dict[str, Any] = {
+        "points_issued": issued, "points_redeemed": -redeemed, "points_expired": -expired,
+        "redemption_rate_12m": _ratio(-redeemed_12m, issued_12m), "coupon_use_rate_12m": _ratio(used, coupons),
+        "liability_points": liability, "liability_yuan": _yuan(liability * fen),
+    }
+    for days, points in zip((30, 60, 90), expiring, strict=True):
+        figures[f"expiring_{days}d"] = int(points)
+        figures[f"expiring_{days}d_yuan"] = _yuan(int(points) * fen)
+    return figures
+
+
+async def experience(session: AsyncSession, w: Window, templates: bool = False) -> dict[str, Any]:
+    month = w.days_back(30)
+    first_day = w.day - timedelta(days=29)
+    days = (
+        select(col(InteractionDay.member_id), func.count().label("n"))
+        .where(col(InteractionDay.day) >= first_day, col(InteractionDay.day) <= w.day)
+        .group_by(col(InteractionDay.member_id)).subquery()
+    )
+    active, interactions, checked_in = await _one(session, select(
+        func.count(days.c.member_id), func.coalesce(func.sum(days.c.n), 0),
+        func.count(distinct(col(Checkin.member_id))),
+    ).select_from(Member).join(days, days.c.member_id == Member.id).outerjoin(
+        Checkin, and_(col(Checkin.member_id) == Member.id, col(Checkin.day) == w.day),
+    ).where(_members_at(w.end)))
+    figures = {
+        "active_members": int(active), "interactions_per_active": _ratio(interactions, active, 2),
+        "checkin_participation": _ratio(checked_in, active),
+    }
+    figures.update(await _touches(session, w, month))
+    figures.update(await _pushes(session, w, templates))
+    figures["open_anomalies"] = int((await _one(session, select(func.count()).where(
+        col(Anomaly.created_at) < w.end,
+        or_(col(Anomaly.resolved_at) >= w.end,
+            and_(col(Anomaly.resolved_at).is_(None), col(Anomaly.state) != "resolved")),
+    )))[0])
+    return figures
+
+
+async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[str, Any]:
+    """Marketing pushes sent to each member in the 30 days: mean, share at 0, share within 3-5, histogram."""
+    sent = (
+        select(col(Outbox.member_id), func.count().label("n")).where(
+            col(Outbox.category) == "marketing", col(Outbox.status) == "sent",
+            col(Outbox.sent_at) >= since, col(Outbox.sent_at) < w.end,
+        ).group_by(col(Outbox.member_id)).subquery()
+    )
+    n = func.coalesce(sent.c.n, 0)
+    bucket = case((n >= 6, 6), else_=n)
+    rows = (await session.execute(
+        select(bucket, func.count()).select_from(Member).outerjoin(sent, sent.c.member_id == Member.id)
+        .where(_members_at(w.end)).group_by(bucket)
+    )).all()
+    hist = {("6+" if int(b) == 6 else str(int(b))): int(c) for b, c in rows}
+    total = sum(hist.values())
+    touches = (await _one(session, select(func.coalesce(func.sum(n), 0)).select_from(Member).outerjoin(
+        sent, sent.c.member_id == Member.id).where(_members_at(w.end))))[0]
+    return {
+        "touches_mean": _ratio(touches, total, 2), "touches_share_0": _ratio(hist.get("0", 0), total),
+        "touches_share_3_5": _ratio(sum(hist.get(k, 0) for k in ("3", "4", "5")), total), "touches_hist": hist,
+    }
+
+
+async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str, Any]:
+    opted_in = and_(
+        _members_at(w.end), col(Member.status) == MemberStatus.ACTIVE, col(Member.marketing_opt_out).is_(False),
+    )
+    credit = select(col(SubscribeCredit.id)).where(
+        col(SubscribeCredit.openid) == Member.mp_openid, col(SubscribeCredit.credits) > 0,
+    ).exists()
+    # A legal channel (PRODUCT.md "How a push reaches a member"): the 48 h customer-service window (its
+    # send quota lives in the KV and is not counted), a template message, a subscribe credit.
+    oa = col(Member.openid).is_not(None)
+    window = and_(oa, col(Member.last_interaction_at) >= w.end - timedelta(hours=48))
+    eligible, reachable = await _one(session, select(
+        func.count(), func.count().filter(or_(window, credit, oa if templates else false())),
+    ).where(opted_in))
+    reason = func.coalesce(func.substr(col(Outbox.last_error), 1, 60), "").label("reason")
+    reasons = (await session.execute(
+        select(reason, func.count()).where(
+            col(Outbox.status) == "undeliverable", col(Outbox.created_at) >= w.start, col(Outbox.created_at) < w.end,
+        ).group_by(reason)
+    )).all()
+    return {
+        "push_reach": _ratio(reachable, eligible), "push_conversion_7d": await _conversion(session, w),
+        "undeliverable": sum(int(c) for _, c in reasons), "undeliverable_reasons": {r: int(c) for r, c in reasons},
+    }
+
+
+async def _conversion(session: AsyncSession, w: Window) -> float | None:
+    """Marketing pushes sent in the 30 days ending a week before the day's end, whose recipient checked in,
+    redeemed or ordered within 7 days after."""
+    end = w.end - timedelta(days=7)
+    if session.get_bind().dialect.name == "postgresql":
+        after: Any = col(Outbox.sent_at) + literal_column("interval '7 days'")
+    else:  # SQLite keeps naive UTC text (storage.models.UTCDateTime), which datetime() reads and writes
+        after = func.datetime(col(Outbox.sent_at), "+7 days")
+
+    def acted(model: Any) -> Any:
+        return select(model.id).where(
+            model.member_id == Outbox.member_id, model.created_at > Outbox.sent_at, model.created_at <= after,
+        ).exists()
+
+    sent, converted = await _one(session, select(
+        func.count(), func.count().filter(or_(acted(Checkin), acted(Redemption), acted(PurchaseOrder))),
+    ).where(
+        col(Outbox.category) == "marketing", col(Outbox.status) == "sent",
+        col(Outbox.sent_at) >= end - timedelta(days=30), col(Outbox.sent_at) < end,
+    ))
+    return _ratio(converted, sent)
+
+
+async def compute(
+    session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules, *, templates: bool = False,
+) -> dict[str, Any]:
+    """Every figure of one local day (see DIMENSIONS), read-only. `templates`: a template message is
+    configured, so every opted-in member with an Official Account openid can be reached by one."""
+    w = Window.of(day, tz)
+    figures: dict[str, Any] = {}
+    figures.update(await growth(session, w, tz))
+    figures.update(await spending(session, w))
+    figures.update(await value(session, w, rules))
+    figures.update(await experience(session, w, templates))
+    return figures
+
+
+async def snapshot(
+    session: AsyncSession, day: date, tz: ZoneInfo, rules: Rules, now: datetime, *, templates: bool = False,
+) -> dict[str, Any]:
+    """Compute the day and store it, replacing any earlier row for that day (idempotent)."""
+    figures = await compute(session, day, tz, rules, templates=templates)
+    await session.execute(delete(KpiSnapshot).where(col(KpiSnapshot.day) == day))
+    session.add(KpiSnapshot(day=day, figures=json.dumps(figures, sort_keys=True), computed_at=now))
+    await session.flush()
+    return figures
+
+
+async def series(session: AsyncSession, first: date, last: date) -> list[tuple[date, dict[str, Any]]]:
+    """The stored snapshots from `first` to `last` (local days, both included), oldest first."""
+    rows = (await session.execute(
+        select(col(KpiSnapshot.day), col(KpiSnapshot.figures))
+        .where(col(KpiSnapshot.day) >= first, col(KpiSnapshot.day) <= last).order_by(col(KpiSnapshot.day))
+    )).all()
+    return [(day, json.loads(text)) for day, text in rows]
+
+
+def as_series(rows: list[tuple[date, dict[str, Any]]]) -> dict[str, Any]:
+    """Snapshots as the KPI API and the dashboard hand them out: the days, one list per figure aligned
+    with them (None where a day lacks it), and the seeds' targets."""
+    names = [*FIGURES, "touches_hist", "undeliverable_reasons"]
+    return {
+        "days": [day.isoformat() for day, _ in rows],
+        "series": {name: [figures.get(name) for _, figures in rows] for name in names},
+        "targets": {name: list(bounds) for name, bounds in TARGETS.items()},
+        "averages": AVERAGES,
+    }
+
+
+async def latest_day(session: AsyncSession) -> date | None:
+    return await session.scalar(select(func.max(col(KpiSnapshot.day))))
+
+
