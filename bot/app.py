@@ -108,7 +108,7 @@ def create_app(
         client = http or httpx.AsyncClient(timeout=10)
         api = make_api(settings, client, kv, db, clock)
         services.qr = WeChatQr(api)
-        linker = IdentityLinker(api, db, clock)
+        linker = IdentityLinker(api, db, clock, settings.tz)
         pipeline = ChatPipeline(
             services, conversation, guard, deadline=settings.reply_deadline,
             late_lease=settings.late_lease, on_first_contact=linker.first_contact if linker.live else None,

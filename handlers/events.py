@@ -21,7 +21,7 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
         await ctx.record_touch(session)  # a first contact's row exists before anything is set on it
         if msg.event == "subscribe":
             await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
-        await members.record_referrer(session, msg.openid, msg.source, scene_value, now)
+        await members.record_referrer(session, msg.openid, msg.source, scene_value, now, ctx.services.tz)
     ctx.forget_member()
     if await ctx.joined_member() is not None:
         return Text(texts.WELCOME_BACK if msg.event == "subscribe" else texts.already_member)

@@ -263,9 +263,11 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     return True
 
 
-async def record_referrer(session: AsyncSession, openid: str, source: str, code: str, now: datetime) -> bool:
+async def record_referrer(
+    session: AsyncSession, openid: str, source: str, code: str, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+) -> bool:
     """From a `ref_<code>` QR scene: remember who invited a not-yet-member (first referrer wins)."""
-    await touch(session, openid, now, source)
+    await touch(session, openid, now, source, tz)
     referrer = await session.scalar(
         select(Member).where(col(Member.referral_code) == code.upper()).where(col(Member.status) != DELETED)
     )
@@ -299,12 +301,12 @@ async def delete(session: AsyncSession, member_id: int, now: datetime | None = N
 
 
 async def link_unionid(
-    session: AsyncSession, *, openid: str, source: str, unionid: str, now: datetime
+    session: AsyncSession, *, openid: str, source: str, unionid: str, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
 ) -> Member:
     """Bind a unionid to the member behind (source, openid). When the other door already has a row
     with that unionid, the two become one: a visitor row hands its door over to the row that holds
     the membership. Two separate memberships are left apart and raised for operators."""
-    await touch(session, openid, now, source)
+    await touch(session, openid, now, source, tz)
     mine = await session.scalar(
         select(Member).where(_openid_column(source) == openid).with_for_update()
         .execution_options(populate_existing=True)

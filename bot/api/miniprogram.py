@@ -111,9 +111,10 @@ async def login(body: LoginIn, services: ServicesDep, api: WeChatDep) -> LoginOu
     async with services.db.unit_of_work() as db:
         member: Member | None
         if unionid:
-            member = await members.link_unionid(db, openid=openid, source="mp", unionid=str(unionid), now=now)
+            member = await members.link_unionid(db, openid=openid, source="mp", unionid=str(unionid), now=now,
+                                                 tz=services.tz)
         else:
-            await members.touch(db, openid, now, "mp")
+            await members.touch(db, openid, now, "mp", services.tz)
             member = await members.by_openid(db, openid, "mp")
     token = secrets.token_urlsafe(32)
     stored = Session(mp_openid=openid, unionid=unionid, session_key=services.pii.encrypt(str(answer["session_key"])))
@@ -358,7 +359,7 @@ async def signup(body: SignupIn, services: ServicesDep, session: SessionDep, api
                                   phone=phone, birthday=born, now=services.clock.now())
             if session.unionid:
                 await members.link_unionid(db, openid=session.mp_openid, source="mp", unionid=session.unionid,
-                                           now=services.clock.now())
+                                           now=services.clock.now(), tz=services.tz)
     except DomainError as exc:
         raise _refusal(exc) from None
     return await _me(services, await _member(services, session))

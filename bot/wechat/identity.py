@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from zoneinfo import ZoneInfo
 
 from bot.wechat.client import NETWORK_ERROR, WeChatAPI, WeChatError
 from storage import members
@@ -20,8 +21,8 @@ class IdentityLinker:
     # First contact is the only time user/info is asked, so a busy answer is retried a little later.
     retry_after: tuple[float, ...] = (1.0, 5.0)
 
-    def __init__(self, api: WeChatAPI, db: Database, clock: Clock) -> None:
-        self.api, self.db, self.clock = api, db, clock
+    def __init__(self, api: WeChatAPI, db: Database, clock: Clock, tz: ZoneInfo) -> None:
+        self.api, self.db, self.clock, self.tz = api, db, clock, tz
 
     @property
     def live(self) -> bool:
@@ -44,5 +45,5 @@ class IdentityLinker:
         if unionid:
             async with self.db.unit_of_work() as session:
                 await members.link_unionid(
-                    session, openid=openid, source=Source.OA, unionid=str(unionid), now=self.clock.now()
+                    session, openid=openid, source=Source.OA, unionid=str(unionid), now=self.clock.now(), tz=self.tz,
                 )
