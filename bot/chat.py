@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import campaign_create, delete_account, redeem, signup
+from flows import campaign_create, delete_account, redeem, signup, verify_coupon
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
 from handlers import campaigns, events, fallback, members, points, rewards
@@ -24,7 +24,7 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow]
+    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow, verify_coupon.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation:

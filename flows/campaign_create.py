@@ -118,7 +118,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Done([Text(texts.CAMPAIGN_DECLINED)])
     if msg.command not in YES:
         return Stay([Text(texts.CAMPAIGN_CONFIRM_AGAIN)])
-    if await ctx.staff_role() is None:
+    if await ctx.staff_role() not in ("manager", "admin"):
         return Abort([Text(await ctx.help_text())])
     data = state.data
     async with ctx.db.unit_of_work() as session:

@@ -325,6 +325,18 @@ ANNOUNCE = {
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
 
+# --- a clerk verifies a coupon in the chat (核销 CODE) ---------------------------------------------
+CLERK_CONFIRM = (
+    "券码 {code}：{reward}\n持有人：{owner}\n有效期至 {expires}\n门店 {store}，回复「是」确认核销，回复「否」放弃。"
+)
+CLERK_UNKNOWN = "没有找到券码 {code}，请核对后重试。"
+CLERK_USED = "券码 {code} 已于 {at} 在门店 {store} 核销，不能重复使用。"
+CLERK_CANCELLED = "券码 {code} 已作废，不能核销。"
+CLERK_EXPIRED = "券码 {code} 已于 {at} 过期，不能核销。"
+CLERK_DONE = "已核销：{code}（{reward}），门店 {store}。"
+CLERK_DECLINED = "已放弃核销，券码未使用。"
+CLERK_CONFIRM_AGAIN = "请回复「是」确认核销，或「否」放弃。"
+
 # --- domain errors --------------------------------------------------------------------------------
 code_used = "该券码已核销，不能重复使用。"
 error_invalid = "输入的内容不符合要求，请检查后再试。"  # an operator's adjustment refused (members never meet it)

@@ -36,3 +36,12 @@ async def find(session: AsyncSession, code: str) -> Coupon | None:
         if row is not None:
             return Coupon(*row)
     return None
+
+
+async def verified(session: AsyncSession, store: str | None = None, *, limit: int = 50) -> list[Redemption]:
+    """Newest first: the coupons used (核销), at `store` only when one is named."""
+    stmt = select(Redemption).where(col(Redemption.status) == "used")
+    if store is not None:
+        stmt = stmt.where(col(Redemption.store) == store)
+    stmt = stmt.order_by(col(Redemption.used_at).desc(), col(Redemption.id).desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())

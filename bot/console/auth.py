@@ -49,6 +49,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "audit.read": ("admin", "analyst"),
     "exports": ("admin", "analyst"),
     "coupons.verify": ("admin", "clerk"),
+    "stores.read": ("admin", "operator", "analyst"),
+    "stores.write": ("admin",),
 }
 
 

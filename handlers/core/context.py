@@ -126,13 +126,13 @@ class ChatContext:
             self._member, self._member_loaded = loaded, True
             self._staff_loaded = True
         member = await self.joined_member() is not None
-        return texts.help_menu(member=member, staff=await self.staff_role() is not None, more=more)
+        return texts.help_menu(member=member, staff=await self.staff_role() in ("manager", "admin"), more=more)
 
     def known_help_text(self) -> str:
         """The menu from what this message already loaded, without asking the database (after a failure);
         the visitor's when nothing is known."""
         member = self._member_loaded and self._member is not None and self._member.joined_at is not None
-        staff = self._staff_loaded and self._staff_role is not None
+        staff = self._staff_loaded and self._staff_role in ("manager", "admin")
         return texts.help_menu(member=member, staff=staff)
 
     def note_unknown(self, kind: str, key: str) -> None:

@@ -28,11 +28,11 @@ from storage.models.core import (
     WinbackOffer,
     utc_column,
 )
-from storage.models.ops import AuditEntry, Operator
+from storage.models.ops import AuditEntry, Operator, Store
 
 __all__ = [
     "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "JobRun", "LateDelivery", "LedgerEntry",
     "LotMovement", "Member", "Operator", "OutboundCall", "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder",
-    "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff", "SubscribeCredit", "UTCDateTime",
+    "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff", "Store", "SubscribeCredit", "UTCDateTime",
     "WinbackOffer", "utc_column",
 ]

@@ -307,6 +307,7 @@ class Redemption(SQLModel, table=True):
         UniqueConstraint("request_key", name="uq_redemption_request_key"),
         UniqueConstraint("code", name="uq_redemption_code"),
         Index("ix_redemption_member", "member_id", "created_at"),
+        Index("ix_redemption_store_used", "store", "used_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -320,6 +321,8 @@ class Redemption(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=utc_column())
     cancelled_at: datetime | None = Field(default=None, sa_column=utc_column())
+    store: str | None = Field(default=None, max_length=32)  # the store that verified it (核销)
+    used_by: str | None = Field(default=None, max_length=64)  # who verified it: operator, `store:<code>`, clerk
 
 
 class RedemptionQuote(SQLModel, table=True):
@@ -409,17 +412,20 @@ class OutboundCall(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """Community managers and admins: they may start, inspect and end campaigns from the chat."""
+    """Community managers and admins: they may start, inspect and end campaigns from the chat. A clerk,
+    bound to a store, verifies coupons in the chat (`核销 CODE`)."""
 
     __tablename__ = "staff"
     __table_args__ = (
         UniqueConstraint("openid", name="uq_staff_openid"),
-        CheckConstraint("role IN ('manager', 'admin')", name="ck_staff_role"),
+        CheckConstraint("role IN ('manager', 'admin', 'clerk')", name="ck_staff_role"),
+        CheckConstraint("role != 'clerk' OR store IS NOT NULL", name="ck_staff_clerk_store"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     openid: str = Field(max_length=64)
     role: str = Field(max_length=16)
+    store: str | None = Field(default=None, max_length=32)
     added_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
