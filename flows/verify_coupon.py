@@ -16,6 +16,7 @@ from storage import audit, coupons, staff
 from storage.errors import ConflictError, NotFoundError
 from storage.members import mask_phone
 
+WORD = "核销"
 YES, NO = {"是", "yes", "y", "确认", "确定"}, {"否", "no", "n", "不"}
 
 
@@ -44,8 +45,16 @@ async def _look_up(ctx: ChatContext, code: str) -> tuple[str | None, coupons.Cou
         return await staff.clerk_store(session, ctx.msg.openid), await coupons.find(session, code)
 
 
+def _typed_code(ctx: ChatContext, state: FlowState) -> str:
+    """The code as typed (the command's argument is casefolded; pool codes keep the POS's case)."""
+    raw = (ctx.msg.text or "").strip()
+    if raw.startswith(WORD):
+        return raw[len(WORD):].strip()
+    return str(state.data.get("code", "")).strip()
+
+
 async def begin(ctx: ChatContext, state: FlowState) -> Answer:
-    code = str(state.data.get("code", "")).strip()
+    code = _typed_code(ctx, state)
     store, found = await _look_up(ctx, code)
     if store is None:
         return Abort([Text(await ctx.help_text())])
@@ -89,6 +98,6 @@ flow = Flow(
     name="verify_coupon",
     begin=begin,
     steps={"confirm": confirm},
-    entry=(Command("核销", arg="code", arg_required=True), is_clerk),
+    entry=(Command(WORD, arg="code", arg_required=True), is_clerk),
     ttl=300,
 )
