@@ -325,6 +325,9 @@ ANNOUNCE = {
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
 
+# --- the member code at the till (会员码) -----------------------------------------------------------
+MEMBER_CODE = "您的会员码：{code}\n请在 {seconds} 秒内出示给收银员，仅可使用一次。需要新的会员码请再次回复「会员码」。"
+
 # --- a clerk verifies a coupon in the chat (核销 CODE) ---------------------------------------------
 CLERK_CONFIRM = (
     "券码 {code}：{reward}\n持有人：{owner}\n有效期至 {expires}\n门店 {store}，回复「是」确认核销，回复「否」放弃。"

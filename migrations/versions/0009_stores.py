@@ -1,4 +1,4 @@
-"""stores: the store table (API credential hashed), redemption.store/used_by, staff clerks bound to a store
+"""stores and the till: store table, redemption.store/used_by, staff clerks, order store/channel/items
 
 Revision ID: 0009
 Revises: 0008
@@ -37,6 +37,21 @@ def upgrade() -> None:
         batch.add_column(sa.Column('store', sa.String(length=32), nullable=True))
         batch.add_column(sa.Column('used_by', sa.String(length=64), nullable=True))
     op.create_index('ix_redemption_store_used', 'redemption', ['store', 'used_at'])
+    with op.batch_alter_table('purchase_order') as batch:
+        batch.add_column(sa.Column('store', sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column('channel', sa.String(length=32), nullable=True))
+    op.create_index('ix_purchase_order_store', 'purchase_order', ['store'])
+    op.create_table('order_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('category', sa.String(length=40), nullable=False),
+    sa.Column('qty', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_order.id']),
+    sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_order_item_order_id', 'order_item', ['order_id'])
     with op.batch_alter_table('staff') as batch:
         batch.add_column(sa.Column('store', sa.String(length=32), nullable=True))
         batch.drop_constraint('ck_staff_role', type_='check')
@@ -50,6 +65,12 @@ def downgrade() -> None:
         batch.drop_constraint('ck_staff_clerk_store', type_='check')
         batch.drop_constraint('ck_staff_role', type_='check')
         batch.create_check_constraint('ck_staff_role', "role IN ('manager', 'admin')")
+        batch.drop_column('store')
+    op.drop_index('ix_order_item_order_id', table_name='order_item')
+    op.drop_table('order_item')
+    op.drop_index('ix_purchase_order_store', table_name='purchase_order')
+    with op.batch_alter_table('purchase_order') as batch:
+        batch.drop_column('channel')
         batch.drop_column('store')
     op.drop_index('ix_redemption_store_used', table_name='redemption')
     with op.batch_alter_table('redemption') as batch:

@@ -13,6 +13,7 @@ from storage.models.core import (
     LedgerEntry,
     LotMovement,
     Member,
+    OrderItem,
     OutboundCall,
     Outbox,
     OutboxAttempt,
@@ -32,7 +33,8 @@ from storage.models.ops import AuditEntry, Operator, Store
 
 __all__ = [
     "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "JobRun", "LateDelivery", "LedgerEntry",
-    "LotMovement", "Member", "Operator", "OutboundCall", "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder",
+    "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall", "Outbox", "OutboxAttempt", "PointsLot",
+    "PurchaseOrder",
     "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff", "Store", "SubscribeCredit", "UTCDateTime",
     "WinbackOffer", "utc_column",
 ]

@@ -228,6 +228,21 @@ class PurchaseOrder(SQLModel, table=True):
     refunded_fen: int = 0
     refunded_points: int = 0
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    store: str | None = Field(default=None, max_length=32, index=True)  # for the reports, as the POS sent it
+    channel: str | None = Field(default=None, max_length=32)
+
+
+class OrderItem(SQLModel, table=True):
+    """One line of a paid order as the POS sent it (optional), for the reports."""
+
+    __tablename__ = "order_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="purchase_order.id", index=True)
+    sku: str = Field(max_length=64)
+    category: str = Field(default="", max_length=40)
+    qty: int
+    amount_fen: int
 
 
 class Anomaly(SQLModel, table=True):
