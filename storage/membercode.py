@@ -1,6 +1,6 @@
 """The dynamic member code (会员码): a one-time code valid 60 seconds that finds a member at the till
 without their phone. The code is `<member id><6 digits>`; the digits are an HMAC of the moment it was
-issued under the member's own secret, derived from PII_KEY and the member id (the keyed lookup hash),
+issued (and a nonce) under the member's own secret, derived from PII_KEY and the member id (the keyed lookup hash),
 so no secret is stored. The KV remembers when each member's live code was issued (a new one replaces
 it); a lookup consumes it, so a code works once, at one store."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import datetime
 
 from storage.kv import KV
@@ -23,15 +24,15 @@ def _secret(pii: PiiProtector, member_id: int) -> bytes:
     return pii.lookup_hash(f"member-code:{member_id}").encode()
 
 
-def _digits(pii: PiiProtector, member_id: int, issued: int) -> str:
+def _digits(pii: PiiProtector, member_id: int, issued: str) -> str:
     mac = hmac.new(_secret(pii, member_id), f"{member_id}:{issued}".encode(), hashlib.sha256).digest()
     return f"{int.from_bytes(mac[:8], 'big') % 10 ** DIGITS:0{DIGITS}d}"
 
 
 async def issue(kv: KV, pii: PiiProtector, member_id: int, now: datetime) -> str:
     """A fresh code for the member; any earlier one stops working."""
-    issued = int(now.timestamp())
-    await kv.set(_KEY.format(member_id=member_id), str(issued), ex=_KV_LIFETIME)
+    issued = f"{int(now.timestamp())}:{secrets.token_hex(4)}"  # the nonce: two codes in a second differ
+    await kv.set(_KEY.format(member_id=member_id), issued, ex=_KV_LIFETIME)
     return f"{member_id}{_digits(pii, member_id, issued)}"
 
 
@@ -42,11 +43,11 @@ async def consume(kv: KV, pii: PiiProtector, code: str, now: datetime) -> int | 
         return None
     member_id, digits = int(code[:-DIGITS]), code[-DIGITS:]
     key = _KEY.format(member_id=member_id)
-    raw = await kv.get(key)
-    if raw is None or not raw.isdigit():
+    issued = await kv.get(key)
+    seconds = (issued or "").partition(":")[0]
+    if issued is None or not seconds.isdigit():
         return None
-    issued = int(raw)
-    if not 0 <= now.timestamp() - issued <= VALID_SECONDS:
+    if not 0 <= now.timestamp() - int(seconds) <= VALID_SECONDS:
         return None
     if not hmac.compare_digest(digits, _digits(pii, member_id, issued)):
         return None
