@@ -173,9 +173,12 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
         else:
             updates[key] = value
     rules = replace(Rules(), **updates)
-    unknown = sorted({name for name, _ in rules.tier_discounts} - {t.name for t in rules.tiers})
-    if unknown:
+    names = {t.name for t in rules.tiers}
+    unknown = sorted({name for name, _ in rules.tier_discounts} - names)
+    if unknown and "tier_discounts" in updates:
         raise RulesError(f"tier_discounts names tiers that do not exist: {', '.join(unknown)}")
+    if unknown:  # own tiers and no discounts of their own: the defaults of the tiers that remain
+        rules = replace(rules, tier_discounts=tuple(d for d in rules.tier_discounts if d[0] in names))
     for key in ("quiet_start_hour", "quiet_end_hour"):
         if not 0 <= getattr(rules, key) <= 23:
             raise RulesError(f"{key} must be an hour from 0 to 23")
