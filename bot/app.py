@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from bot import apidocs
-from bot.api import admin, admin_anomalies, admin_kpis, admin_members, health, miniprogram, orders
+from bot.api import admin, admin_anomalies, admin_kpis, admin_members, health, miniprogram, orders, pos, store
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
@@ -161,6 +161,8 @@ def create_app(
     app.include_router(mini_program)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(store.router)
+    app.include_router(pos.router)
     app.include_router(admin.router)
     app.include_router(admin_members.router)
     app.include_router(admin_anomalies.router)

@@ -1,4 +1,5 @@
-"""Member rights in the chat: marketing opt-out and opt-in, and what we hold about the member."""
+"""Member rights in the chat: marketing opt-out and opt-in, what we hold about the member, and the
+dynamic member code shown at the till (会员码)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from handlers.core.filters import Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage import members
+from storage import membercode, members
 from storage.rows import row_id
 
 router = Router("members")
@@ -55,3 +56,12 @@ async def my_data(msg: Inbound, ctx: ChatContext) -> Reply:
         entries=entries, code=member.referral_code or texts.NOT_SET,
         marketing=texts.MARKETING_OFF if member.marketing_opt_out else texts.MARKETING_ON,
     ))
+
+
+@router.on(Command("会员码", "membercode"), name="member_code")
+async def member_code(msg: Inbound, ctx: ChatContext) -> Reply:
+    member = await ctx.joined_member()
+    if member is None:
+        return Text(await ctx.help_text())
+    code = await membercode.issue(ctx.kv, ctx.services.pii, row_id(member), ctx.clock.now())
+    return Text(texts.MEMBER_CODE.format(code=code, seconds=membercode.VALID_SECONDS))

@@ -365,6 +365,20 @@ STAFF_ANSWERED = "已回复工单 {code}。"
 STAFF_RESOLVED = "工单 {code} 已解决，已请会员评分。"
 HAND_OFF_EXCERPT = "（转人工客服）"
 IMAGE_EXCERPT = "[图片]"
+# --- the member code at the till (会员码) -----------------------------------------------------------
+MEMBER_CODE = "您的会员码：{code}\n请在 {seconds} 秒内出示给收银员，仅可使用一次。需要新的会员码请再次回复「会员码」。"
+
+# --- a clerk verifies a coupon in the chat (核销 CODE) ---------------------------------------------
+CLERK_CONFIRM = (
+    "券码 {code}：{reward}\n持有人：{owner}\n有效期至 {expires}\n门店 {store}，回复「是」确认核销，回复「否」放弃。"
+)
+CLERK_UNKNOWN = "没有找到券码 {code}，请核对后重试。"
+CLERK_USED = "券码 {code} 已于 {at} 在门店 {store} 核销，不能重复使用。"
+CLERK_CANCELLED = "券码 {code} 已作废，不能核销。"
+CLERK_EXPIRED = "券码 {code} 已于 {at} 过期，不能核销。"
+CLERK_DONE = "已核销：{code}（{reward}），门店 {store}。"
+CLERK_DECLINED = "已放弃核销，券码未使用。"
+CLERK_CONFIRM_AGAIN = "请回复「是」确认核销，或「否」放弃。"
 
 # --- domain errors --------------------------------------------------------------------------------
 code_used = "该券码已核销，不能重复使用。"

@@ -28,11 +28,12 @@ from storage.reasons import Reason
 from storage.rows import row_id, table_of
 from storage.rules import Rules
 
-# Non-purchase earnings, capped per member per local day.
-CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "campaign", "winback")
+# Non-purchase earnings, capped per member per local day. Campaign payouts stand outside the cap: a
+# campaign is budgeted and approved by a manager, and its members get exactly the points it announced.
+CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "winback")
 # What counts towards the tier: everything earned (not restored); refunded purchases are taken off
 # in full (from the orders), whether or not their points could still be taken back.
-QUALIFYING_KINDS = (*CAPPED_KINDS, "purchase")
+QUALIFYING_KINDS = (*CAPPED_KINDS, "campaign", "purchase")
 _MEMBERS, _ENTRIES, _LOTS = table_of(Member), table_of(LedgerEntry), table_of(PointsLot)
 _HELD = "wxbot.ledger.held"
 _ENTRY_COLUMNS = (

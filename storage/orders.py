@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from sqlmodel import col
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.ledger import Ledger
-from storage.models import LedgerEntry, Member, PurchaseOrder
+from storage.models import LedgerEntry, Member, OrderItem, PurchaseOrder
 from storage.reasons import Reason, yuan
 
 
@@ -36,20 +37,36 @@ class OrderResult:
     upgraded_to: str | None = None
 
 
+@dataclass(frozen=True)
+class Line:
+    """An order line as the POS sent it (optional; kept for the reports)."""
+
+    sku: str
+    category: str
+    qty: int
+    amount_fen: int
+
+
 async def record_paid(
-    session: AsyncSession, ledger: Ledger, member: Member, *, order_id: str, amount_fen: int, now: datetime
+    session: AsyncSession, ledger: Ledger, member: Member, *, order_id: str, amount_fen: int, now: datetime,
+    store: str | None = None, channel: str | None = None, lines: Sequence[Line] = (),
 ) -> OrderResult:
-    """Credit whole yuan x the member's tier multiplier, once per order id."""
+    """Credit whole yuan x the member's tier multiplier, once per order id; the store, channel and lines
+    are stored with the first report of the order."""
     assert member.id is not None
     points = ledger.rules.purchase_points(amount_fen, member.tier)
     inserted = await session.scalar(
         dialect_insert(session)(PurchaseOrder)
-        .values(order_id=order_id, member_id=member.id, amount_fen=amount_fen, points=points, created_at=now)
+        .values(order_id=order_id, member_id=member.id, amount_fen=amount_fen, points=points, created_at=now,
+                store=store, channel=channel)
         .on_conflict_do_nothing(index_elements=["order_id"])
         .returning(PurchaseOrder.id)
     )
     if inserted is None:
         return await _repeat(session, ledger, order_id, f"order:{order_id}")
+    if lines:
+        session.add_all([OrderItem(order_id=inserted, sku=x.sku, category=x.category, qty=x.qty,
+                                   amount_fen=x.amount_fen) for x in lines])
     moved = await ledger.earn(
         session, member.id, points, key=f"order:{order_id}", kind="purchase", now=now,
         reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen)), ref=order_id,

@@ -300,8 +300,11 @@ class Rewards:
         )
         return [(r, w) for r, w in rows.all()]
 
-    async def use(self, session: AsyncSession, code: str, now: datetime) -> Redemption:
-        """Store verification (核销): once. CodeUsedError carries when; NotFoundError for unknown codes."""
+    async def use(
+        self, session: AsyncSession, code: str, now: datetime, *, store: str | None = None, by: str | None = None,
+    ) -> Redemption:
+        """Store verification (核销): once, recording the store and who verified it. CodeUsedError carries
+        when and where; NotFoundError for unknown codes."""
         found = None
         for candidate in coupons.spellings(code):
             found = await session.scalar(
@@ -313,12 +316,13 @@ class Rewards:
             raise NotFoundError(f"coupon {code} does not exist")
         if found.status == "used":
             when = f"{found.used_at:%Y-%m-%d %H:%M:%S}Z"
-            raise CodeUsedError(f"coupon {found.code} was already used at {when}", used_at=found.used_at)
+            raise CodeUsedError(f"coupon {found.code} was already used at {when}", used_at=found.used_at,
+                                store=found.store)
         if found.status == "cancelled":
             raise ConflictError(f"coupon {found.code} was cancelled")
         if found.expires_at <= now:
             raise ConflictError(f"coupon {found.code} expired at {found.expires_at:%Y-%m-%d %H:%M:%S}Z")
-        found.status, found.used_at = "used", now
+        found.status, found.used_at, found.store, found.used_by = "used", now, store, by
         return found
 
     async def cancel(

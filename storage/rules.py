@@ -34,6 +34,8 @@ DEFAULT_TIERS = (
     Tier("钻石", 20_000, 2.0),
 )
 
+DEFAULT_DISCOUNTS = (("银卡", 95), ("金卡", 90), ("钻石", 85))
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -46,6 +48,8 @@ class Rules:
     points_per_yuan: int = 1
     point_value_fen: int = 1  # what one point costs the programme, in fen (the reports' yuan figures)
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    # The till's price for a tier, in percent of the list price (95 = 9.5折); unlisted tiers pay 100.
+    tier_discounts: tuple[tuple[str, int], ...] = DEFAULT_DISCOUNTS
     tier_window_months: int = 12
     expiry_months: int = 12
     birthday_points: int = 200
@@ -81,6 +85,10 @@ class Rules:
 
     def tier_rank(self, name: str) -> int:
         return next((i for i, t in enumerate(self.tiers) if t.name == name), 0)
+
+    def discount_percent(self, name: str) -> int:
+        """What a member of tier `name` pays at the till, in percent (100: no discount)."""
+        return dict(self.tier_discounts).get(name, 100)
 
     def next_tier(self, name: str) -> Tier | None:
         rank = self.tier_rank(name)
@@ -148,7 +156,7 @@ def load_rules(path: str | Path | None) -> Rules:
 
 
 def rules_from_dict(data: dict[str, Any]) -> Rules:
-    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu", "service"}
+    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu", "service", "tier_discounts"}
     updates: dict[str, Any] = {}
     for key, value in data.items():
         if key == "tiers":
@@ -160,6 +168,8 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
                 updates["service"] = service_rules(value)
             except ServiceRulesError as exc:
                 raise RulesError(str(exc)) from None
+        elif key == "tier_discounts":
+            updates["tier_discounts"] = _discounts(value)
         elif key not in known:
             raise RulesError(f"unknown key {key!r}")
         elif key in _INT_KEYS:
@@ -171,6 +181,12 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
         else:
             updates[key] = value
     rules = replace(Rules(), **updates)
+    names = {t.name for t in rules.tiers}
+    unknown = sorted({name for name, _ in rules.tier_discounts} - names)
+    if unknown and "tier_discounts" in updates:
+        raise RulesError(f"tier_discounts names tiers that do not exist: {', '.join(unknown)}")
+    if unknown:  # own tiers and no discounts of their own: the defaults of the tiers that remain
+        rules = replace(rules, tier_discounts=tuple(d for d in rules.tier_discounts if d[0] in names))
     for key in ("quiet_start_hour", "quiet_end_hour"):
         if not 0 <= getattr(rules, key) <= 23:
             raise RulesError(f"{key} must be an hour from 0 to 23")
@@ -207,3 +223,15 @@ def _tiers(value: Any) -> tuple[Tier, ...]:
     if any(b.threshold <= a.threshold for a, b in zip(tiers, tiers[1:], strict=False)):
         raise RulesError("tiers must have strictly increasing thresholds")
     return tuple(tiers)
+
+
+def _discounts(value: Any) -> tuple[tuple[str, int], ...]:
+    """[tier_discounts] 银卡 = 95: percent of the list price, a whole number from 1 to 100."""
+    if not isinstance(value, dict):
+        raise RulesError("tier_discounts must be a table of tier name = percent")
+    found = []
+    for name, percent in value.items():
+        if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
+            raise RulesError(f"tier_discounts.{name} must be a whole percent from 1 to 100, got {percent!r}")
+        found.append((str(name), percent))
+    return tuple(found)

@@ -1,4 +1,5 @@
-"""Staff: who may run campaigns from the chat (managers), administer them (admins), answer tickets (service)."""
+"""Staff: who may run campaigns from the chat (managers), administer them (admins), answer tickets (service),
+and the clerks who verify coupons in the chat for the store they are bound to."""
 
 from __future__ import annotations
 
@@ -13,20 +14,32 @@ from storage.db import dialect_insert
 from storage.models import Staff
 from storage.rows import affected
 
-ROLES = ("manager", "admin", "service")
+ROLES = ("manager", "admin", "service", "clerk")
 
 
 async def role_of(session: AsyncSession, openid: str) -> str | None:
     return await session.scalar(select(col(Staff.role)).where(col(Staff.openid) == openid))
 
 
-async def add(session: AsyncSession, openid: str, role: str, added_by: str, now: datetime) -> bool:
-    """Add or change a staff member's role; returns True when they were not staff before."""
+async def clerk_store(session: AsyncSession, openid: str) -> str | None:
+    """The store a clerk verifies for (None: not a clerk)."""
+    return await session.scalar(
+        select(col(Staff.store)).where(col(Staff.openid) == openid).where(col(Staff.role) == "clerk")
+    )
+
+
+async def add(
+    session: AsyncSession, openid: str, role: str, added_by: str, now: datetime, *, store: str | None = None,
+) -> bool:
+    """Add or change a staff member's role (a clerk names their store); True when they were not staff."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    if (role == "clerk") != (store is not None):
+        raise ValueError("a clerk, and only a clerk, is bound to a store")
     existed = await role_of(session, openid) is not None
-    stmt = dialect_insert(session)(Staff).values(openid=openid, role=role, added_by=added_by, created_at=now)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={"role": role}))
+    stmt = dialect_insert(session)(Staff).values(openid=openid, role=role, store=store, added_by=added_by,
+                                                 created_at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={"role": role, "store": store}))
     return not existed
 
 

@@ -173,7 +173,7 @@ async def use_coupon(code: PathText, request: Request, services: AdminDep) -> Co
     now = services.clock.now()
     try:
         async with services.db.unit_of_work() as session:
-            used = await services.rewards.use(session, code, now)
+            used = await services.rewards.use(session, code, now, by="token")
             await audit.record(session, audit.TOKEN, "coupon.use", f"redemption:{used.id}", now=now,
                                before={"status": "issued"}, after={"status": used.status}, client=client(request))
     except NotFoundError as exc:

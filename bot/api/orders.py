@@ -15,7 +15,7 @@ from bot.api.deps import ServicesDep, SettingsDep, SignedOrder, within_deadline
 from bot.api.errors import ApiError, problems_of
 from bot.api.validation import OpenId, Text
 from handlers.core.context import Services
-from storage import members, orders
+from storage import members, orders, stores
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Member
 
@@ -23,6 +23,18 @@ router = APIRouter(tags=["orders"])
 MAX_AMOUNT_FEN = 10_000_000
 Fen = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_FEN)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")]
+StoreCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Channel = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-.]+$")]
+MAX_ITEMS = 200
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Ident
+    category: Annotated[Text, Field(max_length=40)] = ""
+    qty: Annotated[StrictInt, Field(gt=0, le=10_000)]
+    amount_fen: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_FEN)]
 
 
 class OrderEvent(BaseModel):
@@ -36,6 +48,9 @@ class OrderEvent(BaseModel):
     phone: Annotated[Text, Field(min_length=11, max_length=20)] | None = None
     refund_id: Ident | None = None
     refund_amount_fen: Fen | None = None
+    store: StoreCode | None = None
+    channel: Channel | None = None
+    items: Annotated[list[OrderLine], Field(max_length=MAX_ITEMS)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderEvent:
@@ -48,6 +63,8 @@ class OrderEvent(BaseModel):
                 raise ValueError("refund_amount_fen exceeds amount_fen")
         if self.phone is not None and members.normalise_phone(self.phone) is None:
             raise ValueError("phone is not a mainland mobile number")
+        if self.items and sum(line.amount_fen for line in self.items) > self.amount_fen:
+            raise ValueError("items: their amount_fen add up to more than the order's amount_fen")
         return self
 
 
@@ -99,7 +116,9 @@ async def apply(services: Services, event: OrderEvent) -> orders.OrderResult:
                 member = await _member(session, services, event)
                 return await orders.record_paid(
                     session, services.ledger, member, order_id=event.order_id,
-                    amount_fen=event.amount_fen, now=now,
+                    amount_fen=event.amount_fen, now=now, store=await _store(session, event.store),
+                    channel=event.channel, lines=[orders.Line(x.sku, x.category, x.qty, x.amount_fen)
+                                                  for x in event.items or ()],
                 )
             return await orders.record_refund(
                 session, services.ledger, order_id=event.order_id, refund_id=event.refund_id or "",
@@ -109,6 +128,16 @@ async def apply(services: Services, event: OrderEvent) -> orders.OrderResult:
         raise ApiError(404, "not_found", str(exc)) from None
     except ConflictError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+
+
+async def _store(session: AsyncSession, code: str | None) -> str | None:
+    """The store's code as registered; an unknown store is a 422 naming the field."""
+    if code is None:
+        return None
+    try:
+        return (await stores.by_code(session, code)).code
+    except NotFoundError:
+        raise ApiError(422, "invalid", f"store: no store {code.upper()}") from None
 
 
 async def _member(session: AsyncSession, services: Services, event: OrderEvent) -> Member:

@@ -52,6 +52,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "exports": ("admin", "analyst"),
     "coupons.verify": ("admin", "clerk"),
     "dashboard.read": ("admin", "operator", "analyst"),
+    "stores.read": ("admin", "operator", "analyst"),
+    "stores.write": ("admin",),
 }
 
 

@@ -32,6 +32,7 @@ MENU = (
     ("audit", "/admin/audit", "audit.read"),
     ("exports", "/admin/exports", "exports"),
     ("verify", "/admin/verify", "coupons.verify"),
+    ("stores", "/admin/stores", "stores.read"),
 )
 
 

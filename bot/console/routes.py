@@ -17,6 +17,7 @@ from bot.console import (
     rewards,
     signin,
     staff,
+    stores,
     texts,
     tickets,
     verify,
@@ -29,7 +30,8 @@ from storage.kv import KV
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
-for _module in (merge, members, anomalies, tickets, rewards, campaigns, staff, pushes, auditlog, exports, verify):
+for _module in (merge, members, anomalies, tickets, rewards, campaigns, staff, pushes, auditlog, exports, verify,
+                stores):
     router.include_router(_module.router)
 
 

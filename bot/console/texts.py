@@ -36,6 +36,7 @@ NAV = {
     "audit": "审计日志",
     "exports": "导出",
     "verify": "核销",
+    "stores": "门店",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
@@ -489,3 +490,24 @@ KPI_LABELS = {
     "open_anomalies": "未处理异常",
     "checkin_participation": "签到参与率",
 }
+# --- Stores (issue 17) -------------------------------------------------------------------------
+STORES_TITLE = "门店"
+STORES_HINT = "每家门店有自己的接口凭证（核销接口 POST /api/store/coupons/{code}/use）。凭证只在创建或轮换时显示一次。"
+STORES_EMPTY = "还没有门店。"
+STORES_FIELDS = {"code": "门店编码", "name": "名称", "city": "城市", "active": "状态", "secret_set_at": "凭证更新时间"}
+STORES_ACTIVE = {True: "营业中", False: "已停用"}
+STORES_ADD = "添加门店"
+STORES_ROTATE = "轮换凭证"
+STORES_ROTATE_CONFIRM = "轮换后旧凭证立即失效，确定吗？"
+STORES_REVOKE = "吊销凭证"
+STORES_REVOKE_CONFIRM = "吊销后该门店无法调用接口，直到再次轮换。确定吗？"
+STORES_DISABLE, STORES_ENABLE = "停用", "启用"
+STORES_NO_CREDENTIAL = "无凭证"
+STORES_SECRET = "门店 {code} 的接口凭证（只显示这一次，请立即保存）："
+STORES_SECRET_HEADER = "请求头：Authorization: Bearer {bearer}"
+STORES_DONE = {"revoked": "凭证已吊销。", "disabled": "门店已停用。", "enabled": "门店已启用。"}
+STORES_CODE_TAKEN = "该门店编码已存在。"
+STORES_CODE_INVALID = "门店编码只能包含大写字母、数字、- 或 _，最长 32 位。"
+STORES_NAME_REQUIRED = "请填写门店名称（最长 60 字）。"
+STORES_CITY_INVALID = "城市最长 40 字。"
+STORES_NOT_FOUND = "没有这家门店。"

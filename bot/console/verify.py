@@ -1,10 +1,9 @@
 """Coupon verification at the store counter (核销): a clerk types a code, sees the coupon, confirms; the use
-goes through Rewards.use and is audited `coupon.use` with the clerk's store. The page lists the store's
-own verifications, read from the audit log."""
+goes through Rewards.use (which records the store on the redemption) and is audited `coupon.use`. The
+page lists the store's own verifications, read from the redemptions."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -54,24 +53,13 @@ async def _page(
     coupon: coupons.Coupon | None = None, error: str | None = None, flash: str | None = None,
 ) -> HTMLResponse:
     async with console.services.db.sessions() as session:
-        if console.role == "clerk":
-            recent = await audit.by_store(session, ACTION, console.actor.store, limit=RECENT)
-        else:
-            recent = await audit.entries(session, audit.AuditFilter(action=ACTION), limit=RECENT)
+        mine = console.role == "clerk"
+        recent = await coupons.verified(session, console.actor.store if mine else None, limit=RECENT)
     extra: dict[str, Any] = {}
     if coupon is not None:
         extra = {"blocked": refusal(coupon, console), "phone": owner_phone(coupon, console)}
     return render(request, "verify.html", console, status=status, active="verify", code=code, coupon=coupon,
-                  error=error, flash=flash, recent=[(row, audit_after(row.after)) for row in recent],
-                  mine=console.role == "clerk", when=formatter(console.services.tz), **extra)
-
-
-def audit_after(raw: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+                  error=error, flash=flash, recent=recent, mine=mine, when=formatter(console.services.tz), **extra)
 
 
 async def _find(console: ConsoleSession, code: str) -> coupons.Coupon | None:
@@ -100,7 +88,8 @@ async def verify(request: Request, console: CheckedClerk, code: Annotated[str, F
     services, now = console.services, console.services.clock.now()
     try:
         async with services.db.unit_of_work() as session:
-            used = await services.rewards.use(session, code, now)
+            used = await services.rewards.use(session, code, now, store=console.actor.store,
+                                              by=console.actor.name)
             await audit.record(session, console.actor, ACTION, f"redemption:{used.id}", now=now,
                                before={"status": "issued"},
                                after={"code": used.code, "status": used.status, "store": console.actor.store,

@@ -105,17 +105,24 @@ def any_of(*filters: Filter) -> Filter:
     return _any
 
 
+CAMPAIGN_ROLES = ("manager", "admin")  # service staff answer tickets and clerks verify coupons: no campaigns
+
+
 async def is_staff(msg: Inbound, ctx: ChatContext) -> FilterResult:
-    """Staff only (a typed command or a staff-menu click): for anyone else the route does not match, so
-    they get the help menu."""
+    """Campaign staff only (a typed command or a staff-menu click): for anyone else the route does not
+    match, so they get the help menu."""
     typed_or_clicked = msg.is_text or (msg.is_event and msg.event == "click")
     return typed_or_clicked and await ctx.staff_role() in CAMPAIGN_ROLES
 
 
-CAMPAIGN_ROLES = ("manager", "admin")
 SERVICE_ROLES = ("service", "admin")
 
 
 async def is_service(msg: Inbound, ctx: ChatContext) -> FilterResult:
     """Service staff (and admins) only: they answer tickets from the chat."""
     return msg.is_text and await ctx.staff_role() in SERVICE_ROLES
+
+
+async def is_clerk(msg: Inbound, ctx: ChatContext) -> FilterResult:
+    """A clerk bound to a store (a typed command): `核销 CODE` is theirs."""
+    return msg.is_text and await ctx.staff_role() == "clerk"

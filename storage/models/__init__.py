@@ -14,6 +14,7 @@ from storage.models.core import (
     LedgerEntry,
     LotMovement,
     Member,
+    OrderItem,
     OutboundCall,
     Outbox,
     OutboxAttempt,
@@ -29,14 +30,13 @@ from storage.models.core import (
     WinbackOffer,
     utc_column,
 )
-from storage.models.ops import AuditEntry, Operator
+from storage.models.ops import AuditEntry, Operator, Store
 from storage.models.reports import InteractionDay, KpiSnapshot
 from storage.models.service import Ticket, TicketMessage
 
 __all__ = [
     "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "InteractionDay", "JobRun", "KpiSnapshot",
-    "LateDelivery", "LedgerEntry",
-    "LotMovement", "Member", "Operator", "OutboundCall", "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder",
-    "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff", "SubscribeCredit", "Ticket",
-    "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",
+    "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall", "Outbox",
+    "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff",
+    "Store", "SubscribeCredit", "Ticket", "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",
 ]

@@ -229,6 +229,21 @@ class PurchaseOrder(SQLModel, table=True):
     refunded_fen: int = 0
     refunded_points: int = 0
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    store: str | None = Field(default=None, max_length=32, index=True)  # for the reports, as the POS sent it
+    channel: str | None = Field(default=None, max_length=32)
+
+
+class OrderItem(SQLModel, table=True):
+    """One line of a paid order as the POS sent it (optional), for the reports."""
+
+    __tablename__ = "order_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="purchase_order.id", index=True)
+    sku: str = Field(max_length=64)
+    category: str = Field(default="", max_length=40)
+    qty: int
+    amount_fen: int
 
 
 class Anomaly(SQLModel, table=True):
@@ -308,6 +323,7 @@ class Redemption(SQLModel, table=True):
         UniqueConstraint("request_key", name="uq_redemption_request_key"),
         UniqueConstraint("code", name="uq_redemption_code"),
         Index("ix_redemption_member", "member_id", "created_at"),
+        Index("ix_redemption_store_used", "store", "used_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -321,6 +337,8 @@ class Redemption(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=utc_column())
     cancelled_at: datetime | None = Field(default=None, sa_column=utc_column())
+    store: str | None = Field(default=None, max_length=32)  # the store that verified it (核销)
+    used_by: str | None = Field(default=None, max_length=64)  # who verified it: operator, `store:<code>`, clerk
 
 
 class RedemptionQuote(SQLModel, table=True):
@@ -410,17 +428,20 @@ class OutboundCall(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """Community managers and admins (campaigns from the chat) and service staff (tickets from the chat)."""
+    """Community managers and admins (campaigns from the chat), service staff (tickets from the chat), and
+    clerks bound to a store, who verify coupons in the chat (`核销 CODE`)."""
 
     __tablename__ = "staff"
     __table_args__ = (
         UniqueConstraint("openid", name="uq_staff_openid"),
-        CheckConstraint("role IN ('manager', 'admin', 'service')", name="ck_staff_role"),
+        CheckConstraint("role IN ('manager', 'admin', 'service', 'clerk')", name="ck_staff_role"),
+        CheckConstraint("role != 'clerk' OR store IS NOT NULL", name="ck_staff_clerk_store"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     openid: str = Field(max_length=64)
     role: str = Field(max_length=16)
+    store: str | None = Field(default=None, max_length=32)
     added_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
 

@@ -1,4 +1,4 @@
-"""The operator side's tables: operator accounts and the append-only audit log. Columns and constraints
+"""The operator side's tables: operator accounts, stores and the append-only audit log. Columns and constraints
 only: behaviour lives in storage/operators.py and storage/audit.py."""
 
 from __future__ import annotations
@@ -29,6 +29,26 @@ class Operator(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     password_changed_at: datetime = Field(sa_column=utc_column(nullable=False))
     last_sign_in_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class Store(SQLModel, table=True):
+    """A shop: its code names it on redemptions, orders and clerks. `secret_hash` is the SHA-256 of its
+    API credential (shown once; None when revoked)."""
+
+    __tablename__ = "store"
+    __table_args__ = (
+        UniqueConstraint("code", name="uq_store_code"),
+        UniqueConstraint("secret_hash", name="uq_store_secret_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=60)
+    city: str = Field(default="", max_length=40)
+    active: bool = True
+    secret_hash: str | None = Field(default=None, max_length=64)
+    secret_set_at: datetime | None = Field(default=None, sa_column=utc_column())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class AuditEntry(SQLModel, table=True):

@@ -61,7 +61,7 @@ async def cap_anomaly(world: World, member: int) -> None:
     """The daily cap, raised the real way: a capped earning past 500 in a day."""
     async with world.db.unit_of_work() as session:
         for n in range(3):
-            await world.ledger.earn(session, member, 200, key=f"bonus:{member}:{n}", kind="campaign", now=NOW)
+            await world.ledger.earn(session, member, 200, key=f"bonus:{member}:{n}", kind="birthday", now=NOW)
 
 
 async def test_each_new_anomaly_is_announced_once_and_delivered(world: World) -> None:

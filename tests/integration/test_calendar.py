@@ -171,9 +171,9 @@ async def test_spending_takes_the_earliest_expiring_lot_first(db: Database, ledg
 async def test_non_purchase_points_are_capped_at_500_a_local_day(db: Database, ledger: Ledger) -> None:
     day = local(2026, 11, 22, 10)
     member_id = await add_member(db, day)
-    assert await earn(db, ledger, member_id, 300, day, key="campaign:1", kind="campaign") == 300
+    assert await earn(db, ledger, member_id, 300, day, key="birthday:1", kind="birthday") == 300
     async with db.unit_of_work() as session:
-        capped = await ledger.earn(session, member_id, 300, key="campaign:2", kind="campaign", now=day)
+        capped = await ledger.earn(session, member_id, 300, key="birthday:2", kind="birthday", now=day)
     assert (capped.delta, capped.requested, capped.capped) == (200, 300, True)
     late = await checkin(db, ledger, member_id, local(2026, 11, 22, 23, 59, 59))
     assert (late.points, late.capped) == (0, True)
@@ -185,8 +185,8 @@ async def test_non_purchase_points_are_capped_at_500_a_local_day(db: Database, l
 
     next_day = await checkin(db, ledger, member_id, local(2026, 11, 23, 0, 0, 0))  # a new local day
     assert (next_day.points, next_day.capped) == (5, False)
-    assert await earn(db, ledger, member_id, 495, local(2026, 11, 23, 1), key="campaign:3", kind="campaign") == 495
-    assert await earn(db, ledger, member_id, 1, local(2026, 11, 23, 2), key="campaign:4", kind="campaign") == 0
+    assert await earn(db, ledger, member_id, 495, local(2026, 11, 23, 1), key="birthday:3", kind="birthday") == 495
+    assert await earn(db, ledger, member_id, 1, local(2026, 11, 23, 2), key="birthday:4", kind="birthday") == 0
     assert [a.dedupe_key for a in await anomalies_of(db, member_id, "daily_cap")] == [
         f"cap:{member_id}:2026-11-22", f"cap:{member_id}:2026-11-23",
     ]

@@ -19,6 +19,7 @@ from schemathesis.python import asgi
 
 from bot.app import create_app
 from devtools.fakewechat import create_fake_wechat
+from storage import stores
 from storage.campaigns import Campaigns
 from storage.clock import FrozenClock
 from storage.db import Database
@@ -47,6 +48,7 @@ class Fuzz:
     loop: asyncio.AbstractEventLoop
     member: str = ""
     visitor: str = ""
+    store: str = ""  # a store's credential, `<code>:<secret>`
     calls: int = 0
     refused: int = field(default=0)
 
@@ -107,10 +109,22 @@ async def _seed(url: str, clock: FrozenClock) -> list[str]:
         await db.dispose()
 
 
+async def _seed_store(url: str, clock: FrozenClock) -> str:
+    """One store for the store API's fuzz; its credential."""
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            _, credential = await stores.add(session, "SFUZZ", "模糊测试店", "上海", clock.now())
+        return credential.bearer
+    finally:
+        await db.dispose()
+
+
 @contextmanager
 def fuzz_world(urls: tuple[str, str]) -> Iterator[Fuzz]:
     clock = FrozenClock(START)
     codes = backends.run(_seed(urls[0], clock))
+    store = backends.run(_seed_store(urls[0], clock))
     fake_app = create_fake_wechat(clock=lambda: clock.now().timestamp())
     fake_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake_app), base_url=FAKE_BASE)
     app = create_app(make_settings(
@@ -122,7 +136,8 @@ def fuzz_world(urls: tuple[str, str]) -> Iterator[Fuzz]:
     db = Database(urls[0], pool_size=1)
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-        world = Fuzz(app=app, fake=fake_app, clock=clock, schema=schema, codes=codes, db=db, loop=loop)
+        world = Fuzz(app=app, fake=fake_app, clock=clock, schema=schema, codes=codes, db=db, loop=loop,
+                     store=store)
         world.member = world.new_member()
         world.visitor = world.login(f"oFUZZvisitor{secrets.token_hex(8)}")
         yield world

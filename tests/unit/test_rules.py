@@ -266,3 +266,24 @@ multiplier = 2.5
     assert rules.tier_for(2999).name == "普通"
     assert rules.tier_for(3000).name == "黑卡"
     assert rules.purchase_points(1_000, "黑卡") == 25
+
+
+def test_tier_discounts_default_and_can_be_changed_by_the_rules_file(tmp_path: Path) -> None:
+    assert [Rules().discount_percent(t) for t in ("普通", "银卡", "金卡", "钻石")] == [100, 95, 90, 85]
+    path = tmp_path / "rules.toml"
+    path.write_text('[tier_discounts]\n"金卡" = 88\n"钻石" = 80\n', encoding="utf-8")
+    changed = load_rules(path)
+    assert [changed.discount_percent(t) for t in ("普通", "银卡", "金卡", "钻石")] == [100, 100, 88, 80]
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ({"金卡": 0}, "tier_discounts.金卡"),
+    ({"金卡": 101}, "tier_discounts.金卡"),
+    ({"金卡": 9.5}, "tier_discounts.金卡"),
+    ({"黑卡": 90}, "do not exist: 黑卡"),
+    (90, "tier_discounts must be a table"),
+])
+def test_bad_tier_discounts_refuse_start_up_naming_the_key(value: object, problem: str) -> None:
+    with pytest.raises(RulesError) as caught:
+        rules_from_dict({"tier_discounts": value})
+    assert problem in str(caught.value)
