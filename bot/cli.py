@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     staff_sub = staff_cmd.add_subparsers(dest="staff_command", required=True)
     staff_add = staff_sub.add_parser("add", help="make OPENID a manager (or admin)")
     staff_add.add_argument("openid")
-    staff_add.add_argument("--role", choices=["manager", "admin", "service"], default="manager")
+    staff_add.add_argument("--role", choices=["manager", "admin", "service", "clerk"], default="manager")
+    staff_add.add_argument("--store", help="the store code a clerk verifies coupons for (required for --role clerk)")
     staff_add.set_defaults(func=cmd_staff)
     staff_remove = staff_sub.add_parser("remove", help="OPENID is no longer staff")
     staff_remove.add_argument("openid")
@@ -232,7 +233,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    print(asyncio.run(_staff(Settings(), args)))
+    from storage.errors import NotFoundError
+
+    try:
+        print(asyncio.run(_staff(Settings(), args)))
+    except (ValueError, NotFoundError) as exc:
+        print(f"wxbot staff: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -251,11 +258,13 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> str:
         if args.staff_command == "list":
             async with db.sessions() as session:
                 rows = await staff.all_staff(session)
-            return "\n".join(f"{s.openid}  {s.role}  added {s.created_at:%Y-%m-%d}" for s in rows) or "no staff"
+            lines = [f"{s.openid}  {s.role}{'  store ' + s.store if s.store else ''}  added {s.created_at:%Y-%m-%d}"
+                     for s in rows]
+            return "\n".join(lines) or "no staff"
         who = staffing.Who(Actor("cli", "system"), SystemClock().now())
         async with wechat_runtime(settings) as api:
             if args.staff_command == "add":
-                new = await staffing.appoint(db, api, who, args.openid, args.role)
+                new = await staffing.appoint(db, api, who, args.openid, args.role, args.store)
                 return f"{args.openid} is {'now' if new else 'still'} staff ({args.role})"
             gone = await staffing.dismiss(db, api, who, args.openid)
             return f"{args.openid} {'removed' if gone else 'was not staff'}"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.api.validation import OpenId
 from bot.wechat.client import WeChatAPI
 from bot.wechat.menu import StaffTag
-from storage import audit, staff
+from storage import audit, staff, stores
 from storage.audit import Actor
 from storage.db import Database
 
@@ -37,16 +37,22 @@ class Who:
     added_by: str | None = None
 
 
-async def appoint(db: Database, api: WeChatAPI, who: Who, openid: str, role: str) -> bool:
-    """Add `openid` as staff with `role`, or change their role; returns True when they were not staff.
-    Audited `staff.add` or `staff.role` (nothing when the role is unchanged); tagged on WeChat."""
+async def appoint(
+    db: Database, api: WeChatAPI, who: Who, openid: str, role: str, store: str | None = None,
+) -> bool:
+    """Add `openid` as staff with `role` (a clerk with the code of an existing store), or change their role;
+    returns True when they were not staff. Audited `staff.add` or `staff.role` (nothing when the role is
+    unchanged); tagged on WeChat. NotFoundError for an unknown store, ValueError for a clerk without one."""
     async with db.unit_of_work() as session:
+        if store is not None:
+            store = (await stores.by_code(session, store)).code
         before = await staff.role_of(session, openid)
-        new = await staff.add(session, openid, role, who.added_by or who.actor.name, who.now)
+        new = await staff.add(session, openid, role, who.added_by or who.actor.name, who.now, store=store)
         if before != role:
+            after = {"role": role} if store is None else {"role": role, "store": store}
             await audit.record(
                 session, who.actor, "staff.add" if before is None else "staff.role", f"staff:{openid}",
-                now=who.now, before=None if before is None else {"role": before}, after={"role": role},
+                now=who.now, before=None if before is None else {"role": before}, after=after,
                 client=who.client,
             )
     await StaffTag(api).set(openid, staff=True)
