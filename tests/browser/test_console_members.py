@@ -94,3 +94,27 @@ def test_a_clerk_is_refused_the_member_page(page: Any, site: Site) -> None:
     assert "店员" in page.inner_text("main")
     assert page.locator("#profile").count() == 0
     assert carol(site)[1:] == (start, [])
+
+
+def test_on_a_phone_the_console_fits_the_screen(chromium: Any, site: Site) -> None:
+    """Readable on a phone: the menu wraps above the page and nothing is wider than the screen (a wide
+    table scrolls inside its own frame), on the dashboard and on a member's page."""
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True)
+    try:
+        phone = context.new_page()
+        sign_in(phone, site, "operator")
+        phone.wait_for_selector("nav.side")
+        phone.goto(f"{site.url}/admin/members?q={CAROL}")
+        phone.wait_for_selector("text=基本资料")
+        for path in ("/admin", phone.url.removeprefix(site.url)):
+            phone.goto(f"{site.url}{path}")
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width}px wide on a 390px screen"
+            side = phone.locator("nav.side").bounding_box()
+            main = phone.locator("main").bounding_box()
+            assert side is not None
+            assert main is not None
+            assert side["y"] + side["height"] <= main["y"] + 1  # the menu sits above the page, not beside it
+        shot(phone, "console-member-phone")
+    finally:
+        context.close()
