@@ -39,7 +39,7 @@ OPERATIONS = [
     ("GET", "/api/admin/members"), ("POST", "/api/admin/members/search"), ("GET", "/api/admin/members/{member_id}"),
     ("GET", "/api/admin/members/{member_id}/ledger"), ("POST", "/api/admin/members/{member_id}/adjust"),
     ("GET", "/api/admin/anomalies"), ("POST", "/api/admin/anomalies/{anomaly_id}/acknowledge"),
-    ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"),
+    ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"), ("GET", "/api/admin/kpis"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
     ("GET", "/api/mp/coupons"), ("GET", "/api/mp/campaigns"), ("POST", "/api/mp/campaigns/{code}/join"),
