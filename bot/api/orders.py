@@ -77,8 +77,12 @@ class OrderResponse(BaseModel):
     shortfall: int = Field(0, description="refund points that could not be taken back (already spent)")
 
 
+# The body is read raw (its HMAC covers the bytes), so its schema is given by hand. Nested models (OrderLine)
+# stay in the schema's own $defs and are referred to by a pointer into this very operation: the document's
+# components never list them.
+_OWN_DEFS = "#/paths/~1hooks~1orders/post/requestBody/content/application~1json/schema/$defs/{model}"
 BODY_SCHEMA: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": OrderEvent.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "application/json": {"schema": OrderEvent.model_json_schema(ref_template=_OWN_DEFS)},
 }}}
 
 
