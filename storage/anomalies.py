@@ -17,6 +17,7 @@ from storage.audit import Actor
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Anomaly
+from storage.paging import newest_first
 from storage.rows import affected
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
@@ -71,17 +72,8 @@ async def page(
     session: AsyncSession, where: AnomalyFilter, *, limit: int = 50, before_id: int | None = None,
 ) -> Sequence[Anomaly]:
     """Newest first, `limit` rows after the keyset `before_id`."""
-    stmt = select(Anomaly).order_by(col(Anomaly.id).desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(col(Anomaly.id) < before_id)
-    if where.kind:
-        stmt = stmt.where(col(Anomaly.kind) == where.kind)
-    if where.state:
-        stmt = stmt.where(col(Anomaly.state) == where.state)
-    if where.since is not None:
-        stmt = stmt.where(col(Anomaly.created_at) >= where.since)
-    if where.until is not None:
-        stmt = stmt.where(col(Anomaly.created_at) < where.until)
+    stmt = newest_first(Anomaly, limit=limit, before_id=before_id, equal={"kind": where.kind, "state": where.state},
+                        at="created_at", since=where.since, until=where.until)
     return (await session.scalars(stmt)).all()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import AuditEntry
+from storage.paging import newest_first
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
@@ -74,19 +75,11 @@ async def entries(
     session: AsyncSession, where: AuditFilter, *, limit: int = 50, before_id: int | None = None,
 ) -> Sequence[AuditEntry]:
     """Newest first, a page of `limit` after the keyset `before_id`."""
-    stmt = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(col(AuditEntry.id) < before_id)
-    if where.actor:
-        stmt = stmt.where(col(AuditEntry.actor) == where.actor)
-    if where.action:
-        stmt = stmt.where(col(AuditEntry.action) == where.action)
-    if where.target:
-        stmt = stmt.where(col(AuditEntry.target) == where.target)
-    if where.since is not None:
-        stmt = stmt.where(col(AuditEntry.at) >= where.since)
-    if where.until is not None:
-        stmt = stmt.where(col(AuditEntry.at) < where.until)
+    stmt = newest_first(
+        AuditEntry, limit=limit, before_id=before_id,
+        equal={"actor": where.actor, "action": where.action, "target": where.target},
+        at="at", since=where.since, until=where.until,
+    )
     return (await session.scalars(stmt)).all()
 
 

@@ -21,6 +21,7 @@ from storage import anomalies
 from storage.db import Database, dialect_insert
 from storage.enums import MemberStatus, Source
 from storage.models import Member, Outbox, OutboxAttempt
+from storage.paging import newest_first
 from storage.rows import affected, row_id
 
 TRANSACTIONAL = "transactional"
@@ -300,13 +301,7 @@ async def page(
     before_id: int | None = None, limit: int = 50,
 ) -> Sequence[Outbox]:
     """Newest first, `limit` rows older than the keyset `before_id`, optionally of one status and kind."""
-    stmt = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(col(Outbox.id) < before_id)
-    if status:
-        stmt = stmt.where(col(Outbox.status) == status)
-    if kind:
-        stmt = stmt.where(col(Outbox.kind) == kind)
+    stmt = newest_first(Outbox, limit=limit, before_id=before_id, equal={"status": status, "kind": kind})
     return (await session.scalars(stmt)).all()
 
 
