@@ -3,7 +3,7 @@ forms. Thin over storage/anomalies.py, which owns the states and audits each mov
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from bot.api.validation import INT4_MAX, PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
+from bot.console.dates import end_of, parse_day, start_of
 from bot.console.pages import render
 from storage import anomalies
 from storage.anomalies import AnomalyFilter, AnomalyStateError, AnomalyUnknownError, NoteInvalidError
@@ -24,19 +25,10 @@ Writer = Annotated[ConsoleSession, Depends(needs_checked("anomalies.write"))]
 
 
 def _day(raw: str | None) -> date | None:
-    if not raw:
-        return None
     try:
-        return date.fromisoformat(raw.strip())
+        return parse_day(raw)
     except ValueError:
         raise ConsoleError(400, texts.ANOMALY_BAD_DATE) from None
-
-
-def _local(console: ConsoleSession, day: date | None, *, end: bool = False) -> datetime | None:
-    """A local calendar day's start (or, for `end`, the next day's start) as an aware instant."""
-    if day is None:
-        return None
-    return datetime.combine(day + timedelta(days=1 if end else 0), datetime.min.time(), tzinfo=console.services.tz)
 
 
 @router.get("/admin/anomalies", response_class=HTMLResponse)
@@ -45,9 +37,10 @@ async def queue(
     before: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> HTMLResponse:
     state = state if state in anomalies.STATES else ""
-    first, last = _day(since), _day(until)
-    where = AnomalyFilter(kind=kind or None, state=state or None, since=_local(console, first),
-                          until=_local(console, last, end=True))
+    first, last, tz = _day(since), _day(until), console.services.tz
+    where = AnomalyFilter(kind=kind or None, state=state or None,
+                          since=None if first is None else start_of(first, tz),
+                          until=None if last is None else end_of(last, tz))
     async with console.services.db.sessions() as session:
         rows = await anomalies.page(session, where, limit=PAGE + 1, before_id=before)
         known = await anomalies.kinds(session)

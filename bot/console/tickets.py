@@ -4,7 +4,7 @@ them, and storage/ticketsla.py (figures)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from bot.api.validation import PathId
 from bot.console import texts
 from bot.console.auth import RIGHTS, ConsoleError, ConsoleSession, needs, needs_checked
+from bot.console.dates import end_of, parse_day, start_of
 from bot.console.pages import render
 from storage import audit, operators, ticketsla, ticketviews
 from storage.audit import AuditFilter
@@ -46,10 +47,8 @@ async def queue(
 
 
 def _day(raw: str, fallback: date) -> date:
-    if not raw:
-        return fallback
     try:
-        return date.fromisoformat(raw.strip())
+        return parse_day(raw) or fallback
     except ValueError:
         raise ConsoleError(400, texts.TICKET_BAD_DATE) from None
 
@@ -59,10 +58,8 @@ async def figures(request: Request, console: Reader, since: str = "", until: str
     tz, now = console.services.tz, console.services.clock.now()
     today = now.astimezone(tz).date()
     first, last = _day(since, today - timedelta(days=29)), _day(until, today)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     async with console.services.db.sessions() as session:
-        found = await ticketsla.figures(session, start, end, now)
+        found = await ticketsla.figures(session, start_of(first, tz), end_of(last, tz), now)
     return render(request, "ticket_figures.html", console, active="tickets", fig=found, states=STATES,
                   since=first.isoformat(), until=last.isoformat())
 
