@@ -56,6 +56,14 @@ class Operator:
         return await self.client.post(path, data=form, **kwargs)
 
 
+def row_of(html: str, attribute: str, value: object) -> str:
+    """The table row `<tr data-ATTRIBUTE="VALUE">...</tr>` of a page, so an assertion looks at that row only
+    (a label may also stand in the page's filter choices)."""
+    found = re.search(rf'<tr {attribute}="{re.escape(str(value))}">.*?</tr>', html, flags=re.S)
+    assert found, f"no row {attribute}={value!r} on the page"
+    return found.group(0)
+
+
 def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, "the page has no CSRF field"

@@ -16,7 +16,7 @@ from bot.console import texts
 from storage import anomalies
 from storage.clock import FrozenClock
 from storage.models import Anomaly, AuditEntry
-from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.console_support import ConsoleWorld, console_world, row_of
 from tests.support.factories import add_member, local
 from tests.support.fakes import ADMIN_TOKEN
 
@@ -67,12 +67,13 @@ async def test_the_queue_lists_every_anomaly_newest_first_in_chinese(world: Cons
     page = await analyst.get("/admin/anomalies")
     assert page.status_code == 200
     assert page.text.index(f'data-anomaly="{newer}"') < page.text.index(f'data-anomaly="{older}"')
-    assert texts.ANOMALY_KINDS["refund_shortfall"] in page.text
-    assert texts.ANOMALY_KINDS["job_skipped"] in page.text
-    assert f'href="/admin/members/{member}"' in page.text
-    assert f'href="/admin/anomalies/{older}"' in page.text
-    assert "refund:R1: 30 of 50 points were already spent" in page.text
-    assert texts.ANOMALY_STATES["open"] in page.text
+    older_row, newer_row = row_of(page.text, "data-anomaly", older), row_of(page.text, "data-anomaly", newer)
+    assert texts.ANOMALY_KINDS["refund_shortfall"] in older_row
+    assert texts.ANOMALY_KINDS["job_skipped"] in newer_row
+    assert f'href="/admin/members/{member}"' in older_row
+    assert f'href="/admin/anomalies/{older}"' in older_row
+    assert "refund:R1: 30 of 50 points were already spent" in older_row
+    assert texts.ANOMALY_STATES["open"] in older_row
 
 
 async def test_filters_by_kind_state_and_local_dates(world: ConsoleWorld) -> None:

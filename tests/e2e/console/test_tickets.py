@@ -17,8 +17,9 @@ from storage import cswindow
 from storage.clock import FrozenClock
 from storage.models import AuditEntry
 from tests.e2e.test_redeem_chat import join
-from tests.support.console_support import ConsoleWorld, console_world
-from tests.support.ticket_support import open_ticket, outbox_rows, thread, ticket
+from tests.support.campaign_support import member_id
+from tests.support.console_support import ConsoleWorld, console_world, row_of
+from tests.support.ticket_support import open_ticket, outbox_rows, thread, ticket, tickets_of
 
 HOSTILE = '<script>alert("x")</script>'
 ALICE = "oALICE000000000000000console"
@@ -50,13 +51,15 @@ async def test_the_queue_lists_live_tickets_oldest_first_with_filters(world: Con
     page = await analyst.get("/admin/tickets")
     assert page.status_code == 200
     assert page.text.index(f'data-ticket="{first}"') < page.text.index(f'data-ticket="{second}"')
-    assert texts.TICKET_KINDS["hand-off"] in page.text
+    alice = await member_id(world.db, ALICE)
+    handoff = next(k.code for k in await tickets_of(chat, alice) if k.kind == "hand-off")
+    assert texts.TICKET_KINDS["hand-off"] in row_of(page.text, "data-ticket", handoff)
     only = (await analyst.get("/admin/tickets?category=配送")).text
     assert second in only
     assert first not in only
     handoffs = (await analyst.get("/admin/tickets?kind=hand-off")).text
     assert first not in handoffs
-    assert texts.TICKET_KINDS["hand-off"] in handoffs
+    assert f'data-ticket="{handoff}"' in handoffs
     assert texts.TICKET_NONE in (await analyst.get("/admin/tickets?state=resolved")).text
     assert texts.TICKET_NONE in (await analyst.get("/admin/tickets?late=1")).text
     assert texts.TICKET_NONE in (await analyst.get("/admin/tickets?mine=1")).text
