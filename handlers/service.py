@@ -20,7 +20,7 @@ from storage.errors import DomainError
 from storage.rows import row_id
 
 router = Router("service")
-_STAFF = re.compile(r"^\s*(回复|reply|解决|resolve)\s*(T-?[0-9A-Za-z]+)?\s*(.*)$", re.S | re.I)
+_STAFF = re.compile(r"^\s*(回复|reply|解决|resolve)\s*(T-[0-9A-Za-z]+)?\s*(.*)$", re.S | re.I)
 QUEUE_SIZE = 10
 
 
@@ -118,11 +118,13 @@ def _waited(delta: object) -> str:
     return f"{minutes // 60} 小时 {minutes % 60} 分" if minutes >= 60 else f"{minutes} 分钟"
 
 
-def _staff_command(msg: Inbound, ctx: ChatContext) -> FilterResult:
+async def _staff_command(msg: Inbound, ctx: ChatContext) -> FilterResult:
+    """回复/解决 with a ticket code (`T-…`), or said by service staff (who get the usage). A member's own
+    "回复太慢了" or "解决不了" is not a staff command: it goes on to the member's handlers and flows."""
     if not msg.is_text:
         return False
     found = _STAFF.match(msg.text)
-    if found is None:
+    if found is None or (found.group(2) is None and not await is_service(msg, ctx)):
         return False
     verb = "reply" if found.group(1).casefold() in ("回复", "reply") else "resolve"
     return {"verb": verb, "code": found.group(2) or "", "body": found.group(3).strip()}
