@@ -24,7 +24,7 @@ from storage.kv import KV
 log = logging.getLogger("wxbot.scheduler")
 LEADER_KEY = "wxbot:scheduler:leader"
 # Each run settles everything due by then: one run as of now covers every missed minute.
-COALESCE = frozenset({"campaigns", "announce_anomalies"})
+COALESCE = frozenset({"campaigns", "announce_anomalies", "ticket_sla"})
 MAX_MISSED = 400  # due times looked at per catch-up (more than a year of a daily job)
 
 

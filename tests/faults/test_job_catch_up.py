@@ -53,3 +53,28 @@ async def test_missed_days_are_caught_up_or_reported(world: PushWorld) -> None:
         f"job_skipped:birthday:{local(2026, 5, d, 9).isoformat()}" for d in (18, 19)]
     assert all("wxbot jobs run birthday --at" in a.detail for a in skipped)
     assert tracked == NOW  # a job never tracked begins its record: no history invented
+
+
+@pytest.mark.parametrize("job", ["campaigns", "announce_anomalies", "ticket_sla"])
+async def test_a_minute_job_missed_for_days_runs_once_and_reports_nothing(world: PushWorld, job: str) -> None:
+    """Each run of these jobs settles everything due by then, so days of missed minutes are one run as of now,
+    not 2,880 runs nor 2,880 job_skipped anomalies (each of which the operations robot would post)."""
+    async with world.db.unit_of_work() as session:
+        await jobruns.start_tracking(session, job, local(2026, 5, 18, 10))
+    scheduler = PushScheduler(world.ctx, world.new_kv(), world.clock, None, lease=1.0, renew_every=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+
+    async def caught_up() -> bool:
+        async with world.db.sessions() as session:
+            return await jobruns.done_through(session, job) == NOW
+
+    try:
+        await eventually(caught_up, within=20, every=0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    async with world.db.sessions() as session:
+        skipped = (await session.scalars(
+            select(Anomaly).where(Anomaly.kind == "job_skipped").where(Anomaly.dedupe_key.contains(job)))).all()
+    assert list(skipped) == []
