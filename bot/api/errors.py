@@ -63,7 +63,8 @@ def install_error_handlers(app: FastAPI, html: HtmlRefusal | None = None) -> Non
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        # A console path's bad id (`/admin/members/abc`) names no record: the page says "not found".
+        # A console path's bad id (`/admin/members/abc`) names no record: the console's page says "not found"
+        # (bot/console/routes.py refusal_page).
         return answer(request, 422, "invalid", problems_of(list(exc.errors())))
 
     async def outage(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from bot.api.validation import INT4_MAX
 from bot.console import texts
 from bot.console.auth import ConsoleSession, needs
 from bot.console.dates import end_of, formatter, parse_day, start_of
@@ -73,7 +74,7 @@ def _day(raw: str, field: str, errors: dict[str, str]) -> date | None:
 @router.get("/admin/audit", response_class=HTMLResponse)
 async def audit_log(
     request: Request, console: Reader, actor: Text = "", action: Text = "", target: Text = "",
-    since: Text = "", until: Text = "", before_id: Annotated[int | None, Query(ge=1)] = None,
+    since: Text = "", until: Text = "", before_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> HTMLResponse:
     tz = console.services.tz
     errors: dict[str, str] = {}

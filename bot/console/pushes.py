@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from bot.api.validation import INT4_MAX, PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs
 from bot.console.dates import formatter
@@ -37,7 +38,7 @@ def text_of(row: Outbox) -> str:
 @router.get("/admin/pushes", response_class=HTMLResponse)
 async def pushes(
     request: Request, console: Reader, status: Annotated[str, Query(max_length=16)] = "",
-    kind: Annotated[str, Query(max_length=32)] = "", before_id: Annotated[int | None, Query(ge=1)] = None,
+    kind: Annotated[str, Query(max_length=32)] = "", before_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> HTMLResponse:
     if status and status not in outbox.STATES:
         raise ConsoleError(400, texts.BAD_REQUEST.format(detail=texts.PUSH_STATE))
@@ -52,7 +53,7 @@ async def pushes(
 
 
 @router.get("/admin/pushes/{outbox_id}", response_class=HTMLResponse)
-async def push(request: Request, console: Reader, outbox_id: int) -> HTMLResponse:
+async def push(request: Request, console: Reader, outbox_id: PathId) -> HTMLResponse:
     async with console.services.db.sessions() as session:
         row = await outbox.by_id(session, outbox_id)
         if row is None:

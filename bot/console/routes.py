@@ -59,5 +59,6 @@ def refusal_page(request: Request, status: int, message: str) -> Response | None
     path = request.url.path
     if not (path == "/admin" or path.startswith("/admin/")):
         return None
-    texts_for = {404: texts.NOT_FOUND, 503: texts.UNAVAILABLE}
+    # 422: a value in the path or the query that names no record (`/admin/pushes/abc`, an id past the column)
+    texts_for = {404: texts.NOT_FOUND, 422: texts.NOT_FOUND, 503: texts.UNAVAILABLE}
     return refusal(request, status, texts_for.get(status) or texts.BAD_REQUEST.format(detail=message))
