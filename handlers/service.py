@@ -58,7 +58,7 @@ async def rating_due(msg: Inbound, ctx: ChatContext) -> FilterResult:
     """A digit 1-5 from a member who was asked to rate a resolved ticket (anything else carries on)."""
     if not msg.is_text or msg.command not in ("1", "2", "3", "4", "5"):
         return False
-    code = await ctx.kv.get(ticketing.rate_key(msg.source, msg.openid))
+    code = await ctx.kv_value(ticketing.rate_key(msg.source, msg.openid))
     return {"code": code} if code else False
 
 
@@ -76,9 +76,10 @@ async def rate(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
 
 
 async def owed(msg: Inbound, ctx: ChatContext) -> list[Reply]:
-    """The answers that found no open window, before the reply to this message (a KV look first)."""
+    """The answers that found no open window, before the reply to this message (the notice key, which the
+    intake already read, says whether to look in the database)."""
     key = ticketing.notice_key(msg.source, msg.openid)
-    if not await ctx.kv.get(key):
+    if not await ctx.kv_value(key):
         return []
     async with ctx.db.unit_of_work() as session:
         found = await ctx.services.tickets.pending(session, msg.openid, ctx.clock.now())

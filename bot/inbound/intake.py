@@ -1,7 +1,8 @@
 """Everything the KV is asked before a handler runs, in one round trip: claim the delivery (the retry
 guard), open the customer-service window, decide whether the member's last interaction is due to be
 recorded (once a minute, and always on a new local day), take the member's conversation lock and read the
-flow state under it.
+flow state under it, and read the member's ticket keys (an answer owed, a rating asked for) that every
+message's handlers would otherwise each ask for.
 
 One at a time these were five commands, each a round trip that costs the worker more CPU than the
 command costs Redis. A retry stops at the claim: nothing else is touched, as before.
@@ -13,18 +14,18 @@ lapses before WeChat's next retry, so that retry processes the message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.inbound.dedupe import DeliveryGuard, Seen
 from flows.engine import Conversation, Prefetched
 from handlers.core.message import Inbound
-from storage import cswindow
+from storage import cswindow, tickets
 from storage.clock import local_date
 from storage.kv import KV, new_token
 from storage.members import TOUCH_GRANULARITY, touch_key
 
-# KEYS: delivery, window, touch, lock, flow state
+# KEYS: delivery, window, touch, lock, flow state, then the keys only read (READ_KEYS: returned after the rest)
 # ARGV: claim value (unique to this delivery attempt), claim ms, window mode ("m" a message: set; "e" an
 #       event: set unless open; "" none), window quota, window ms, touch ms, token, lock ms
 # A key that already holds this attempt's own value counts as taken by it: redis-py sends the script again
@@ -44,11 +45,22 @@ local touch = 0
 if redis.call('set', KEYS[3], ARGV[7], 'PX', ARGV[6], 'NX') or redis.call('get', KEYS[3]) == ARGV[7] then
   touch = 1
 end
+local locked, state = 0, false
 if redis.call('set', KEYS[4], ARGV[7], 'PX', ARGV[8], 'NX') or redis.call('get', KEYS[4]) == ARGV[7] then
-  return {1, false, touch, 1, redis.call('get', KEYS[5])}
+  locked, state = 1, redis.call('get', KEYS[5])
 end
-return {1, false, touch, 0, false}
+local answer = {1, false, touch, locked, state}
+for i = 6, #KEYS do
+  answer[#answer + 1] = redis.call('get', KEYS[i])
+end
+return answer
 """
+
+
+def read_keys(source: str, openid: str) -> list[str]:
+    """The member's keys the intake reads for the handlers (ChatContext.known): a ticket answer owed, a
+    rating asked for."""
+    return [tickets.notice_key(source, openid), tickets.rate_key(source, openid)]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Intake:
     token: str = ""  # this attempt's claim and lock token (the pipeline renews both with it)
     touch_due: bool = False  # the member's interaction is to be recorded (once a minute)
     prefetched: Prefetched | None = None  # the conversation lock, taken, and the flow state read under it
+    known: dict[str, str | None] = field(default_factory=dict)  # read_keys' values, for ChatContext.known
 
 
 class IntakeScript:
@@ -73,10 +86,12 @@ class IntakeScript:
         mode = "" if opens is None else "e" if only_if_closed else "m"
         token = new_token()
         day = local_date(msg.received_at, self.tz)
+        reads = read_keys(source, openid)
         result = await self._script(
             [
                 self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid, day),
                 self.conversation.lock_key(msg), self.conversation.store.key(source, openid),
+                *reads,
             ],
             [
                 self.guard.processing_value(token), _ms(self.guard.processing_ttl), mode, quota, _ms(window),
@@ -87,7 +102,13 @@ class IntakeScript:
             return Intake(self.guard.decode(result[1]))
         locked = int(result[3]) == 1
         prefetched = Prefetched(token, result[4]) if locked else None
-        return Intake(None, token=token, touch_due=int(result[2]) == 1, prefetched=prefetched)
+        values = list(result[5:]) + [None] * (len(reads) - len(result[5:]))  # a trailing nil ends Redis's list
+        known = {key: None if value is None else _text(value) for key, value in zip(reads, values, strict=True)}
+        return Intake(None, token=token, touch_due=int(result[2]) == 1, prefetched=prefetched, known=known)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _ms(seconds: float) -> int:

@@ -168,6 +168,7 @@ class ChatPipeline:
         # ctx.touch_due: a handler that opens a transaction on the member records it there, and the
         # pipeline does after the handler otherwise.
         due = ctx.touch_due = self.services.clock.now() if intake.touch_due else None
+        ctx.known = intake.known
         failed = False
         try:
             return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token))

@@ -91,6 +91,9 @@ class ChatContext:
     # the first look at the member records it on the way, else the pipeline does after the handler.
     touch_due: datetime | None = None
     first_contact: bool = False  # this message created the sender's row
+    # KV values the pipeline's intake already read for this message (bot/inbound/intake.py read_keys):
+    # `kv_value` answers from here, so a handler costs no second round trip.
+    known: dict[str, str | None] = field(default_factory=dict)
     _member: Member | None = None
     _member_loaded: bool = False
     _staff_role: str | None = None
@@ -159,6 +162,12 @@ class ChatContext:
     @property
     def kv(self) -> KV:
         return self.services.kv
+
+    async def kv_value(self, key: str) -> str | None:
+        """A KV value: the one the intake read for this message when it did, else asked now."""
+        if key in self.known:
+            return self.known[key]
+        return await self.kv.get(key)
 
     async def member(self) -> Member | None:
         """The sender's row, loaded once per message (None before first contact is recorded)."""

@@ -64,3 +64,34 @@ async def test_a_script_sent_again_by_the_client_keeps_its_claim_and_lock(
     assert again.touch_due == first.touch_due
     assert again.prefetched is not None
     assert again.prefetched.token == "same-attempt-token"
+
+
+async def test_the_members_ticket_keys_come_back_with_the_claim(script: intake.IntakeScript) -> None:
+    """An answer owed and a rating asked for are read in the same script, set or not (a handler asks the
+    KV again only for a message the intake did not see)."""
+    kv = script.conversation.store.kv
+    notice, rate = intake.read_keys("oa", OPENID)
+    nothing = await script.take(_message("你好", 3001))
+    assert nothing.known == {notice: None, rate: None}
+    await kv.set(rate, "T-ABC123")
+    asked = await script.take(_message("5", 3002))
+    assert asked.known == {notice: None, rate: "T-ABC123"}
+    await kv.set(notice, "1")
+    both = await script.take(_message("好的", 3003))
+    assert both.known == {notice: "1", rate: "T-ABC123"}
+
+
+async def test_a_text_message_asks_the_kv_once(wechat: WeChat, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intake's one round trip answers what the ticket handlers look up on every text message."""
+    kv = wechat.services.kv
+    asked: list[str] = []
+    real_get = kv.get
+
+    async def counting_get(key: str) -> str | None:
+        asked.append(key)
+        return await real_get(key)
+
+    monkeypatch.setattr(kv, "get", counting_get)
+    await wechat.say(OPENID, "随便说点什么")
+    await wechat.say(OPENID, "3")
+    assert [key for key in asked if key.startswith("wxbot:ticket:")] == []
