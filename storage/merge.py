@@ -39,6 +39,7 @@ from storage.models import (
     Campaign,
     CampaignMember,
     Checkin,
+    InteractionDay,
     LedgerEntry,
     Member,
     Outbox,
@@ -46,11 +47,12 @@ from storage.models import (
     PurchaseOrder,
     Redemption,
     RedemptionQuote,
+    Ticket,
     WinbackOffer,
 )
 
 DOORS = ("openid", "mp_openid")
-_MOVED_WHOLE: tuple[Any, ...] = (Redemption, RedemptionQuote, PurchaseOrder, Outbox, WinbackOffer)
+_MOVED_WHOLE: tuple[Any, ...] = (Redemption, RedemptionQuote, PurchaseOrder, Outbox, WinbackOffer, Ticket)
 
 
 class MergeRefusedError(ConflictError):
@@ -170,6 +172,11 @@ async def _move_rows(session: AsyncSession, keep: int, drop: int) -> None:
     await _move_campaigns(session, keep, drop)
     await session.execute(update(Checkin).where(col(Checkin.member_id) == drop)
                           .where(col(Checkin.id).not_in(_shared(Checkin, "day", keep, drop))).values(member_id=keep))
+    # An interaction day both wrote is A's already: B's copy goes (the key is the pair), the rest move.
+    keeps_days = select(col(InteractionDay.day)).where(col(InteractionDay.member_id) == keep)
+    await session.execute(delete(InteractionDay).where(col(InteractionDay.member_id) == drop)
+                          .where(col(InteractionDay.day).in_(keeps_days)))
+    await session.execute(update(InteractionDay).where(col(InteractionDay.member_id) == drop).values(member_id=keep))
     await session.execute(update(Member).where(col(Member.referrer_id) == drop).where(col(Member.id) != keep)
                           .values(referrer_id=keep))
 

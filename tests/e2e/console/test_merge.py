@@ -22,10 +22,12 @@ from storage.models import (
     Campaign,
     CampaignMember,
     Checkin,
+    InteractionDay,
     LedgerEntry,
     Member,
     PurchaseOrder,
     Redemption,
+    Ticket,
 )
 from tests.support.campaign_support import new_campaign
 from tests.support.console_support import ConsoleWorld, console_world
@@ -74,6 +76,12 @@ async def _drop_member(world: ConsoleWorld) -> int:
     reward = await add_reward(world.db, now, cost=50)
     async with world.db.unit_of_work() as session:
         await services.rewards.redeem(session, member.id, reward, request_key="drop-redeem-1", now=now)
+        found = await session.get(Member, member.id)
+        assert found is not None
+        await services.tickets.open(session, found, DROP_MP, "mp", category="商品", text="小程序里的投诉", now=now)
+        today = now.astimezone(services.tz).date()
+        session.add_all([InteractionDay(member_id=member.id, day=today - timedelta(days=1)),
+                         InteractionDay(member_id=member.id, day=today)])  # today: A wrote too
     return member.id
 
 
@@ -180,6 +188,10 @@ async def test_the_merge_moves_everything_and_keeps_the_books(world: ConsoleWorl
     assert await count(world, Checkin, member_id=pair.keep) == 2
     assert await count(world, Checkin, member_id=pair.drop) == 1  # the day both checked in
     assert await count(world, CampaignMember, member_id=pair.drop) == 0
+    assert await count(world, Ticket, member_id=pair.keep) == 1  # B's ticket is A's now, with its SLA
+    assert await count(world, Ticket, member_id=pair.drop) == 0
+    assert await count(world, InteractionDay, member_id=pair.keep) == 2  # today (both) and B's yesterday
+    assert await count(world, InteractionDay, member_id=pair.drop) == 0
     async with world.db.sessions() as session:
         shared = await session.scalar(select(CampaignMember).where(CampaignMember.member_id == pair.keep)
                                       .where(CampaignMember.campaign_id == pair.shared_campaign))
