@@ -4,7 +4,6 @@ reward and owner. Using it stays Rewards.use's job (storage/rewards.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,12 +46,3 @@ async def verified(session: AsyncSession, store: str | None = None, *, limit: in
     stmt = stmt.order_by(col(Redemption.used_at).desc(), col(Redemption.id).desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
 
-
-async def usable(session: AsyncSession, member_id: int, now: datetime) -> list[tuple[Redemption, Reward]]:
-    """The member's coupons a till may verify now (issued, not expired), soonest to lapse first."""
-    rows = await session.execute(
-        select(Redemption, Reward).join(Reward, col(Redemption.reward_id) == col(Reward.id))
-        .where(col(Redemption.member_id) == member_id).where(col(Redemption.status) == "issued")
-        .where(col(Redemption.expires_at) > now).order_by(col(Redemption.expires_at), col(Redemption.id))
-    )
-    return [(r, w) for r, w in rows.all()]

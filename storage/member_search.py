@@ -9,8 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import coupons
 from storage.members import PiiProtector, mask_phone, normalise_phone
-from storage.models import Member, Redemption
+from storage.models import Member
 
 SEARCH_LIMIT = 20
 
@@ -44,10 +45,9 @@ async def search(session: AsyncSession, pii: PiiProtector, query: str) -> list[F
     by_code = await session.scalar(select(Member).where(col(Member.referral_code) == text.upper()))
     if by_code is not None:
         hits.append((by_code, "referral_code"))
-    by_coupon = await session.scalar(select(Member).join(Redemption, col(Redemption.member_id) == Member.id)
-                                     .where(col(Redemption.code) == text))
-    if by_coupon is not None:
-        hits.append((by_coupon, "coupon_code"))
+    coupon = await coupons.find(session, text)  # matched as the counter matches a typed code
+    if coupon is not None:
+        hits.append((coupon.owner, "coupon_code"))
     seen: dict[int, Found] = {}
     for member, matched in hits:
         assert member.id is not None

@@ -296,7 +296,7 @@ class Rewards:
         rows = await session.execute(
             select(Redemption, Reward).join(Reward, col(Redemption.reward_id) == Reward.id)
             .where(col(Redemption.member_id) == member_id).where(col(Redemption.status) == "issued")
-            .where(col(Redemption.expires_at) > now).order_by(col(Redemption.expires_at))
+            .where(col(Redemption.expires_at) > now).order_by(col(Redemption.expires_at), col(Redemption.id))
         )
         return [(r, w) for r, w in rows.all()]
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot.api.deps import ServicesDep, SignedOrder
 from bot.api.errors import ApiError, problems_of
 from handlers.core.context import Services
-from storage import coupons, membercode, members, stores
+from storage import membercode, members, stores
 from storage.errors import NotFoundError
 from storage.models import Member
 
@@ -101,7 +101,7 @@ async def lookup(body: SignedOrder, services: ServicesDep) -> MemberAtTill:
     if found is None:
         raise ApiError(404, "not_found", "no member matches (a member code lasts 60 seconds and works once)")
     async with services.db.sessions() as session:
-        usable = await coupons.usable(session, found.id or 0, services.clock.now())
+        usable = await services.rewards.coupons(session, found.id or 0, services.clock.now())
     percent = services.rules.discount_percent(found.tier)
     phone = members.mask_phone(services.pii.decrypt(found.phone_enc)) if found.phone_enc else ""
     return MemberAtTill(
