@@ -32,6 +32,7 @@ from handlers.core.message import Inbound, normalise
 from handlers.core.reply import Text
 from storage.campaigns import KINDS, budget_for
 from storage.rows import row_id
+from storage.staff import CAMPAIGN_ROLES
 
 GOAL_RANGE = {"group_buy": (2, 500), "checkin_challenge": (1, 60), "lucky_draw": (1, 100)}
 YES, NO = {"是", "yes", "y", "确认"}, {"否", "no", "n"}
@@ -118,7 +119,7 @@ async def confirm(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
         return Done([Text(texts.CAMPAIGN_DECLINED)])
     if msg.command not in YES:
         return Stay([Text(texts.CAMPAIGN_CONFIRM_AGAIN)])
-    if await ctx.staff_role() not in ("manager", "admin"):
+    if await ctx.staff_role() not in CAMPAIGN_ROLES:
         return Abort([Text(await ctx.help_text())])
     data = state.data
     async with ctx.db.unit_of_work() as session:

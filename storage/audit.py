@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from storage.models import AuditEntry
 from storage.paging import newest_first
@@ -28,14 +26,9 @@ class Actor:
     role: str
     store: str | None = None
 
-    @property
-    def is_person(self) -> bool:
-        return self.role in OPERATOR_ROLES
-
 
 OPERATOR_ROLES = ("admin", "operator", "analyst", "clerk")
 TOKEN = Actor("token", "token")
-SYSTEM = Actor("system", "system")
 
 
 def mask_phones(text: str) -> str:
@@ -82,20 +75,3 @@ async def entries(
     )
     return (await session.scalars(stmt)).all()
 
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def by_store(
-    session: AsyncSession, action: str, store: str | None, *, limit: int = 50,
-) -> Sequence[AuditEntry]:
-    """Newest first: entries of `action` whose `after` names `store` (as record() wrote it: sorted-key
-    JSON, so the pair `"store": <value>` appears verbatim)."""
-    pair = json.dumps({"store": store}, ensure_ascii=False)[1:-1]
-    stmt = (
-        select(AuditEntry).where(col(AuditEntry.action) == action)
-        .where(col(AuditEntry.after).like(f"%{_like_escaped(pair)}%", escape="\\"))
-        .order_by(col(AuditEntry.id).desc()).limit(limit)
-    )
-    return (await session.scalars(stmt)).all()

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import audit
-from storage.audit import Actor
+from storage.audit import Actor, mask_phones
 from storage.ledger import Ledger
 from storage.member_search import masked_phone
 from storage.members import PiiProtector
@@ -252,7 +252,8 @@ async def _campaigns(session: AsyncSession, member_id: int) -> list[Joined]:
 async def _pushes(session: AsyncSession, member_id: int) -> list[Push]:
     rows = (await session.scalars(select(Outbox).where(col(Outbox.member_id) == member_id)
                                   .order_by(col(Outbox.id).desc()).limit(LIST_LIMIT))).all()
-    return [Push(o.id or 0, o.kind, o.category, o.channel, o.status, o.attempts, o.last_error, o.created_at,
+    return [Push(o.id or 0, o.kind, o.category, o.channel, o.status, o.attempts,
+                 o.last_error and mask_phones(o.last_error), o.created_at,
                  o.sent_at) for o in rows]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,7 +19,13 @@ from storage.errors import ConflictError, NotFoundError
 from storage.models import Operator
 
 _HASHER = PasswordHasher()
-_DUMMY = _HASHER.hash("wxbot: a password nobody has")
+
+
+@cache
+def _dummy() -> str:
+    """A hash to check an unknown name's password against (made on the first sign-in, not at import)."""
+    return _HASHER.hash("wxbot: a password nobody has")
+
 NAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{2,40}")
 MIN_PASSWORD = 10
 
@@ -101,7 +108,7 @@ async def _existing(session: AsyncSession, name: str) -> Operator:
 def password_matches(operator: Operator | None, password: str) -> bool:
     """Constant work whether or not the operator exists: an unknown name still costs one argon2 check."""
     try:
-        return _HASHER.verify(operator.password_hash if operator else _DUMMY, password) and operator is not None
+        return _HASHER.verify(operator.password_hash if operator else _dummy(), password) and operator is not None
     except (VerificationError, InvalidHashError):
         return False
 

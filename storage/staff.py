@@ -15,6 +15,8 @@ from storage.models import Staff
 from storage.rows import affected
 
 ROLES = ("manager", "admin", "service", "clerk")
+# Who runs campaigns from the chat: service staff answer tickets and clerks verify coupons, no campaigns.
+CAMPAIGN_ROLES = ("manager", "admin")
 
 
 async def role_of(session: AsyncSession, openid: str) -> str | None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot import staffing
-from bot.api.deps import AdminDep, WeChatDep, require_admin
+from bot.api.deps import AdminDep, WeChatDep, client_of, require_admin
 from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, mark_taken, read_code_file
 from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
@@ -45,10 +45,6 @@ class RewardOut(BaseModel):
     active: bool
 
 
-def client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def tier_context(services: Services) -> dict[str, Any]:
     """What the reward models check min_tier against: the programme's tiers."""
     return {"tiers": [t.name for t in services.rules.tiers]}
@@ -79,7 +75,7 @@ async def create_reward(body: RewardIn, request: Request, services: AdminDep) ->
         session.add(reward)
         await session.flush()
         await audit.record(session, audit.TOKEN, "reward.create", f"reward:{reward.id}", now=now,
-                           after=fields_of(reward), client=client(request))
+                           after=fields_of(reward), client=client_of(request))
     return reward
 
 
@@ -103,7 +99,7 @@ async def audit_change(session: Any, action: str, reward: Reward, before: dict[s
     """Audit the fields that changed (before and after hold only those)."""
     old, new = diff(before, fields_of(reward))
     await audit.record(session, audit.TOKEN, action, f"reward:{reward.id}", now=services.clock.now(),
-                       before=old, after=new, client=client(request))
+                       before=old, after=new, client=client_of(request))
 
 
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
@@ -142,7 +138,7 @@ async def import_codes(reward_id: PathId, request: Request, services: AdminDep) 
             raise HTTPException(409, str(exc)) from None
         result = mark_taken(found, taken)
         await audit.record(session, audit.TOKEN, "reward.codes_import", f"reward:{reward_id}",
-                           now=services.clock.now(), after=codes_summary(result), client=client(request))
+                           now=services.clock.now(), after=codes_summary(result), client=client_of(request))
     return {"received": result.received, "added": len(result.codes),
             "refused": [{"line": r.line, "code": r.code, "reason": r.reason} for r in result.refused]}
 
@@ -175,7 +171,7 @@ async def use_coupon(code: PathText, request: Request, services: AdminDep) -> Co
         async with services.db.unit_of_work() as session:
             used = await services.rewards.use(session, code, now, by="token")
             await audit.record(session, audit.TOKEN, "coupon.use", f"redemption:{used.id}", now=now,
-                               before={"status": "issued"}, after={"status": used.status}, client=client(request))
+                               before={"status": "issued"}, after={"status": used.status}, client=client_of(request))
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -193,7 +189,7 @@ async def cancel_redemption(redemption_id: PathId, request: Request, services: A
             await audit.record(session, audit.TOKEN, "redemption.cancel", f"redemption:{found.id}", now=now,
                                before={"status": "issued"}, after={"status": found.status,
                                                                    "points_restored": restored},
-                               client=client(request))
+                               client=client_of(request))
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ConflictError as exc:
@@ -210,7 +206,7 @@ async def _reward(session: Any, services: Services, reward_id: int) -> Reward:
 
 
 def token_of(request: Request, services: Services) -> staffing.Who:
-    return staffing.Who(audit.TOKEN, services.clock.now(), client(request), added_by="admin-api")
+    return staffing.Who(audit.TOKEN, services.clock.now(), client_of(request), added_by="admin-api")
 
 
 @router.get("/staff")

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.api.deps import AdminDep, require_admin
+from bot.api.deps import AdminDep, client_of, require_admin
 from bot.api.errors import ApiError
 from bot.api.validation import INT4_MAX, Moment, PathId, Text
 from storage import anomalies, audit
@@ -56,7 +56,7 @@ async def _move(request: Request, services: AdminDep, anomaly_id: int, to: str, 
     try:
         async with services.db.unit_of_work() as session:
             moved = await anomalies.transition(session, audit.TOKEN, anomaly_id, to, note=note, now=now,
-                                               client=request.client.host if request.client else None)
+                                               client=client_of(request))
     except AnomalyUnknownError:
         raise ApiError(404, "not_found", f"no anomaly {anomaly_id}") from None
     except NoteInvalidError as exc:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from bot.api.deps import AdminDep, require_admin
+from bot.api.deps import AdminDep, client_of, require_admin
 from bot.api.errors import ApiError
 from bot.api.validation import INT4_MAX, PathId, Text
 from handlers.texts import ledger_reason
@@ -82,7 +82,7 @@ async def ledger(
 async def adjust(member_id: PathId, body: AdjustIn, request: Request, services: AdminDep) -> dict[str, Any]:
     """Add or take points (kind `adjust`, key `adjust:<request_id>`; a repeat answers the first result).
     The token may adjust any amount within the bounds; more than the balance is refused with 409."""
-    client = request.client.host if request.client else None
+    client = client_of(request)
     try:
         async with services.db.unit_of_work() as session:
             done = await adjustments.adjust(session, services.ledger, member_id, body.points, body.reason,

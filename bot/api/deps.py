@@ -37,6 +37,11 @@ def wechat_api(request: Request) -> WeChatAPI:
     return request.app.state.wechat
 
 
+def client_of(request: Request) -> str | None:
+    """The caller's address, as the audit log records it."""
+    return request.client.host if request.client else None
+
+
 ServicesDep = Annotated[Services, Depends(services)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 WeChatDep = Annotated[WeChatAPI, Depends(wechat_api)]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from bot.api.deps import ServicesDep
+from bot.api.deps import ServicesDep, client_of
 from bot.api.errors import ApiError
 from bot.crypto import CryptoError
 from handlers.core.context import Services
@@ -94,7 +94,7 @@ async def use_coupon(
             await audit.record(session, audit.Actor(by, "store", store.code), "coupon.use", f"redemption:{used.id}",
                                now=now, before={"status": "issued"},
                                after={"code": used.code, "status": used.status, "store": store.code},
-                               client=request.client.host if request.client else None)
+                               client=client_of(request))
     except NotFoundError:
         raise ApiError(404, "not_found", f"coupon {code} does not exist") from None
     except ConflictError as exc:

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, Signer
 
-from bot.api.deps import ServicesDep, SettingsDep
+from bot.api.deps import ServicesDep, SettingsDep, client_of
 from bot.console import texts
 from bot.crypto import secret_equals
 from bot.settings import Settings
@@ -166,10 +166,6 @@ class Lockout:
 
 def sessions_of(request: Request) -> Sessions:
     return request.app.state.console_sessions
-
-
-def client_of(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 async def current(request: Request, services: ServicesDep, config: SettingsDep) -> ConsoleSession:

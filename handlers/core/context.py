@@ -21,6 +21,7 @@ from storage.members import PiiProtector
 from storage.models import Member
 from storage.rewards import Rewards
 from storage.rules import Rules
+from storage.staff import CAMPAIGN_ROLES
 from storage.tickets import Tickets
 
 MAX_LOGGED_KEY = 64
@@ -135,13 +136,13 @@ class ChatContext:
             self._member, self._member_loaded = loaded, True
             self._staff_loaded = True
         member = await self.joined_member() is not None
-        return texts.help_menu(member=member, staff=await self.staff_role() in ("manager", "admin"), more=more)
+        return texts.help_menu(member=member, staff=await self.staff_role() in CAMPAIGN_ROLES, more=more)
 
     def known_help_text(self) -> str:
         """The menu from what this message already loaded, without asking the database (after a failure);
         the visitor's when nothing is known."""
         member = self._member_loaded and self._member is not None and self._member.joined_at is not None
-        staff = self._staff_loaded and self._staff_role in ("manager", "admin")
+        staff = self._staff_loaded and self._staff_role in CAMPAIGN_ROLES
         return texts.help_menu(member=member, staff=staff)
 
     def note_unknown(self, kind: str, key: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from handlers.core.message import normalise
+from storage.staff import CAMPAIGN_ROLES
 
 if TYPE_CHECKING:
     from handlers.core.context import ChatContext
@@ -105,7 +106,6 @@ def any_of(*filters: Filter) -> Filter:
     return _any
 
 
-CAMPAIGN_ROLES = ("manager", "admin")  # service staff answer tickets and clerks verify coupons: no campaigns
 
 
 async def is_staff(msg: Inbound, ctx: ChatContext) -> FilterResult:
