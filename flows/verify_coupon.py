@@ -14,7 +14,7 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Text
 from storage import audit, coupons, staff
 from storage.errors import ConflictError, NotFoundError
-from storage.members import mask_phone
+from storage.members import masked_phone
 
 WORD = "核销"
 YES, NO = {"是", "yes", "y", "确认", "确定"}, {"否", "no", "n", "不"}
@@ -33,11 +33,6 @@ def _refusal(ctx: ChatContext, found: coupons.Coupon) -> str | None:
     if row.expires_at <= ctx.clock.now():
         return texts.CLERK_EXPIRED.format(code=row.code, at=_local(ctx, row.expires_at))
     return None
-
-
-def _owner(ctx: ChatContext, found: coupons.Coupon) -> str:
-    encrypted = found.owner.phone_enc
-    return mask_phone(ctx.services.pii.decrypt(encrypted)) if encrypted else "-"
 
 
 async def _look_up(ctx: ChatContext, code: str) -> tuple[str | None, coupons.Coupon | None]:
@@ -64,7 +59,8 @@ async def begin(ctx: ChatContext, state: FlowState) -> Answer:
     if refused:
         return Abort([Text(refused)])
     row = found.redemption
-    ask = texts.CLERK_CONFIRM.format(code=row.code, reward=found.reward.name, owner=_owner(ctx, found),
+    owner = masked_phone(ctx.services.pii, found.owner) or "-"
+    ask = texts.CLERK_CONFIRM.format(code=row.code, reward=found.reward.name, owner=owner,
                                      expires=_local(ctx, row.expires_at), store=store)
     return Next("confirm", [Text(ask)], {"code": row.code, "store": store})
 

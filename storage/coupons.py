@@ -4,6 +4,7 @@ reward and owner. Using it stays Rewards.use's job (storage/rewards.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,13 @@ class Coupon:
     redemption: Redemption
     reward: Reward
     owner: Member
+
+
+def state(redemption: Redemption, now: datetime) -> str:
+    """issued, used, cancelled, or expired (an issued coupon past its expiry)."""
+    if redemption.status == "issued" and redemption.expires_at <= now:
+        return "expired"
+    return redemption.status
 
 
 def spellings(code: str) -> tuple[str, ...]:

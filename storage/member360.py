@@ -11,11 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import audit
+from storage import audit, coupons
 from storage.audit import Actor, mask_phones
 from storage.ledger import Ledger
-from storage.member_search import masked_phone
-from storage.members import PiiProtector
+from storage.members import PiiProtector, masked_phone
 from storage.models import (
     Anomaly,
     Campaign,
@@ -231,14 +230,8 @@ async def _coupons(session: AsyncSession, member_id: int, now: datetime) -> list
         select(Redemption, col(Reward.name)).join(Reward, col(Reward.id) == Redemption.reward_id)
         .where(col(Redemption.member_id) == member_id).order_by(col(Redemption.id).desc()).limit(LIST_LIMIT)
     )).all()
-    return [Coupon(r.id or 0, name, r.cost, r.code, _state(r, now), r.created_at, r.expires_at, r.used_at)
+    return [Coupon(r.id or 0, name, r.cost, r.code, coupons.state(r, now), r.created_at, r.expires_at, r.used_at)
             for r, name in rows]
-
-
-def _state(redemption: Redemption, now: datetime) -> str:
-    if redemption.status == "issued" and redemption.expires_at <= now:
-        return "expired"
-    return redemption.status
 
 
 async def _campaigns(session: AsyncSession, member_id: int) -> list[Joined]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import coupons
-from storage.members import PiiProtector, mask_phone, normalise_phone
+from storage.members import PiiProtector, masked_phone, normalise_phone
 from storage.models import Member
 
 SEARCH_LIMIT = 20
@@ -59,6 +59,3 @@ def _found(pii: PiiProtector, member: Member, matched: str) -> Found:
     assert member.id is not None
     return Found(member.id, masked_phone(pii, member), member.tier, member.balance, member.status, matched)
 
-
-def masked_phone(pii: PiiProtector, member: Member) -> str | None:
-    return mask_phone(pii.decrypt(member.phone_enc)) if member.phone_enc else None

@@ -166,6 +166,17 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:]
 
 
+def masked_phone(pii: PiiProtector, member: Member | None) -> str | None:
+    """The member's phone as an operator or a clerk may see it (138****8000); None when there is none, or
+    when it cannot be read (a ciphertext under another key is a ValueError): never an error page."""
+    if member is None or not member.phone_enc:
+        return None
+    try:
+        return mask_phone(pii.decrypt(member.phone_enc))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Signup:
     member_id: int

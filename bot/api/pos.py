@@ -103,7 +103,7 @@ async def lookup(body: SignedOrder, services: ServicesDep) -> MemberAtTill:
     async with services.db.sessions() as session:
         usable = await services.rewards.coupons(session, found.id or 0, services.clock.now())
     percent = services.rules.discount_percent(found.tier)
-    phone = members.mask_phone(services.pii.decrypt(found.phone_enc)) if found.phone_enc else ""
+    phone = members.masked_phone(services.pii, found) or ""
     return MemberAtTill(
         tier=found.tier, discount_percent=percent, discount=discount_label(percent), balance=found.balance,
         phone=phone, coupons=[UsableCoupon(code=r.code, reward=w.name, expires_at=r.expires_at) for r, w in usable],

@@ -14,12 +14,11 @@ from pydantic import BaseModel
 
 from bot.api.deps import ServicesDep, client_of
 from bot.api.errors import ApiError
-from bot.crypto import CryptoError
 from handlers.core.context import Services
 from storage import audit, coupons, stores
 from storage.errors import ConflictError, NotFoundError
-from storage.members import mask_phone
-from storage.models import Member, Redemption, Store
+from storage.members import masked_phone
+from storage.models import Store
 from storage.rewards import CodeUsedError
 
 router = APIRouter(prefix="/api/store", tags=["store"])
@@ -56,12 +55,6 @@ class StoreCouponUse(BaseModel):
     owner: str  # the member's phone, masked
 
 
-def _state(found: Redemption, now: datetime) -> str:
-    if found.status != "issued":
-        return found.status
-    return "expired" if found.expires_at <= now else "issued"
-
-
 async def _refusal(services: Services, code: str, exc: ConflictError) -> JSONResponse:
     """409 {"error", "message", "state", "used_at", "store"}: when and where a used coupon was used, or
     the state of a cancelled or expired one."""
@@ -70,7 +63,7 @@ async def _refusal(services: Services, code: str, exc: ConflictError) -> JSONRes
     if found is None:
         return JSONResponse({"error": "conflict", "message": str(exc)}, status_code=409)
     row, now = found.redemption, services.clock.now()
-    state = _state(row, now)
+    state = coupons.state(row, now)
     body: dict[str, str | None] = {"error": "conflict", "state": state, "used_at": None, "store": None}
     if isinstance(exc, CodeUsedError) or state == "used":
         when = row.used_at.isoformat() if row.used_at else None
@@ -103,13 +96,4 @@ async def use_coupon(
         found = await coupons.find(session, used.code)
     owner = found.owner if found else None
     return StoreCouponUse(code=used.code, status=used.status, used_at=used.used_at, store=store.code,
-                          reward=found.reward.name if found else "", owner=_masked(services, owner))
-
-
-def _masked(services: Services, owner: Member | None) -> str:
-    if owner is None or not owner.phone_enc:
-        return ""
-    try:
-        return mask_phone(services.pii.decrypt(owner.phone_enc))
-    except CryptoError:
-        return ""
+                          reward=found.reward.name if found else "", owner=masked_phone(services.pii, owner) or "")

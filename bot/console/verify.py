@@ -14,10 +14,9 @@ from bot.console import texts
 from bot.console.auth import ConsoleSession, needs, needs_checked
 from bot.console.dates import formatter, local
 from bot.console.pages import render
-from bot.crypto import CryptoError
 from storage import audit, coupons
 from storage.errors import ConflictError, NotFoundError
-from storage.members import mask_phone
+from storage.members import masked_phone
 
 router = APIRouter()
 ACTION = "coupon.use"
@@ -39,15 +38,6 @@ def refusal(coupon: coupons.Coupon, console: ConsoleSession) -> str | None:
     return None
 
 
-def owner_phone(coupon: coupons.Coupon, console: ConsoleSession) -> str:
-    if not coupon.owner.phone_enc:
-        return ""
-    try:
-        return mask_phone(console.services.pii.decrypt(coupon.owner.phone_enc))
-    except CryptoError:
-        return ""
-
-
 async def _page(
     request: Request, console: ConsoleSession, *, status: int = 200, code: str = "",
     coupon: coupons.Coupon | None = None, error: str | None = None, flash: str | None = None,
@@ -57,7 +47,7 @@ async def _page(
         recent = await coupons.verified(session, console.actor.store if mine else None, limit=RECENT)
     extra: dict[str, Any] = {}
     if coupon is not None:
-        extra = {"blocked": refusal(coupon, console), "phone": owner_phone(coupon, console)}
+        extra = {"blocked": refusal(coupon, console), "phone": masked_phone(console.services.pii, coupon.owner) or ""}
     return render(request, "verify.html", console, status=status, active="verify", code=code, coupon=coupon,
                   error=error, flash=flash, recent=recent, mine=mine, when=formatter(console.services.tz), **extra)
 
