@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.api.validation import OpenId
 from bot.wechat.client import WeChatAPI
@@ -24,7 +25,19 @@ class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     openid: OpenId
-    role: Literal["manager", "admin", "service"] = "manager"
+    role: Literal["manager", "admin", "service", "clerk"] = "manager"
+    store: str | None = Field(default=None, min_length=1, max_length=32, validate_default=True,
+                              description="the store's code; a clerk's, and only a clerk's")
+
+    @field_validator("store")
+    @classmethod
+    def _clerk_has_a_store(cls, store: str | None, info: ValidationInfo) -> str | None:
+        clerk = info.data.get("role") == "clerk"
+        if clerk and store is None:
+            raise PydanticCustomError("clerk_store_required", "a clerk is bound to a store: give its code")
+        if not clerk and store is not None:
+            raise PydanticCustomError("store_only_clerk", "only a clerk is bound to a store")
+        return store
 
 
 @dataclass(frozen=True)
@@ -46,17 +59,21 @@ async def appoint(
     async with db.unit_of_work() as session:
         if store is not None:
             store = (await stores.by_code(session, store)).code
-        before = await staff.role_of(session, openid)
+        found = await staff.by_openid(session, openid)
+        before = None if found is None else _shown(found.role, found.store)
         new = await staff.add(session, openid, role, who.added_by or who.actor.name, who.now, store=store)
-        if before != role:
-            after = {"role": role} if store is None else {"role": role, "store": store}
+        if before != _shown(role, store):
             await audit.record(
                 session, who.actor, "staff.add" if before is None else "staff.role", f"staff:{openid}",
-                now=who.now, before=None if before is None else {"role": before}, after=after,
-                client=who.client,
+                now=who.now, before=before, after=_shown(role, store), client=who.client,
             )
     await StaffTag(api).set(openid, staff=True)
     return new
+
+
+def _shown(role: str, store: str | None) -> dict[str, str]:
+    """A staff member as the audit trail records them: the role, and a clerk's store."""
+    return {"role": role} if store is None else {"role": role, "store": store}
 
 
 async def dismiss(db: Database, api: WeChatAPI, who: Who, openid: str) -> bool:

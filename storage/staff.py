@@ -19,6 +19,10 @@ ROLES = ("manager", "admin", "service", "clerk")
 CAMPAIGN_ROLES = ("manager", "admin")
 
 
+async def by_openid(session: AsyncSession, openid: str) -> Staff | None:
+    return await session.scalar(select(Staff).where(col(Staff.openid) == openid))
+
+
 async def role_of(session: AsyncSession, openid: str) -> str | None:
     return await session.scalar(select(col(Staff.role)).where(col(Staff.openid) == openid))
 

@@ -213,13 +213,18 @@ def token_of(request: Request, services: Services) -> staffing.Who:
 async def list_staff(services: AdminDep) -> list[dict[str, object]]:
     async with services.db.sessions() as session:
         rows = await staff.all_staff(session)
-    return [{"openid": s.openid, "role": s.role, "added_by": s.added_by, "created_at": s.created_at} for s in rows]
+    return [{"openid": s.openid, "role": s.role, "store": s.store, "added_by": s.added_by, "created_at": s.created_at}
+            for s in rows]
 
 
 @router.post("/staff", status_code=201)
 async def add_staff(body: staffing.StaffIn, request: Request, services: AdminDep, api: WeChatDep) -> dict[str, object]:
-    new = await staffing.appoint(services.db, api, token_of(request, services), body.openid, body.role)
-    return {"openid": body.openid, "role": body.role, "created": new}
+    try:
+        new = await staffing.appoint(services.db, api, token_of(request, services), body.openid, body.role,
+                                     body.store)
+    except NotFoundError:
+        raise HTTPException(422, f"store {body.store} does not exist") from None
+    return {"openid": body.openid, "role": body.role, "store": body.store, "created": new}
 
 
 @router.delete("/staff/{openid}")

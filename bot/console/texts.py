@@ -325,6 +325,7 @@ FIELD_ERRORS = {
     "tier_unknown": "等级必须是以下之一：{tiers}。", "ends_before_starts": "下架时间必须晚于上架时间。",
     "datetime_parsing": "请输入有效的日期时间。", "datetime_type": "请输入有效的日期时间。",
     "datetime_from_date_parsing": "请输入有效的日期时间。",
+    "clerk_store_required": "门店店员需要选择所在门店。", "store_only_clerk": "只有门店店员绑定门店，请选择“—”。",
 }
 FIELD_INVALID = "取值无效（不能含有控制字符，日期须在 2000 至 2200 年之间）。"
 
@@ -361,10 +362,14 @@ CAMPAIGN_ENDED = "活动已提前结束并完成结算，累计发放 {total} �
 CAMPAIGN_WAS_ENDED = "该活动此前已经结束，未做任何更改。"
 
 STAFF_TITLE = "员工"
-STAFF_HINT = "员工可在公众号聊天中发起和管理社群活动；增删员工会同步微信的员工标签（员工菜单）。"
+STAFF_HINT = ("员工在公众号聊天中工作：社群运营和活动管理员发起和管理社群活动，客服处理工单，"
+              "门店店员核销本店的券；增删员工会同步微信的员工标签（员工菜单）。")
 STAFF_EMPTY = "还没有员工。"
-STAFF_FIELDS = {"openid": "OpenID", "role": "角色", "added_by": "添加人", "created_at": "添加时间"}
-STAFF_ROLES = {"manager": "社群运营", "admin": "活动管理员", "service": "客服"}
+STAFF_FIELDS = {"openid": "OpenID", "role": "角色", "store": "门店（仅店员）", "added_by": "添加人",
+                "created_at": "添加时间"}
+STAFF_ROLES = {"manager": "社群运营", "admin": "活动管理员", "service": "客服", "clerk": "门店店员"}
+STAFF_NO_STORE = "—"
+STAFF_STORE_UNKNOWN = "没有这个门店。"
 STAFF_ADD = "添加员工"
 STAFF_SET_ROLE = "修改角色"
 STAFF_REMOVE = "移除"

@@ -92,13 +92,15 @@ async def test_admin_api_staff_endpoints(wechat: WeChat) -> None:
 
     added = await client.post("/api/admin/staff", json={"openid": NEW_MANAGER, "role": "manager"}, headers=ADMIN)
     assert added.status_code == 201
-    assert added.json() == {"openid": NEW_MANAGER, "role": "manager", "created": True}
+    assert added.json() == {"openid": NEW_MANAGER, "role": "manager", "store": None, "created": True}
     again = await client.post("/api/admin/staff", json={"openid": "oADMIN0002", "role": "admin"}, headers=ADMIN)
     assert again.json()["created"] is True
     changed = await client.post("/api/admin/staff", json={"openid": "oADMIN0002"}, headers=ADMIN)  # default manager
-    assert changed.json() == {"openid": "oADMIN0002", "role": "manager", "created": False}
+    assert changed.json() == {"openid": "oADMIN0002", "role": "manager", "store": None, "created": False}
     for bad in ({"openid": ""}, {"openid": NEW_MANAGER, "role": "owner"}, {"openid": "x" * 65},
-                {"openid": NEW_MANAGER, "extra": 1}, {}):
+                {"openid": NEW_MANAGER, "extra": 1}, {},
+                {"openid": NEW_MANAGER, "role": "clerk"}, {"openid": NEW_MANAGER, "role": "manager", "store": "S001"},
+                {"openid": NEW_MANAGER, "role": "clerk", "store": "S404"}):
         assert (await client.post("/api/admin/staff", json=bad, headers=ADMIN)).status_code == 422, bad
 
     listed = (await client.get("/api/admin/staff", headers=ADMIN)).json()

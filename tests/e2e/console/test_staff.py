@@ -5,6 +5,7 @@ analysts and clerks are refused; CSRF and field errors leave everything as it wa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from handlers import texts as chat_texts
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, OutboundCall, Staff
 from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.ledgerviews_support import coupon, member
 
 NEW = "oNEWMANAGER0000000000000001"
 
@@ -124,3 +126,57 @@ async def test_an_openid_is_shown_escaped(world: ConsoleWorld) -> None:
     page = await admin.get("/admin/staff")
     assert '<script>"o' not in page.text
     assert "&lt;script&gt;&#34;o" in page.text
+
+
+async def test_an_admin_appoints_a_clerk_to_a_store_and_the_clerk_verifies_there(
+    world: ConsoleWorld, clock: FrozenClock,
+) -> None:
+    admin = await world.as_role("admin")
+    for code, name in (("S001", "南京西路店"), ("S002", "徐家汇店")):
+        assert (await admin.post("/admin/stores", {"code": code, "name": name, "city": "上海"})).status_code == 200
+    page = await admin.get("/admin/staff")
+    assert '<option value="S001" >S001 南京西路店</option>' in page.text
+    added = await admin.post("/admin/staff", {"openid": NEW, "role": "clerk", "store": "S001"})
+    assert added.headers["location"] == "/admin/staff?done=added"
+    async with world.db.sessions() as session:
+        row = await session.scalar(select(Staff).where(Staff.openid == NEW))
+    assert row is not None
+    assert (row.role, row.store) == ("clerk", "S001")
+    listed = await admin.get("/admin/staff")
+    assert re.search(rf'<tr data-staff="{NEW}">\s*<td><code>{NEW}</code></td>\s*<td>门店店员</td>\s*<td>S001</td>',
+                     listed.text)
+
+    owner = await member(world, "oCLERKownerSTAFF0001", "13800000001")
+    issued = (await coupon(world, owner, clock.now(), name="拿铁券", key="r-staff-clerk")).code
+    assert (await world.wechat.say(NEW, f"核销 {issued}")).startswith(f"券码 {issued}：拿铁券")
+    assert await world.wechat.say(NEW, "是") == chat_texts.CLERK_DONE.format(code=issued, reward="拿铁券",
+                                                                            store="S001")
+
+    moved = await admin.post("/admin/staff/role", {"openid": NEW, "role": "clerk", "store": "S002"})
+    assert moved.headers["location"] == "/admin/staff?done=changed"
+    promoted = await admin.post("/admin/staff/role", {"openid": NEW, "role": "manager", "store": ""})
+    assert promoted.headers["location"] == "/admin/staff?done=changed"
+    assert await staff_rows(world) == [(NEW, "manager", "admin")]
+    assert [(a[1], a[3], a[4]) for a in await audited(world)] == [
+        ("staff.add", None, '{"role": "clerk", "store": "S001"}'),
+        ("staff.role", '{"role": "clerk", "store": "S001"}', '{"role": "clerk", "store": "S002"}'),
+        ("staff.role", '{"role": "clerk", "store": "S002"}', '{"role": "manager"}'),
+    ]
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    ({"openid": NEW, "role": "clerk"}, texts.FIELD_ERRORS["clerk_store_required"]),
+    ({"openid": NEW, "role": "clerk", "store": "S999"}, texts.STAFF_STORE_UNKNOWN),
+    ({"openid": NEW, "role": "manager", "store": "S001"}, texts.FIELD_ERRORS["store_only_clerk"]),
+])
+async def test_a_clerk_needs_an_existing_store_and_only_a_clerk_has_one(
+    world: ConsoleWorld, form: dict[str, str], message: str,
+) -> None:
+    admin = await world.as_role("admin")
+    await admin.post("/admin/stores", {"code": "S001", "name": "南京西路店", "city": "上海"})
+    refused = await admin.post("/admin/staff", form)
+    assert refused.status_code == 422
+    assert f'<span class="field-error" data-error="store">{message}</span>' in refused.text
+    assert 'id="add-staff"' in refused.text
+    assert await staff_rows(world) == []
+    assert await audited(world) == []
