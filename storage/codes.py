@@ -1,4 +1,4 @@
-"""Short codes people read aloud or type from a screen: referral, campaign and coupon codes."""
+"""Short codes people read aloud or type from a screen: referral, campaign, coupon and ticket codes."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ def random_code(length: int) -> str:
     return "".join(secrets.choice(UNAMBIGUOUS) for _ in range(length))
 
 
-async def unused_code(session: AsyncSession, column: Any, length: int) -> str:
-    """A random code that no row holds in `column` yet (its unique constraint still has the last word)."""
+async def unused_code(session: AsyncSession, column: Any, length: int, prefix: str = "") -> str:
+    """A random code (after `prefix`) that no row holds in `column` yet (its unique constraint still has the
+    last word)."""
     while True:
-        code = random_code(length)
+        code = prefix + random_code(length)
         if await session.scalar(select(column).where(column == code).limit(1)) is None:
             return code

@@ -4,7 +4,6 @@ never logged. Each staff move is audited in its transaction. Pushes carry facts;
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from sqlmodel import col
 
 from storage import audit, cswindow, outbox
 from storage.audit import Actor
+from storage.codes import unused_code
 from storage.errors import DomainError
 from storage.kv import KV
 from storage.members import PiiProtector
@@ -31,7 +31,7 @@ LOW_RATING = 2
 MAX_TEXT = 4000  # a staff answer or note; a member's description is kept whole
 RATE_TTL = 7 * 24 * 3600
 EXCERPT = 60
-_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 6  # T-XXXXXX, read aloud or typed from the chat
 
 
 class TooManyTicketsError(DomainError):
@@ -58,10 +58,6 @@ def notice_key(source: str, openid: str) -> str:
 def rate_key(source: str, openid: str) -> str:
     """The ticket whose rating the member was asked for (a digit 1-5 answers it within RATE_TTL)."""
     return f"wxbot:ticket:rate:{source}:{openid}"
-
-
-def new_code() -> str:
-    return "T-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
 
 
 def normal_code(raw: str) -> str:
@@ -108,8 +104,9 @@ class Tickets:
         if kind == "ticket" and await self.open_count(session, int(member.id or 0)) >= self.rules.service.max_open:
             raise TooManyTicketsError("too many open tickets", limit=self.rules.service.max_open)
         sla = self.rules.service.sla(category)
+        code = await unused_code(session, col(Ticket.code), CODE_LENGTH, prefix="T-")
         ticket = Ticket(
-            code=new_code(), member_id=int(member.id or 0), openid=openid, source=source,
+            code=code, member_id=int(member.id or 0), openid=openid, source=source,
             kind=kind, category=category, created_at=now, order_id=order_id,
             answer_due_at=self.rules.service.due(now, sla.answer_hours, self.tz),
             resolve_due_at=self.rules.service.due(now, sla.resolve_hours, self.tz),
