@@ -185,6 +185,19 @@ AUDIT_UNTIL = "截止日期"
 AUDIT_CHANGE = "变更"
 AUDIT_CLIENT = "来源地址"
 AUDIT_READ_ONLY = "审计日志只追加、不可修改或删除。"
+# Every action the audit trail records, as an operator reads it (the key stays beside it for the filter).
+AUDIT_ACTIONS = {
+    "sign_in": "登录控制台", "operator.add": "添加运营账号", "operator.passwd": "修改运营账号密码",
+    "operator.disable": "停用运营账号", "phone.reveal": "查看完整手机号", "points.adjust": "调整积分",
+    "member.merge": "合并会员", "tier.hold": "设置等级与保级", "redemption.cancel": "作废兑换", "coupon.use": "核销券",
+    "reward.create": "新建奖品", "reward.edit": "修改奖品", "reward.deactivate": "下架奖品",
+    "reward.codes_import": "导入券码", "campaign.end": "提前结束活动", "staff.add": "添加员工",
+    "staff.role": "修改员工角色", "staff.remove": "移除员工", "store.add": "新建门店", "store.rotate": "更换门店凭证",
+    "store.revoke": "吊销门店凭证", "store.enable": "启用门店", "store.disable": "停用门店",
+    "ticket.answer": "回复工单", "ticket.resolve": "解决工单", "ticket.assign": "分派工单",
+    "anomaly.acknowledge": "确认异常", "anomaly.resolve": "解决异常", "export.members": "导出会员",
+    "export.ledger": "导出积分流水", "export.redemptions": "导出兑换记录",
+}
 BAD_DATE = "日期格式应为 YYYY-MM-DD。"
 
 EXPORTS_TITLE = "导出"

@@ -48,7 +48,7 @@ async def test_filters_by_actor_action_target_and_local_dates(world: ConsoleWorl
     assert "bob" not in re.sub(r"<header.*?</header>", "", alice.text, flags=re.S)
     by_target = await analyst.get("/admin/audit", params={"target": "member:2"})
     assert len(ids_on(by_target.text)) == 1
-    assert "tier.hold" in by_target.text
+    assert '<td>设置等级与保级 <code class="muted">tier.hold</code></td>' in by_target.text  # read, and filterable
     by_action = await analyst.get("/admin/audit", params={"action": "points.adjust"})
     assert len(ids_on(by_action.text)) == 1
     # 01:00 on the 22nd in Shanghai is the 21st in UTC: the range is the operator's local days.
