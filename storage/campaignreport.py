@@ -152,7 +152,7 @@ async def report(
     )).one()
     participants = int(row[0])
     tiers = tuple(sorted((await session.scalars(
-        select(distinct(col(Member.tier))).where(col(Member.id).in_(joined))
+        select(col(Member.tier)).where(col(Member.id).in_(joined)).distinct()
     )).all()))
     points = int(await session.scalar(
         select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0)).where(
