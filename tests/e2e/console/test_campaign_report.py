@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -44,9 +44,10 @@ from bot.console import texts
 from handlers import texts as chat_texts
 from storage.clock import FrozenClock
 from storage.models import Campaign, Member
-from tests.support.campaign_support import MANAGER, campaign_row, make_staff, new_campaign
+from tests.conftest import START
+from tests.support.campaign_support import MANAGER, add_members, campaign_row, make_staff, new_campaign
 from tests.support.console_support import ConsoleWorld, console_world, row_of
-from tests.support.fakes import ADMIN
+from tests.support.fakes import ADMIN, WeChat
 from tests.support.member_support import ORDER_SECRET, joined, paid, post_order, refund, sign_up
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -303,3 +304,27 @@ async def test_a_member_of_another_tier_or_who_left_is_no_comparison(world: Worl
     html = (await (await world.console.as_role("analyst")).get(f"/admin/campaigns/{world.first.id}/report")).text
     assert [figure(html, n) for n in ("comparison_members", "per_comparison", "incremental", "roi")] == [
         "1", "¥0.00", "¥300.00", "100.00"]
+
+
+async def test_campaign_stats_stay_short_and_say_dash_without_a_comparison_group(
+    wechat: WeChat, clock: FrozenClock,
+) -> None:
+    """Joins on 12 days: the chat lists the latest 10 after an ellipsis. Every member joined, so there is
+    nobody to compare with: incremental sales and ROI are —, the cost is still 12 x 30 points x 1 fen."""
+    services = wechat.services
+    await make_staff(wechat)
+    campaign = await new_campaign(services.db, services.campaigns, clock.now(), kind="join_bonus", points=30,
+                                  cap=50, ends_at=clock.now() + timedelta(days=20), title="长" * 40)
+    people = await add_members(services.db, clock.now(), 12)
+    for member in people:
+        async with services.db.unit_of_work() as session:
+            fresh = await session.get(Member, member.id)
+            assert fresh is not None
+            await services.campaigns.join(session, campaign.code, fresh, clock.now())
+        clock.advance(days=1)
+    stats = await wechat.say(MANAGER, f"活动数据 {campaign.code}")
+    days = [f"{(START + timedelta(days=n)).astimezone(TZ):%m-%d} 1 人" for n in range(2, 12)]
+    assert f"每日参加：…，{'，'.join(days)}\n" in stats
+    assert "11-22 1 人" not in stats
+    assert stats.endswith("积分成本：¥3.60\n增量销售：—\nROI：—")
+    assert len(stats.encode()) < 2048
