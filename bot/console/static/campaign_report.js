@@ -13,7 +13,7 @@
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", data: data.days, axisLabel: { fontSize: 9 } },
       yAxis: { type: "value", minInterval: 1, axisLabel: { fontSize: 9 } },
-      series: [{ type: "bar", data: data.joins, itemStyle: { color: "#07c160" } }]
+      series: [{ type: "bar", data: data.joins, barMaxWidth: 32, itemStyle: { color: "#07c160" } }]
     });
     window.addEventListener("resize", function () { chart.resize(); });
     document.body.setAttribute("data-charts", "1");
