@@ -310,8 +310,12 @@ CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"
 STAFF_CAMPAIGNS_HEAD = "进行中的活动（回复「活动数据 活动码」查看详情）："
 CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
-    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"
+    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}\n{money}"
 )
+# The money lines of 活动数据 (storage/campaignreport.py): cost = points × the point value; incremental
+# sales against non-participants of the same tiers, over the campaign's days and the 14 after.
+CAMPAIGN_STATS_MONEY = "积分成本：¥{cost}\n增量销售：{incremental}\nROI：{roi}"
+CAMPAIGN_STATS_NONE = "—"
 CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignStatus.SETTLED: "已结束"}
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"

@@ -371,6 +371,41 @@ CAMPAIGN_END = "提前结束并结算"
 CAMPAIGN_END_CONFIRM = "确定现在结束该活动并按规则结算吗？此操作不可撤销。"
 CAMPAIGN_ENDED = "活动已提前结束并完成结算，累计发放 {total} 积分。"
 CAMPAIGN_WAS_ENDED = "该活动此前已经结束，未做任何更改。"
+# The campaign report (storage/campaignreport.py) and campaigns side by side.
+CAMPAIGN_REPORT = "活动报告"
+CAMPAIGN_REPORT_TITLE = "活动报告：{title}"
+CAMPAIGN_COMPARE = "活动对比"
+CAMPAIGN_COMPARE_HINT = "按活动日期筛选（与所选日期有交集的活动）；留空显示全部活动（最近 {limit} 个）。"
+CAMPAIGN_COMPARE_FROM, CAMPAIGN_COMPARE_TO = "开始日期", "结束日期"
+CAMPAIGN_COMPARE_EMPTY = "所选日期内没有活动。"
+CAMPAIGN_BAD_RANGE = "开始日期不能晚于结束日期。"
+CAMPAIGN_REPORT_DAYS = "活动期 {first} 至 {last}；活动后 14 天至 {after}；活动前 28 天自 {before}。"
+CAMPAIGN_REPORT_FIGURES = {
+    "participants": "参加人数", "points_paid": "已发放积分", "cost": "积分成本",
+    "sales": "参加者销售额（活动期 + 后 14 天）",
+    "per_participant": "参加者人均销售额", "comparison_members": "对照组人数", "per_comparison": "对照组人均销售额",
+    "incremental": "增量销售额", "roi": "ROI（增量销售额 ÷ 成本）", "tiers": "参加者等级",
+}
+CAMPAIGN_REPORT_TABLE = "参加者与对照组的消费"
+CAMPAIGN_REPORT_COLUMNS = {
+    "group": "人群", "window": "时间段", "members": "人数", "orders": "订单数", "sales": "销售额（扣除退款）",
+    "per_member": "人均销售额",
+}
+CAMPAIGN_REPORT_GROUPS = {"participants": "参加者", "comparison": "对照组"}
+CAMPAIGN_REPORT_WINDOWS = {
+    "before": "活动前 28 天", "during": "活动期间", "after": "活动后 14 天", "total": "活动期 + 后 14 天",
+}
+CAMPAIGN_REPORT_NOTE = (
+    "口径说明：按本计划时区的自然日计算。活动期为发起当日至结束（或提前结束）当日；订单按下单时间计入，"
+    "销售额扣除该订单的退款，全额退款的订单不计。对照组为未参加本活动、会员等级与参加者相同（按当前等级）"
+    "且活动结束时仍是会员的会员。增量销售额 =（参加者在活动期及其后 14 天的人均销售额 − 对照组同期人均销售额）"
+    "× 参加人数；对照组为空时无法计算，显示“—”。积分成本 = 活动发放的积分 × 每积分价值（{fen} 分）。"
+    "ROI = 增量销售额 ÷ 积分成本；成本为 0 时显示“—”。"
+)
+CAMPAIGN_COMPARE_COLUMNS = {
+    "title": "活动", "code": "活动码", "days": "活动期", "participants": "参加人数", "cost": "积分成本",
+    "incremental": "增量销售额", "roi": "ROI",
+}
 
 STAFF_TITLE = "员工"
 STAFF_HINT = ("员工在公众号聊天中工作：社群运营和活动管理员发起和管理社群活动，客服处理工单，"
