@@ -4,7 +4,6 @@ staff. Every write is audited as actor `token` in the transaction of the change.
 from __future__ import annotations
 
 import csv
-import io
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot import staffing
 from bot.api.deps import AdminDep, WeChatDep, client_of, require_admin
-from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, mark_taken, read_code_file
+from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, import_code_file, read_code_file
 from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
 from storage import audit, staff
@@ -129,31 +128,16 @@ async def import_codes(reward_id: PathId, request: Request, services: AdminDep) 
     if not found.codes:
         reasons = sorted({row.reason for row in found.refused})
         raise HTTPException(422, f"no valid code in the CSV{': ' + ', '.join(reasons) if reasons else ''}")
-    async with services.db.unit_of_work() as session:
-        try:
-            taken = await services.rewards.add_codes(session, reward_id, [code for _, code in found.codes])
-        except NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except ConflictError as exc:
-            raise HTTPException(409, str(exc)) from None
-        result = mark_taken(found, taken)
-        await audit.record(session, audit.TOKEN, "reward.codes_import", f"reward:{reward_id}",
-                           now=services.clock.now(), after=codes_summary(result), client=client_of(request))
+    try:
+        async with services.db.unit_of_work() as session:
+            result = await import_code_file(session, services.rewards, reward_id, found, audit.TOKEN,
+                                            services.clock.now(), client_of(request))
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
     return {"received": result.received, "added": len(result.codes),
             "refused": [{"line": r.line, "code": r.code, "reason": r.reason} for r in result.refused]}
-
-
-def codes_summary(result: Any) -> dict[str, int]:
-    """What an import's audit entry keeps: counts, never the codes themselves (they are coupons)."""
-    return {"received": result.received, "added": len(result.codes), "refused": len(result.refused)}
-
-
-def parse_codes(text: str) -> list[str]:
-    """The codes of a CSV for `wxbot codes import` (first column, header `code` skipped)."""
-    rows = [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
-    if rows and rows[0].lower() == "code":
-        rows = rows[1:]
-    return rows
 
 
 class CouponUse(BaseModel):

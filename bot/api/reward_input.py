@@ -1,5 +1,6 @@
 """What a valid reward and a valid code-pool file are: the one set of rules the admin API and the
-console both validate with (the console feeds its form through the same models)."""
+console both validate with (the console feeds its form through the same models); and the one import of
+a code-pool file, for the admin API, the console and `wxbot codes import`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.validation import Count, Moment, Text
+from storage import audit
+from storage.rewards import Rewards
 
 Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Limit = Annotated[Count, Field(gt=0)]
@@ -194,6 +198,22 @@ def mark_taken(found: CodeFile, taken: set[str]) -> CodeFile:
     kept = [(line, code) for line, code in found.codes if code not in taken]
     refused = found.refused + [RefusedRow(line, code, "taken") for line, code in found.codes if code in taken]
     return CodeFile(kept, sorted(refused, key=lambda r: r.line))
+
+
+async def import_code_file(
+    session: AsyncSession, rewards: Rewards, reward_id: int, found: CodeFile, actor: audit.Actor, now: datetime,
+    client: str | None = None,
+) -> CodeFile:
+    """Add the file's valid codes to the reward's pool, in the caller's transaction, audited
+    (`reward.codes_import` with the counts, never the codes: they are coupons). Returns the file as the
+    pool answered it (codes it already held refused as `taken`). NotFoundError for an unknown reward,
+    ConflictError for one that is not a code pool."""
+    taken = await rewards.add_codes(session, reward_id, [code for _, code in found.codes])
+    result = mark_taken(found, taken)
+    await audit.record(session, actor, "reward.codes_import", f"reward:{reward_id}", now=now, client=client,
+                       after={"received": result.received, "added": len(result.codes),
+                              "refused": len(result.refused)})
+    return result
 
 
 # --- what an audit entry records of a reward ------------------------------------------------------------

@@ -21,7 +21,7 @@ from bot.api.reward_input import (
     diff,
     fields_of,
     form_values,
-    mark_taken,
+    import_code_file,
     read_code_file,
 )
 from bot.api.validation import PathId
@@ -144,16 +144,12 @@ async def import_codes(request: Request, reward_id: PathId, console: Posting) ->
         return await _codes(request, console, reward, None, status=422, error=texts.CODES_BAD_FILE)
     if not found.codes:
         return await _codes(request, console, reward, found, status=422, error=texts.CODES_NONE_VALID)
-    async with console.services.db.unit_of_work() as session:
-        try:
-            taken = await console.services.rewards.add_codes(session, reward_id, [c for _, c in found.codes])
-        except ConflictError:
-            return await _codes(request, console, reward, None, status=409)
-        result = mark_taken(found, taken)
-        await audit.record(session, console.actor, "reward.codes_import", f"reward:{reward_id}",
-                           now=console.services.clock.now(), client=console.client, after={
-                               "received": result.received, "added": len(result.codes),
-                               "refused": len(result.refused)})
+    try:
+        async with console.services.db.unit_of_work() as session:
+            result = await import_code_file(session, console.services.rewards, reward_id, found, console.actor,
+                                            console.services.clock.now(), console.client)
+    except ConflictError:
+        return await _codes(request, console, reward, None, status=409)
     return await _codes(request, console, reward, result)
 
 
