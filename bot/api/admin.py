@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot import staffing
 from bot.api.deps import AdminDep, WeChatDep, client_of, require_admin
-from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, import_code_file, read_code_file
+from bot.api.reward_input import (
+    RewardIn,
+    RewardPatch,
+    add_reward,
+    change_reward,
+    import_code_file,
+    read_code_file,
+)
 from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
 from storage import audit, staff
@@ -68,14 +75,8 @@ async def list_rewards(services: AdminDep) -> list[Reward]:
 @router.post("/rewards", response_model=RewardOut, status_code=201)
 async def create_reward(body: RewardIn, request: Request, services: AdminDep) -> Reward:
     values = _checked(RewardIn, body, services).model_dump()
-    now = services.clock.now()
-    reward = Reward(**values, created_at=now)
     async with services.db.unit_of_work() as session:
-        session.add(reward)
-        await session.flush()
-        await audit.record(session, audit.TOKEN, "reward.create", f"reward:{reward.id}", now=now,
-                           after=fields_of(reward), client=client_of(request))
-    return reward
+        return await add_reward(session, values, audit.TOKEN, services.clock.now(), client_of(request))
 
 
 @router.patch("/rewards/{reward_id}", response_model=RewardOut)
@@ -86,28 +87,17 @@ async def edit_reward(reward_id: PathId, body: RewardPatch, request: Request, se
     values = patch.model_dump(exclude_unset=True)
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = fields_of(reward)
-        for key, value in values.items():
-            setattr(reward, key, value)
-        await audit_change(session, "reward.edit", reward, before, request, services)
+        await change_reward(session, reward, values, "reward.edit", audit.TOKEN, services.clock.now(),
+                            client_of(request))
     return reward
-
-
-async def audit_change(session: Any, action: str, reward: Reward, before: dict[str, Any], request: Request,
-                       services: Services) -> None:
-    """Audit the fields that changed (before and after hold only those)."""
-    old, new = diff(before, fields_of(reward))
-    await audit.record(session, audit.TOKEN, action, f"reward:{reward.id}", now=services.clock.now(),
-                       before=old, after=new, client=client_of(request))
 
 
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
 async def deactivate_reward(reward_id: PathId, request: Request, services: AdminDep) -> Reward:
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = fields_of(reward)
-        reward.active = False
-        await audit_change(session, "reward.deactivate", reward, before, request, services)
+        await change_reward(session, reward, {"active": False}, "reward.deactivate", audit.TOKEN,
+                            services.clock.now(), client_of(request))
     return reward
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.validation import Count, Moment, Text
 from storage import audit
+from storage.models import Reward
 from storage.rewards import Rewards
 
 Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
@@ -230,3 +231,32 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any],
     """Only the fields that changed, before and after."""
     changed = [key for key in after if after[key] != before.get(key)]
     return {k: before.get(k) for k in changed}, {k: after[k] for k in changed}
+
+
+async def add_reward(
+    session: AsyncSession, values: dict[str, Any], actor: audit.Actor, now: datetime, client: str | None = None,
+) -> Reward:
+    """A new reward from checked values, audited `reward.create` with every field, in the caller's
+    transaction: the admin API's and the console's one way of making one."""
+    reward = Reward(**values, created_at=now)
+    session.add(reward)
+    await session.flush()
+    await audit.record(session, actor, "reward.create", f"reward:{reward.id}", now=now, after=fields_of(reward),
+                       client=client)
+    return reward
+
+
+async def change_reward(
+    session: AsyncSession, reward: Reward, values: dict[str, Any], action: str, actor: audit.Actor, now: datetime,
+    client: str | None = None,
+) -> bool:
+    """Set these fields of a (loaded) reward and audit `action` with only the fields that changed, before
+    and after; nothing is audited when nothing changed. Returns whether anything did."""
+    before = fields_of(reward)
+    for key, value in values.items():
+        setattr(reward, key, value)
+    old, new = diff(before, fields_of(reward))
+    if not new:
+        return False
+    await audit.record(session, actor, action, f"reward:{reward.id}", now=now, before=old, after=new, client=client)
+    return True
