@@ -191,7 +191,8 @@ async def _trigger_one(
         return 0
     inserted = (await session.scalars(
         dialect_insert(session)(SurveyAsk).values(rows)
-        .on_conflict_do_nothing(index_elements=["survey_id", "trigger_key"]).returning(col(SurveyAsk.member_id))
+        .on_conflict_do_nothing(index_elements=["survey_id", "member_id", "trigger_key"])
+        .returning(col(SurveyAsk.member_id))
     )).all()
     if inserted:
         await session.execute(update(Member).where(col(Member.id).in_(list(inserted)))

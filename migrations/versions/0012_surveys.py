@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['survey_id'], ['survey.id']),
     sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id']),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('survey_id', 'trigger_key', name='uq_survey_ask_trigger'),
+    sa.UniqueConstraint('survey_id', 'member_id', 'trigger_key', name='uq_survey_ask_trigger'),
     )
     op.create_index('ix_survey_ask_member_state', 'survey_ask', ['member_id', 'state'])
     op.create_index('ix_survey_ask_member_asked', 'survey_ask', ['member_id', 'asked_at'])

@@ -102,14 +102,14 @@ class Survey(SQLModel, table=True):
 
 
 class SurveyAsk(SQLModel, table=True):
-    """One trigger of a survey for one member (unique per survey and trigger): pending until the member's
+    """One trigger of a survey for one member (unique per survey, member and trigger): pending until the member's
     next message within 7 days asks it, then answered, declined or dropped; skipped when another ask went
     first or the member was asked in the last 90 days, expired past 7 days. The follow-up answer is
     encrypted; a detractor's answer links the follow-up ticket."""
 
     __tablename__ = "survey_ask"
     __table_args__ = (
-        UniqueConstraint("survey_id", "trigger_key", name="uq_survey_ask_trigger"),
+        UniqueConstraint("survey_id", "member_id", "trigger_key", name="uq_survey_ask_trigger"),
         CheckConstraint(
             "state IN ('pending', 'asked', 'answered', 'declined', 'dropped', 'skipped', 'expired')",
             name="ck_survey_ask_state",
