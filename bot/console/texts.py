@@ -485,6 +485,8 @@ KPI_LABELS = {
     "undeliverable": "无法送达的推送",
     "open_anomalies": "未处理异常",
     "checkin_participation": "签到参与率",
+    "nps_30d": "NPS（30 天）",
+    "nps_answers_30d": "NPS 回答数（30 天）",
 }
 # --- Stores (issue 17) -------------------------------------------------------------------------
 STORES_TITLE = "门店"
@@ -553,4 +555,3 @@ SURVEY_REPORT = "报表"
 SURVEY_MEMBER_SECTION = "满意度调查"
 SURVEY_MEMBER_NONE = "该会员没有回答过调查。"
 SURVEY_SCORE = "评分"
-DASH_NPS = "NPS（近 30 天）"

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from bot.console import texts
 from handlers import texts as chat_texts
-from storage import surveys
+from scheduler.jobs import JobContext, kpi_snapshot
+from storage import reports, surveys
 from storage.audit import Actor
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Survey, SurveyAsk
@@ -197,3 +198,16 @@ async def test_figures_on_a_hand_built_set_of_answers(world: ConsoleWorld) -> No
     assert cell(row_of(page, "data-campaign", "开业礼"), "csat_mean") == "4.40"
     assert cell(row_of(page, "data-campaign", "周年庆"), "csat_top") == "20%"
     assert (await analyst.get("/admin/surveys/999999")).status_code == 404
+    member_page = (await analyst.get(f"/admin/members/{people[6].id}")).text  # the member's 360 lists answers
+    assert re.search(r'<tr data-ask="\d+"><td><a href="/admin/surveys/\d+">门店 NPS</a>.*?data-score>3<', member_page)
+    assert texts.SURVEY_MEMBER_NONE in (await analyst.get(f"/admin/members/{people[22].id}")).text  # pending only
+
+    # The dashboard's experience area: the night's KPI snapshot carries the NPS of the 30 days.
+    await kpi_snapshot(JobContext(world.db, world.wechat.services.ledger), now + timedelta(days=1))
+    async with world.db.sessions() as session:
+        [(_, figures)] = await reports.series(session, now.date() - timedelta(days=1), now.date() + timedelta(days=1))
+    assert (figures["nps_30d"], figures["nps_answers_30d"]) == (20.0, 10)
+    dashboard = (await analyst.get("/admin")).text
+    tile = re.search(r'data-figure="nps_30d">\s*<h3>[^<]*</h3>\s*<p class="kpi-value" data-value>([^<]*)<', dashboard)
+    assert tile, "no NPS tile on the dashboard"
+    assert tile.group(1) == "20.00"
