@@ -45,7 +45,6 @@ QUIET = timedelta(days=90)  # at most one ask per member in this, across surveys
 ACTIVE_DAYS = 30  # the weekly sample draws from members who wrote within this many days
 MAX_THANKS = 50
 FOLLOWUP_CATEGORY = "服务"
-LIVE_ASK = ("pending",)
 _PAGE = 1000
 
 

@@ -211,3 +211,19 @@ async def test_figures_on_a_hand_built_set_of_answers(world: ConsoleWorld) -> No
     tile = re.search(r'data-figure="nps_30d">\s*<h3>[^<]*</h3>\s*<p class="kpi-value" data-value>([^<]*)<', dashboard)
     assert tile, "no NPS tile on the dashboard"
     assert tile.group(1) == "20.00"
+
+
+async def test_a_detractors_follow_up_ticket_is_in_the_console_queue(world: ConsoleWorld) -> None:
+    operator = await world.as_role("operator")
+    await operator.post("/admin/surveys", {"name": "订单满意度", "kind": "csat", "question": "这次购物满意吗？",
+                                           "touchpoint": "order"})
+    [buyer] = await add_members(world.db, world.wechat.services.clock.now(), 1, start=700)
+    await pay(world.wechat, "C-9", 3_000, openid=str(buyer.openid))
+    assert "这次购物满意吗？" in await world.wechat.say(str(buyer.openid), "积分")
+    answered = await world.wechat.say(str(buyer.openid), "1")
+    found = re.search(r"T-[2-9A-HJKMNP-Z]{6}", answered)
+    assert found, answered
+    queue = (await operator.get("/admin/tickets?kind=survey")).text
+    assert found.group(0) in queue
+    assert texts.TICKET_KINDS["survey"] in queue
+    assert found.group(0) not in (await operator.get("/admin/tickets?kind=ticket")).text
