@@ -198,6 +198,7 @@ AUDIT_ACTIONS = {
     "ticket.answer": "回复工单", "ticket.resolve": "解决工单", "ticket.assign": "分派工单",
     "anomaly.acknowledge": "确认异常", "anomaly.resolve": "解决异常", "export.members": "导出会员",
     "export.ledger": "导出积分流水", "export.redemptions": "导出兑换记录",
+    "survey.create": "新建满意度调查", "survey.pause": "暂停满意度调查", "survey.resume": "恢复满意度调查",
 }
 BAD_DATE = "日期格式应为 YYYY-MM-DD。"
 
