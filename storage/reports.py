@@ -61,6 +61,22 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
     "yoy_growth": (0.25, None),
 }
 AVERAGES: dict[str, float] = {"redemption_rate_12m": 0.35}
+# The headline figures staff read in the chat (`数据概览`) and the weekly digest posts: the targeted ones,
+# in the seeds' order, after the size of the programme.
+HEADLINES = (
+    "members", "signups", "active_members", "redemption_rate_12m", "touches_mean", "push_conversion_7d",
+    "top1_share_365d", "push_reach", "interactions_per_active", "yoy_growth",
+)
+_PERCENT = ("rate", "share", "reach", "conversion", "participation", "yoy")
+
+
+def unit(name: str) -> str:
+    """How a figure reads: a fraction shown as a percent, yuan, or a plain number."""
+    if any(part in name for part in _PERCENT):
+        return "percent"
+    if name.endswith("yuan"):
+        return "yuan"
+    return "number"
 
 
 @dataclass(frozen=True)
