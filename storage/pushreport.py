@@ -41,6 +41,15 @@ def months(first: date, last: date) -> list[date]:
     return out
 
 
+def months_back(last: date, count: int) -> date:
+    """The first day of the month `count - 1` months before `last`'s (the first of `count` months)."""
+    index = last.year * 12 + last.month - 1 - (count - 1)
+    return date(index // 12, index % 12 + 1, 1)
+
+
+DEFAULT_MONTHS = 6
+
+
 @dataclass
 class KindMonth:
     month: str  # YYYY-MM, programme-local

@@ -80,7 +80,7 @@ def month_window(first: str | None, last: str | None, today: date) -> tuple[date
     """The asked months (first days): `to` defaults to this month, `from` to 5 months before `to`;
     at most pushreport.MAX_MONTHS, `from` not after `to`."""
     end = _month("to", last) or today.replace(day=1)
-    start = _month("from", first) or pushreport.months(end.replace(year=end.year - 1), end)[-6]
+    start = _month("from", first) or pushreport.months_back(end, pushreport.DEFAULT_MONTHS)
     if start > end:
         raise ApiError(422, "bad_range", f"`from` ({start:%Y-%m}) is after `to` ({end:%Y-%m})")
     count = len(pushreport.months(start, end))

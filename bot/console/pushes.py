@@ -71,7 +71,7 @@ async def report(
     services = console.services
     errors: dict[str, str] = {}
     end = _month(last, "to", errors) or services.clock.now().astimezone(services.tz).date().replace(day=1)
-    start = _month(first, "from", errors) or pushreport.months(end.replace(year=end.year - 1), end)[-6]
+    start = _month(first, "from", errors) or pushreport.months_back(end, pushreport.DEFAULT_MONTHS)
     if not errors and start > end:
         errors["from"] = texts.PUSH_REPORT_ORDER
     elif not errors and len(pushreport.months(start, end)) > pushreport.MAX_MONTHS:
