@@ -30,7 +30,7 @@ HELP_VISITOR_FOOT = "回复【帮助 更多】查看全部功能。"
 HELP_MEMBER_FOOT = "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
 HELP_VISITOR = f"{HELP_VISITOR_BODY}\n{HELP_VISITOR_FOOT}"
 HELP_MEMBER = f"{HELP_MEMBER_BODY}\n{HELP_MEMBER_FOOT}"
-HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束"
+HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束｜【数据概览】昨日数据"
 HELP_MORE = (
     f"{BRAND}全部功能，回复以下关键词：\n"
     "【注册】加入会员，送积分\n"
@@ -418,4 +418,27 @@ ERROR_TEXTS: dict[str, str] = {
     "campaign_already_joined": campaign_already_joined, "error_invalid": error_invalid,
     "ticket_too_many": ticket_too_many, "ticket_unknown": ticket_unknown, "ticket_resolved": ticket_resolved,
     "ticket_text_invalid": ticket_text_invalid,
+}
+
+
+# --- 数据概览: the headline figures for staff in the chat, and the weekly digest to the operations robot -----
+OVERVIEW_HEAD = "数据概览（{day}）"
+OVERVIEW_DIGEST_HEAD = "【每周数据】截至 {day}，较上周同日"
+OVERVIEW_STALE = "（昨日快照尚未生成，以上为最近一次快照）"
+OVERVIEW_NONE = ("还没有数据快照：每天 00:30 自动生成前一天的数据；也可在服务器上运行 "
+                 "`wxbot jobs run kpi_snapshot` 立即生成。")
+OVERVIEW_FOOT = "详见后台「运营数据看板」/admin"
+OVERVIEW_SIZE = "会员 {members}（当日新增 {signups}）｜30 天活跃 {active}"
+OVERVIEW_LINE = "{label}：{value}｜目标 {target} {verdict}"
+OVERVIEW_CHANGE = "（较上周 {delta}）"
+OVERVIEW_MET, OVERVIEW_MISSED = "✓达标", "✗未达标"
+OVERVIEW_POINTS = "个百分点"
+OVERVIEW_LABELS = {
+    "redemption_rate_12m": "积分兑换率（12 个月）",
+    "touches_mean": "月均营销触达",
+    "push_conversion_7d": "推送 7 日转化率",
+    "top1_share_365d": "前 1% 会员销售占比",
+    "push_reach": "推送可达率",
+    "interactions_per_active": "活跃会员月互动天数",
+    "yoy_growth": "会员数同比增长",
 }

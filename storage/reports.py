@@ -63,6 +63,22 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
     "yoy_growth": (0.25, None),
 }
 AVERAGES: dict[str, float] = {"redemption_rate_12m": 0.35}
+# The headline figures staff read in the chat (`数据概览`) and the weekly digest posts: the targeted ones,
+# in the seeds' order, after the size of the programme.
+HEADLINES = (
+    "members", "signups", "active_members", "redemption_rate_12m", "touches_mean", "push_conversion_7d",
+    "top1_share_365d", "push_reach", "interactions_per_active", "yoy_growth",
+)
+_PERCENT = ("rate", "share", "reach", "conversion", "participation", "yoy")
+
+
+def unit(name: str) -> str:
+    """How a figure reads: a fraction shown as a percent, yuan, or a plain number."""
+    if any(part in name for part in _PERCENT):
+        return "percent"
+    if name.endswith("yuan"):
+        return "yuan"
+    return "number"
 
 
 @dataclass(frozen=True)
@@ -280,10 +296,9 @@ async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str
     }
 
 
-async def _conversion(session: AsyncSession, w: Window) -> float | None:
-    """Marketing pushes sent in the 30 days ending a week before the day's end, whose recipient checked in,
-    redeemed or ordered within 7 days after."""
-    end = w.end - timedelta(days=7)
+def converted_within_7d(session: AsyncSession) -> Any:
+    """True for an outbox row (in the statement's FROM) whose recipient checked in, redeemed or ordered
+    within 7 days after its send (sent_at < act <= sent_at + 7 days): the push report uses it too."""
     if session.get_bind().dialect.name == "postgresql":
         after: Any = col(Outbox.sent_at) + literal_column("interval '7 days'")
     else:  # SQLite keeps naive UTC text (storage.models.UTCDateTime), which datetime() reads and writes
@@ -294,8 +309,15 @@ async def _conversion(session: AsyncSession, w: Window) -> float | None:
             model.member_id == Outbox.member_id, model.created_at > Outbox.sent_at, model.created_at <= after,
         ).exists()
 
+    return or_(acted(Checkin), acted(Redemption), acted(PurchaseOrder))
+
+
+async def _conversion(session: AsyncSession, w: Window) -> float | None:
+    """Marketing pushes sent in the 30 days ending a week before the day's end, whose recipient checked in,
+    redeemed or ordered within 7 days after."""
+    end = w.end - timedelta(days=7)
     sent, converted = await _one(session, select(
-        func.count(), func.count().filter(or_(acted(Checkin), acted(Redemption), acted(PurchaseOrder))),
+        func.count(), func.count().filter(converted_within_7d(session)),
     ).where(
         col(Outbox.category) == "marketing", col(Outbox.status) == "sent",
         col(Outbox.sent_at) >= end - timedelta(days=30), col(Outbox.sent_at) < end,
