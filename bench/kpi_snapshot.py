@@ -80,7 +80,7 @@ def kpi_seed_sql(members: int, today: date, tz: ZoneInfo, rules: Rules) -> tuple
         f"TRUNCATE {', '.join(KPI_TABLES)} RESTART IDENTITY CASCADE",
         "SELECT setseed(0.15)",
         # Referrers for 8 % of members, a Mini Program openid for a fifth of the members still with us.
-        f"""UPDATE member SET
+        """UPDATE member SET
                 referrer_id = CASE WHEN id > 1000 AND random() < 0.08 THEN id - 1 - floor(random() * 1000)::int END,
                 mp_openid = CASE WHEN id % 5 = 0 AND status <> 'deleted' THEN 'oMPBENCH' || lpad(id::text, 20, '0') END
             WHERE id > 1000 OR id % 5 = 0""",
@@ -297,7 +297,8 @@ async def explain(db: Database, statements: list[dict[str, Any]], plans: Path) -
             plan = "\n".join(r[0] for r in result.all())
             (plans / f"kpi-{i:02d}.txt").write_text(row["sql"] + "\n\n" + repr(row["params"]) + "\n\n" + plan + "\n")
             took = re.search(r"Execution Time: ([\d.]+) ms", plan)
-            out.append({"statement": i, "tables": label(row["sql"]), "explain_ms": float(took.group(1)) if took else 0.0,
+            out.append({"statement": i, "tables": label(row["sql"]),
+                        "explain_ms": float(took.group(1)) if took else 0.0,
                         "seq_scans": sorted(set(re.findall(r"Seq Scan on (\w+)", plan)))})
         await conn.rollback()
     return out
@@ -355,20 +356,24 @@ async def store_year(database_url: str, last: date, computed_at: datetime) -> in
 
 
 async def timed(client: httpx.AsyncClient, path: str, count: int, **kwargs: Any) -> dict[str, Any]:
-    """`count` GETs of `path` after 3 warm-ups, each checked 200: median, p95 and max in ms."""
-    times, size = [], 0
+    """`count` GETs of `path` after 3 warm-ups, each checked 200: median, p95 and max in ms, and the median
+    CPU of this process per request (app and client; on a shared machine the steadier figure)."""
+    times, cpu, size = [], [], 0
     for i in range(3 + count):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = await client.get(path, **kwargs)
         took = time.perf_counter() - started
+        cpu_took = time.process_time() - cpu_started
         if response.status_code != 200:
             raise BenchError(f"GET {path}: {response.status_code} {response.text[:300]}")
         size = len(response.content)
         if i >= 3:
             times.append(took * 1000)
+            cpu.append(cpu_took * 1000)
     times.sort()
     return {"path": path, "requests": count, "median_ms": round(statistics.median(times), 1),
-            "p95_ms": round(percentile(times, 0.95), 1), "max_ms": round(times[-1], 1), "bytes": size}
+            "p95_ms": round(percentile(times, 0.95), 1), "max_ms": round(times[-1], 1),
+            "cpu_median_ms": round(statistics.median(cpu), 1), "bytes": size}
 
 
 async def measure_pages(args: argparse.Namespace, tz: ZoneInfo) -> dict[str, Any]:
@@ -445,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             print_markdown(["statement", "tables", "EXPLAIN ANALYZE ms", "seq scans"],
                            [[e["statement"], e["tables"], e["explain_ms"], ", ".join(e["seq_scans"])]
                             for e in snap["explain"]])
-        print_markdown(["request", "n", "median ms", "p95 ms", "max ms", "bytes"],
-                       [[p["path"], p["requests"], p["median_ms"], p["p95_ms"], p["max_ms"], f"{p['bytes']:,}"]
+        print_markdown(["request", "n", "median ms", "p95 ms", "max ms", "CPU ms (median)", "bytes"],
+                       [[p["path"], p["requests"], p["median_ms"], p["p95_ms"], p["max_ms"], p["cpu_median_ms"],
+                         f"{p['bytes']:,}"]
                         for p in report["pages"].values()])
         print(json.dumps({k: v for k, v in report.items() if k != "snapshot"} | {
             "snapshot": {k: v for k, v in snap.items() if k not in ("figures", "statements", "explain")}},

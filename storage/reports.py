@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, distinct, false, func, literal_column, or_, select
+from sqlalchemy import and_, case, delete, distinct, false, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -236,14 +236,13 @@ async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[st
     )
     n = func.coalesce(sent.c.n, 0)
     bucket = case((n >= 6, 6), else_=n)
-    rows = (await session.execute(
-        select(bucket, func.count()).select_from(Member).outerjoin(sent, sent.c.member_id == Member.id)
-        .where(_members_at(w.end)).group_by(bucket)
+    rows = (await session.execute(  # one pass: the histogram and each bucket's touches (6+ is not 6 each)
+        select(bucket, func.count(), func.coalesce(func.sum(n), 0)).select_from(Member)
+        .outerjoin(sent, sent.c.member_id == Member.id).where(_members_at(w.end)).group_by(bucket)
     )).all()
-    hist = {("6+" if int(b) == 6 else str(int(b))): int(c) for b, c in rows}
+    hist = {("6+" if int(b) == 6 else str(int(b))): int(c) for b, c, _ in rows}
     total = sum(hist.values())
-    touches = (await _one(session, select(func.coalesce(func.sum(n), 0)).select_from(Member).outerjoin(
-        sent, sent.c.member_id == Member.id).where(_members_at(w.end))))[0]
+    touches = sum(int(t) for _, _, t in rows)
     return {
         "touches_mean": _ratio(touches, total, 2), "touches_share_0": _ratio(hist.get("0", 0), total),
         "touches_share_3_5": _ratio(sum(hist.get(k, 0) for k in ("3", "4", "5")), total), "touches_hist": hist,
@@ -278,23 +277,33 @@ async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str
 
 async def _conversion(session: AsyncSession, w: Window) -> float | None:
     """Marketing pushes sent in the 30 days ending a week before the day's end, whose recipient checked in,
-    redeemed or ordered within 7 days after."""
+    redeemed or ordered within 7 days after.
+
+    One EXISTS over the three kinds of act (UNION ALL, each cut to the weeks any push can reach), counted in
+    a subquery of its own: PostgreSQL runs that as a hash semi join over the acts of those weeks, where an OR
+    of three EXISTS in a FILTER is three index probes per push (at 1,000,000 members, 2 million pushes)."""
     end = w.end - timedelta(days=7)
+    first = end - timedelta(days=30)
     if session.get_bind().dialect.name == "postgresql":
         after: Any = col(Outbox.sent_at) + literal_column("interval '7 days'")
     else:  # SQLite keeps naive UTC text (storage.models.UTCDateTime), which datetime() reads and writes
         after = func.datetime(col(Outbox.sent_at), "+7 days")
-
-    def acted(model: Any) -> Any:
-        return select(model.id).where(
-            model.member_id == Outbox.member_id, model.created_at > Outbox.sent_at, model.created_at <= after,
-        ).exists()
-
-    sent, converted = await _one(session, select(
-        func.count(), func.count().filter(or_(acted(Checkin), acted(Redemption), acted(PurchaseOrder))),
-    ).where(
+    # created_at > sent_at >= first and created_at <= after < end + 7 days: the cut drops no act a push counts
+    acts = union_all(*(
+        select(col(model.member_id).label("member_id"), col(model.created_at).label("created_at")).where(
+            col(model.created_at) > first, col(model.created_at) <= end + timedelta(days=7),
+        ) for model in (Checkin, Redemption, PurchaseOrder)
+    )).subquery("acts")
+    acted = select(acts.c.member_id).where(
+        acts.c.member_id == Outbox.member_id, acts.c.created_at > Outbox.sent_at, acts.c.created_at <= after,
+    ).exists()
+    pushed = (
         col(Outbox.category) == "marketing", col(Outbox.status) == "sent",
-        col(Outbox.sent_at) >= end - timedelta(days=30), col(Outbox.sent_at) < end,
+        col(Outbox.sent_at) >= first, col(Outbox.sent_at) < end,
+    )
+    sent, converted = await _one(session, select(
+        select(func.count()).select_from(Outbox).where(*pushed).scalar_subquery(),
+        select(func.count()).select_from(Outbox).where(*pushed, acted).scalar_subquery(),
     ))
     return _ratio(converted, sent)
 

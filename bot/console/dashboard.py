@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from fastapi import Request
@@ -21,6 +22,7 @@ DEFAULT_RANGE = 30
 _PERCENT = ("rate", "share", "reach", "conversion", "participation", "yoy")
 
 
+@cache  # a figure's unit is fixed by its name; the 365-day table asks for it per cell
 def unit(name: str) -> str:
     if any(part in name for part in _PERCENT):
         return "percent"
