@@ -102,7 +102,7 @@ async def report(session: AsyncSession, first: date, last: date, tz: ZoneInfo) -
     rows = select(
         month, col(Outbox.kind).label("kind"), status.label("status"), channel.label("channel"), cause,
         case((_starts(func.coalesce(error, ""), outbox.CAP_HELD), 1), else_=0).label("held"),
-        case((converted_within_7d(session), 1), else_=0).label("converted"),
+        case((converted_within_7d(session, spans[0][1]), 1), else_=0).label("converted"),
     ).where(
         created >= spans[0][1], created < spans[-1][2], col(Outbox.source) != "wecom",
     ).subquery()
