@@ -75,6 +75,9 @@ class OrderResponse(BaseModel):
     balance: int
     repeated: bool = Field(description="true when this order or refund was already applied")
     shortfall: int = Field(0, description="refund points that could not be taken back (already spent)")
+    multiplier: str | None = Field(
+        None, description="the [[multipliers]] rule (a member day) that multiplied a paid order's points: its name",
+    )
 
 
 # The body is read raw (its HMAC covers the bytes), so its schema is given by hand. Nested models (OrderLine)
@@ -96,7 +99,7 @@ async def order_webhook(body: SignedOrder, services: ServicesDep, config: Settin
     result = await within_deadline(config.api_deadline, apply(services, event))
     return OrderResponse(
         order_id=result.order_id, member_id=result.member_id, points=result.points,
-        balance=result.balance, repeated=result.repeated, shortfall=result.shortfall,
+        balance=result.balance, repeated=result.repeated, shortfall=result.shortfall, multiplier=result.boost,
     )
 
 
