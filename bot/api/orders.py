@@ -76,7 +76,8 @@ class OrderResponse(BaseModel):
     repeated: bool = Field(description="true when this order or refund was already applied")
     shortfall: int = Field(0, description="refund points that could not be taken back (already spent)")
     multiplier: str | None = Field(
-        None, description="the [[multipliers]] rule (a member day) that multiplied a paid order's points: its name",
+        None, description="the name of the [[multipliers]] rule (a member day) that multiplied a paid order's "
+        "points; absent when none did",
     )
 
 
@@ -90,7 +91,7 @@ BODY_SCHEMA: dict[str, Any] = {"requestBody": {"required": True, "content": {
 
 
 @router.post(
-    "/hooks/orders", response_model=OrderResponse, openapi_extra=BODY_SCHEMA,
+    "/hooks/orders", response_model=OrderResponse, openapi_extra=BODY_SCHEMA, response_model_exclude_none=True,
     responses={401: {}, 404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
 )
 async def order_webhook(body: SignedOrder, services: ServicesDep, config: SettingsDep) -> OrderResponse:
