@@ -37,7 +37,7 @@ DEFAULT_TIERS = (
 
 DEFAULT_DISCOUNTS = (("银卡", 95), ("金卡", 90), ("钻石", 85))
 
-EARNINGS = ("purchase", "checkin")  # what a [[multipliers]] rule may multiply
+EARNINGS = ("checkin", "purchase")  # what a [[multipliers]] rule may multiply
 MAX_FACTOR = 10
 MAX_MULTIPLIER_NAME = 20  # the name goes into the ledger row's reason and the member's replies
 

@@ -68,7 +68,7 @@ def test_two_matching_rules_never_multiply_together_the_largest_factor_wins() ->
     assert rules.multiplier_for(WEDNESDAY, "purchase", "普通").name == "也是三倍"  # type: ignore[union-attr]
     assert rules.multiplier_for(WEDNESDAY, "checkin", "普通").apply(5) == 15  # type: ignore[union-attr]
     assert [(r.name, e) for r, e in rules.multipliers_on(WEDNESDAY, "普通")] == [
-        ("也是三倍", ("purchase",)), ("三倍签到", ("checkin",)),
+        ("三倍签到", ("checkin",)), ("也是三倍", ("purchase",)),
     ]
 
 
@@ -87,7 +87,7 @@ def test_a_fractional_factor_rounds_down_to_whole_points() -> None:
     ({"factor": "2"}, "multipliers[0].factor must be a number above 1 and at most 10, got '2'"),
     ({"factor": True}, "multipliers[0].factor must be a number above 1 and at most 10, got True"),
     ({"earnings": ["purchase", "signup"]}, "multipliers[0].earnings: unknown earning 'signup'"),
-    ({"earnings": []}, "multipliers[0].earnings must name at least one of purchase, checkin"),
+    ({"earnings": []}, "multipliers[0].earnings must name at least one of checkin, purchase"),
     ({"earnings": "checkin"}, "multipliers[0].earnings must be a list of non-empty strings"),
     ({"weekdays": [0]}, "multipliers[0].weekdays must be a list of weekdays from 1 (Monday) to 7 (Sunday)"),
     ({"weekdays": [8]}, "multipliers[0].weekdays must be a list of weekdays from 1 (Monday) to 7 (Sunday)"),
