@@ -25,6 +25,7 @@ from tests.support.member_support import (
     pay,
     sign_up,
 )
+from tests.support.mp_support import mini_program
 
 ALICE = "oMEMBERDAY_ALICE_000000001"
 BOB = "oMEMBERDAY_BOB_00000000002"
@@ -184,3 +185,25 @@ async def test_the_daily_cap_holds_for_a_multiplied_check_in(
         assert entry.delta == 5
         assert [a.kind for a in await anomalies_of(wechat.services.db, alice)] == ["daily_cap"]
         assert await assert_books_balance(wechat, alice) == 105
+
+
+async def test_the_mini_program_check_in_on_the_member_day_is_doubled_too(
+    urls: tuple[str, str], clock: FrozenClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES, encoding="utf-8")
+    async with mini_program(urls, clock, rules_file=str(path)) as mp:
+        await mp.add_follower(ALICE, "uMEMBERDAY_UNION_0000001")
+        await sign_up(mp.oa, ALICE)
+        await mp.pipeline.drain()
+        token = await mp.login("oMEMBERDAY_MP_0000000001", "uMEMBERDAY_UNION_0000001")
+        clock.set(local(2026, 11, 25, 9, 0))
+        first = await mp.post(token, "/checkin")
+        assert first.status_code == 200, first.text
+        assert first.json() == {"points": 10, "streak_bonus": 0, "winback_bonus": 0, "streak": 1, "balance": 110,
+                                "upgraded_to": None, "multiplier": DOUBLE}
+        clock.set(local(2026, 11, 26, 9, 0))
+        second = await mp.post(token, "/checkin")
+        assert second.json() == {"points": 5, "streak_bonus": 0, "winback_bonus": 0, "streak": 2, "balance": 115,
+                                 "upgraded_to": None, "multiplier": None}
+        assert (await mp.oa.say(ALICE, "明细")).splitlines()[1:3] == ["11-26 签到 +5", f"11-25 签到（{DOUBLE}） +10"]
