@@ -15,7 +15,18 @@ import httpx
 from fastapi import FastAPI
 
 from bot import apidocs
-from bot.api import admin, admin_anomalies, admin_kpis, admin_members, health, miniprogram, orders, pos, store
+from bot.api import (
+    admin,
+    admin_anomalies,
+    admin_campaigns,
+    admin_kpis,
+    admin_members,
+    health,
+    miniprogram,
+    orders,
+    pos,
+    store,
+)
 from bot.api.deps import settle_abandoned
 from bot.api.errors import install_error_handlers
 from bot.chat import build_conversation
@@ -167,6 +178,7 @@ def create_app(
     app.include_router(admin_members.router)
     app.include_router(admin_anomalies.router)
     app.include_router(admin_kpis.router)
+    app.include_router(admin_campaigns.router)
     app.include_router(miniprogram.router)
     console.install(app, settings)
     apidocs.install(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import campaign_create, delete_account, redeem, signup, ticket, verify_coupon
+from flows import campaign_create, delete_account, redeem, signup, survey, ticket, verify_coupon
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
 from handlers import campaigns, events, fallback, members, points, rewards, service
@@ -25,7 +25,8 @@ def build_router() -> Router:
 
 
 def all_flows() -> list[Flow]:
-    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow, ticket.flow, verify_coupon.flow]
+    return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow, ticket.flow, verify_coupon.flow,
+            survey.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation:
@@ -38,4 +39,5 @@ def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation
         lock_ttl=lease,
         lock_wait=deadline,
         prefaces=(service.owed,),
+        afterwords=(service.ask_survey,),
     )

@@ -273,10 +273,16 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def cmd_codes_import(args: argparse.Namespace) -> int:
+    """The same import as the admin API and the console (bot/api/reward_input): every refused row is
+    listed with its line and reason, the import is audited as the command line's."""
+    import csv
     from pathlib import Path
 
-    from bot.api.admin import parse_codes
+    from bot.api.reward_input import CodeFile, import_code_file, read_code_file
+    from bot.operators_cli import CLI
+    from storage.clock import SystemClock
     from storage.db import Database
+    from storage.errors import DomainError
     from storage.ledger import Ledger
     from storage.rewards import Rewards
     from storage.rules import load_rules
@@ -286,25 +292,32 @@ def cmd_codes_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"wxbot: {path} does not exist", file=sys.stderr)
         return 2
-    codes = parse_codes(path.read_text(encoding="utf-8-sig"))
+    try:
+        found = read_code_file(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        print(f"wxbot: {path} is not a UTF-8 CSV file ({exc.__class__.__name__})", file=sys.stderr)
+        return 2
+    if not found.codes:
+        print(f"wxbot: no valid code in {path} ({found.received} rows refused)", file=sys.stderr)
+        return 1
 
-    async def run() -> int:
+    async def run() -> CodeFile:
         db = Database(settings.database_url)
         try:
             async with db.unit_of_work() as session:
                 rewards = Rewards(Ledger(load_rules(settings.rules_file), settings.tz))
-                return await rewards.import_codes(session, args.reward_id, codes)
+                return await import_code_file(session, rewards, args.reward_id, found, CLI, SystemClock().now())
         finally:
             await db.dispose()
 
-    from storage.errors import DomainError
-
     try:
-        added = asyncio.run(run())
+        result = asyncio.run(run())
     except DomainError as exc:
         print(f"wxbot: {exc}", file=sys.stderr)
         return 1
-    print(f"read {len(codes)} codes, added {added} (duplicates skipped)")
+    for row in result.refused:
+        print(f"line {row.line}: {row.reason} {row.code}")
+    print(f"read {result.received} codes, added {len(result.codes)}, refused {len(result.refused)}")
     return 0
 
 

@@ -55,8 +55,14 @@ class Pass:
     otherwise: Answer
 
 
+@dataclass(frozen=True)
+class Leave:
+    """Not this flow's answer at all (a survey the member did not answer): the flow ends and the message is
+    handled as if no flow had been active, catch-all included. The step has done its own bookkeeping."""
+
+
 Answer = Next | Stay | Done | Abort
-StepResult = Answer | Pass
+StepResult = Answer | Pass | Leave
 Step = Callable[[Inbound, ChatContext, FlowState], Awaitable[StepResult]]
 Begin = Callable[[ChatContext, FlowState], Awaitable[Answer]]
 
@@ -73,6 +79,8 @@ class Flow:
     extra_entries: tuple[tuple[Filter, ...], ...] = field(default=())
     # Steps that also take an image or a blank text (a ticket's description), not only a typed command.
     media_steps: frozenset[str] = frozenset()
+    # `取消` while this flow is active: its own bookkeeping and answer (else texts.CANCELLED).
+    on_cancel: Callable[[ChatContext, FlowState], Awaitable[list[Reply]]] | None = None
 
     def takes(self, step: str, msg: Inbound) -> bool:
         return msg.is_text or (step in self.media_steps and msg.kind in ("text", "image", "voice"))
@@ -80,6 +88,9 @@ class Flow:
 
 # What a member is owed before the answer to their message (a ticket answer that found no window open).
 Preface = Callable[[Inbound, ChatContext], Awaitable[list[Reply]]]
+# What may follow the answer to a member's message, given that answer (a survey's question, asked inside
+# the member's own session); it may start a flow through ctx.flows.
+Afterword = Callable[[Inbound, ChatContext, list[Reply]], Awaitable[list[Reply]]]
 
 
 class FlowRuntime:
@@ -133,10 +144,11 @@ class Conversation:
 
     def __init__(
         self, router: Router, flows: list[Flow], store: FlowStore, *, lock_ttl: float, lock_wait: float,
-        prefaces: tuple[Preface, ...] = (),
+        prefaces: tuple[Preface, ...] = (), afterwords: tuple[Afterword, ...] = (),
     ) -> None:
         self.flows = {flow.name: flow for flow in flows}
         self.prefaces = prefaces
+        self.afterwords = afterwords
         self.store = store
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
@@ -175,6 +187,9 @@ class Conversation:
             for preface in self.prefaces:
                 owed.extend(await preface(msg, ctx))
         answer = await self._answer(msg, ctx, state)
+        if not msg.is_event:
+            for afterword in self.afterwords:
+                answer = answer + await afterword(msg, ctx, answer)
         if owed and answer and isinstance(answer[0], TransferToAgent):  # the hand-off must stay the passive reply
             return answer[:1] + owed + answer[1:]
         return owed + answer
@@ -185,6 +200,10 @@ class Conversation:
         try:
             if CANCEL(msg, ctx):
                 ctx.intent = "cancel"
+                flow = self.flows.get(state.flow) if state else None
+                if state is not None and flow is not None and flow.on_cancel is not None:
+                    await runtime.cancel()
+                    return await flow.on_cancel(ctx, state)
                 had = await runtime.cancel()
                 return [Text(texts.CANCELLED if had else texts.NOTHING_TO_CANCEL + "\n" + await ctx.help_text())]
             flow = self.flows.get(state.flow) if state else None
@@ -193,6 +212,9 @@ class Conversation:
                 if step is not None:
                     ctx.intent = f"{flow.name}.{state.step}"
                     result = await step(msg, ctx, state)
+                    if isinstance(result, Leave):
+                        await runtime.cancel()
+                        return await self.router.dispatch(msg, ctx)
                     if isinstance(result, Pass):
                         matched = await self.router.match(msg, ctx)
                         if matched is not None and not matched[0].catch_all:  # another command: it runs

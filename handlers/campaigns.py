@@ -10,12 +10,13 @@ from handlers.core.filters import Click, Command, Event, SceneIs, is_staff
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage import members
+from storage import campaignreport, members
 from storage.campaigns import Campaigns, Joined
 from storage.enums import CampaignStatus
 from storage.errors import DomainError
 
 router = Router("campaigns")
+STATS_DAYS = 10  # 活动数据 lists the joins of the latest days only, to stay one short message
 
 
 def _when(ctx: ChatContext, at: datetime) -> str:
@@ -99,16 +100,26 @@ async def _open_campaigns(ctx: ChatContext, head: str) -> Reply:
 
 @router.on(Command("活动数据", arg="code", arg_required=True), is_staff, name="campaign_stats")
 async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
-    campaigns = ctx.campaigns
     async with ctx.db.sessions() as session:
-        c = await campaigns.by_code(session, code)
-        per_day = await campaigns.joins_per_day(session, c)
-    days = "，".join(f"{d:%m-%d} {n} 人" for d, n in per_day) or "暂无"
+        found = await campaignreport.report(session, ctx.campaigns, await ctx.campaigns.by_code(session, code))
+    c, per_day = found.campaign, found.joins_per_day
+    shown = [f"{d:%m-%d} {n} 人" for d, n in per_day[-STATS_DAYS:]]  # the latest days: one short message
+    days = ("…，" if len(per_day) > STATS_DAYS else "") + "，".join(shown) if shown else "暂无"
+    money = texts.CAMPAIGN_STATS_MONEY.format(
+        cost=f"{found.cost_fen / 100:,.2f}", incremental=_yuan(found.incremental_fen),
+        roi=texts.CAMPAIGN_STATS_NONE if found.roi is None else f"{found.roi:.2f}",
+    )
     return Text(texts.CAMPAIGN_STATS.format(
         title=c.title, code=c.code, kind=texts.CAMPAIGN_KIND_NAMES[c.kind],
         status=texts.CAMPAIGN_STATUS.get(c.status, c.status), count=c.participants, cap=c.cap,
-        paid=c.paid_out, left=c.budget - c.paid_out, ends=_when(ctx, c.ends_at), per_day=days,
+        paid=c.paid_out, left=c.budget - c.paid_out, ends=_when(ctx, c.ends_at), per_day=days, money=money,
     ))
+
+
+def _yuan(fen: int | None) -> str:
+    if fen is None:
+        return texts.CAMPAIGN_STATS_NONE
+    return f"{'-' if fen < 0 else ''}¥{abs(fen) / 100:,.2f}"
 
 
 @router.on(Command("结束活动", arg="code", arg_required=True), is_staff, name="campaign_end")

@@ -1,5 +1,6 @@
 """Member service in the chat: 我的工单, 人工 (a measured hand-off), the rating digit after a resolution,
-the answers a member is owed (shown before the reply to their next message), and the service staff's
+the answers a member is owed (shown before the reply to their next message), a pending satisfaction
+survey (asked with the reply to their next message; flows/survey.py takes the answer), and the service staff's
 工单 / 回复 T-… / 解决 T-…. Ticket texts are member data: never logged."""
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from datetime import datetime
 from handlers import texts
 from handlers.core.context import ChatContext
 from handlers.core.filters import Command, FilterResult, is_service
-from handlers.core.message import Inbound
+from handlers.core.message import OFFICIAL_ACCOUNT, Inbound
 from handlers.core.reply import Reply, Text, TransferToAgent
 from handlers.core.router import Router
+from storage import surveys
 from storage import tickets as ticketing
 from storage.audit import Actor
 from storage.clock import as_utc
@@ -88,6 +90,34 @@ async def owed(msg: Inbound, ctx: ChatContext) -> list[Reply]:
         await ctx.kv.delete(key)
     return [Text((texts.TICKET_ANSWER if p.author == "staff" else texts.TICKET_RESOLVED)
                  .format(code=p.code, body=p.body)) for p in found]
+
+
+async def ask_survey(msg: Inbound, ctx: ChatContext, answer: list[Reply]) -> list[Reply]:
+    """A pending satisfaction survey, asked with the reply to this message (an afterword: merged into the
+    one passive text, never pushed). Only when the member's row this message loaded anyway says one is due
+    (Member.survey_due_until), so no other message costs a query or a KV round trip; not while a flow runs
+    or a ticket rating is asked (its digit comes first), and only where the reply is one passive text."""
+    if msg.source != OFFICIAL_ACCOUNT or ctx.flows.active is not None or not answer:
+        return []
+    if not all(isinstance(r, Text) for r in answer):
+        return []
+    now = ctx.clock.now()
+    member = ctx.loaded_member()
+    if member is None or member.joined_at is None or not surveys.due(member, now):
+        return []
+    if await ctx.kv_value(ticketing.rate_key(msg.source, msg.openid)):
+        return []
+    async with ctx.db.unit_of_work() as session:
+        asked = await surveys.take(session, row_id(member), now)
+    member.survey_due_until = None
+    if asked is None:
+        return []
+    ctx.log.info("survey asked ask=%s", asked.ask_id)
+    intent = ctx.intent
+    replies = await ctx.flows.start("survey", ask=asked.ask_id, title=asked.name, kind=asked.kind,
+                                    question=asked.question, followup=asked.followup)
+    ctx.intent = intent
+    return replies
 
 
 # --- service staff ---------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ KIND_LABELS = {
     "signup": "注册奖励", "referral": "邀请奖励", "checkin": "签到", "streak": "连签奖励",
     "birthday": "生日礼", "campaign": "活动奖励", "winback": "回归奖励", "purchase": "消费",
     "refund": "退款扣回", "redeem": "兑换", "cancel": "兑换取消退回", "expire": "积分过期",
-    "adjust": "积分调整",
+    "adjust": "积分调整", "survey": "问卷感谢",
 }
 # A ledger row's reason, stored as a code (storage/reasons.py) and put into words here; see ledger_reason.
 LEDGER_REASONS: dict[str, str] = {
@@ -159,7 +159,7 @@ LEDGER_REASONS: dict[str, str] = {
     Reason.STREAK: "连续签到 {days} 天奖励", Reason.WINBACK: "回归礼", Reason.CAMPAIGN: "活动奖励：{title}",
     Reason.PURCHASE: "消费 {yuan} 元", Reason.REFUND: "退款 {yuan} 元", Reason.REDEEM: "兑换 {reward}",
     Reason.REDEEM_CANCELLED: "兑换取消，积分退回", Reason.BIRTHDAY: "{year} 年生日礼",
-    Reason.EXPIRE: "{earned} 获得的积分于 {day} 到期",
+    Reason.EXPIRE: "{earned} 获得的积分于 {day} 到期", Reason.SURVEY: "满意度调查感谢：{name}",
 }
 
 
@@ -330,8 +330,12 @@ CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"
 STAFF_CAMPAIGNS_HEAD = "进行中的活动（回复「活动数据 活动码」查看详情）："
 CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
-    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}"
+    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}\n{money}"
 )
+# The money lines of 活动数据 (storage/campaignreport.py): cost = points × the point value; incremental
+# sales against non-participants of the same tiers, over the campaign's days and the 14 after.
+CAMPAIGN_STATS_MONEY = "积分成本：¥{cost}\n增量销售：{incremental}\nROI：{roi}"
+CAMPAIGN_STATS_NONE = "—"
 CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignStatus.SETTLED: "已结束"}
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
@@ -385,6 +389,26 @@ STAFF_ANSWERED = "已回复工单 {code}。"
 STAFF_RESOLVED = "工单 {code} 已解决，已请会员评分。"
 HAND_OFF_EXCERPT = "（转人工客服）"
 IMAGE_EXCERPT = "[图片]"
+# --- member service: satisfaction surveys (issue 18) -----------------------------------------------
+# Asked only with the reply to the member's own message (never pushed); the NPS question is fixed.
+SURVEY_NPS_QUESTION = "您有多大可能把我们推荐给朋友或同事？"
+SURVEY_SCALES = {
+    "nps": "请回复 0-10 的数字（0 表示完全不可能，10 表示非常可能）",
+    "csat": "请回复 1-5 的数字（1 表示很不满意，5 表示非常满意）",
+}
+SURVEY_ASK = "【满意度调查】{question}\n{scale}，回复【取消】跳过。"
+SURVEY_OUT_OF_RANGE = "请回复 {low} 到 {high} 之间的一个数字，回复【取消】跳过。"
+SURVEY_LET_GO = "好的，本次调查不打扰您了。需要帮助请回复【帮助】。"
+SURVEY_THANKS = "感谢您的评价！"
+SURVEY_THANKS_POINTS = "已赠送 {points} 积分表示感谢。"
+SURVEY_SORRY = "很抱歉没能让您满意，客服会尽快跟进（工单 {code}）。"
+SURVEY_FOLLOWUP = "{question}（直接回复文字即可，回复【取消】跳过）"
+SURVEY_FOLLOWUP_THANKS = "收到，谢谢您的宝贵意见！"
+SURVEY_DECLINED = "好的，已跳过本次调查。"
+SURVEY_FOLLOWUP_SKIPPED = "好的，您的评分已记录，谢谢！"
+SURVEY_TICKET_TEXT = "满意度调查「{name}」评分：{score}（{scale}）"
+SURVEY_SCALE_NAMES = {"nps": "0-10 推荐意愿", "csat": "1-5 满意度"}
+
 # --- the member code at the till (会员码) -----------------------------------------------------------
 MEMBER_CODE = "您的会员码：{code}\n请在 {seconds} 秒内出示给收银员，仅可使用一次。需要新的会员码请再次回复「会员码」。"
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, outbox, reports, ticketsla
+from storage import anomalies, outbox, reports, surveys, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -265,6 +265,16 @@ async def ticket_sla(ctx: JobContext, now: datetime) -> int:
     """Escalate each live ticket past its first-answer or resolution due time, once (storage/ticketsla.py)."""
     async with ctx.db.unit_of_work() as session:
         return await ticketsla.escalate_due(session, now, robot=ctx.service_robot)
+
+
+# --- surveys -----------------------------------------------------------------------------------------
+async def survey_sample(ctx: JobContext, now: datetime) -> int:
+    """The weekly sample of active members for each active `sample` survey (storage/surveys.py): a stable
+    draw of the survey's share, once per survey and ISO week; asked at each one's next message within 7 days."""
+    async with ctx.db.unit_of_work() as session:
+        return await surveys.sample_week(session, now, ctx.tz)
+
+
 # --- reports -------------------------------------------------------------------------------------------
 async def kpi_snapshot(ctx: JobContext, now: datetime) -> int:
     """The KPI snapshot of the local day before `now` (the job runs after midnight; `jobs run kpi_snapshot
@@ -285,6 +295,7 @@ JOBS: dict[str, Job] = {
     "campaigns": campaigns,
     "announce_anomalies": announce_anomalies,
     "ticket_sla": ticket_sla,
+    "survey_sample": survey_sample,
     "kpi_snapshot": kpi_snapshot,
 }
 # name -> cron fields in the programme's time zone
@@ -297,6 +308,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "campaigns": {"minute": "*"},
     "announce_anomalies": {"minute": "*"},
     "ticket_sla": {"minute": "*"},
+    "survey_sample": {"day_of_week": "mon", "hour": "8", "minute": "0"},
     "kpi_snapshot": {"hour": "0", "minute": "30"},  # after expire_points, so the day's expiry is in
 }
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import outbox
+from storage import outbox, surveys
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import Database, dialect_insert
@@ -206,6 +206,7 @@ class Campaigns:
         campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = now
         await self._announce(session, campaign, "end", now)
+        await surveys.trigger_campaign(session, int(campaign.id or 0), now)
         return campaign.paid_out - before
 
     async def _challenge_winners(self, session: AsyncSession, campaign: Campaign, now: datetime) -> list[int]:

@@ -30,7 +30,7 @@ from storage.rules import Rules
 
 # Non-purchase earnings, capped per member per local day. Campaign payouts stand outside the cap: a
 # campaign is budgeted and approved by a manager, and its members get exactly the points it announced.
-CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "winback")
+CAPPED_KINDS = ("signup", "referral", "checkin", "streak", "birthday", "winback", "survey")
 # What counts towards the tier: everything earned (not restored); refunded purchases are taken off
 # in full (from the orders), whether or not their points could still be taken back.
 QUALIFYING_KINDS = (*CAPPED_KINDS, "campaign", "purchase")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import reasons
+from storage import reasons, surveys
 from storage.clock import local_date
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
@@ -78,6 +78,7 @@ async def record_paid(
         session, member.id, points, key=f"order:{order_id}", kind="purchase", now=now,
         reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen), **({BOOST: boost.name} if boost else {})), ref=order_id,
     )
+    await surveys.trigger(session, "order", [member.id], f"order:{order_id}", now)
     return OrderResult(
         order_id, member.id, moved.delta, moved.balance, False, upgraded_to=moved.upgraded_to,
         boost=boost.name if boost else None,

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     REDEEM = "redeem"  # reward
     REDEEM_CANCELLED = "redeem_cancelled"
     BIRTHDAY = "birthday"  # year
+    SURVEY = "survey"  # name (a satisfaction survey's thank-you)
     EXPIRE = "expire"  # earned (month), day (the last day it could be spent)
 
     def stored(self, **facts: str | int) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy import and_, case, delete, distinct, false, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import surveys
 from storage.enums import MemberStatus
 from storage.ledger import QUALIFYING_KINDS
 from storage.models import (
@@ -47,6 +48,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "experience": (
         "active_members", "interactions_per_active", "touches_share_3_5", "touches_share_0", "touches_mean",
         "push_reach", "push_conversion_7d", "undeliverable", "open_anomalies", "checkin_participation",
+        "nps_30d", "nps_answers_30d",
     ),
 }
 FIGURES = tuple(name for names in DIMENSIONS.values() for name in names)
@@ -217,6 +219,8 @@ async def experience(session: AsyncSession, w: Window, templates: bool = False) 
         "checkin_participation": _ratio(checked_in, active),
     }
     figures.update(await _touches(session, w, month))
+    nps = await surveys.nps_between(session, month, w.end)  # NPS answers given in the 30 days (storage/surveys.py)
+    figures.update(nps_30d=nps.nps, nps_answers_30d=nps.answers)
     figures.update(await _pushes(session, w, templates))
     figures["open_anomalies"] = int((await _one(session, select(func.count()).where(
         col(Anomaly.created_at) < w.end,

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies, coupons
+from storage import anomalies, coupons, surveys
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import dialect_insert
@@ -323,6 +323,9 @@ class Rewards:
         if found.expires_at <= now:
             raise ConflictError(f"coupon {found.code} expired at {found.expires_at:%Y-%m-%d %H:%M:%S}Z")
         found.status, found.used_at, found.store, found.used_by = "used", now, store, by
+        if store:  # used at the till or the counter of a store: the member may be asked how it went
+            await surveys.trigger(session, "coupon", [found.member_id], f"coupon:{found.id}", now,
+                                  reward_id=found.reward_id)
         return found
 
     async def cancel(

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import audit, cswindow, outbox
+from storage import audit, cswindow, outbox, surveys
 from storage.audit import Actor
 from storage.codes import unused_code
 from storage.errors import DomainError
@@ -26,7 +26,7 @@ from storage.sla import HAND_OFF_CATEGORY
 OPEN, ANSWERED, RESOLVED = "open", "answered", "resolved"
 STATES = (OPEN, ANSWERED, RESOLVED)
 LIVE = (OPEN, ANSWERED)
-KINDS = ("ticket", "hand-off")
+KINDS = ("ticket", "hand-off", "survey")  # survey: a detractor's follow-up (storage/surveys.py)
 LOW_RATING = 2
 MAX_TEXT = 4000  # a staff answer or note; a member's description is kept whole
 RATE_TTL = 7 * 24 * 3600
@@ -172,6 +172,12 @@ class Tickets:
             .where(col(TicketMessage.for_member).is_(True)).where(col(TicketMessage.delivered_at).is_(None))
         ) or 0)
 
+    async def add_member_text(self, session: AsyncSession, ticket_id: int, text: str, now: datetime) -> None:
+        """More of the member's words on a ticket (a survey's follow-up answer on its follow-up ticket)."""
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is not None:
+            self._add(session, ticket, "member", "", text, now)
+
     # --- the staff's side --------------------------------------------------------------------------
     async def queue(self, session: AsyncSession, limit: int = 10) -> list[tuple[Ticket, str]]:
         """Live tickets, oldest first, each with the start of the member's first words (for staff)."""
@@ -229,6 +235,8 @@ class Tickets:
         ticket.first_answer_at = ticket.first_answer_at or now
         await self._to_member(session, ticket, actor, note, now, "ticket_resolved")
         await self.kv.set(rate_key(ticket.source, ticket.openid), ticket.code, ex=RATE_TTL)
+        if ticket.kind != "survey":  # live_ticket refused a resolved one: once per ticket
+            await surveys.trigger(session, "ticket", [ticket.member_id], f"ticket:{ticket.id}", now)
         await audit.record(session, actor, "ticket.resolve", f"ticket:{ticket.code}", now=now,
                            before={"state": before}, after={"state": ticket.state}, client=client)
         return ticket

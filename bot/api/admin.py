@@ -4,7 +4,6 @@ staff. Every write is audited as actor `token` in the transaction of the change.
 from __future__ import annotations
 
 import csv
-import io
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot import staffing
 from bot.api.deps import AdminDep, WeChatDep, client_of, require_admin
-from bot.api.reward_input import RewardIn, RewardPatch, diff, fields_of, mark_taken, read_code_file
+from bot.api.reward_input import (
+    RewardIn,
+    RewardPatch,
+    add_reward,
+    change_reward,
+    import_code_file,
+    read_code_file,
+)
 from bot.api.validation import PathId, PathText
 from handlers.core.context import Services
 from storage import audit, staff
@@ -69,14 +75,8 @@ async def list_rewards(services: AdminDep) -> list[Reward]:
 @router.post("/rewards", response_model=RewardOut, status_code=201)
 async def create_reward(body: RewardIn, request: Request, services: AdminDep) -> Reward:
     values = _checked(RewardIn, body, services).model_dump()
-    now = services.clock.now()
-    reward = Reward(**values, created_at=now)
     async with services.db.unit_of_work() as session:
-        session.add(reward)
-        await session.flush()
-        await audit.record(session, audit.TOKEN, "reward.create", f"reward:{reward.id}", now=now,
-                           after=fields_of(reward), client=client_of(request))
-    return reward
+        return await add_reward(session, values, audit.TOKEN, services.clock.now(), client_of(request))
 
 
 @router.patch("/rewards/{reward_id}", response_model=RewardOut)
@@ -87,28 +87,17 @@ async def edit_reward(reward_id: PathId, body: RewardPatch, request: Request, se
     values = patch.model_dump(exclude_unset=True)
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = fields_of(reward)
-        for key, value in values.items():
-            setattr(reward, key, value)
-        await audit_change(session, "reward.edit", reward, before, request, services)
+        await change_reward(session, reward, values, "reward.edit", audit.TOKEN, services.clock.now(),
+                            client_of(request))
     return reward
-
-
-async def audit_change(session: Any, action: str, reward: Reward, before: dict[str, Any], request: Request,
-                       services: Services) -> None:
-    """Audit the fields that changed (before and after hold only those)."""
-    old, new = diff(before, fields_of(reward))
-    await audit.record(session, audit.TOKEN, action, f"reward:{reward.id}", now=services.clock.now(),
-                       before=old, after=new, client=client_of(request))
 
 
 @router.post("/rewards/{reward_id}/deactivate", response_model=RewardOut)
 async def deactivate_reward(reward_id: PathId, request: Request, services: AdminDep) -> Reward:
     async with services.db.unit_of_work() as session:
         reward = await _reward(session, services, reward_id)
-        before = fields_of(reward)
-        reward.active = False
-        await audit_change(session, "reward.deactivate", reward, before, request, services)
+        await change_reward(session, reward, {"active": False}, "reward.deactivate", audit.TOKEN,
+                            services.clock.now(), client_of(request))
     return reward
 
 
@@ -129,31 +118,16 @@ async def import_codes(reward_id: PathId, request: Request, services: AdminDep) 
     if not found.codes:
         reasons = sorted({row.reason for row in found.refused})
         raise HTTPException(422, f"no valid code in the CSV{': ' + ', '.join(reasons) if reasons else ''}")
-    async with services.db.unit_of_work() as session:
-        try:
-            taken = await services.rewards.add_codes(session, reward_id, [code for _, code in found.codes])
-        except NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except ConflictError as exc:
-            raise HTTPException(409, str(exc)) from None
-        result = mark_taken(found, taken)
-        await audit.record(session, audit.TOKEN, "reward.codes_import", f"reward:{reward_id}",
-                           now=services.clock.now(), after=codes_summary(result), client=client_of(request))
+    try:
+        async with services.db.unit_of_work() as session:
+            result = await import_code_file(session, services.rewards, reward_id, found, audit.TOKEN,
+                                            services.clock.now(), client_of(request))
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
     return {"received": result.received, "added": len(result.codes),
             "refused": [{"line": r.line, "code": r.code, "reason": r.reason} for r in result.refused]}
-
-
-def codes_summary(result: Any) -> dict[str, int]:
-    """What an import's audit entry keeps: counts, never the codes themselves (they are coupons)."""
-    return {"received": result.received, "added": len(result.codes), "refused": len(result.refused)}
-
-
-def parse_codes(text: str) -> list[str]:
-    """The codes of a CSV for `wxbot codes import` (first column, header `code` skipped)."""
-    rows = [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
-    if rows and rows[0].lower() == "code":
-        rows = rows[1:]
-    return rows
 
 
 class CouponUse(BaseModel):

@@ -1,5 +1,6 @@
 """What a valid reward and a valid code-pool file are: the one set of rules the admin API and the
-console both validate with (the console feeds its form through the same models)."""
+console both validate with (the console feeds its form through the same models); and the one import of
+a code-pool file, for the admin API, the console and `wxbot codes import`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.validation import Count, Moment, Text
+from storage import audit
+from storage.models import Reward
+from storage.rewards import Rewards
 
 Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Limit = Annotated[Count, Field(gt=0)]
@@ -196,6 +201,22 @@ def mark_taken(found: CodeFile, taken: set[str]) -> CodeFile:
     return CodeFile(kept, sorted(refused, key=lambda r: r.line))
 
 
+async def import_code_file(
+    session: AsyncSession, rewards: Rewards, reward_id: int, found: CodeFile, actor: audit.Actor, now: datetime,
+    client: str | None = None,
+) -> CodeFile:
+    """Add the file's valid codes to the reward's pool, in the caller's transaction, audited
+    (`reward.codes_import` with the counts, never the codes: they are coupons). Returns the file as the
+    pool answered it (codes it already held refused as `taken`). NotFoundError for an unknown reward,
+    ConflictError for one that is not a code pool."""
+    taken = await rewards.add_codes(session, reward_id, [code for _, code in found.codes])
+    result = mark_taken(found, taken)
+    await audit.record(session, actor, "reward.codes_import", f"reward:{reward_id}", now=now, client=client,
+                       after={"received": result.received, "added": len(result.codes),
+                              "refused": len(result.refused)})
+    return result
+
+
 # --- what an audit entry records of a reward ------------------------------------------------------------
 
 FIELDS = tuple(RewardIn.model_fields)
@@ -210,3 +231,32 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any],
     """Only the fields that changed, before and after."""
     changed = [key for key in after if after[key] != before.get(key)]
     return {k: before.get(k) for k in changed}, {k: after[k] for k in changed}
+
+
+async def add_reward(
+    session: AsyncSession, values: dict[str, Any], actor: audit.Actor, now: datetime, client: str | None = None,
+) -> Reward:
+    """A new reward from checked values, audited `reward.create` with every field, in the caller's
+    transaction: the admin API's and the console's one way of making one."""
+    reward = Reward(**values, created_at=now)
+    session.add(reward)
+    await session.flush()
+    await audit.record(session, actor, "reward.create", f"reward:{reward.id}", now=now, after=fields_of(reward),
+                       client=client)
+    return reward
+
+
+async def change_reward(
+    session: AsyncSession, reward: Reward, values: dict[str, Any], action: str, actor: audit.Actor, now: datetime,
+    client: str | None = None,
+) -> bool:
+    """Set these fields of a (loaded) reward and audit `action` with only the fields that changed, before
+    and after; nothing is audited when nothing changed. Returns whether anything did."""
+    before = fields_of(reward)
+    for key, value in values.items():
+        setattr(reward, key, value)
+    old, new = diff(before, fields_of(reward))
+    if not new:
+        return False
+    await audit.record(session, actor, action, f"reward:{reward.id}", now=now, before=old, after=new, client=client)
+    return True

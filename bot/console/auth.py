@@ -41,6 +41,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "anomalies.write": ("admin", "operator"),
     "tickets.read": ("admin", "operator", "analyst"),
     "tickets.write": ("admin", "operator"),
+    "surveys.read": ("admin", "operator", "analyst"),
+    "surveys.write": ("admin", "operator"),
     "rewards.read": ("admin", "operator", "analyst"),
     "rewards.write": ("admin", "operator"),
     "campaigns.read": ("admin", "operator", "analyst"),

@@ -4,9 +4,10 @@ the campaign's row lock, so an early end and the scheduler never both settle it.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlmodel import col
@@ -14,15 +15,17 @@ from sqlmodel import col
 from bot.api.validation import PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
+from bot.console.dates import parse_day
 from bot.console.forms import local_time
 from bot.console.pages import render
-from storage import audit
+from storage import audit, campaignreport
 from storage.enums import CampaignStatus
 from storage.models import Campaign
 
 router = APIRouter(prefix="/admin/campaigns")
 Reader = Annotated[ConsoleSession, Depends(needs("campaigns.read"))]
 Posting = Annotated[ConsoleSession, Depends(needs_checked("campaigns.write"))]
+Day = Annotated[str, Query(max_length=20)]
 LISTED = 200
 
 
@@ -32,6 +35,57 @@ async def list_campaigns(request: Request, console: Reader) -> HTMLResponse:
         rows = (await session.scalars(select(Campaign).order_by(col(Campaign.id).desc()).limit(LISTED))).all()
     return render(request, "campaigns.html", console, active="campaigns", campaigns=rows,
                   local=local_time(console.services.tz))
+
+
+def yuan(fen: float | None) -> str:
+    """Fen as the report shows money: ¥1,234.50, -¥12.00; — when it cannot be known."""
+    if fen is None:
+        return texts.NONE
+    cents = round(fen)
+    return f"{'-' if cents < 0 else ''}¥{abs(cents) / 100:,.2f}"
+
+
+def ratio(value: float | None) -> str:
+    return texts.NONE if value is None else f"{value:.2f}"
+
+
+def _day(raw: str, field: str, errors: dict[str, str]) -> date | None:
+    try:
+        return parse_day(raw)
+    except ValueError:
+        errors[field] = texts.BAD_DATE
+        return None
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare(request: Request, console: Reader, since: Day = "", until: Day = "") -> HTMLResponse:
+    """Campaigns side by side: participants, cost, incremental sales and ROI, for every campaign or for
+    those whose days meet the chosen dates."""
+    services = console.services
+    errors: dict[str, str] = {}
+    first, last = _day(since, "since", errors), _day(until, "until", errors)
+    if first and last and first > last:
+        errors["until"] = texts.CAMPAIGN_BAD_RANGE
+    found: list[campaignreport.CampaignReport] = []
+    if not errors:
+        async with services.db.sessions() as session:
+            found = await campaignreport.side_by_side(session, services.campaigns, first=first, last=last,
+                                                      limit=LISTED)
+    return render(request, "campaign_compare.html", console, status=422 if errors else 200, active="campaigns",
+                  reports=found, form={"since": since, "until": until}, errors=errors, yuan=yuan, ratio=ratio,
+                  limit=LISTED, point_value_fen=services.campaigns.ledger.rules.point_value_fen)
+
+
+@router.get("/{campaign_id}/report", response_class=HTMLResponse)
+async def report_page(request: Request, campaign_id: PathId, console: Reader) -> HTMLResponse:
+    """One campaign's report: joins per day (chart and table), cost, the participants' and the comparison
+    group's sales before, during and after, incremental sales and ROI (see storage/campaignreport.py)."""
+    services = console.services
+    async with services.db.sessions() as session:
+        found = await campaignreport.report(session, services.campaigns, await _campaign(session, campaign_id))
+    chart = {"days": [d.isoformat() for d, _ in found.joins_per_day], "joins": [n for _, n in found.joins_per_day]}
+    return render(request, "campaign_report.html", console, active="campaigns", r=found, campaign=found.campaign,
+                  chart=chart, yuan=yuan, ratio=ratio, point_value_fen=services.campaigns.ledger.rules.point_value_fen)
 
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)

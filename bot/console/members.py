@@ -15,7 +15,7 @@ from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.pages import render
 from handlers.texts import KIND_LABELS, ledger_reason
-from storage import adjustments, member360, member_search, ticketviews, tiers
+from storage import adjustments, member360, member_search, surveys, ticketviews, tiers
 from storage.errors import NotFoundError
 from storage.members import normalise_phone
 
@@ -72,6 +72,7 @@ async def page(
     async with services.db.sessions() as session:
         view = await member360.load(session, services.pii, services.ledger, member_id, now, before=before)
         member_tickets = await ticketviews.of_member(session, member_id)
+        member_surveys = await surveys.of_member(session, member_id)
     if view is None:
         raise ConsoleError(404, texts.MEMBER_NOT_FOUND)
 
@@ -85,7 +86,8 @@ async def page(
     return render(
         request, "member.html", console, status=status, active="members", view=view, before=before,
         tiers=[t.name for t in services.rules.tiers], when=when, reason_text=ledger_reason, kinds=KIND_LABELS,
-        today=now.astimezone(services.tz).date(), member_tickets=member_tickets, **extra,
+        today=now.astimezone(services.tz).date(), member_tickets=member_tickets,
+        member_surveys=member_surveys, **extra,
     )
 
 

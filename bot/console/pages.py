@@ -25,6 +25,7 @@ MENU = (
     ("members", "/admin/members", "members.read"),
     ("anomalies", "/admin/anomalies", "anomalies.read"),
     ("tickets", "/admin/tickets", "tickets.read"),
+    ("surveys", "/admin/surveys", "surveys.read"),
     ("rewards", "/admin/rewards", "rewards.read"),
     ("campaigns", "/admin/campaigns", "campaigns.read"),
     ("pushes", "/admin/pushes", "pushes.read"),

@@ -18,10 +18,10 @@ from bot.api.reward_input import (
     FIELDS,
     CodeFile,
     RewardIn,
-    diff,
-    fields_of,
+    add_reward,
+    change_reward,
     form_values,
-    mark_taken,
+    import_code_file,
     read_code_file,
 )
 from bot.api.validation import PathId
@@ -29,7 +29,6 @@ from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.forms import field_errors, local_time
 from bot.console.pages import render
-from storage import audit
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Reward, RewardCode
 
@@ -63,14 +62,10 @@ async def create_reward(request: Request, console: Posting) -> Response:
     claim = await _claim(request, console)
     if claim is False:  # this form was submitted before: the reward exists once
         return RedirectResponse("/admin/rewards?done=created", 303)
-    now = console.services.clock.now()
-    reward = Reward(**checked.model_dump(), created_at=now)
     try:
         async with console.services.db.unit_of_work() as session:
-            session.add(reward)
-            await session.flush()
-            await audit.record(session, console.actor, "reward.create", f"reward:{reward.id}", now=now,
-                               after=fields_of(reward), client=console.client)
+            await add_reward(session, checked.model_dump(), console.actor, console.services.clock.now(),
+                                console.client)
     except BaseException:
         if isinstance(claim, str):
             await console.services.kv.delete(claim)  # nothing was created: the same form may try again
@@ -106,12 +101,8 @@ async def save_reward(request: Request, reward_id: PathId, console: Posting) -> 
         return _form(request, console, reward, typed, field_errors(exc, whole="ends_at"), status=422)
     async with console.services.db.unit_of_work() as session:
         stored = await console.services.rewards.get(session, reward_id)
-        before = fields_of(stored)
-        for key, value in checked.model_dump(exclude={"kind"}).items():
-            setattr(stored, key, value)
-        old, new = diff(before, fields_of(stored))
-        await audit.record(session, console.actor, "reward.edit", f"reward:{reward_id}",
-                           now=console.services.clock.now(), before=old, after=new, client=console.client)
+        await change_reward(session, stored, checked.model_dump(exclude={"kind"}), "reward.edit", console.actor,
+                            console.services.clock.now(), console.client)
     return RedirectResponse("/admin/rewards?done=saved", 303)
 
 
@@ -119,11 +110,8 @@ async def save_reward(request: Request, reward_id: PathId, console: Posting) -> 
 async def deactivate(reward_id: PathId, console: Posting) -> Response:
     async with console.services.db.unit_of_work() as session:
         reward = await _get(session, console, reward_id)
-        if reward.active:
-            reward.active = False
-            await audit.record(session, console.actor, "reward.deactivate", f"reward:{reward_id}",
-                               now=console.services.clock.now(), before={"active": True},
-                               after={"active": False}, client=console.client)
+        await change_reward(session, reward, {"active": False}, "reward.deactivate", console.actor,
+                            console.services.clock.now(), console.client)
     return RedirectResponse("/admin/rewards?done=deactivated", 303)
 
 
@@ -144,16 +132,12 @@ async def import_codes(request: Request, reward_id: PathId, console: Posting) ->
         return await _codes(request, console, reward, None, status=422, error=texts.CODES_BAD_FILE)
     if not found.codes:
         return await _codes(request, console, reward, found, status=422, error=texts.CODES_NONE_VALID)
-    async with console.services.db.unit_of_work() as session:
-        try:
-            taken = await console.services.rewards.add_codes(session, reward_id, [c for _, c in found.codes])
-        except ConflictError:
-            return await _codes(request, console, reward, None, status=409)
-        result = mark_taken(found, taken)
-        await audit.record(session, console.actor, "reward.codes_import", f"reward:{reward_id}",
-                           now=console.services.clock.now(), client=console.client, after={
-                               "received": result.received, "added": len(result.codes),
-                               "refused": len(result.refused)})
+    try:
+        async with console.services.db.unit_of_work() as session:
+            result = await import_code_file(session, console.services.rewards, reward_id, found, console.actor,
+                                            console.services.clock.now(), console.client)
+    except ConflictError:
+        return await _codes(request, console, reward, None, status=409)
     return await _codes(request, console, reward, result)
 
 

@@ -18,6 +18,7 @@ from bot.console import (
     signin,
     staff,
     stores,
+    surveys,
     texts,
     tickets,
     verify,
@@ -30,8 +31,8 @@ from storage.kv import KV
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
-for _module in (merge, members, anomalies, tickets, rewards, campaigns, staff, pushes, auditlog, exports, verify,
-                stores):
+for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
+                verify, stores):
     router.include_router(_module.router)
 
 

@@ -28,6 +28,7 @@ NAV = {
     "members": "会员",
     "anomalies": "异常",
     "tickets": "工单",
+    "surveys": "满意度调查",
     "rewards": "奖品",
     "campaigns": "活动",
     "staff": "员工",
@@ -371,6 +372,41 @@ CAMPAIGN_END = "提前结束并结算"
 CAMPAIGN_END_CONFIRM = "确定现在结束该活动并按规则结算吗？此操作不可撤销。"
 CAMPAIGN_ENDED = "活动已提前结束并完成结算，累计发放 {total} 积分。"
 CAMPAIGN_WAS_ENDED = "该活动此前已经结束，未做任何更改。"
+# The campaign report (storage/campaignreport.py) and campaigns side by side.
+CAMPAIGN_REPORT = "活动报告"
+CAMPAIGN_REPORT_TITLE = "活动报告：{title}"
+CAMPAIGN_COMPARE = "活动对比"
+CAMPAIGN_COMPARE_HINT = "按活动日期筛选（与所选日期有交集的活动）；留空显示全部活动（最近 {limit} 个）。"
+CAMPAIGN_COMPARE_FROM, CAMPAIGN_COMPARE_TO = "开始日期", "结束日期"
+CAMPAIGN_COMPARE_EMPTY = "所选日期内没有活动。"
+CAMPAIGN_BAD_RANGE = "开始日期不能晚于结束日期。"
+CAMPAIGN_REPORT_DAYS = "活动期 {first} 至 {last}；活动后 14 天至 {after}；活动前 28 天自 {before}。"
+CAMPAIGN_REPORT_FIGURES = {
+    "participants": "参加人数", "points_paid": "已发放积分", "cost": "积分成本",
+    "sales": "参加者销售额（活动期 + 后 14 天）",
+    "per_participant": "参加者人均销售额", "comparison_members": "对照组人数", "per_comparison": "对照组人均销售额",
+    "incremental": "增量销售额", "roi": "ROI（增量销售额 ÷ 成本）", "tiers": "参加者等级",
+}
+CAMPAIGN_REPORT_TABLE = "参加者与对照组的消费"
+CAMPAIGN_REPORT_COLUMNS = {
+    "group": "人群", "window": "时间段", "members": "人数", "orders": "订单数", "sales": "销售额（扣除退款）",
+    "per_member": "人均销售额",
+}
+CAMPAIGN_REPORT_GROUPS = {"participants": "参加者", "comparison": "对照组"}
+CAMPAIGN_REPORT_WINDOWS = {
+    "before": "活动前 28 天", "during": "活动期间", "after": "活动后 14 天", "total": "活动期 + 后 14 天",
+}
+CAMPAIGN_REPORT_NOTE = (
+    "口径说明：按本计划时区的自然日计算。活动期为发起当日至结束（或提前结束）当日；订单按下单时间计入，"
+    "销售额扣除该订单的退款，全额退款的订单不计。对照组为未参加本活动、会员等级与参加者相同（按当前等级）"
+    "且活动结束时仍是会员的会员。增量销售额 =（参加者在活动期及其后 14 天的人均销售额 − 对照组同期人均销售额）"
+    "× 参加人数；对照组为空时无法计算，显示“—”。积分成本 = 活动发放的积分 × 每积分价值（{fen} 分）。"
+    "ROI = 增量销售额 ÷ 积分成本；成本为 0 时显示“—”。"
+)
+CAMPAIGN_COMPARE_COLUMNS = {
+    "title": "活动", "code": "活动码", "days": "活动期", "participants": "参加人数", "cost": "积分成本",
+    "incremental": "增量销售额", "roi": "ROI",
+}
 
 STAFF_TITLE = "员工"
 STAFF_HINT = ("员工在公众号聊天中工作：社群运营和活动管理员发起和管理社群活动，客服处理工单，"
@@ -399,7 +435,7 @@ TICKET_FIELDS = {
     "first_answer_at": "首次答复", "resolved_at": "解决时间", "order_id": "订单号", "rating": "评分",
     "escalated": "超时升级", "reopens": "重开次数",
 }
-TICKET_KINDS = {"ticket": "工单", "hand-off": "转人工"}
+TICKET_KINDS = {"ticket": "工单", "hand-off": "转人工", "survey": "调查回访"}
 TICKET_STATES = {"open": "待处理", "answered": "已答复", "resolved": "已解决"}
 TICKET_BREACHES = {"answer": "首次答复超时", "resolve": "解决超时"}
 TICKET_SUPERVISOR = "差评重开 · 主管跟进"
@@ -500,6 +536,8 @@ KPI_LABELS = {
     "undeliverable": "无法送达的推送",
     "open_anomalies": "未处理异常",
     "checkin_participation": "签到参与率",
+    "nps_30d": "NPS（30 天）",
+    "nps_answers_30d": "NPS 回答数（30 天）",
 }
 # --- Stores (issue 17) -------------------------------------------------------------------------
 STORES_TITLE = "门店"
@@ -522,3 +560,48 @@ STORES_CODE_INVALID = "门店编码只能包含大写字母、数字、- 或 _�
 STORES_NAME_REQUIRED = "请填写门店名称（最长 60 字）。"
 STORES_CITY_INVALID = "城市最长 40 字。"
 STORES_NOT_FOUND = "没有这家门店。"
+
+# --- satisfaction surveys (issue 18) ---------------------------------------------------------------
+SURVEYS_TITLE = "满意度调查"
+SURVEYS_HINT = ("调查只在会员下一次主动发消息时随回复一起提问（触发后 7 天内有效，每位会员 90 天内最多一次），"
+                "不占用推送。")
+SURVEY_TITLE = "满意度调查：{name}"
+SURVEY_NEW = "新建调查"
+SURVEY_CREATE = "创建"
+SURVEY_FIELDS = {
+    "name": "名称", "kind": "类型", "question": "问题（CSAT）", "followup": "追问（可选）", "touchpoint": "触发点",
+    "sample_percent": "每周抽样比例（%）", "thanks_points": "感谢积分（可选）", "status": "状态",
+    "created_at": "创建时间", "answers": "回答数", "nps": "NPS", "csat_mean": "CSAT 平均分",
+    "csat_top": "4-5 分占比", "promoters": "推荐者（9-10）", "passives": "中立者（7-8）",
+    "detractors": "贬损者", "asked": "已提问",
+}
+SURVEY_KINDS = {"nps": "NPS（0-10 推荐意愿）", "csat": "CSAT（1-5 满意度）"}
+SURVEY_TOUCHPOINTS = {
+    "coupon": "门店核销优惠券", "order": "支付订单", "campaign": "活动结算", "ticket": "工单解决",
+    "sample": "每周随机抽样活跃会员",
+}
+SURVEY_STATUS = {"active": "进行中", "paused": "已暂停"}
+SURVEY_ASK_STATES = {
+    "pending": "待提问", "asked": "已提问未答", "answered": "已回答", "declined": "已谢绝", "dropped": "未作答",
+    "skipped": "已跳过（90 天内已调查）", "expired": "已过期（7 天内未发消息）",
+}
+SURVEY_NPS_FIXED = "NPS 问题固定为：{question}"
+SURVEY_PAUSE, SURVEY_RESUME = "暂停", "恢复"
+SURVEY_DONE = {"created": "调查已创建。", "paused": "调查已暂停。", "resumed": "调查已恢复。"}
+SURVEY_NAME_INVALID = "请填写名称，不超过 40 字。"
+SURVEY_KIND_INVALID = "请选择 NPS 或 CSAT。"
+SURVEY_QUESTION_INVALID = "CSAT 调查请填写问题，不超过 200 字。"
+SURVEY_FOLLOWUP_INVALID = "追问不超过 200 字。"
+SURVEY_TOUCHPOINT_INVALID = "请选择触发点。"
+SURVEY_SAMPLE_INVALID = "抽样比例请填写 1-100 的整数。"
+SURVEY_THANKS_INVALID = "感谢积分请填写 0-{high} 的整数。"
+SURVEYS_EMPTY = "还没有满意度调查。"
+SURVEY_NONE = "暂无"
+SURVEY_SUMMARY = "按触发点汇总"
+SURVEY_BY_REWARD = "按奖品（券核销触发）"
+SURVEY_BY_CAMPAIGN = "按活动"
+SURVEY_STATES_TITLE = "提问情况"
+SURVEY_BACK = "返回调查列表"
+SURVEY_MEMBER_SECTION = "满意度调查"
+SURVEY_MEMBER_NONE = "该会员没有回答过调查。"
+SURVEY_SCORE = "评分"

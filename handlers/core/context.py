@@ -156,6 +156,10 @@ class ChatContext:
         member = await self.member()
         return member if member is not None and member.joined_at is not None else None
 
+    def loaded_member(self) -> Member | None:
+        """The sender's row if this message has loaded it already, else None (never a query)."""
+        return self._member if self._member_loaded else None
+
     @property
     def db(self) -> Database:
         return self.services.db

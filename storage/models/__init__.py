@@ -1,5 +1,5 @@
 """The tables (SQLModel), split by side: core (members, points, rewards, pushes, campaigns) and ops
-(operators, audit), service (tickets) and reports (interaction days, KPI snapshots). Importing this package
+(operators, audit), service (tickets, surveys) and reports (interaction days, KPI snapshots). Importing this package
 registers every table on SQLModel.metadata."""
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from storage.models.core import (
 )
 from storage.models.ops import AuditEntry, Operator, Store
 from storage.models.reports import InteractionDay, KpiSnapshot
-from storage.models.service import Ticket, TicketMessage
+from storage.models.service import Survey, SurveyAsk, Ticket, TicketMessage
 
 __all__ = [
     "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "InteractionDay", "JobRun", "KpiSnapshot",
     "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall", "Outbox",
     "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff",
-    "Store", "SubscribeCredit", "Ticket", "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",
+    "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket", "TicketMessage", "UTCDateTime", "WinbackOffer",
+    "utc_column",
 ]

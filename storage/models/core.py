@@ -86,6 +86,9 @@ class Member(SQLModel, table=True):
     checkin_day: date | None = None
     checkin_streak: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     winback_until: datetime | None = Field(default=None, sa_column=utc_column())
+    # A satisfaction survey may be asked at the member's next message until then (storage/surveys.py): the
+    # chat reads it with the row it loads anyway, so no message asks the database or the KV again for it.
+    survey_due_until: datetime | None = Field(default=None, sa_column=utc_column())
     joined_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_interaction_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
     created_at: datetime = Field(sa_column=utc_column(nullable=False))

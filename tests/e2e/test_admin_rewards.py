@@ -4,6 +4,7 @@ verification (核销); and `wxbot codes import` on the command line."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from bot.cli import main as cli
 from handlers import texts
 from storage.clock import FrozenClock
-from storage.models import Member, RewardCode
+from storage.models import AuditEntry, Member, RewardCode
 from storage.rewards import Rewards
 from tests.support.fakes import ADMIN, WeChat
 from tests.support.redeem_support import add_members, add_reward, redeem, use_coupon
@@ -250,13 +251,29 @@ async def test_cli_codes_import(
     pool = (await create(wechat, {**VALID, "kind": "code_pool"})).json()["id"]
     coupon = (await create(wechat, VALID)).json()["id"]
     csv_file = tmp_path / "codes.csv"
-    csv_file.write_text("code\nCLI-001\nCLI-002\nCLI-002\n", encoding="utf-8")
+    csv_file.write_text("code\nCLI-001\nCLI-002\nCLI-002\n" + "X" * 65 + "\n", encoding="utf-8")
 
     assert await asyncio.to_thread(cli, ["codes", "import", str(pool), str(csv_file)]) == 0
-    assert "read 3 codes, added 2" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [
+        "line 4: duplicate CLI-002", f"line 5: too_long {'X' * 65}", "read 4 codes, added 2, refused 2"]
     assert await asyncio.to_thread(cli, ["codes", "import", str(pool), str(csv_file)]) == 0
-    assert "added 0" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == "read 4 codes, added 0, refused 4"
     assert await pool_codes(wechat, pool) == ["CLI-001", "CLI-002"]
+    async with wechat.services.db.sessions() as session:
+        trail = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "reward.codes_import")
+                                       .order_by(AuditEntry.id))).all()
+    assert [(a.actor, a.target, json.loads(a.after or "")) for a in trail] == [
+        ("cli", f"reward:{pool}", {"received": 4, "added": 2, "refused": 2}),
+        ("cli", f"reward:{pool}", {"received": 4, "added": 0, "refused": 4}),
+    ]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("code\n\n", encoding="utf-8")
+    assert await asyncio.to_thread(cli, ["codes", "import", str(pool), str(empty)]) == 1
+    assert "no valid code" in capsys.readouterr().err
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("甲\n".encode("gbk"))
+    assert await asyncio.to_thread(cli, ["codes", "import", str(pool), str(gbk)]) == 2
+    assert "not a UTF-8 CSV" in capsys.readouterr().err
 
     assert await asyncio.to_thread(cli, ["codes", "import", str(coupon), str(csv_file)]) == 1
     assert "code_pool" in capsys.readouterr().err

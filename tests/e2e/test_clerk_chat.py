@@ -15,7 +15,7 @@ from handlers import texts
 from storage import staff
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Redemption
-from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world
 from tests.support.ledgerviews_support import FULL_PHONE, coupon, member
 
 CLERK, OTHER_CLERK = "oCLERK0000000000000000000001", "oCLERK0000000000000000000002"
@@ -45,8 +45,7 @@ async def redemption(world: ConsoleWorld, code: str) -> Redemption:
 
 
 async def uses(world: ConsoleWorld) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.action == "coupon.use"))).all())
+    return await audit_entries(world.db, action="coupon.use")
 
 
 async def test_a_clerk_sees_the_coupon_confirms_and_it_is_used_once(world: ConsoleWorld, clock: FrozenClock) -> None:

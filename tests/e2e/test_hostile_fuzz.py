@@ -40,6 +40,7 @@ OPERATIONS = [
     ("GET", "/api/admin/members/{member_id}/ledger"), ("POST", "/api/admin/members/{member_id}/adjust"),
     ("GET", "/api/admin/anomalies"), ("POST", "/api/admin/anomalies/{anomaly_id}/acknowledge"),
     ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"), ("GET", "/api/admin/kpis"),
+    ("GET", "/api/admin/campaigns/{code}/report"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
     ("GET", "/api/mp/coupons"), ("GET", "/api/mp/campaigns"), ("POST", "/api/mp/campaigns/{code}/join"),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from storage import stores
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Redemption
-from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world
 from tests.support.ledgerviews_support import FULL_PHONE, coupon, member
 
 
@@ -49,8 +49,7 @@ async def redemption(world: ConsoleWorld, code: str) -> Redemption:
 
 
 async def audited(world: ConsoleWorld) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.action == "coupon.use"))).all())
+    return await audit_entries(world.db, action="coupon.use")
 
 
 async def test_a_store_verifies_once_and_a_second_use_says_when_and_where(

@@ -171,6 +171,8 @@ async def test_every_figure_of_the_hand_built_world(db: Database, world: dict[st
         # sent 04-26..05-25: A's 05-02 and 05-20 (nothing within 7 days) and 05-10 (check-in 05-12), H's
         # 05-04..05-09 (redemptions 05-06 12:00 and 13:00 convert the first three): 4 of 9
         "push_conversion_7d": 0.4444, "open_anomalies": 3,
+        # no satisfaction survey answered: no NPS (tests/integration/test_survey_figures.py has one)
+        "nps_30d": None, "nps_answers_30d": 0,
     }
     assert f == expected
     async with db.sessions() as session:  # with a template configured, B is reachable by it too

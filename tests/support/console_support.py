@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from storage import operators
 from storage.clock import FrozenClock
 from storage.db import Database
+from storage.models import AuditEntry
 from tests.support.fakes import WeChat, make_app, make_settings, serving
 
 PASSWORD = "a-long-test-password"
@@ -54,6 +56,24 @@ class Operator:
         form = dict(data or {})
         form.setdefault("csrf", self.csrf if csrf is None else csrf)
         return await self.client.post(path, data=form, **kwargs)
+
+
+async def audit_entries(
+    db: Database, *, action: str | None = None, prefix: str | None = None, target: str | None = None,
+) -> list[AuditEntry]:
+    """The audit trail oldest first, narrowed to one action, an action prefix ("staff.") or one target;
+    without the console's sign-ins unless those are asked for."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id)  # type: ignore[arg-type]
+    if action is not None:
+        stmt = stmt.where(AuditEntry.action == action)
+    else:
+        stmt = stmt.where(AuditEntry.action != "sign_in")
+    if prefix is not None:
+        stmt = stmt.where(AuditEntry.action.startswith(prefix))  # type: ignore[attr-defined]
+    if target is not None:
+        stmt = stmt.where(AuditEntry.target == target)
+    async with db.sessions() as session:
+        return list((await session.scalars(stmt)).all())
 
 
 def row_of(html: str, attribute: str, value: object) -> str:

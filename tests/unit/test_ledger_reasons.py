@@ -23,6 +23,7 @@ AS_BEFORE = [
     (Reason.REDEEM_CANCELLED.stored(), "兑换取消，积分退回"),
     (Reason.BIRTHDAY.stored(year=2028), "2028 年生日礼"),
     (Reason.EXPIRE.stored(earned="2026-05", day="2027-05-31"), "2026-05 获得的积分于 2027-05-31 到期"),
+    (Reason.SURVEY.stored(name="门店满意度"), "满意度调查感谢：门店满意度"),
 ]
 
 

@@ -16,7 +16,7 @@ from bot.console import texts
 from storage import anomalies
 from storage.clock import FrozenClock
 from storage.models import Anomaly, AuditEntry
-from tests.support.console_support import ConsoleWorld, console_world, row_of
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world, row_of
 from tests.support.factories import add_member, local
 from tests.support.fakes import ADMIN_TOKEN
 
@@ -51,10 +51,7 @@ async def stored(world: ConsoleWorld, anomaly_id: int) -> Anomaly:
 
 
 async def audits(world: ConsoleWorld, target: str) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(
-            select(AuditEntry).where(AuditEntry.target == target).order_by(AuditEntry.id)
-        )).all())
+    return await audit_entries(world.db, target=target)
 
 
 async def test_the_queue_lists_every_anomaly_newest_first_in_chinese(world: ConsoleWorld) -> None:

@@ -15,7 +15,7 @@ from bot.console import texts
 from storage import exports
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, LedgerEntry, Member
-from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world
 from tests.support.factories import TZ, local
 from tests.support.ledgerviews_support import FULL_PHONE, coupon, member
 
@@ -41,8 +41,7 @@ def rows_of(body: bytes) -> list[list[str]]:
 
 
 async def audited(world: ConsoleWorld, action: str) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.action == action))).all())
+    return await audit_entries(world.db, action=action)
 
 
 @pytest.mark.parametrize("role", ["admin", "analyst"])

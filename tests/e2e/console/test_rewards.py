@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.console import texts
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Reward, RewardCode
-from tests.support.console_support import ConsoleWorld, Operator, console_world, request_id_of
+from tests.support.console_support import ConsoleWorld, Operator, audit_entries, console_world, request_id_of
 
 FORM: dict[str, Any] = {"name": "20元满减券", "description": "满 100 元减 20 元", "cost": "180", "kind": "coupon",
                         "stock": "50", "per_member_limit": "2", "total_limit": "", "min_tier": "",
@@ -32,11 +32,7 @@ async def rewards(world: ConsoleWorld) -> list[Reward]:
 
 
 async def audit_rows(world: ConsoleWorld, action: str | None = None) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        stmt = select(AuditEntry).where(AuditEntry.action != "sign_in").order_by(AuditEntry.id)
-        if action:
-            stmt = stmt.where(AuditEntry.action == action)
-        return list((await session.scalars(stmt)).all())
+    return await audit_entries(world.db, action=action)
 
 
 async def create(me: Operator, **change: Any) -> Any:

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from bot.console import texts
 from handlers import texts as chat_texts
 from storage.clock import FrozenClock
-from storage.models import AuditEntry, OutboundCall, Staff
-from tests.support.console_support import ConsoleWorld, console_world
+from storage.models import OutboundCall, Staff
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world
 from tests.support.ledgerviews_support import coupon, member
 
 NEW = "oNEWMANAGER0000000000000001"
@@ -33,9 +33,7 @@ async def staff_rows(world: ConsoleWorld) -> list[tuple[str, str, str]]:
 
 
 async def audited(world: ConsoleWorld) -> list[tuple[str, str, str, str | None, str | None]]:
-    async with world.db.sessions() as session:
-        rows = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.action.like("staff.%")).order_by(AuditEntry.id))).all()  # type: ignore[attr-defined]
+    rows = await audit_entries(world.db, prefix="staff.")
     return [(e.actor, e.action, e.target, e.before, e.after) for e in rows]
 
 

@@ -14,7 +14,7 @@ from bot.console import texts
 from storage import stores
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Store
-from tests.support.console_support import ConsoleWorld, Operator, console_world
+from tests.support.console_support import ConsoleWorld, Operator, audit_entries, console_world
 from tests.support.ledgerviews_support import EVIL, coupon, member
 
 SECRET = re.compile(r'<code id="secret">([^<]+)</code>')
@@ -32,10 +32,7 @@ async def stored(world: ConsoleWorld) -> list[Store]:
 
 
 async def actions(world: ConsoleWorld) -> list[tuple[str, str, str]]:
-    async with world.db.sessions() as session:
-        rows = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.action.like("store.%")).order_by(AuditEntry.id)  # type: ignore[attr-defined]
-        )).all()
+    rows = await audit_entries(world.db, prefix="store.")
     return [(r.action, r.target, r.actor) for r in rows]
 
 

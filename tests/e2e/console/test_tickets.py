@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
 
 from bot.console import texts
 from handlers import texts as chat_texts
@@ -18,7 +17,7 @@ from storage.clock import FrozenClock
 from storage.models import AuditEntry
 from tests.e2e.test_redeem_chat import join
 from tests.support.campaign_support import member_id
-from tests.support.console_support import ConsoleWorld, console_world, row_of
+from tests.support.console_support import ConsoleWorld, audit_entries, console_world, row_of
 from tests.support.ticket_support import open_ticket, outbox_rows, thread, ticket, tickets_of
 
 HOSTILE = '<script>alert("x")</script>'
@@ -33,10 +32,7 @@ async def world(urls: tuple[str, str], clock: FrozenClock) -> AsyncIterator[Cons
 
 
 async def audits(world: ConsoleWorld, code: str) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(
-            select(AuditEntry).where(AuditEntry.target == f"ticket:{code}").order_by(AuditEntry.id)
-        )).all())
+    return await audit_entries(world.db, target=f"ticket:{code}")
 
 
 async def test_the_queue_lists_live_tickets_oldest_first_with_filters(world: ConsoleWorld) -> None:

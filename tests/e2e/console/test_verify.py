@@ -16,7 +16,7 @@ from bot.console import texts
 from bot.console.auth import RIGHTS
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Redemption
-from tests.support.console_support import ROLES, ConsoleWorld, add_operator, console_world
+from tests.support.console_support import ROLES, ConsoleWorld, add_operator, audit_entries, console_world
 from tests.support.ledgerviews_support import EVIL, FULL_PHONE, coupon, member
 
 # Console pages any signed-in operator may open: they declare no right.
@@ -43,8 +43,7 @@ async def redemption(world: ConsoleWorld, code: str) -> Redemption:
 
 
 async def uses(world: ConsoleWorld) -> list[AuditEntry]:
-    async with world.db.sessions() as session:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.action == "coupon.use"))).all())
+    return await audit_entries(world.db, action="coupon.use")
 
 
 async def test_a_clerk_looks_up_and_confirms_a_coupon(world: ConsoleWorld, code: str) -> None:
