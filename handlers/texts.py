@@ -127,6 +127,12 @@ REFERRAL_NOTED = "您正在接受好友邀请，完成注册后好友将获得�
 CHECKIN_DONE = "签到成功！+{points} 积分{bonus}\n已连续签到 {streak} 天，当前积分 {balance}。"
 CHECKIN_STREAK_BONUS = "，连续签到奖励 +{bonus}"
 CHECKIN_CAPPED = "\n（今日非消费积分已达上限 {cap}，超出部分未发放）"
+CHECKIN_BOOST = "\n{name}：签到积分 {factor} 倍，本次 +{points}"
+# 积分 and 签到 on a day with a multiplier (one line; several rules are joined by MEMBER_DAY_JOIN).
+MEMBER_DAY = "今天是【{name}】：{earnings}积分 {factor} 倍"
+MEMBER_DAY_JOIN = "；"
+EARNING_LABELS = {"checkin": "签到", "purchase": "消费"}
+EARNING_JOIN = "、"
 CHECKIN_ALREADY = "今天已经签过到啦，明天再来！已连续签到 {streak} 天，当前积分 {balance}。"
 TIER_UP = "\n恭喜！您已升级为【{tier}】会员，消费积分享 {multiplier} 倍。"
 BALANCE = (
@@ -140,6 +146,7 @@ BALANCE_NO_EXPIRING = "近 30 天内没有即将过期的积分。"
 HISTORY_EMPTY = "还没有积分变动记录。回复【签到】领取今日积分吧！"
 HISTORY_HEAD = "最近的积分变动："
 HISTORY_LINE = "{date} {label} {delta:+d}"
+HISTORY_BOOST = "（{name}）"  # after the label of a multiplied earning
 KIND_LABELS = {
     "signup": "注册奖励", "referral": "邀请奖励", "checkin": "签到", "streak": "连签奖励",
     "birthday": "生日礼", "campaign": "活动奖励", "winback": "回归奖励", "purchase": "消费",
@@ -156,17 +163,30 @@ LEDGER_REASONS: dict[str, str] = {
 }
 
 
+LEDGER_BOOST = "（{name}）"  # a multiplied earning: the rule's name after the reason's words
+
+
 def ledger_reason(stored: str) -> str:
     """What a ledger row's reason says: a code in words, free text (rows older than the codes, an operator's
-    typed reason) as it is, and so is a code whose facts do not fit its text."""
+    typed reason) as it is, and so is a code whose facts do not fit its text. A multiplied earning
+    (the `boost` fact: the multiplier's name) says which multiplier after the words."""
     parsed = reasons.parse(stored)
     if parsed is None:
         return stored
     code, facts = parsed
+    boost = facts.pop(reasons.BOOST, None)
     try:
-        return LEDGER_REASONS[code].format(**facts)
+        words = LEDGER_REASONS[code].format(**facts)
     except (KeyError, IndexError, ValueError):
         return stored
+    return words + LEDGER_BOOST.format(name=boost) if isinstance(boost, str) and boost else words
+
+
+def boost_of(stored: str) -> str | None:
+    """The multiplier named by a ledger row's reason (None for an ordinary earning)."""
+    parsed = reasons.parse(stored)
+    boost = parsed[1].get(reasons.BOOST) if parsed else None
+    return boost if isinstance(boost, str) and boost else None
 
 
 insufficient_points = "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。"
