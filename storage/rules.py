@@ -141,8 +141,8 @@ class Rules:
         return int(yuan * self.points_per_yuan * Decimal(str(self.tier_named(tier_name).multiplier)))
 
     def multiplier_for(self, day: date, earning: str, tier: str) -> Multiplier | None:
-        """The one multiplier for an earning of a member of `tier` on the local `day`: when several match,
-        the largest factor (the first in the file on a tie). Multipliers never multiply each other."""
+        """The one multiplier for an earning of a member of `tier` on the local `day` (the rules refuse two
+        that meet on a day; the largest factor would win). Multipliers never multiply each other."""
         best = None
         for rule in self.multipliers:
             if rule.applies(day, earning, tier) and (best is None or rule.factor > best.factor):
@@ -250,6 +250,7 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
     for i, rule in enumerate(rules.multipliers):
         if missing := sorted(rule.tiers - names):
             raise RulesError(f"multipliers[{i}].tiers names tiers that do not exist: {', '.join(missing)}")
+    _refuse_overlaps(rules.multipliers, names)
     for key in ("quiet_start_hour", "quiet_end_hour"):
         if not 0 <= getattr(rules, key) <= 23:
             raise RulesError(f"{key} must be an hour from 0 to 23")
@@ -302,6 +303,31 @@ def _discounts(value: Any) -> tuple[tuple[str, int], ...]:
 
 _FULL_DATE, _YEARLY_DATE = re.compile(r"\d{4}-\d{2}-\d{2}"), re.compile(r"\d{2}-\d{2}")
 _MULTIPLIER_KEYS = {"name", "weekdays", "dates", "earnings", "factor", "tiers", "from", "until"}
+
+
+OVERLAP_SPAN = 28 * 366  # weekdays and dates repeat with the calendar's 28-year cycle
+
+
+def _refuse_overlaps(rules: tuple[Multiplier, ...], tiers: set[str]) -> None:
+    """Two rules that would both multiply one earning of one tier on one day are refused, naming the
+    later and the day: a member day means one factor, which the operator chose, not the larger of two."""
+    for j, later in enumerate(rules):
+        for i, earlier in enumerate(rules[:j]):
+            shared = earlier.earnings & later.earnings
+            common = (earlier.tiers or tiers) & (later.tiers or tiers)
+            if not shared or not common:
+                continue
+            froms = [d for d in (earlier.valid_from, later.valid_from) if d is not None]
+            first = max(froms) if froms else date(2024, 1, 1)
+            bounds = [d for d in (earlier.valid_until, later.valid_until) if d is not None]
+            last = min([*bounds, first + timedelta(days=OVERLAP_SPAN)])
+            earning, tier = sorted(shared)[0], sorted(common)[0]
+            day = first
+            while day <= last:
+                if earlier.applies(day, earning, tier) and later.applies(day, earning, tier):
+                    raise RulesError(f"multipliers[{j}] overlaps multipliers[{i}] ({earning}, {day}): "
+                                     "give each day of an earning one multiplier")
+                day += timedelta(days=1)
 
 
 def _multipliers(value: Any) -> tuple[Multiplier, ...]:

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import re
+
 import pytest
 
 from storage.rules import Rules, RulesError, load_rules, rules_from_dict
@@ -61,15 +63,38 @@ def test_tiers_restrict_a_rule_to_those_tiers() -> None:
     ]
 
 
-def test_two_matching_rules_never_multiply_together_the_largest_factor_wins() -> None:
-    rules = rules_with(table(name="双倍"), table(name="三倍签到", factor=3, earnings=["checkin"]),
-                       table(name="也是三倍", factor=3))
-    assert rules.multiplier_for(WEDNESDAY, "checkin", "普通").name == "三倍签到"  # type: ignore[union-attr]
-    assert rules.multiplier_for(WEDNESDAY, "purchase", "普通").name == "也是三倍"  # type: ignore[union-attr]
+def test_rules_for_different_earnings_on_one_day_are_each_their_own() -> None:
+    rules = rules_with(table(name="三倍签到", factor=3, earnings=["checkin"]), table(name="双倍消费", earnings=["purchase"]))
     assert rules.multiplier_for(WEDNESDAY, "checkin", "普通").apply(5) == 15  # type: ignore[union-attr]
+    assert rules.multiplier_for(WEDNESDAY, "purchase", "普通").name == "双倍消费"  # type: ignore[union-attr]
     assert [(r.name, e) for r, e in rules.multipliers_on(WEDNESDAY, "普通")] == [
-        ("三倍签到", ("checkin",)), ("也是三倍", ("purchase",)),
+        ("三倍签到", ("checkin",)), ("双倍消费", ("purchase",)),
     ]
+
+
+@pytest.mark.parametrize(("tables", "message"), [
+    ([table(name="双倍"), table(name="三倍签到", factor=3, earnings=["checkin"])],
+     "multipliers[1] overlaps multipliers[0] (checkin, 2024-01-03)"),
+    ([table(), {"name": "店庆", "dates": ["12-12"], "earnings": ["purchase"], "factor": 3}],
+     "multipliers[1] overlaps multipliers[0] (purchase, 2029-12-12)"),  # the first Wednesday 12 December
+    ([table(tiers=["金卡"]), table(name="钻石日", tiers=["金卡", "钻石"]),],
+     "multipliers[1] overlaps multipliers[0] (checkin, 2024-01-03)"),
+    ([table(**{"until": "2026-12-31"}), table(name="新年", **{"from": "2026-12-30"})],
+     "multipliers[1] overlaps multipliers[0] (checkin, 2026-12-30)"),
+])
+def test_two_rules_that_meet_on_a_day_for_one_earning_are_refused(tables: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(RulesError, match=re.escape(message)):
+        rules_with(*tables)
+
+
+def test_rules_that_never_meet_are_accepted() -> None:
+    rules = rules_with(
+        table(tiers=["金卡"]), table(name="银卡日", tiers=["银卡"]),  # other tiers
+        table(name="周四", weekdays=[4]),  # another day
+        table(name="年末", **{"from": "2026-12-01", "until": "2026-12-01"}),  # a Tuesday window
+        {"name": "周三签到外", "weekdays": [3], "earnings": ["purchase"], "factor": 2, "tiers": ["钻石"]},
+    )
+    assert len(rules.multipliers) == 5
 
 
 def test_a_fractional_factor_rounds_down_to_whole_points() -> None:
