@@ -3,12 +3,11 @@ every bad table refused naming its index and field."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import re
 
 import pytest
 
@@ -64,7 +63,8 @@ def test_tiers_restrict_a_rule_to_those_tiers() -> None:
 
 
 def test_rules_for_different_earnings_on_one_day_are_each_their_own() -> None:
-    rules = rules_with(table(name="三倍签到", factor=3, earnings=["checkin"]), table(name="双倍消费", earnings=["purchase"]))
+    rules = rules_with(table(name="三倍签到", factor=3, earnings=["checkin"]),
+                       table(name="双倍消费", earnings=["purchase"]))
     assert rules.multiplier_for(WEDNESDAY, "checkin", "普通").apply(5) == 15  # type: ignore[union-attr]
     assert rules.multiplier_for(WEDNESDAY, "purchase", "普通").name == "双倍消费"  # type: ignore[union-attr]
     assert [(r.name, e) for r, e in rules.multipliers_on(WEDNESDAY, "普通")] == [
