@@ -541,6 +541,8 @@ KPI_LABELS = {
     "nps_answers_30d": "NPS 回答数（30 天）",
 }
 # --- Stores (issue 17) -------------------------------------------------------------------------
+TICKET_ERASED = "（会员已注销，留言已删除）"
+
 STORES_TITLE = "门店"
 STORES_HINT = "每家门店有自己的接口凭证（核销接口 POST /api/store/coupons/{code}/use）。凭证只在创建或轮换时显示一次。"
 STORES_EMPTY = "还没有门店。"
