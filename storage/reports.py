@@ -111,7 +111,7 @@ async def _one(session: AsyncSession, query: Any) -> Any:
     return (await session.execute(query)).one()
 
 
-def _members_at(end: datetime) -> Any:
+def members_at(end: datetime) -> Any:
     """Members (signed up) who had not left by `end`."""
     return and_(
         col(Member.joined_at) < end,
@@ -132,11 +132,11 @@ async def growth(session: AsyncSession, w: Window, tz: ZoneInfo) -> dict[str, An
     referred = col(Member.referrer_id).is_not(None)
     row = await _one(session, select(
         func.count().filter(col(Member.created_at) < w.end, col(Member.status) == MemberStatus.ACTIVE),
-        func.count().filter(_members_at(w.end)),
+        func.count().filter(members_at(w.end)),
         func.count().filter(in_day),
         func.count().filter(col(Member.deleted_at) >= w.start, col(Member.deleted_at) < w.end),
         func.count().filter(in_30), func.count().filter(in_30, referred),
-        func.count().filter(_members_at(Window.of(_year_before(w.day), tz).end)),
+        func.count().filter(members_at(Window.of(_year_before(w.day), tz).end)),
     ))
     followers, members, signups, deletions, joined_30, referred_30, year_ago = (int(v or 0) for v in row)
     return {
@@ -146,17 +146,17 @@ async def growth(session: AsyncSession, w: Window, tz: ZoneInfo) -> dict[str, An
     }
 
 
-_NET_FEN = col(PurchaseOrder.amount_fen) - col(PurchaseOrder.refunded_fen)
-_PAID = _NET_FEN > 0  # a fully refunded order is no paid order
+NET_FEN = col(PurchaseOrder.amount_fen) - col(PurchaseOrder.refunded_fen)
+PAID = NET_FEN > 0  # a fully refunded order is no paid order
 
 
 async def spending(session: AsyncSession, w: Window) -> dict[str, Any]:
-    orders, sales = await _one(session, select(func.count(), func.coalesce(func.sum(_NET_FEN), 0)).where(
-        _PAID, col(PurchaseOrder.created_at) >= w.start, col(PurchaseOrder.created_at) < w.end,
+    orders, sales = await _one(session, select(func.count(), func.coalesce(func.sum(NET_FEN), 0)).where(
+        PAID, col(PurchaseOrder.created_at) >= w.start, col(PurchaseOrder.created_at) < w.end,
     ))
     per_member = (
         select(func.count().label("n")).where(
-            _PAID, col(PurchaseOrder.created_at) >= w.days_back(90), col(PurchaseOrder.created_at) < w.end,
+            PAID, col(PurchaseOrder.created_at) >= w.days_back(90), col(PurchaseOrder.created_at) < w.end,
         ).group_by(col(PurchaseOrder.member_id)).subquery()
     )
     buyers, repeat = await _one(session, select(func.count(), func.count().filter(per_member.c.n >= 2)))
@@ -169,8 +169,8 @@ async def spending(session: AsyncSession, w: Window) -> dict[str, Any]:
 async def _top1_share(session: AsyncSession, w: Window) -> float | None:
     """The share of member sales in 365 days that the top 1 % of buyers (at least one) made."""
     per_member = (
-        select(func.sum(_NET_FEN).label("fen")).where(
-            _PAID, col(PurchaseOrder.created_at) >= w.days_back(365), col(PurchaseOrder.created_at) < w.end,
+        select(func.sum(NET_FEN).label("fen")).where(
+            PAID, col(PurchaseOrder.created_at) >= w.days_back(365), col(PurchaseOrder.created_at) < w.end,
         ).group_by(col(PurchaseOrder.member_id)).subquery()
     )
     ranked = select(
@@ -231,7 +231,7 @@ async def experience(session: AsyncSession, w: Window, templates: bool = False) 
         func.count(distinct(col(Checkin.member_id))),
     ).select_from(Member).join(days, days.c.member_id == Member.id).outerjoin(
         Checkin, and_(col(Checkin.member_id) == Member.id, col(Checkin.day) == w.day),
-    ).where(_members_at(w.end)))
+    ).where(members_at(w.end)))
     figures = {
         "active_members": int(active), "interactions_per_active": _ratio(interactions, active, 2),
         "checkin_participation": _ratio(checked_in, active),
@@ -260,7 +260,7 @@ async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[st
     bucket = case((n >= 6, 6), else_=n)
     rows = (await session.execute(  # one pass: the histogram and each bucket's touches (6+ is not 6 each)
         select(bucket, func.count(), func.coalesce(func.sum(n), 0)).select_from(Member)
-        .outerjoin(sent, sent.c.member_id == Member.id).where(_members_at(w.end)).group_by(bucket)
+        .outerjoin(sent, sent.c.member_id == Member.id).where(members_at(w.end)).group_by(bucket)
     )).all()
     hist = {("6+" if int(b) == 6 else str(int(b))): int(c) for b, c, _ in rows}
     total = sum(hist.values())
@@ -273,7 +273,7 @@ async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[st
 
 async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str, Any]:
     opted_in = and_(
-        _members_at(w.end), col(Member.status) == MemberStatus.ACTIVE, col(Member.marketing_opt_out).is_(False),
+        members_at(w.end), col(Member.status) == MemberStatus.ACTIVE, col(Member.marketing_opt_out).is_(False),
     )
     credit = select(col(SubscribeCredit.id)).where(
         col(SubscribeCredit.openid) == Member.mp_openid, col(SubscribeCredit.credits) > 0,
