@@ -5,7 +5,6 @@ Read only; a push's text is rendered as the member would read it, with any phone
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,11 +14,13 @@ from bot.api.validation import INT4_MAX, PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs
 from bot.console.dates import formatter, parse_month
+from bot.console.forms import read_field
 from bot.console.pages import render
 from bot.wechat import pushtexts
 from storage import outbox, pushreport
 from storage.audit import mask_phones
 from storage.models import Outbox
+from storage.pushreport import DEFAULT_MONTHS
 
 router = APIRouter()
 PAGE = 50
@@ -54,13 +55,6 @@ async def pushes(
                   paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
 
 
-def _month(raw: str, name: str, errors: dict[str, str]) -> date | None:
-    try:
-        return parse_month(raw)
-    except ValueError:
-        errors[name] = texts.PUSH_REPORT_BAD_MONTH
-        return None
-
 
 @router.get("/admin/pushes/report", response_class=HTMLResponse)
 async def report(
@@ -70,8 +64,10 @@ async def report(
     """The months asked (default: the last six), one table row per month and kind, and a bar chart."""
     services = console.services
     errors: dict[str, str] = {}
-    end = _month(last, "to", errors) or services.clock.now().astimezone(services.tz).date().replace(day=1)
-    start = _month(first, "from", errors) or pushreport.months_back(end, pushreport.DEFAULT_MONTHS)
+    bad = texts.PUSH_REPORT_BAD_MONTH
+    this_month = services.clock.now().astimezone(services.tz).date().replace(day=1)
+    end = read_field(parse_month, last, "to", errors, bad) or this_month
+    start = read_field(parse_month, first, "from", errors, bad) or pushreport.months_back(end, DEFAULT_MONTHS)
     if not errors and start > end:
         errors["from"] = texts.PUSH_REPORT_ORDER
     elif not errors and len(pushreport.months(start, end)) > pushreport.MAX_MONTHS:
