@@ -40,7 +40,7 @@ factor = 2
 
 [[multipliers]]
 name = "{GOLD}"
-dates = ["11-27"]
+dates = ["2026-11-27"]  # once: a yearly 11-27 meets the Wednesday rule in some years (refused)
 earnings = ["checkin"]
 factor = 3
 tiers = ["金卡"]
