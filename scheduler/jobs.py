@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,13 @@ from storage import anomalies, outbox, reports, surveys, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
+from storage.errors import DomainError
 from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
 from storage.models import Member, Outbox, PointsLot, WinbackOffer
 from storage.outbox import MARKETING
 from storage.reasons import Reason
+from storage.rewards import Issued, Rewards
 from storage.rules import Rules
 from storage.tiers import review_tiers
 
@@ -36,6 +38,10 @@ class JobContext:
     ops_robot: str = ""  # OPS_WECOM_ROBOT: the operations group robot new anomalies are announced to
     service_robot: str = ""  # SERVICE_WECOM_ROBOT: the service staff's robot SLA breaches are announced to
     templates: bool = False  # a template message is configured for some push kind (the reports' push reach)
+    rewards: Rewards = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rewards = Rewards(self.ledger)  # also gives the tier gifts of upgrades the jobs cause
 
     @property
     def rules(self):
@@ -82,7 +88,8 @@ def _leap(year: int) -> bool:
 
 
 async def birthday(ctx: JobContext, now: datetime) -> int:
-    """200 points once per calendar year (`birthday:<member>:<year>`) and a greeting push."""
+    """200 points once per calendar year (`birthday:<member>:<year>`), the rules' coupon for the member's
+    tier ([birthday_coupons], `grant:birthday:<member>:<year>`) and one greeting push naming both."""
     day = local_date(now, ctx.tz)
 
     async def one(member_id: int) -> bool:
@@ -91,19 +98,39 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
                 session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
                 kind="birthday", now=now, reason=Reason.BIRTHDAY.stored(year=day.year),
             )
-            if moved.repeated:
-                return False
+        gift = await _birthday_coupon(ctx, member_id, day.year, now)
+        if moved.repeated and (gift is None or gift.repeated):
+            return False  # the greeting was queued with them (its key keeps it single either way)
+        async with ctx.db.unit_of_work() as session:
             member = await session.get(Member, member_id)
             if member is not None and member.openid and outbox.may_market(member) is None:
+                params: dict[str, Any] = {"points": moved.delta, "balance": moved.balance}
+                extra = {"variant": "birthday_coupon"} if gift is not None else {}
                 await outbox.enqueue(
                     session, dedupe_key=f"birthday:{member_id}:{day.year}", openid=member.openid,
                     member_id=member_id, kind="birthday", category=MARKETING, now=now,
-                    payload={"params": {"points": moved.delta, "balance": moved.balance}},
+                    payload={"params": params | (ctx.rewards.gift_params(gift) if gift else {}), **extra},
                     deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
                 )
-            return True
+        return True
 
     return await _each(ctx, birthdays_on(day), one)
+
+
+async def _birthday_coupon(ctx: JobContext, member_id: int, year: int, now: datetime) -> Issued | None:
+    """The birthday coupon of the member's tier, in its own transaction: a coupon that cannot be given (sold
+    out, ended, no such reward) is logged and skipped, and the birthday points stand."""
+    try:
+        async with ctx.db.unit_of_work() as session:
+            member = await ctx.ledger.lock(session, member_id)
+            reward_id = ctx.rules.birthday_coupon(member.tier)
+            if reward_id is None:
+                return None
+            return await ctx.rewards.grant(session, member_id, reward_id, period=str(year), now=now,
+                                           reason="birthday")
+    except DomainError as exc:
+        log.warning("birthday coupon for member %s not given: %s", member_id, type(exc).__name__)
+        return None
 
 
 # --- expiry ----------------------------------------------------------------------------------------

@@ -6,18 +6,16 @@ adjustment, members.write); nothing here decides a role."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit, outbox
+from storage import audit
 from storage.adjustments import REASON_MAX, REASON_MIN, REQUEST_ID_MAX
 from storage.audit import Actor
-from storage.clock import local_date
-from storage.enums import Source
 from storage.errors import DomainError
-from storage.models import Member, Redemption, Reward
-from storage.rewards import Issued, Rewards
+from storage.models import Redemption, Reward
+from storage.rewards import Rewards
 from storage.rows import row_id
 
 
@@ -63,29 +61,12 @@ async def give(
     issued = await rewards.grant(session, member_id, reward_id, period=request_id, now=now, reason="operator")
     if not issued.repeated:
         member = await rewards.ledger.lock(session, member_id)
-        await tell(session, rewards, member, issued, now, note=text)
+        await rewards.tell(session, member, issued, now, reason=text)
         await audit.record(session, actor, "coupon.grant", f"member:{member_id}", now=now, client=client,
                            after={"reward_id": issued.reward.id, "reward": issued.reward.name,
                                   "redemption_id": issued.redemption.id, "reason": text,
                                   "request_id": request_id})
     return _granted(issued.redemption, issued.reward, repeated=issued.repeated)
-
-
-async def tell(
-    session: AsyncSession, rewards: Rewards, member: Member, issued: Issued, now: datetime, *, note: str = "",
-) -> None:
-    """The member hears of a gift on the door they use (transactional `coupon_granted`, dedupe = the grant
-    key): the reward, its code, its last day and why."""
-    openid, source = (member.openid, Source.OA) if member.openid else (member.mp_openid, Source.MP)
-    if not openid:
-        return
-    last_day = local_date(issued.redemption.expires_at - timedelta(seconds=1), rewards.ledger.tz)
-    await outbox.enqueue(
-        session, dedupe_key=issued.redemption.request_key, openid=openid, source=source, member_id=member.id,
-        kind="coupon_granted", now=now,
-        payload={"params": {"reward": issued.reward.name, "code": issued.redemption.code,
-                            "date": last_day.isoformat(), "reason": note or issued.reward.name}},
-    )
 
 
 def _granted(redemption: Redemption, reward: Reward, *, repeated: bool) -> Granted:

@@ -12,6 +12,7 @@ counted in the stock and the limits like a purchase, marked `granted` with the r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies, coupons, surveys
+from storage import anomalies, coupons, outbox, surveys
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import dialect_insert
-from storage.enums import MemberStatus
+from storage.enums import MemberStatus, Source
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
@@ -32,6 +33,7 @@ from storage.reasons import Reason
 from storage.rows import affected, row_id
 
 CODE_LENGTH = 10
+log = logging.getLogger("wxbot.rewards")
 
 
 class OutOfStockError(DomainError):
@@ -99,6 +101,7 @@ class Rewards:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.rules = ledger.rules
+        ledger.on_upgrade = self.tier_gift  # the ledger upgrades tiers; the gift for reaching one is ours
 
     # --- catalogue ---------------------------------------------------------------------------
     async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:
@@ -256,6 +259,43 @@ class Rewards:
         redemption.code = await self._code_for(session, reward, row_id(redemption))
         await session.flush()
         return Issued(redemption, reward, member.balance)
+
+    async def tier_gift(self, session: AsyncSession, member_id: int, tier: str, now: datetime) -> Issued | None:
+        """The rules' gift for reaching `tier` (`grant:tier:<member>:<tier>`, once per member and tier) and its
+        transactional `tier_gift` message; called by the ledger in the upgrading transaction. A gift that
+        cannot be given (sold out, ended, missing) is logged and skipped in a savepoint: the upgrade and the
+        points that caused it stand."""
+        reward_id = self.rules.tier_gift(tier)
+        if reward_id is None:
+            return None
+        try:
+            async with session.begin_nested():
+                issued = await self.grant(session, member_id, reward_id, period=tier, now=now, reason="tier")
+        except DomainError as exc:
+            log.warning("tier gift %s for member %s not given: %s", reward_id, member_id, type(exc).__name__)
+            return None
+        if not issued.repeated:
+            member = await self.ledger.lock(session, member_id)
+            await self.tell(session, member, issued, now, kind="tier_gift", tier=tier)
+        return issued
+
+    async def tell(
+        self, session: AsyncSession, member: Member, issued: Issued, now: datetime, *, kind: str = "coupon_granted",
+        **params: str,
+    ) -> None:
+        """A gift told on the door the member uses (transactional, dedupe = the grant key): the reward, its
+        code and last day, and `params` (the reason, the tier)."""
+        openid, source = (member.openid, Source.OA) if member.openid else (member.mp_openid, Source.MP)
+        if not openid:
+            return
+        await outbox.enqueue(
+            session, dedupe_key=issued.redemption.request_key, openid=openid, source=source, member_id=member.id,
+            kind=kind, now=now, payload={"params": {**self.gift_params(issued), **params}},
+        )
+
+    def gift_params(self, issued: Issued) -> dict[str, str]:
+        last_day = local_date(issued.redemption.expires_at - timedelta(seconds=1), self.ledger.tz)
+        return {"reward": issued.reward.name, "code": issued.redemption.code, "date": last_day.isoformat()}
 
     def _coupon_expiry(self, reward: Reward, now: datetime) -> datetime:
         """The end of the local day `validity_days` after today: the member is shown that day as the

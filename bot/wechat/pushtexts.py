@@ -32,7 +32,7 @@ TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "
 def text_for(kind: str, payload: dict[str, Any]) -> str:
     if "text" in payload:
         return str(payload["text"])
-    template = TEXTS.get(kind)
+    template = TEXTS.get(str(payload.get("variant") or kind))  # a variant: the birthday with a coupon
     params = {"brand": texts.BRAND, **payload.get("params", {})}
     if template is None:  # pushes go to members
         return texts.HELP_MEMBER
