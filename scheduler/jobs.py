@@ -20,10 +20,11 @@ from storage.db import Database
 from storage.errors import DomainError
 from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
-from storage.models import Member, Outbox, PointsLot, WinbackOffer
+from storage.models import Member, Outbox, PointsLot, Redemption, Reward, WinbackOffer
 from storage.outbox import MARKETING
 from storage.reasons import Reason
 from storage.rewards import Issued, Rewards
+from storage.rows import row_id
 from storage.rules import Rules
 from storage.tiers import review_tiers
 
@@ -207,6 +208,57 @@ async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: date
     return int(queued)
 
 
+# --- coupons about to lapse ------------------------------------------------------------------------
+LAPSE_NOTICE_DAYS = 3
+
+
+async def coupon_lapse(ctx: JobContext, now: datetime) -> int:
+    """One marketing reminder per unused coupon (`coupon_lapse:<redemption>`) when its last day is 3 local
+    days away, or nearer on a catch-up run; never for a coupon issued inside those 3 days, nor a used,
+    cancelled or lapsed one. The sender applies the cap, quiet hours and opt-out (priority just under the
+    points' expiry reminder); the row is dropped once the coupon has lapsed (deadline)."""
+    today = local_date(now, ctx.tz)
+    queued, last = 0, 0
+    while True:
+        async with ctx.db.sessions() as session:
+            rows = (await session.execute(
+                select(Redemption, col(Reward.name)).join(Reward, col(Reward.id) == Redemption.reward_id)
+                .where(col(Redemption.status) == "issued").where(col(Redemption.expires_at) > now)
+                .where(col(Redemption.expires_at) <= now + timedelta(days=LAPSE_NOTICE_DAYS + 1))
+                .where(col(Redemption.id) > last).order_by(col(Redemption.id)).limit(BATCH)
+            )).all()
+            keys = [f"coupon_lapse:{r.id}" for r, _ in rows]
+            done = set((await session.scalars(
+                select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(keys))
+            )).all())
+        for redemption, name in rows:
+            last_day = local_date(redemption.expires_at - timedelta(seconds=1), ctx.tz)
+            notice_day = last_day - timedelta(days=LAPSE_NOTICE_DAYS)
+            if f"coupon_lapse:{redemption.id}" in done or today < notice_day:
+                continue
+            if local_date(redemption.created_at, ctx.tz) > notice_day:
+                continue  # issued with 3 days or less to run: the member has just been given it
+            try:
+                queued += await _remind_coupon(ctx, redemption, name, last_day, now)
+            except Exception:
+                log.exception("job step failed for member %s", redemption.member_id)
+        if len(rows) < BATCH:
+            return queued
+        last = row_id(rows[-1][0])
+
+
+async def _remind_coupon(ctx: JobContext, redemption: Redemption, name: str, last_day: date, now: datetime) -> int:
+    async with ctx.db.unit_of_work() as session:
+        member = await session.get(Member, redemption.member_id)
+        if member is None or not member.openid or outbox.may_market(member) is not None:
+            return 0
+        return int(await outbox.enqueue(
+            session, dedupe_key=f"coupon_lapse:{redemption.id}", openid=member.openid, member_id=member.id,
+            kind="coupon_lapse", category=MARKETING, now=now, deadline=redemption.expires_at,
+            payload={"params": {"reward": name, "code": redemption.code, "date": last_day.isoformat()}},
+        ))
+
+
 # --- win-back --------------------------------------------------------------------------------------
 def winback_candidates(rules: Rules, now: datetime) -> Any:
     """Marketable members quiet for winback_after_days with no offer in that time (the offer is checked
@@ -317,6 +369,7 @@ JOBS: dict[str, Job] = {
     "birthday": birthday,
     "expire_points": expire_points,
     "expiry_reminders": expiry_reminders,
+    "coupon_lapse": coupon_lapse,
     "winback": winback,
     "tier_review": tier_review,
     "campaigns": campaigns,
@@ -330,6 +383,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "birthday": {"hour": "9", "minute": "0"},
     "expire_points": {"hour": "0", "minute": "10"},
     "expiry_reminders": {"hour": "10", "minute": "0"},
+    "coupon_lapse": {"hour": "10", "minute": "15"},
     "winback": {"hour": "11", "minute": "0"},
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},
