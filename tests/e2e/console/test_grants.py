@@ -4,6 +4,8 @@ the field's error, a double submit granting once, the rights of a points adjustm
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,6 +91,19 @@ async def test_an_operator_grants_a_coupon_once_audited_and_told(world: ConsoleW
         brand=chat_texts.BRAND, reward="咖啡券", reason="门店排队过久补偿", code=coupon.code, date="2026-12-22")
     assert (await assert_points_consistent(world.db, [alice]))[alice] == 100
     assert coupon.code in await world.wechat.say(ALICE, "我的券")
+
+
+async def test_the_redemptions_export_tells_a_gift_from_a_purchase(world: ConsoleWorld, alice: int) -> None:
+    services = world.wechat.services
+    reward_id = await add_reward(world.db, services.clock.now(), name="咖啡券", cost=50)
+    assert (await give(await world.as_role("operator"), alice, reward_id))[0].status_code == 303
+    async with world.db.unit_of_work() as session:
+        await services.rewards.redeem(session, alice, reward_id, request_key="bought", now=services.clock.now())
+    body = (await (await world.as_role("analyst")).get(
+        "/admin/exports/redemptions.csv", params={"since": "2026-11-22", "until": "2026-11-22"})).content
+    header, *lines = list(csv.reader(io.StringIO(body.decode("utf-8")[1:])))
+    assert header[-1] == "赠送原因"
+    assert sorted((line[3], line[-1]) for line in lines) == [("0", "operator"), ("50", "")]
 
 
 @pytest.mark.parametrize(("form", "field", "message"), [
