@@ -4,17 +4,31 @@ and never a ledger entry."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 
 from handlers import texts
 from storage.clock import FrozenClock
+from storage.db import Database
 from storage.models import LedgerEntry, Member
-from storage.rewards import LimitReachedError, NotMemberError, OutOfStockError, RewardEndedError, grant_key
+from storage.rewards import (
+    Issued,
+    LimitReachedError,
+    NotMemberError,
+    OutOfStockError,
+    RewardEndedError,
+    Rewards,
+    grant_key,
+)
 from tests.e2e.test_redeem_chat import ALICE, BOB, join, reward
 from tests.support.fakes import WeChat
 from tests.support.invariants import assert_points_consistent
-from tests.support.redeem_support import redemptions_of, reward_row
+from tests.support.redeem_support import add_members, add_reward, make_rewards, redemptions_of, reward_row
+
+NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 
 
 async def grant(wechat: WeChat, member_id: int, reward_id: int, period: str, reason: str = "operator"):  # type: ignore[no-untyped-def]
@@ -135,3 +149,46 @@ async def test_a_cancelled_gift_returns_the_stock_and_no_points(wechat: WeChat, 
     assert (await reward_row(wechat.services.db, reward_id)).stock == 2
     assert (await assert_points_consistent(wechat.services.db, [member]))[member] == 100
     assert await wechat.say(ALICE, "我的券") == texts.COUPONS_EMPTY
+
+
+# --- under concurrency (each grant its own connection, all at once; PostgreSQL is the one that matters) ----
+
+async def _grant_all(db: Database, rewards: Rewards, calls: list[tuple[int, int, str]]) -> list[object]:
+    async def one(member_id: int, reward_id: int, period: str) -> Issued:
+        async with db.unit_of_work() as session:
+            return await rewards.grant(session, member_id, reward_id, period=period, now=NOW, reason="operator")
+    return await asyncio.gather(*(one(*call) for call in calls), return_exceptions=True)
+
+
+async def test_the_same_grant_at_once_gives_one_coupon(urls: tuple[str, str]) -> None:
+    db = Database(urls[0], pool_size=20, max_overflow=40)
+    try:
+        rewards = make_rewards()
+        (member,) = await add_members(db, rewards.ledger, NOW, 1)
+        reward_id = await add_reward(db, NOW, stock=10)
+        results = await _grant_all(db, rewards, [(member, reward_id, "same")] * 8)
+        issued = [r for r in results if isinstance(r, Issued)]
+        assert len(issued) == 8  # every caller gets the one coupon back
+        assert len({r.redemption.id for r in issued}) == 1
+        assert sum(not r.repeated for r in issued) == 1
+        assert len(await redemptions_of(db, member_id=member)) == 1
+        assert (await reward_row(db, reward_id)).stock == 9
+    finally:
+        await db.dispose()
+
+
+async def test_grants_racing_for_the_last_coupon_never_oversell(urls: tuple[str, str]) -> None:
+    db = Database(urls[0], pool_size=20, max_overflow=40)
+    try:
+        rewards = make_rewards()
+        members = await add_members(db, rewards.ledger, NOW, 8)
+        reward_id = await add_reward(db, NOW, stock=3)
+        results = await _grant_all(db, rewards, [(m, reward_id, "race") for m in members])
+        won = [r for r in results if isinstance(r, Issued)]
+        assert len(won) == 3
+        assert all(isinstance(r, OutOfStockError) for r in results if not isinstance(r, Issued))
+        stored = await reward_row(db, reward_id)
+        assert (stored.stock, stored.issued_count) == (0, 3)
+        assert len(await redemptions_of(db)) == 3
+    finally:
+        await db.dispose()
