@@ -94,15 +94,16 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
     day = local_date(now, ctx.tz)
 
     async def one(member_id: int) -> bool:
+        # The coupon first, in its own transaction (a refused one must not cost the points); then the points
+        # and the greeting together, so a re-run after a crash between the two still greets once.
+        gift = await _birthday_coupon(ctx, member_id, day.year, now)
         async with ctx.db.unit_of_work() as session:
             moved = await ctx.ledger.earn(
                 session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
                 kind="birthday", now=now, reason=Reason.BIRTHDAY.stored(year=day.year),
             )
-        gift = await _birthday_coupon(ctx, member_id, day.year, now)
-        if moved.repeated and (gift is None or gift.repeated):
-            return False  # the greeting was queued with them (its key keeps it single either way)
-        async with ctx.db.unit_of_work() as session:
+            if moved.repeated and (gift is None or gift.repeated):
+                return False
             member = await session.get(Member, member_id)
             if member is not None and member.openid and outbox.may_market(member) is None:
                 params: dict[str, Any] = {"points": moved.delta, "balance": moved.balance}
@@ -113,7 +114,7 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
                     payload={"params": params | (ctx.rewards.gift_params(gift) if gift else {}), **extra},
                     deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
                 )
-        return True
+            return True
 
     return await _each(ctx, birthdays_on(day), one)
 
