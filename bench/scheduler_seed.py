@@ -168,7 +168,7 @@ def seed_sql(members: int, today: date, tz: ZoneInfo, rules: Rules) -> list[str]
                                 channel, attempts, next_attempt_at, deadline, claimed_at, created_at, sent_at)
             SELECT 'expiry:' || m.id || ':{reminded_month}:30d', m.id, m.openid, 'oa', 'expiry', 'marketing',
                    '{{"params": {{"points": ' || l.points || ', "date": "{next_first - timedelta(days=1)}"}}}}',
-                   4, 'sent', 'template', 1, l.sent, l.expires, l.sent, l.sent, l.sent + interval '2 seconds'
+                   8, 'sent', 'template', 1, l.sent, l.expires, l.sent, l.sent, l.sent + interval '2 seconds'
             FROM member AS m
             JOIN (SELECT member_id, sum(remaining) AS points, min(expires_at) AS expires,
                          greatest(min(expires_at) - interval '30 days', {this_month} AT TIME ZONE '{zone}')

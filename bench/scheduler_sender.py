@@ -99,7 +99,7 @@ async def queue_sends(db: Database, count: int, now: datetime, rules: Rules) -> 
     insert_sql = f"""
         INSERT INTO outbox (dedupe_key, member_id, openid, source, kind, category, payload, priority, status,
                             attempts, next_attempt_at, deadline, created_at)
-        SELECT '{SEND_PREFIX}' || id, id, openid, 'oa', 'birthday', 'marketing', $1, 3, 'pending', 0, $2, $3, $2
+        SELECT '{SEND_PREFIX}' || id, id, openid, 'oa', 'birthday', 'marketing', $1, 6, 'pending', 0, $2, $3, $2
         FROM member WHERE status = '{ACTIVE}' AND NOT marketing_opt_out AND openid IS NOT NULL
         ORDER BY id LIMIT $4"""
     async with db.engine.connect() as conn:

@@ -342,6 +342,15 @@ CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
 PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"
 # An operator's adjustment of the member's points (storage/adjustments.py): points carries its sign.
 PUSH_POINTS_ADJUSTED = "积分调整 {points:+d}：{reason}。当前积分 {balance}。"
+# A coupon given without points (storage/grants.py, the birthday job, a tier upgrade): the code and last day.
+PUSH_COUPON_GRANTED = "{brand}送您一张「{reward}」（{reason}），券码 {code}，有效期至 {date}。回复【我的券】查看。"
+PUSH_BIRTHDAY_COUPON = (
+    "生日快乐！{brand}送您 {points} 生日积分（当前积分 {balance}）和一张「{reward}」，券码 {code}，有效期至 {date}。"
+    "回复【我的券】查看。"
+)
+PUSH_TIER_GIFT = "恭喜升级为{tier}！{brand}送您升级礼「{reward}」，券码 {code}，有效期至 {date}。回复【我的券】查看。"
+# An unused coupon lapses in a few days (the coupon_lapse job).
+PUSH_COUPON_LAPSE = "温馨提醒：您的「{reward}」（券码 {code}）将于 {date} 到期，请及时使用。回复【我的券】查看。"
 ANNOUNCE = {
     "start": "【{title}】开始啦！回复公众号「参加 {code}」加入，{pitch}",
     "progress": "【{title}】已有 {count} 人参加，进度 {stage}%！回复公众号「参加 {code}」加入。",

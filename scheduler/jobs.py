@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,14 @@ from storage import anomalies, outbox, reports, surveys, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
+from storage.errors import DomainError
 from storage.ledger import Ledger
 from storage.members import ACTIVE, DELETED
-from storage.models import Member, Outbox, PointsLot, WinbackOffer
+from storage.models import Member, Outbox, PointsLot, Redemption, Reward, WinbackOffer
 from storage.outbox import MARKETING
 from storage.reasons import Reason
+from storage.rewards import Issued, Rewards
+from storage.rows import row_id
 from storage.rules import Rules
 from storage.tiers import review_tiers
 
@@ -36,6 +39,10 @@ class JobContext:
     ops_robot: str = ""  # OPS_WECOM_ROBOT: the operations group robot new anomalies are announced to
     service_robot: str = ""  # SERVICE_WECOM_ROBOT: the service staff's robot SLA breaches are announced to
     templates: bool = False  # a template message is configured for some push kind (the reports' push reach)
+    rewards: Rewards = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rewards = Rewards(self.ledger)  # also gives the tier gifts of upgrades the jobs cause
 
     @property
     def rules(self):
@@ -82,28 +89,50 @@ def _leap(year: int) -> bool:
 
 
 async def birthday(ctx: JobContext, now: datetime) -> int:
-    """200 points once per calendar year (`birthday:<member>:<year>`) and a greeting push."""
+    """200 points once per calendar year (`birthday:<member>:<year>`), the rules' coupon for the member's
+    tier ([birthday_coupons], `grant:birthday:<member>:<year>`) and one greeting push naming both."""
     day = local_date(now, ctx.tz)
 
     async def one(member_id: int) -> bool:
+        # The coupon first, in its own transaction (a refused one must not cost the points); then the points
+        # and the greeting together, so a re-run after a crash between the two still greets once.
+        gift = await _birthday_coupon(ctx, member_id, day.year, now)
         async with ctx.db.unit_of_work() as session:
             moved = await ctx.ledger.earn(
                 session, member_id, ctx.rules.birthday_points, key=f"birthday:{member_id}:{day.year}",
                 kind="birthday", now=now, reason=Reason.BIRTHDAY.stored(year=day.year),
             )
-            if moved.repeated:
+            if moved.repeated and (gift is None or gift.repeated):
                 return False
             member = await session.get(Member, member_id)
             if member is not None and member.openid and outbox.may_market(member) is None:
+                params: dict[str, Any] = {"points": moved.delta, "balance": moved.balance}
+                extra = {"variant": "birthday_coupon"} if gift is not None else {}
                 await outbox.enqueue(
                     session, dedupe_key=f"birthday:{member_id}:{day.year}", openid=member.openid,
                     member_id=member_id, kind="birthday", category=MARKETING, now=now,
-                    payload={"params": {"points": moved.delta, "balance": moved.balance}},
+                    payload={"params": params | (ctx.rewards.gift_params(gift) if gift else {}), **extra},
                     deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
                 )
             return True
 
     return await _each(ctx, birthdays_on(day), one)
+
+
+async def _birthday_coupon(ctx: JobContext, member_id: int, year: int, now: datetime) -> Issued | None:
+    """The birthday coupon of the member's tier, in its own transaction: a coupon that cannot be given (sold
+    out, ended, no such reward) is logged and skipped, and the birthday points stand."""
+    try:
+        async with ctx.db.unit_of_work() as session:
+            member = await ctx.ledger.lock(session, member_id)
+            reward_id = ctx.rules.birthday_coupon(member.tier)
+            if reward_id is None:
+                return None
+            return await ctx.rewards.grant(session, member_id, reward_id, period=str(year), now=now,
+                                           reason="birthday")
+    except DomainError as exc:
+        log.warning("birthday coupon for member %s not given: %s", member_id, type(exc).__name__)
+        return None
 
 
 # --- expiry ----------------------------------------------------------------------------------------
@@ -178,6 +207,57 @@ async def _remind(ctx: JobContext, member_id: int, points: int, expires_at: date
             payload={"params": {"points": points, "date": last_day.isoformat()}},
         )
     return int(queued)
+
+
+# --- coupons about to lapse ------------------------------------------------------------------------
+LAPSE_NOTICE_DAYS = 3
+
+
+async def coupon_lapse(ctx: JobContext, now: datetime) -> int:
+    """One marketing reminder per unused coupon (`coupon_lapse:<redemption>`) when its last day is 3 local
+    days away, or nearer on a catch-up run; never for a coupon issued inside those 3 days, nor a used,
+    cancelled or lapsed one. The sender applies the cap, quiet hours and opt-out (priority just under the
+    points' expiry reminder); the row is dropped once the coupon has lapsed (deadline)."""
+    today = local_date(now, ctx.tz)
+    queued, last = 0, 0
+    while True:
+        async with ctx.db.sessions() as session:
+            rows = (await session.execute(
+                select(Redemption, col(Reward.name)).join(Reward, col(Reward.id) == Redemption.reward_id)
+                .where(col(Redemption.status) == "issued").where(col(Redemption.expires_at) > now)
+                .where(col(Redemption.expires_at) <= now + timedelta(days=LAPSE_NOTICE_DAYS + 1))
+                .where(col(Redemption.id) > last).order_by(col(Redemption.id)).limit(BATCH)
+            )).all()
+            keys = [f"coupon_lapse:{r.id}" for r, _ in rows]
+            done = set((await session.scalars(
+                select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(keys))
+            )).all())
+        for redemption, name in rows:
+            last_day = local_date(redemption.expires_at - timedelta(seconds=1), ctx.tz)
+            notice_day = last_day - timedelta(days=LAPSE_NOTICE_DAYS)
+            if f"coupon_lapse:{redemption.id}" in done or today < notice_day:
+                continue
+            if local_date(redemption.created_at, ctx.tz) > notice_day:
+                continue  # issued with 3 days or less to run: the member has just been given it
+            try:
+                queued += await _remind_coupon(ctx, redemption, name, last_day, now)
+            except Exception:
+                log.exception("job step failed for member %s", redemption.member_id)
+        if len(rows) < BATCH:
+            return queued
+        last = row_id(rows[-1][0])
+
+
+async def _remind_coupon(ctx: JobContext, redemption: Redemption, name: str, last_day: date, now: datetime) -> int:
+    async with ctx.db.unit_of_work() as session:
+        member = await session.get(Member, redemption.member_id)
+        if member is None or not member.openid or outbox.may_market(member) is not None:
+            return 0
+        return int(await outbox.enqueue(
+            session, dedupe_key=f"coupon_lapse:{redemption.id}", openid=member.openid, member_id=member.id,
+            kind="coupon_lapse", category=MARKETING, now=now, deadline=redemption.expires_at,
+            payload={"params": {"reward": name, "code": redemption.code, "date": last_day.isoformat()}},
+        ))
 
 
 # --- win-back --------------------------------------------------------------------------------------
@@ -321,6 +401,7 @@ JOBS: dict[str, Job] = {
     "birthday": birthday,
     "expire_points": expire_points,
     "expiry_reminders": expiry_reminders,
+    "coupon_lapse": coupon_lapse,
     "winback": winback,
     "tier_review": tier_review,
     "campaigns": campaigns,
@@ -335,6 +416,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "birthday": {"hour": "9", "minute": "0"},
     "expire_points": {"hour": "0", "minute": "10"},
     "expiry_reminders": {"hour": "10", "minute": "0"},
+    "coupon_lapse": {"hour": "10", "minute": "15"},
     "winback": {"hour": "11", "minute": "0"},
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},

@@ -47,7 +47,7 @@ def _ledger_row(entry: LedgerEntry) -> Row:
 def _redemption_row(redemption: Redemption, reward_name: str) -> Row:
     return (redemption.id, redemption.member_id, mask_phones(reward_name), redemption.cost,
             masked_code(redemption.code, redemption.status), redemption.status, redemption.created_at,
-            redemption.expires_at, redemption.used_at, redemption.cancelled_at)
+            redemption.expires_at, redemption.used_at, redemption.cancelled_at, redemption.granted or "")
 
 
 async def _pages(db: Database, stmt: Any, id_column: Any, size: int) -> AsyncIterator[list[Any]]:

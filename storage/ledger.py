@@ -9,6 +9,7 @@ so one member's operations run one at a time (SQLite serialises with BEGIN IMMED
 from __future__ import annotations
 
 import calendar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -90,6 +91,9 @@ class Ledger:
     def __init__(self, rules: Rules, tz: ZoneInfo) -> None:
         self.rules = rules
         self.tz = tz
+        # Called in the upgrading transaction with (session, member id, new tier, now): Rewards sets it to
+        # give the rules' gift for reaching a tier (storage/rewards.py tier_gift).
+        self.on_upgrade: Callable[[AsyncSession, int, str, datetime], Awaitable[object]] | None = None
 
     # --- public operations ---------------------------------------------------------------
     async def earn(
@@ -135,7 +139,14 @@ class Ledger:
             if upgraded:
                 columns["tier"] = upgraded
         await self._write_member(session, member, granted, columns)
+        if upgraded:
+            await self.upgraded(session, member_id, upgraded, now)
         return Movement(entry_id, member_id, granted, member.balance, kind, requested=points, upgraded_to=upgraded)
+
+    async def upgraded(self, session: AsyncSession, member_id: int, tier: str, now: datetime) -> None:
+        """A member reached `tier` (here, or in the monthly review): what follows an upgrade (on_upgrade)."""
+        if self.on_upgrade is not None:
+            await self.on_upgrade(session, member_id, tier, now)
 
     async def spend(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,

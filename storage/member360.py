@@ -108,6 +108,7 @@ class Coupon:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
+    granted: str | None = None  # why it was given without points (birthday, tier, operator...); None: bought
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ async def _coupons(session: AsyncSession, member_id: int, now: datetime) -> list
         select(Redemption, col(Reward.name)).join(Reward, col(Reward.id) == Redemption.reward_id)
         .where(col(Redemption.member_id) == member_id).order_by(col(Redemption.id).desc()).limit(LIST_LIMIT)
     )).all()
-    return [Coupon(r.id or 0, name, r.cost, r.code, coupons.state(r, now), r.created_at, r.expires_at, r.used_at)
+    return [Coupon(r.id or 0, name, r.cost, r.code, coupons.state(r, now), r.created_at, r.expires_at, r.used_at,
+                   r.granted)
             for r, name in rows]
 
 

@@ -43,8 +43,11 @@ UNDELIVERABLE_CAUSES = {
 
 CHANNELS = ("cs", "template", "subscribe")  # a member's channels, best first (PRODUCT.md); "robot" is WeCom's
 
-# When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md).
-PRIORITY = {"expiry": 4, "birthday": 3, "campaign": 2, "winback": 1}
+# When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md). Transactional rows
+# (TRANSACTIONAL_PRIORITY) go before any marketing. The scale was doubled in migration 0013 so that a
+# coupon's lapse reminder fits just under the points' expiry reminder.
+PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "winback": 2}
+TRANSACTIONAL_PRIORITY = 10
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ async def enqueue(
         "source": source,
         "member_id": member_id,
         "category": category,
-        "priority": PRIORITY.get(kind, 5 if category == TRANSACTIONAL else 0),
+        "priority": PRIORITY.get(kind, TRANSACTIONAL_PRIORITY if category == TRANSACTIONAL else 0),
         "status": PENDING,
         "attempts": 0,
         "next_attempt_at": not_before or now,

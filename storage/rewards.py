@@ -5,10 +5,14 @@ redeem() is one transaction: member lock, limits, conditional stock decrement, l
 A repeated request key returns the first redemption. The chat confirms a quote row (confirm()): its
 id is the request key (`quote:<id>`, ledger `redeem:quote:<id>`), so a replayed `是` finds the first
 redemption whatever happened to the flow state. cancel() voids the code, returns the stock and
-gives the points back to their original lots (`cancel:<id>`)."""
+gives the points back to their original lots (`cancel:<id>`).
+
+grant() gives a reward without points (cost 0, no ledger entry): keyed `grant:{reason}:{member}:{period}`,
+counted in the stock and the limits like a purchase, marked `granted` with the reason."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,10 +21,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies, coupons, surveys
+from storage import anomalies, coupons, outbox, surveys
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import dialect_insert
+from storage.enums import MemberStatus, Source
 from storage.errors import ConflictError, DomainError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import Member, Redemption, RedemptionQuote, Reward, RewardCode
@@ -28,6 +33,7 @@ from storage.reasons import Reason
 from storage.rows import affected, row_id
 
 CODE_LENGTH = 10
+log = logging.getLogger("wxbot.rewards")
 
 
 class OutOfStockError(DomainError):
@@ -58,6 +64,18 @@ class CodeUsedError(ConflictError):
     text_key = "code_used"
 
 
+class NotMemberError(ConflictError):
+    """A grant to someone who has not joined (or whose account is deleted): nothing is given."""
+
+
+GRANT_REASONS = ("operator", "birthday", "tier", "winback", "draw")
+
+
+def grant_key(reason: str, member_id: int, period: str) -> str:
+    """`grant:{reason}:{member}:{period}`: one gift per reason, member and period (a year, a tier, a request)."""
+    return f"grant:{reason}:{member_id}:{period}"
+
+
 def quote_key(quote_id: int) -> str:
     """The redemption request key of a chat quote; the ledger entry is `redeem:quote:<id>`."""
     return f"quote:{quote_id}"
@@ -83,6 +101,7 @@ class Rewards:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.rules = ledger.rules
+        ledger.on_upgrade = self.tier_gift  # the ledger upgrades tiers; the gift for reaching one is ours
 
     # --- catalogue ---------------------------------------------------------------------------
     async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:
@@ -209,6 +228,74 @@ class Rewards:
         await session.flush()
         await self._watch_spree(session, member_id, now)
         return Issued(redemption, reward, spent.balance)
+
+    async def grant(
+        self, session: AsyncSession, member_id: int, reward_id: int, *, period: str, now: datetime, reason: str,
+    ) -> Issued:
+        """Give `reward_id` to the member without points, once per `grant_key(reason, member, period)`: a
+        repeat returns the first coupon (repeated=True). Counted in the stock, the total and per-member
+        limits (OutOfStockError, LimitReachedError, RewardEndedError: nothing written); the tier a reward
+        asks of buyers does not bind a gift. No ledger entry: the balance and the points invariant stay."""
+        if reason not in GRANT_REASONS:
+            raise ValueError(f"unknown grant reason {reason!r}")
+        key = grant_key(reason, member_id, period)
+        member = await self.ledger.lock(session, member_id)
+        previous = await session.scalar(select(Redemption).where(col(Redemption.request_key) == key))
+        if previous is not None:
+            return Issued(previous, await self.get(session, previous.reward_id), member.balance, repeated=True)
+        if member.joined_at is None or member.status == MemberStatus.DELETED:
+            raise NotMemberError(f"member {member_id} is not a member")
+        reward = await self.get(session, reward_id)
+        if not is_live(reward, now):
+            raise RewardEndedError("reward ended", name=reward.name)
+        await self._check_member_limit(session, reward, member_id)
+        await self._take_stock(session, reward)
+        redemption = Redemption(
+            member_id=member_id, reward_id=row_id(reward), request_key=key, cost=0, code="", created_at=now,
+            expires_at=self._coupon_expiry(reward, now), granted=reason,
+        )
+        session.add(redemption)
+        await session.flush()
+        redemption.code = await self._code_for(session, reward, row_id(redemption))
+        await session.flush()
+        return Issued(redemption, reward, member.balance)
+
+    async def tier_gift(self, session: AsyncSession, member_id: int, tier: str, now: datetime) -> Issued | None:
+        """The rules' gift for reaching `tier` (`grant:tier:<member>:<tier>`, once per member and tier) and its
+        transactional `tier_gift` message; called by the ledger in the upgrading transaction. A gift that
+        cannot be given (sold out, ended, missing) is logged and skipped in a savepoint: the upgrade and the
+        points that caused it stand."""
+        reward_id = self.rules.tier_gift(tier)
+        if reward_id is None:
+            return None
+        try:
+            async with session.begin_nested():
+                issued = await self.grant(session, member_id, reward_id, period=tier, now=now, reason="tier")
+        except DomainError as exc:
+            log.warning("tier gift %s for member %s not given: %s", reward_id, member_id, type(exc).__name__)
+            return None
+        if not issued.repeated:
+            member = await self.ledger.lock(session, member_id)
+            await self.tell(session, member, issued, now, kind="tier_gift", tier=tier)
+        return issued
+
+    async def tell(
+        self, session: AsyncSession, member: Member, issued: Issued, now: datetime, *, kind: str = "coupon_granted",
+        **params: str,
+    ) -> None:
+        """A gift told on the door the member uses (transactional, dedupe = the grant key): the reward, its
+        code and last day, and `params` (the reason, the tier)."""
+        openid, source = (member.openid, Source.OA) if member.openid else (member.mp_openid, Source.MP)
+        if not openid:
+            return
+        await outbox.enqueue(
+            session, dedupe_key=issued.redemption.request_key, openid=openid, source=source, member_id=member.id,
+            kind=kind, now=now, payload={"params": {**self.gift_params(issued), **params}},
+        )
+
+    def gift_params(self, issued: Issued) -> dict[str, str]:
+        last_day = local_date(issued.redemption.expires_at - timedelta(seconds=1), self.ledger.tz)
+        return {"reward": issued.reward.name, "code": issued.redemption.code, "date": last_day.isoformat()}
 
     def _coupon_expiry(self, reward: Reward, now: datetime) -> datetime:
         """The end of the local day `validity_days` after today: the member is shown that day as the
@@ -350,6 +437,8 @@ class Rewards:
         await session.execute(
             update(RewardCode).where(col(RewardCode.redemption_id) == found.id).values(status="void")
         )
+        if found.granted:  # a gift cost no points: there is nothing to give back
+            return found, 0
         moved = await self.ledger.restore(
             session, f"redeem:{found.request_key}", key=f"cancel:{found.id}", now=now,
             reason=Reason.REDEEM_CANCELLED.stored(),

@@ -89,6 +89,10 @@ class Rules:
     tier_window_months: int = 12
     expiry_months: int = 12
     birthday_points: int = 200
+    # [birthday_coupons] 金卡 = 3: a reward given on the birthday by tier, beside the points (grant per year).
+    birthday_coupons: tuple[tuple[str, int], ...] = ()
+    # [tier_gifts] 金卡 = 4: a reward given when a member reaches the tier (grant once per member and tier).
+    tier_gifts: tuple[tuple[str, int], ...] = ()
     winback_after_days: int = 30
     winback_bonus: int = 50
     winback_valid_days: int = 7
@@ -126,6 +130,14 @@ class Rules:
     def discount_percent(self, name: str) -> int:
         """What a member of tier `name` pays at the till, in percent (100: no discount)."""
         return dict(self.tier_discounts).get(name, 100)
+
+    def birthday_coupon(self, tier: str) -> int | None:
+        """The reward id a member of `tier` is given on their birthday, if any."""
+        return dict(self.birthday_coupons).get(tier)
+
+    def tier_gift(self, tier: str) -> int | None:
+        """The reward id a member is given on reaching `tier`, if any."""
+        return dict(self.tier_gifts).get(tier)
 
     def next_tier(self, name: str) -> Tier | None:
         rank = self.tier_rank(name)
@@ -213,7 +225,8 @@ def load_rules(path: str | Path | None) -> Rules:
 
 def rules_from_dict(data: dict[str, Any]) -> Rules:
     known = {f.name for f in fields(Rules)} - {
-        "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers",
+        "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
+        "tier_gifts",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -230,6 +243,8 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             updates["tier_discounts"] = _discounts(value)
         elif key == "multipliers":
             updates["multipliers"] = _multipliers(value)
+        elif key in ("birthday_coupons", "tier_gifts"):
+            updates[key] = _rewards_by_tier(key, value)
         elif key not in known:
             raise RulesError(f"unknown key {key!r}")
         elif key in _INT_KEYS:
@@ -245,6 +260,10 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
     unknown = sorted({name for name, _ in rules.tier_discounts} - names)
     if unknown and "tier_discounts" in updates:
         raise RulesError(f"tier_discounts names tiers that do not exist: {', '.join(unknown)}")
+    for key in ("birthday_coupons", "tier_gifts"):
+        strangers = sorted({name for name, _ in getattr(rules, key)} - names)
+        if strangers:
+            raise RulesError(f"{key} names tiers that do not exist: {', '.join(strangers)}")
     if unknown:  # own tiers and no discounts of their own: the defaults of the tiers that remain
         rules = replace(rules, tier_discounts=tuple(d for d in rules.tier_discounts if d[0] in names))
     for i, rule in enumerate(rules.multipliers):
@@ -407,3 +426,16 @@ def _window_day(at: str, key: str, value: Any) -> date | None:
         except ValueError:
             pass
     raise RulesError(f"{at}.{key} must be a date (YYYY-MM-DD), got {value!r}")
+
+
+def _rewards_by_tier(key: str, value: Any) -> tuple[tuple[str, int], ...]:
+    """[birthday_coupons] / [tier_gifts] 金卡 = 3: a tier name and a reward id (a whole number >= 1). Whether
+    the reward exists is known only to the database: a grant of a missing one is logged and skipped."""
+    if not isinstance(value, dict):
+        raise RulesError(f"{key} must be a table of tier name = reward id")
+    found = []
+    for name, reward_id in value.items():
+        if not isinstance(reward_id, int) or isinstance(reward_id, bool) or reward_id < 1:
+            raise RulesError(f"{key}.{name} must be a reward id (a whole number >= 1), got {reward_id!r}")
+        found.append((str(name), reward_id))
+    return tuple(found)

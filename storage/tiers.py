@@ -80,6 +80,7 @@ async def _review_one(
         elif wanted > current:
             member.tier = target.name
             review.upgraded += 1
+            await ledger.upgraded(session, member_id, target.name, now)
 
 
 def held(hold_until: date | None, today: date) -> bool:

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from bot.api.deps import AdminDep, client_of, require_admin
-from bot.api.errors import ApiError
+from bot.api.errors import ERROR_SCHEMA, ApiError
 from bot.api.validation import INT4_MAX, PathId, Text
 from handlers.texts import ledger_reason
-from storage import adjustments, audit, member360, member_search
+from storage import adjustments, audit, grants, member360, member_search
 from storage.errors import NotFoundError
 from storage.models import Member
+from storage.rewards import LimitReachedError, NotMemberError, OutOfStockError, RewardEndedError
 
 router = APIRouter(prefix="/api/admin/members", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -95,6 +96,56 @@ async def adjust(member_id: PathId, body: AdjustIn, request: Request, services: 
             raise ApiError(409, exc.problem, str(exc) + _figures(exc.details)) from None
         raise ApiError(422, "invalid", str(exc) + _figures(exc.details)) from None
     return dataclasses.asdict(done)
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reward_id": 3, "reason": "投诉补偿：门店排队过久", "request_id": "crm-2026-12-02-0042"},
+    ]})
+
+    reward_id: Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
+    reason: Annotated[Text, Field(max_length=2000)]
+    request_id: Annotated[Text, Field(min_length=1, max_length=adjustments.REQUEST_ID_MAX)]
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "redemption_id": 41, "member_id": 7, "reward_id": 3, "reward": "咖啡券", "code": "K7Q2M9XW3P",
+        "expires_at": "2027-01-01T16:00:00Z", "repeated": False,
+    }]})
+
+    redemption_id: int
+    member_id: int
+    reward_id: int
+    reward: str
+    code: str
+    expires_at: str
+    repeated: bool
+
+
+@router.post("/{member_id}/coupons", response_model=GrantOut,
+             responses={404: ERROR_SCHEMA, 409: ERROR_SCHEMA, 422: ERROR_SCHEMA})
+async def grant_coupon(member_id: PathId, body: GrantIn, request: Request, services: AdminDep) -> dict[str, Any]:
+    """Give the member a coupon without points (key `grant:operator:<member>:<request_id>`; a repeat answers
+    the first coupon with repeated=true). 404: no such member or reward; 409: not a member, out of stock,
+    over the reward's limits, or the reward has ended; 422: a reason outside 2-200 characters."""
+    try:
+        async with services.db.unit_of_work() as session:
+            done = await grants.give(session, services.rewards, member_id, body.reward_id, body.reason,
+                                     body.request_id, actor=audit.TOKEN, now=services.clock.now(),
+                                     client=client_of(request))
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except NotMemberError as exc:
+        raise ApiError(409, "not_member", str(exc)) from None
+    except (OutOfStockError, LimitReachedError, RewardEndedError) as exc:
+        raise ApiError(409, exc.text_key, f"reward {body.reward_id}: {exc}" + _figures(
+            {k: v for k, v in exc.details.items() if k == "limit"})) from None
+    except grants.InvalidGrantError as exc:
+        raise ApiError(422, "invalid", str(exc) + _figures(exc.details)) from None
+    out = dataclasses.asdict(done)
+    out["expires_at"] = f"{done.expires_at:%Y-%m-%dT%H:%M:%S}Z"
+    return out
 
 
 def _figures(details: dict[str, Any]) -> str:

@@ -15,9 +15,10 @@ from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.pages import render
 from handlers.texts import KIND_LABELS, ledger_reason
-from storage import adjustments, member360, member_search, surveys, ticketviews, tiers
-from storage.errors import NotFoundError
+from storage import adjustments, grants, member360, member_search, surveys, ticketviews, tiers
+from storage.errors import DomainError, NotFoundError
 from storage.members import normalise_phone
+from storage.rewards import LimitReachedError, NotMemberError, OutOfStockError, RewardEndedError, is_live
 
 router = APIRouter()
 
@@ -73,6 +74,7 @@ async def page(
         view = await member360.load(session, services.pii, services.ledger, member_id, now, before=before)
         member_tickets = await ticketviews.of_member(session, member_id)
         member_surveys = await surveys.of_member(session, member_id)
+        grantable = [r for r in await services.rewards.all(session) if is_live(r, now)]
     if view is None:
         raise ConsoleError(404, texts.MEMBER_NOT_FOUND)
 
@@ -87,7 +89,7 @@ async def page(
         request, "member.html", console, status=status, active="members", view=view, before=before,
         tiers=[t.name for t in services.rules.tiers], when=when, reason_text=ledger_reason, kinds=KIND_LABELS,
         today=now.astimezone(services.tz).date(), member_tickets=member_tickets,
-        member_surveys=member_surveys, **extra,
+        member_surveys=member_surveys, grant_rewards=grantable, **extra,
     )
 
 
@@ -131,6 +133,43 @@ async def _refused(
     *, field: str = "points",
 ) -> HTMLResponse:
     return await page(request, console, member_id, status=status, adjust_error={field: message}, adjust_form=form)
+
+
+@router.post("/admin/members/{member_id}/coupons", response_model=None)
+async def grant(
+    request: Request, member_id: PathId, console: Writer,
+    reward_id: FormText = "", reason: FormText = "", request_id: FormText = "",
+) -> Response:
+    """An operator's gift of a coupon (right members.write, like a points adjustment; audited coupon.grant).
+    The form's request id is the grant key's period: a double submit grants once."""
+    form = {"reward_id": reward_id, "reason": reason}
+
+    async def refused(status: int, field: str, problem: str, **details: int) -> HTMLResponse:
+        message = texts.GRANT_ERRORS[problem].format(**details)
+        return await page(request, console, member_id, status=status, grant_error={field: message}, grant_form=form)
+
+    chosen = reward_id.strip()
+    if not chosen.isascii() or not chosen.isdigit() or not 1 <= int(chosen) <= INT4_MAX:
+        return await refused(422, "reward_id", "reward")
+    services = console.services
+    try:
+        async with services.db.unit_of_work() as session:
+            await grants.give(session, services.rewards, member_id, int(chosen), reason, request_id.strip(),
+                              actor=console.actor, now=services.clock.now(), client=console.client)
+    except grants.InvalidGrantError as exc:
+        return await refused(422, exc.field, exc.problem, **exc.details)
+    except NotFoundError as exc:
+        if "reward" in str(exc):
+            return await refused(422, "reward_id", "reward")
+        raise ConsoleError(404, texts.MEMBER_NOT_FOUND) from None
+    except (NotMemberError, OutOfStockError, LimitReachedError, RewardEndedError) as exc:
+        return await refused(409, "member" if isinstance(exc, NotMemberError) else "reward_id", _problem(exc),
+                             **{k: v for k, v in exc.details.items() if isinstance(v, int)})
+    return RedirectResponse(f"/admin/members/{member_id}?done=granted", status_code=303)
+
+
+def _problem(exc: DomainError) -> str:
+    return "not_member" if isinstance(exc, NotMemberError) else exc.text_key
 
 
 @router.post("/admin/members/{member_id}/tier-hold", response_model=None)

@@ -148,7 +148,24 @@ HOLD_HINT = "保持期内月度评级不会降低该会员的等级（消费仍�
 HOLD_ERRORS = {"tier": "请选择一个会员等级。", "until": "请选择晚于今天的日期。"}
 HELD = "等级保持已设置。"
 HOLD_CLEARED = "等级保持已取消。"
-DONE = {"adjusted": ADJUSTED, "held": HELD, "cleared": HOLD_CLEARED}
+SECTION_GRANT = "赠送优惠券"
+GRANT_REWARD = "奖品"
+GRANT_REASON = "原因（2–200 字，会告知会员）"
+GRANT_BUTTON = "确认赠送"
+GRANT_HINT = "赠券不扣积分，计入奖品库存与限领数量。"
+GRANT_NONE = "暂无可赠送的奖品。"
+GRANT_ERRORS = {
+    "reward": "请选择一个奖品。",
+    "length": "请填写原因，{low}–{high} 个字。",
+    "format": "表单已失效，请刷新页面后重试。",
+    "not_member": "该用户不是会员（未注册或已注销），不能赠券。",
+    "out_of_stock": "该奖品已无库存或已达发放总量。",
+    "limit_reached": "该会员已达此奖品的每人限领数量（{limit} 张）。",
+    "reward_ended": "该奖品已下架或不在有效期内。",
+}
+GRANTED = "优惠券已赠送，会员将收到通知。"
+GRANTED_MARK = "赠送"
+DONE = {"adjusted": ADJUSTED, "held": HELD, "cleared": HOLD_CLEARED, "granted": GRANTED}
 # --- Pushes, audit log, exports, coupon verification (issue 14 items 7-9) -----------------------------
 FILTER = "筛选"
 ALL = "全部"
@@ -190,6 +207,7 @@ AUDIT_READ_ONLY = "审计日志只追加、不可修改或删除。"
 AUDIT_ACTIONS = {
     "sign_in": "登录控制台", "operator.add": "添加运营账号", "operator.passwd": "修改运营账号密码",
     "operator.disable": "停用运营账号", "phone.reveal": "查看完整手机号", "points.adjust": "调整积分",
+    "coupon.grant": "赠送优惠券",
     "member.merge": "合并会员", "tier.hold": "设置等级与保级", "redemption.cancel": "作废兑换", "coupon.use": "核销券",
     "reward.create": "新建奖品", "reward.edit": "修改奖品", "reward.deactivate": "下架奖品",
     "reward.codes_import": "导入券码", "campaign.end": "提前结束活动", "staff.add": "添加员工",
@@ -218,7 +236,7 @@ EXPORT_HEADERS = {
                 "推荐码", "入会时间"),
     "ledger": ("流水ID", "会员ID", "时间", "类型", "积分变动", "变动后余额", "原因", "关联", "操作人"),
     "redemptions": ("兑换ID", "会员ID", "奖品", "积分", "券码", "状态", "兑换时间", "到期时间", "核销时间",
-                    "取消时间"),
+                    "取消时间", "赠送原因"),
 }
 
 VERIFY_TITLE = "核销"
@@ -633,6 +651,7 @@ PUSH_KIND_NAMES = {
     "birthday": "生日祝福", "expiry": "积分到期提醒", "winback": "回归召回", "campaign": "活动推送",
     "campaign_reward": "活动奖励通知", "points_adjusted": "积分调整通知", "ticket_answer": "工单答复",
     "ticket_resolved": "工单解决通知", "ticket_staff": "新工单通知（员工）", "reply": "超时回复", "broadcast": "群发",
+    "coupon_granted": "赠券通知", "tier_gift": "升级礼通知", "coupon_lapse": "优惠券到期提醒",
 }
 PUSH_CHANNEL_NAMES = {"cs": "客服消息", "template": "模板消息", "subscribe": "订阅消息", "robot": "企业微信群机器人"}
 PUSH_CAUSE_NAMES = {

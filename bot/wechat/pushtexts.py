@@ -16,19 +16,24 @@ TEXTS = {
     "winback": texts.PUSH_WINBACK,
     "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
     "points_adjusted": texts.PUSH_POINTS_ADJUSTED,
+    "coupon_granted": texts.PUSH_COUPON_GRANTED,
+    "birthday_coupon": texts.PUSH_BIRTHDAY_COUPON,
+    "tier_gift": texts.PUSH_TIER_GIFT,
+    "coupon_lapse": texts.PUSH_COUPON_LAPSE,
     "ticket_answer": texts.PUSH_TICKET_ANSWER,
     "ticket_resolved": texts.PUSH_TICKET_RESOLVED,
     "ticket_staff": texts.PUSH_TICKET_STAFF,
 }
 MAX_ROBOT_BYTES = 2048
 TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取",
-          "points_adjusted": "积分调整通知"}
+          "points_adjusted": "积分调整通知", "coupon_granted": "您收到一张优惠券", "birthday_coupon": "生日券已到账",
+          "tier_gift": "升级礼已到账", "coupon_lapse": "优惠券即将到期"}
 
 
 def text_for(kind: str, payload: dict[str, Any]) -> str:
     if "text" in payload:
         return str(payload["text"])
-    template = TEXTS.get(kind)
+    template = TEXTS.get(str(payload.get("variant") or kind))  # a variant: the birthday with a coupon
     params = {"brand": texts.BRAND, **payload.get("params", {})}
     if template is None:  # pushes go to members
         return texts.HELP_MEMBER

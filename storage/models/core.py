@@ -319,7 +319,8 @@ class RewardCode(SQLModel, table=True):
 
 
 class Redemption(SQLModel, table=True):
-    """Points turned into a code; request_key (chat flow instance or API request id) makes it single."""
+    """Points turned into a code, or a code given (`granted` says why, cost 0, key `grant:...`); request_key
+    (chat flow instance, API request id, grant key) makes it single."""
 
     __tablename__ = "redemption"
     __table_args__ = (
@@ -332,9 +333,10 @@ class Redemption(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
     reward_id: int = Field(foreign_key="reward.id")
-    request_key: str = Field(max_length=80)
+    request_key: str = Field(max_length=160)
     cost: int
     code: str = Field(max_length=64)
+    granted: str | None = Field(default=None, max_length=16)  # a gift's reason (birthday, tier, operator...)
     status: str = Field(default="issued", max_length=16)
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
