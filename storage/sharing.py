@@ -4,6 +4,8 @@ codes checked before sign-up (own, unknown, over the referrer's monthly limit)."
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.enums import MemberStatus
-from storage.models import LedgerEntry, Member, ShareScan
+from storage.errors import ConflictError
+from storage.models import Channel, LedgerEntry, Member, ShareScan
 from storage.rows import affected
 
 POSTER_SECONDS = 2_592_000  # WeChat's longest temporary QR: 30 days
@@ -34,6 +37,14 @@ def live_poster(member: Member, now: datetime) -> str | None:
 async def keep_poster(session: AsyncSession, member_id: int, url: str, expires_at: datetime) -> None:
     await session.execute(
         update(Member).where(col(Member.id) == member_id).values(share_qr_url=url, share_qr_expires_at=expires_at)
+    )
+
+
+async def member_by_code(session: AsyncSession, code: str) -> Member | None:
+    """The member whose referral code this is (any case), unless deleted."""
+    return await session.scalar(
+        select(Member).where(col(Member.referral_code) == code.strip().upper())
+        .where(col(Member.status) != MemberStatus.DELETED.value)
     )
 
 
@@ -65,11 +76,8 @@ async def check_code(
     monthly_limit: int,
 ) -> ReferralCheck:
     """May the sender (by openid at either door, or unionid) name `code` as their referrer?"""
-    referrer = await session.scalar(
-        select(Member).where(col(Member.referral_code) == code.strip().upper())
-        .where(col(Member.status) != MemberStatus.DELETED.value).where(col(Member.joined_at).is_not(None))
-    )
-    if referrer is None or referrer.id is None:
+    referrer = await member_by_code(session, code)
+    if referrer is None or referrer.id is None or referrer.joined_at is None:
         return ReferralCheck(None, UNKNOWN)
     if openid in (referrer.openid, referrer.mp_openid) or (unionid and unionid == referrer.unionid):
         return ReferralCheck(None, OWN)
@@ -79,6 +87,33 @@ async def check_code(
 
 
 # --- channels and scans ---------------------------------------------------------------------------
+
+CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # `chan_<name>` stays well inside WeChat's 64
+
+
+def channel_scene(name: str) -> str:
+    return f"chan_{name}"
+
+
+async def channel_by_name(session: AsyncSession, name: str) -> Channel | None:
+    return await session.scalar(select(Channel).where(col(Channel.name) == name.strip().lower()))
+
+
+async def all_channels(session: AsyncSession) -> Sequence[Channel]:
+    return (await session.scalars(select(Channel).order_by(col(Channel.name)))).all()
+
+
+async def add_channel(
+    session: AsyncSession, name: str, label: str, qr_url: str | None, created_by: str, now: datetime,
+) -> Channel:
+    """A new channel QR code; ConflictError when the name is taken (the caller audits `channel.create`)."""
+    if await channel_by_name(session, name) is not None:
+        raise ConflictError(f"channel {name} exists")
+    channel = Channel(name=name, label=label, qr_url=qr_url, created_by=created_by, created_at=now)
+    session.add(channel)
+    await session.flush()
+    return channel
+
 
 async def record_channel(session: AsyncSession, member_id: int, channel: str) -> bool:
     """The channel that brought the person: the first one wins."""

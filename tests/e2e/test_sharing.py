@@ -17,9 +17,9 @@ from bot.app import create_app
 from bot.wechat.client import WeChatQr
 from devtools.fakewechat import create_fake_wechat
 from handlers import texts
-from storage import members
+from storage import members, sharing
 from storage.clock import FrozenClock
-from storage.models import Member, OutboundCall
+from storage.models import Member, OutboundCall, ShareScan
 from tests.support.fakes import WeChat, make_settings, serving
 from tests.support.member_support import (
     assert_books_balance,
@@ -228,3 +228,50 @@ async def test_ref_scan_prefills_the_referrer_so_no_code_is_asked(wechat: WeChat
     assert alice.referrer_id == bob.id  # the scan came first and stays
     assert await assert_books_balance(wechat, bob.id) == 150  # type: ignore[arg-type]
     assert await assert_books_balance(wechat, carol.id) == 100  # type: ignore[arg-type]
+
+
+# --- channel QR codes ---------------------------------------------------------------------------------
+
+async def add_channel(wechat: WeChat, name: str, clock: FrozenClock) -> None:
+    async with wechat.services.db.unit_of_work() as session:
+        await sharing.add_channel(session, name, f"{name} 海报", None, "admin", clock.now())
+
+
+async def scans(wechat: WeChat) -> list[tuple[str, str | None, int | None, bool]]:
+    async with wechat.services.db.sessions() as session:
+        rows = await session.scalars(select(ShareScan).order_by(ShareScan.id))  # type: ignore[arg-type]
+        return [(r.openid, r.channel, r.referrer_id, r.follow) for r in rows]
+
+
+async def test_a_channel_scan_records_the_first_channel(wechat: WeChat, clock: FrozenClock) -> None:
+    await add_channel(wechat, "mall", clock)
+    await add_channel(wechat, "store-pd01", clock)
+    first = await wechat.event(ALICE, "subscribe", "qrscene_chan_mall", Ticket="gQH47joAAAAA")
+    assert (first or {}).get("Content") == texts.WELCOME
+    assert (await member(wechat, ALICE)).channel == "mall"
+    clock.advance(seconds=5)
+    later = await wechat.event(ALICE, "SCAN", "chan_store-pd01")
+    assert (later or {}).get("Content") == texts.JOIN_FIRST.format(bonus=100)
+    assert (await member(wechat, ALICE)).channel == "mall"  # the first channel wins
+    await sign_up(wechat, ALICE)
+    alice = await member(wechat, ALICE)
+    assert (alice.channel, alice.joined_at is not None) == ("mall", True)
+    clock.advance(seconds=5)
+    member_scan = await wechat.event(ALICE, "SCAN", "chan_mall")
+    assert (member_scan or {}).get("Content") == texts.already_member
+    # a member who came with no channel gets the one they first scan
+    await sign_up(wechat, BOB, phone="13900139000")
+    assert (await member(wechat, BOB)).channel is None
+    await wechat.event(BOB, "SCAN", "chan_store-pd01")
+    assert (await member(wechat, BOB)).channel == "store-pd01"
+    assert await scans(wechat) == [
+        (ALICE, "mall", None, True), (ALICE, "store-pd01", None, False), (ALICE, "mall", None, False),
+        (BOB, "store-pd01", None, False),
+    ]
+
+
+async def test_an_unknown_channel_records_nothing_and_still_welcomes(wechat: WeChat) -> None:
+    reply = await wechat.event(ALICE, "subscribe", "qrscene_chan_nosuch")
+    assert (reply or {}).get("Content") == texts.WELCOME
+    assert (await member(wechat, ALICE)).channel is None
+    assert await scans(wechat) == []
