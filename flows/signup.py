@@ -95,7 +95,7 @@ async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     )
     replies: list[Reply] = [Text(welcome)]
     if code := state.data.get("then_join"):
-        replies.append(Text(await _join_after_signup(ctx, code)))
+        replies.append(Text(await _join_after_signup(ctx, code, state.data.get("then_join_referrer"))))
     return Done(replies)
 
 
@@ -122,14 +122,15 @@ async def _referral(msg: Inbound, ctx: ChatContext, code: str) -> str:
     return texts.SIGNUP_REFERRAL_OK.format(code=code)
 
 
-async def _join_after_signup(ctx: ChatContext, code: str) -> str:
-    """The campaign that brought a visitor here is joined without asking again."""
+async def _join_after_signup(ctx: ChatContext, code: str, referrer_id: int | None = None) -> str:
+    """The campaign that brought a visitor here is joined without asking again (attributed to the sharer
+    of a personal invite)."""
     member = await ctx.joined_member()
     if member is None:
         return texts.error_generic
     try:
         async with ctx.db.unit_of_work() as session:
-            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
+            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now(), referrer_id=referrer_id)
     except DomainError as exc:
         return texts.domain_text(exc)
     return campaign_joined_text(ctx, joined)

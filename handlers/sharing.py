@@ -1,5 +1,7 @@
 """Sharing in the chat: `邀请` gives a member their referral code and their own poster, a temporary
-`ref_<code>` QR code from WeChat kept until it lapses (a placeholder in demo mode, where WeChat is not asked)."""
+`ref_<code>` QR code from WeChat kept until it lapses (a placeholder in demo mode, where WeChat is not asked);
+`邀请 活动码` gives their personal invite to a campaign, `camp_<CODE>_<referral code>`, so joins through it are
+attributed to them."""
 
 from __future__ import annotations
 
@@ -12,17 +14,20 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
 from storage import sharing
+from storage.campaigns import Campaigns
 from storage.models import Member
 from storage.rows import row_id
 
 router = Router("sharing")
 
 
-@router.on(Command("邀请", "invite", "邀请好友"), name="invite")
-async def invite(msg: Inbound, ctx: ChatContext) -> Reply:
+@router.on(Command("邀请好友", "邀请", "invite", arg="code"), name="invite")
+async def invite(msg: Inbound, ctx: ChatContext, code: str | None) -> Reply:
     member = await ctx.joined_member()
     if member is None or not member.referral_code:
         return Text(texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
+    if code:
+        return Text(await _campaign_invite(ctx, member, code))
     return Text(texts.INVITE.format(
         code=member.referral_code, qr=await _poster(ctx, member), referral=ctx.rules.referral_bonus,
         limit=ctx.rules.referral_monthly_limit,
@@ -48,3 +53,20 @@ async def _poster(ctx: ChatContext, member: Member) -> str:
         ctx.forget_member()
     assert expires_at is not None
     return kept + texts.INVITE_QR_UNTIL.format(until=f"{expires_at.astimezone(ctx.tz):%Y-%m-%d}")
+
+
+async def _campaign_invite(ctx: ChatContext, member: Member, code: str) -> str:
+    """A personal invite to an open campaign: a temporary QR until the campaign ends (30 days at most)."""
+    now = ctx.clock.now()
+    async with ctx.db.sessions() as session:
+        campaign = await ctx.campaigns.by_code(session, code)  # unknown: the domain error's own answer
+    Campaigns.check_joinable(campaign, now)
+    scene = f"camp_{campaign.code}_{member.referral_code}"
+    qr = ctx.services.qr
+    if qr is None or not qr.live:
+        link = texts.CAMPAIGN_INVITE_DEMO.format(scene=scene)
+    else:
+        seconds = max(60, min(sharing.POSTER_SECONDS, int((campaign.ends_at - now).total_seconds())))
+        link, _ = await qr.temporary(scene, seconds)
+        link = link or texts.INVITE_QR_FAILED
+    return texts.CAMPAIGN_INVITE.format(title=campaign.title, qr=link, code=campaign.code)

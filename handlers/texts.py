@@ -138,6 +138,11 @@ INVITE = (
 INVITE_QR_UNTIL = "（二维码有效期至 {until}）"
 INVITE_QR_DEMO = "demo://qr/ref_{code}（演示模式：未调用微信接口，二维码为占位图）"
 INVITE_QR_FAILED = "（二维码暂时生成失败，可先把邀请码发给好友）"
+CAMPAIGN_INVITE = (
+    "活动「{title}」的专属邀请二维码：{qr}\n"
+    "好友扫码参加活动，将记为您的邀请；也可让好友回复【参加 {code}】。"
+)
+CAMPAIGN_INVITE_DEMO = "demo://qr/{scene}（演示模式：未调用微信接口，二维码为占位图）"
 
 # --- points -------------------------------------------------------------------------------------
 CHECKIN_DONE = "签到成功！+{points} 积分{bonus}\n已连续签到 {streak} 天，当前积分 {balance}。"

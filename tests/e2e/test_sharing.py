@@ -5,6 +5,7 @@ or refused with a clear answer (own, unknown, over the referrer's monthly limit)
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import quote
@@ -19,7 +20,8 @@ from devtools.fakewechat import create_fake_wechat
 from handlers import texts
 from storage import members, sharing
 from storage.clock import FrozenClock
-from storage.models import Member, OutboundCall, ShareScan
+from storage.models import CampaignMember, Member, OutboundCall, ShareScan
+from tests.support.campaign_support import create_campaign, make_staff
 from tests.support.fakes import WeChat, make_settings, serving
 from tests.support.member_support import (
     assert_books_balance,
@@ -275,3 +277,75 @@ async def test_an_unknown_channel_records_nothing_and_still_welcomes(wechat: WeC
     assert (reply or {}).get("Content") == texts.WELCOME
     assert (await member(wechat, ALICE)).channel is None
     assert await scans(wechat) == []
+
+
+# --- campaign invites ---------------------------------------------------------------------------------
+
+async def attributions(wechat: WeChat, campaign_id: int) -> dict[int, int | None]:
+    async with wechat.services.db.sessions() as session:
+        rows = await session.scalars(select(CampaignMember).where(CampaignMember.campaign_id == campaign_id))
+        return {r.member_id: r.referrer_id for r in rows}
+
+
+async def test_a_campaign_invite_attributes_the_joins_to_the_sharer(
+    live: tuple[WeChat, httpx.AsyncClient], clock: FrozenClock,
+) -> None:
+    wechat, http = live
+    await make_staff(wechat)
+    c = (await create_campaign(wechat, kind="join_bonus", title="分享有礼", points=10, cap=10, end="3天")).campaign
+    await sign_up(wechat, ALICE)
+    await sign_up(wechat, BOB, phone="13900139000")
+    alice, bob = await member(wechat, ALICE), await member(wechat, BOB)
+    before = len(await qr_calls(http))
+
+    reply = await wechat.say(ALICE, f"邀请 {c.code.lower()}")
+    calls = await qr_calls(http)
+    assert len(calls) == before + 1
+    scene = f"camp_{c.code}_{alice.referral_code}"
+    assert calls[-1]["body"] == {  # temporary, until the campaign ends (3 days)
+        "expire_seconds": 3 * 86400, "action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": scene}},
+    }
+    link = WeChatQr.SHOW + quote(str(calls[-1]["response"]["ticket"]), safe="")  # type: ignore[index]
+    assert reply == texts.CAMPAIGN_INVITE.format(title="分享有礼", qr=link, code=c.code)
+
+    # a member scans it: joined, attributed to ALICE
+    joined = await wechat.event(BOB, "SCAN", scene)
+    assert str((joined or {}).get("Content", "")).startswith("已加入活动「分享有礼」！已有 1/10 人参加")
+    # a visitor follows through it: signed up, then joined, attributed; ALICE is also their referrer
+    first = str((await wechat.event(CAROL, "subscribe", f"qrscene_{scene}") or {}).get("Content", ""))
+    assert first.startswith(texts.WELCOME)
+    assert first.endswith(texts.SIGNUP_ASK_PHONE)
+    assert await wechat.say(CAROL, "13700137000") == texts.SIGNUP_ASK_BIRTHDAY.format(points=200)
+    assert await wechat.say(CAROL, "跳过") == consent_prompt()
+    assert await wechat.say(CAROL, alice.referral_code or "") == texts.SIGNUP_REFERRAL_KNOWN
+    done = await wechat.say(CAROL, "同意")
+    assert "已加入活动「分享有礼」！已有 2/10 人参加" in done
+    carol = await member(wechat, CAROL)
+    assert carol.referrer_id == alice.id
+    # the sharer scanning their own invite joins unattributed
+    clock.advance(seconds=5)
+    await wechat.event(ALICE, "SCAN", scene)
+    assert await attributions(wechat, c.id) == {  # type: ignore[arg-type]
+        bob.id: alice.id, carol.id: alice.id, alice.id: None,
+    }
+    assert await scans(wechat) == [
+        (BOB, None, alice.id, False), (CAROL, None, alice.id, True), (ALICE, None, alice.id, False),
+    ]
+    assert await assert_books_balance(wechat, alice.id) == 100 + 50 + 10  # type: ignore[arg-type]
+
+
+async def test_a_campaign_invite_in_demo_mode_and_for_a_bad_code(wechat: WeChat) -> None:
+    await make_staff(wechat)
+    c = (await create_campaign(wechat, kind="join_bonus", title="演示分享", points=10, cap=10)).campaign
+    await sign_up(wechat, ALICE)
+    alice = await member(wechat, ALICE)
+    scene = f"camp_{c.code}_{alice.referral_code}"
+    reply = await wechat.say(ALICE, f"邀请{c.code}")
+    assert reply == texts.CAMPAIGN_INVITE.format(
+        title="演示分享", qr=texts.CAMPAIGN_INVITE_DEMO.format(scene=scene), code=c.code,
+    )
+    async with wechat.services.db.sessions() as session:
+        calls = (await session.scalars(select(OutboundCall))).all()
+    assert [json.loads(r.payload)["action_info"]["scene"]["scene_str"] for r in calls] == [f"camp_{c.code}"]
+    assert await wechat.say(ALICE, "邀请 NOPE9") == texts.campaign_unknown.format(code="NOPE9")
+    assert await wechat.say(CAROL, f"邀请 {c.code}") == texts.JOIN_FIRST.format(bonus=100)
