@@ -622,3 +622,13 @@ CHANNEL_NAME_TAKEN = "该渠道码名称已存在。"
 CHANNEL_CREATED = "渠道码 {name} 已创建。"
 CHANNEL_QR_DEMO = "（演示模式：二维码为占位链接）"
 CHANNEL_QR_FAILED = "二维码暂时生成失败"
+FUNNEL_TITLE = "分享漏斗"
+FUNNEL_HINT = "扫码、关注按人数去重；注册为由该邀请人（或首个渠道）带来的会员；首单为其中已有有效消费订单的会员。"
+FUNNEL_SHARERS = "按邀请人（邀请码）"
+FUNNEL_CHANNELS = "按渠道码"
+FUNNEL_FIELDS = {"sharer": "邀请码", "channel": "渠道", "scans": "扫码", "follows": "关注", "signups": "注册",
+                 "first_orders": "首单"}
+FUNNEL_EMPTY = "暂无数据。"
+TOP_SHARERS_TITLE = "各活动邀请最多的会员"
+TOP_SHARERS_FIELDS = {"campaign": "活动", "sharer": "邀请码", "joins": "带来参加人数"}
+REFERRAL_SHARE = "近 30 天注册 {signups} 人，其中经推荐 {referred} 人，推荐注册占比 {share}。"
