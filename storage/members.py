@@ -297,6 +297,7 @@ async def delete(session: AsyncSession, member_id: int, now: datetime | None = N
         update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
             birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
+            share_qr_url=None, share_qr_expires_at=None,  # the poster encodes the referral code
             status=DELETED, marketing_opt_out=True, deleted_at=now,
         )
     )
