@@ -65,6 +65,8 @@ async def _invite_scan(ctx: ChatContext, code: str, ref: str) -> int | None:
         if sharer is None or sharer.joined_at is None:
             return None
         campaign = await ctx.campaigns.by_code(session, code)
+        if msg.openid in (sharer.openid, sharer.mp_openid):  # one's own invite: no scan, no attribution
+            return None
         await sharing.record_scan(session, msg.openid, now, follow=msg.event == "subscribe",
                                   referrer_id=sharer.id, campaign_id=campaign.id)
         await members.record_referrer(session, msg.openid, msg.source, ref, now, ctx.tz)

@@ -24,7 +24,7 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
             await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
         await members.record_referrer(session, msg.openid, msg.source, scene_value, now, ctx.services.tz)
         referrer = await sharing.member_by_code(session, scene_value)
-        if referrer is not None:  # the funnel's first step, counted for the sharer
+        if referrer is not None and msg.openid not in (referrer.openid, referrer.mp_openid):  # not one's own
             await sharing.record_scan(session, msg.openid, now, follow=msg.event == "subscribe",
                                       referrer_id=referrer.id)
     ctx.forget_member()
