@@ -7,17 +7,23 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from urllib.parse import quote
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.app import create_app
 from bot.console import texts
+from bot.wechat.client import WeChatQr
+from devtools.fakewechat import create_fake_wechat
 from storage import reports, sharing
 from storage.clock import FrozenClock
 from storage.models import CampaignMember, Channel, Member, OutboundCall, PurchaseOrder, ShareScan
 from storage.reports import FunnelRow, TopSharer
 from tests.support.campaign_support import new_campaign
-from tests.support.console_support import ConsoleWorld, audit_entries, console_world, row_of
+from tests.support.console_support import ConsoleWorld, Operator, add_operator, audit_entries, console_world, row_of
+from tests.support.fakes import make_settings, serving
 
 
 @pytest.fixture
@@ -66,6 +72,31 @@ async def test_an_operator_creates_a_channel_qr_audited(world: ConsoleWorld) -> 
     refused = await analyst.post("/admin/sharing/channels", {"name": "other", "label": "x"})
     assert refused.status_code == 403
     assert len(await channels(world)) == 1
+
+
+async def test_with_a_live_secret_wechat_makes_a_permanent_qr(urls: tuple[str, str], clock: FrozenClock) -> None:
+    fake = "http://fake.wechat"
+    settings = make_settings(*urls, wechat_appsecret="x", wechat_api_base=fake)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_fake_wechat())) as http:
+        app = create_app(settings, clock=clock, http=http)
+        async with serving(app, clock) as wechat:
+            await add_operator(wechat.services.db, "admin", "admin", clock.now())
+            # Not demo mode: the console's cookies are Secure, so the browser speaks https.
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://wxbot.test") as tls:
+                world = ConsoleWorld(wechat, lambda: Operator(tls))
+                admin = await world.as_role("admin")
+                page = await admin.post("/admin/sharing/channels", {"name": "poster", "label": "地铁海报"})
+                assert page.status_code == 200, page.text
+                calls = (await http.get(f"{fake}/_fake/calls", params={"path": "/cgi-bin/qrcode/create"})).json()
+                assert len(calls) == 1
+                assert calls[0]["body"] == {
+                    "action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "chan_poster"}},
+                }
+                link = WeChatQr.SHOW + quote(calls[0]["response"]["ticket"], safe="")
+                [row] = await channels(world)
+                assert row.qr_url == link
+                assert link in row_of(page.text, "data-channel", "poster")
+                assert await qr_calls(world) == []  # sent, not recorded
 
 
 @pytest.mark.parametrize(("name", "label", "field", "error"), [
