@@ -188,18 +188,25 @@ def pg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def seed(database_url: str, members: int, today: date, tz: ZoneInfo, rules: Rules) -> dict[str, Any]:
+async def seed(
+    database_url: str, members: int, today: date, tz: ZoneInfo, rules: Rules, *,
+    extra: tuple[list[str], tuple[str, ...]] = ([], ()),
+) -> dict[str, Any]:
+    """The seed in one transaction, then VACUUM ANALYZE and the checks. `extra`: statements run after the
+    scheduler's in the same transaction, and the tables they fill (bench/kpi_snapshot.py's year of activity)."""
+    more_sql, more_tables = extra
     conn = await asyncpg.connect(pg_dsn(database_url))
     try:
         started = time.perf_counter()
         async with conn.transaction():
-            for sql in seed_sql(members, today, tz, rules):
+            for sql in seed_sql(members, today, tz, rules) + more_sql:
                 await conn.execute(sql)
         seeded = time.perf_counter() - started
         started = time.perf_counter()
         await conn.execute("VACUUM ANALYZE")
         analysed = time.perf_counter() - started
-        counts = {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in SEED_TABLES}
+        counts = {table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+                  for table in (*SEED_TABLES, *more_tables)}
         await check_seed(conn, tz, rules)
         size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
     finally:
@@ -291,14 +298,19 @@ def workspace(args: argparse.Namespace) -> tuple[Path, Path]:
     return tmp, plans
 
 
-def prepare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Migrate and seed unless --skip-seed; the start of the JSON report."""
+def prepare(
+    args: argparse.Namespace, tmp: Path,
+    extra: Callable[[int, date, ZoneInfo, Rules], tuple[list[str], tuple[str, ...]]] | None = None,
+) -> dict[str, Any]:
+    """Migrate and seed unless --skip-seed; the start of the JSON report. `extra(members, today, tz, rules)`:
+    more seed statements and their tables (see seed)."""
     report: dict[str, Any] = {"members": args.members, "today": args.today.isoformat(),
                               "load_average_start": load_average()}
     if not args.skip_seed:
         rules, tz = load_rules(None), ZoneInfo("Asia/Shanghai")
         migrate(server_env(args.database_url, args.redis_url, "warning"), tmp)
-        report["seed"] = asyncio.run(seed(args.database_url, args.members, args.today, tz, rules))
+        more = extra(args.members, args.today, tz, rules) if extra else ([], ())
+        report["seed"] = asyncio.run(seed(args.database_url, args.members, args.today, tz, rules, extra=more))
         print(f"bench: seeded in {report['seed']['seconds']} s (+ VACUUM ANALYZE "
               f"{report['seed']['vacuum_analyze_seconds']} s): {report['seed']['rows']}; "
               f"database {report['seed']['database_size']}", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows import campaign_create, delete_account, redeem, signup, survey, ticket, verify_coupon
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import campaigns, events, fallback, members, points, rewards, service, sharing
+from handlers import campaigns, events, fallback, members, overview, points, rewards, service, sharing
 from handlers.core.router import Router
 from storage.kv import KV
 
@@ -14,6 +14,7 @@ def build_router() -> Router:
     router = Router("root")
     router.include(service.router)
     router.include(campaigns.router)
+    router.include(overview.router)
     router.include(events.router)
     router.include(points.router)
     router.include(members.router)

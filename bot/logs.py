@@ -16,8 +16,21 @@ class RedactingFormatter(logging.Formatter):
         return _PHONE.sub(lambda m: m.group()[:3] + "****" + m.group()[-4:], super().format(record))
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is written, not when the handler was made: a command
+    run inside another program's redirection (a test's capture) must not keep writing to a closed file."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

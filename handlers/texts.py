@@ -30,7 +30,7 @@ HELP_VISITOR_FOOT = "回复【帮助 更多】查看全部功能。"
 HELP_MEMBER_FOOT = "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
 HELP_VISITOR = f"{HELP_VISITOR_BODY}\n{HELP_VISITOR_FOOT}"
 HELP_MEMBER = f"{HELP_MEMBER_BODY}\n{HELP_MEMBER_FOOT}"
-HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束"
+HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束｜【数据概览】昨日数据"
 HELP_MORE = (
     f"{BRAND}全部功能，回复以下关键词：\n"
     "【注册】加入会员，送积分\n"
@@ -149,6 +149,12 @@ CAMPAIGN_INVITE_DEMO = "demo://qr/{scene}（演示模式：未调用微信接口
 CHECKIN_DONE = "签到成功！+{points} 积分{bonus}\n已连续签到 {streak} 天，当前积分 {balance}。"
 CHECKIN_STREAK_BONUS = "，连续签到奖励 +{bonus}"
 CHECKIN_CAPPED = "\n（今日非消费积分已达上限 {cap}，超出部分未发放）"
+CHECKIN_BOOST = "\n{name}：签到积分 {factor} 倍，本次 +{points}"
+# 积分 and 签到 on a day with a multiplier (one line; several rules are joined by MEMBER_DAY_JOIN).
+MEMBER_DAY = "今天是【{name}】：{earnings}积分 {factor} 倍"
+MEMBER_DAY_JOIN = "；"
+EARNING_LABELS = {"checkin": "签到", "purchase": "消费"}
+EARNING_JOIN = "、"
 CHECKIN_ALREADY = "今天已经签过到啦，明天再来！已连续签到 {streak} 天，当前积分 {balance}。"
 TIER_UP = "\n恭喜！您已升级为【{tier}】会员，消费积分享 {multiplier} 倍。"
 BALANCE = (
@@ -162,6 +168,7 @@ BALANCE_NO_EXPIRING = "近 30 天内没有即将过期的积分。"
 HISTORY_EMPTY = "还没有积分变动记录。回复【签到】领取今日积分吧！"
 HISTORY_HEAD = "最近的积分变动："
 HISTORY_LINE = "{date} {label} {delta:+d}"
+HISTORY_BOOST = "（{name}）"  # after the label of a multiplied earning
 KIND_LABELS = {
     "signup": "注册奖励", "referral": "邀请奖励", "checkin": "签到", "streak": "连签奖励",
     "birthday": "生日礼", "campaign": "活动奖励", "winback": "回归奖励", "purchase": "消费",
@@ -178,17 +185,30 @@ LEDGER_REASONS: dict[str, str] = {
 }
 
 
+LEDGER_BOOST = "（{name}）"  # a multiplied earning: the rule's name after the reason's words
+
+
 def ledger_reason(stored: str) -> str:
     """What a ledger row's reason says: a code in words, free text (rows older than the codes, an operator's
-    typed reason) as it is, and so is a code whose facts do not fit its text."""
+    typed reason) as it is, and so is a code whose facts do not fit its text. A multiplied earning
+    (the `boost` fact: the multiplier's name) says which multiplier after the words."""
     parsed = reasons.parse(stored)
     if parsed is None:
         return stored
     code, facts = parsed
+    boost = facts.pop(reasons.BOOST, None)
     try:
-        return LEDGER_REASONS[code].format(**facts)
+        words = LEDGER_REASONS[code].format(**facts)
     except (KeyError, IndexError, ValueError):
         return stored
+    return words + LEDGER_BOOST.format(name=boost) if isinstance(boost, str) and boost else words
+
+
+def boost_of(stored: str) -> str | None:
+    """The multiplier named by a ledger row's reason (None for an ordinary earning)."""
+    parsed = reasons.parse(stored)
+    boost = parsed[1].get(reasons.BOOST) if parsed else None
+    return boost if isinstance(boost, str) and boost else None
 
 
 insufficient_points = "积分不足：需要 {needed} 积分，当前 {balance}，还差 {missing} 积分。"
@@ -440,4 +460,27 @@ ERROR_TEXTS: dict[str, str] = {
     "campaign_already_joined": campaign_already_joined, "error_invalid": error_invalid,
     "ticket_too_many": ticket_too_many, "ticket_unknown": ticket_unknown, "ticket_resolved": ticket_resolved,
     "ticket_text_invalid": ticket_text_invalid,
+}
+
+
+# --- 数据概览: the headline figures for staff in the chat, and the weekly digest to the operations robot -----
+OVERVIEW_HEAD = "数据概览（{day}）"
+OVERVIEW_DIGEST_HEAD = "【每周数据】截至 {day}，较上周同日"
+OVERVIEW_STALE = "（昨日快照尚未生成，以上为最近一次快照）"
+OVERVIEW_NONE = ("还没有数据快照：每天 00:30 自动生成前一天的数据；也可在服务器上运行 "
+                 "`wxbot jobs run kpi_snapshot` 立即生成。")
+OVERVIEW_FOOT = "详见后台「运营数据看板」/admin"
+OVERVIEW_SIZE = "会员 {members}（当日新增 {signups}）｜30 天活跃 {active}"
+OVERVIEW_LINE = "{label}：{value}｜目标 {target} {verdict}"
+OVERVIEW_CHANGE = "（较上周 {delta}）"
+OVERVIEW_MET, OVERVIEW_MISSED = "✓达标", "✗未达标"
+OVERVIEW_POINTS = "个百分点"
+OVERVIEW_LABELS = {
+    "redemption_rate_12m": "积分兑换率（12 个月）",
+    "touches_mean": "月均营销触达",
+    "push_conversion_7d": "推送 7 日转化率",
+    "top1_share_365d": "前 1% 会员销售占比",
+    "push_reach": "推送可达率",
+    "interactions_per_active": "活跃会员月互动天数",
+    "yoy_growth": "会员数同比增长",
 }

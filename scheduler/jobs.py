@@ -285,6 +285,37 @@ async def kpi_snapshot(ctx: JobContext, now: datetime) -> int:
     return 1
 
 
+async def kpi_digest(ctx: JobContext, now: datetime) -> int:
+    """Monday 09:00: the latest snapshot's headline figures (reports.HEADLINES) and the same day a week
+    before, to the operations robot (outbox `kpi_digest:<ISO week>`, source wecom; the sender renders the
+    words). Once a week: job_run lets the scheduler run each due time once, and the week's key stops a
+    re-run (`jobs run kpi_digest --at`, a second leader) from posting again. No robot, or no snapshot in
+    the 7 days before: nothing."""
+    if not ctx.ops_robot:
+        return 0
+    today = local_date(now, ctx.tz)
+    year, week, _ = today.isocalendar()
+    async with ctx.db.unit_of_work() as session:
+        rows = dict(await reports.series(session, today - timedelta(days=14), today - timedelta(days=1)))
+        recent = [day for day in rows if day >= today - timedelta(days=7)]
+        if not recent:
+            log.warning("kpi_digest: no KPI snapshot in the week before %s; nothing posted", today.isoformat())
+            return 0
+        day = max(recent)
+
+        def pick(figures: dict[str, Any]) -> dict[str, Any]:
+            return {name: figures.get(name) for name in reports.HEADLINES}
+
+        before = rows.get(day - timedelta(days=7))
+        queued = await outbox.enqueue(
+            session, dedupe_key=f"kpi_digest:{year}-W{week:02d}", openid="", source="wecom", kind="kpi_digest",
+            now=now, payload={"robot_key": ctx.ops_robot, "params": {
+                "day": day.isoformat(), "figures": pick(rows[day]), "previous": pick(before or {}),
+            }},
+        )
+    return int(queued)
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -297,6 +328,7 @@ JOBS: dict[str, Job] = {
     "ticket_sla": ticket_sla,
     "survey_sample": survey_sample,
     "kpi_snapshot": kpi_snapshot,
+    "kpi_digest": kpi_digest,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -310,6 +342,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "ticket_sla": {"minute": "*"},
     "survey_sample": {"day_of_week": "mon", "hour": "8", "minute": "0"},
     "kpi_snapshot": {"hour": "0", "minute": "30"},  # after expire_points, so the day's expiry is in
+    "kpi_digest": {"day_of_week": "mon", "hour": "9", "minute": "0"},
 }
 
 __all__ = ["JOBS", "SCHEDULE", "JobContext", "Outbox"]

@@ -28,7 +28,7 @@ from storage.rules import Rules
 log = logging.getLogger("wxbot.sender")
 RETRY = {-1, -2, 45009, 45011}  # busy, no answer, daily quota, minute quota
 NEXT_CHANNEL = {45015, 45047, 43101, 47003, 40037, 48001}
-CHANNELS = ("cs", "template", "subscribe")  # best first (PRODUCT.md)
+CHANNELS = outbox.CHANNELS  # best first (PRODUCT.md)
 _BUCKET = """
 local interval = 1000 / tonumber(ARGV[1]); local now = tonumber(ARGV[2])
 local tat = now
@@ -169,8 +169,8 @@ class Sender:
             return False
         free_at = sent[0] + window
         if row.priority >= outbox.PRIORITY["birthday"] and (row.deadline is None or free_at < row.deadline):
-            return await self._retry(row, self.rules.next_send_time(free_at, self.tz), "monthly cap", count=False)
-        return await self._end(row, outbox.DROPPED, f"monthly cap of {self.rules.marketing_cap} reached")
+            return await self._retry(row, self.rules.next_send_time(free_at, self.tz), outbox.CAP_HELD, count=False)
+        return await self._end(row, outbox.DROPPED, f"{outbox.CAP_HELD} of {self.rules.marketing_cap} reached")
 
     async def _send(self, row: Outbox, member: Member | None) -> None:
         tried: list[str] = []
@@ -201,11 +201,11 @@ class Sender:
                 return
             await self._learn(row, member, result, template)
             if result.errcode == 40003:
-                await self._end(row, outbox.UNDELIVERABLE, "WeChat says the openid is not this app's user")
+                await self._end(row, outbox.UNDELIVERABLE, outbox.UNDELIVERABLE_CAUSES["not_user"])
                 return
         if tried:
             await self._end(row, outbox.FAILED if row.attempts >= self.config.max_attempts else outbox.UNDELIVERABLE,
-                            "every channel refused: " + ", ".join(tried))
+                            outbox.UNDELIVERABLE_CAUSES["refused"] + ": " + ", ".join(tried))
             return
         await self._end(row, outbox.UNDELIVERABLE, self._no_channel_reason(row, member))
 
@@ -238,7 +238,7 @@ class Sender:
         return ("template",) if row.in_flight == "template" else CHANNELS
 
     def _no_channel_reason(self, row: Outbox, member: Member | None) -> str:
-        parts = ["no customer-service window (no message in 48 h, or its 5 sends used)"]
+        parts = [outbox.UNDELIVERABLE_CAUSES["no_channel"] + " (no message in 48 h, or its 5 sends used)"]
         parts.append(f"no template configured for {row.kind}" if row.kind not in self.config.templates
                      else "no Official Account openid for the template")
         parts.append("no Mini Program subscription credit")

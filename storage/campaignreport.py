@@ -37,7 +37,7 @@ from sqlmodel import col
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.models import Campaign, CampaignMember, LedgerEntry, Member, PurchaseOrder
-from storage.reports import _NET_FEN, _PAID, _members_at
+from storage.reports import NET_FEN, PAID, members_at
 
 AFTER_DAYS = 14
 BEFORE_DAYS = 28
@@ -137,11 +137,11 @@ async def report(
     at = col(PurchaseOrder.created_at)
     before, during, after = (and_(at >= before_start, at < start), and_(at >= start, at < end),
                              and_(at >= end, at < after_end))
-    in_any = and_(_PAID, at >= before_start, at < after_end)
+    in_any = and_(PAID, at >= before_start, at < after_end)
     joined = select(col(CampaignMember.member_id)).where(col(CampaignMember.campaign_id) == campaign.id)
 
     def figures(window: Any) -> tuple[Any, Any]:
-        return func.count(col(PurchaseOrder.id)).filter(window), func.sum(_NET_FEN).filter(window)
+        return func.count(col(PurchaseOrder.id)).filter(window), func.sum(NET_FEN).filter(window)
 
     row = (await session.execute(
         select(func.count(distinct(col(CampaignMember.member_id))), *figures(before), *figures(during),
@@ -164,7 +164,7 @@ async def report(
         select(func.count(distinct(col(Member.id))), *figures(before), *figures(or_(during, after)))
         .select_from(Member)
         .outerjoin(PurchaseOrder, and_(col(PurchaseOrder.member_id) == Member.id, in_any))
-        .where(col(Member.tier).in_(tiers), col(Member.id).not_in(joined), _members_at(end))
+        .where(col(Member.tier).in_(tiers), col(Member.id).not_in(joined), members_at(end))
     )).one() if tiers else (0, 0, 0, 0, 0)
     return CampaignReport(
         campaign=campaign, first_day=first, last_day=last, participants=participants,

@@ -13,8 +13,9 @@ from storage.clock import local_date
 from storage.direct import Statement, fetch_value
 from storage.ledger import Ledger, Movement
 from storage.models import Checkin, Member, WinbackOffer
-from storage.reasons import Reason
+from storage.reasons import BOOST, Reason
 from storage.rows import row_id, table_of
+from storage.rules import Multiplier
 
 _CHECKINS = table_of(Checkin)
 _RECORD = Statement("checkins.record", lambda insert, _: insert(_CHECKINS).values(
@@ -33,6 +34,7 @@ class CheckinResult:
     upgraded_to: str | None = None
     capped: bool = False
     winback: int = 0
+    boost: Multiplier | None = None  # the multiplier that gave the check-in points (None: the plain points)
 
 
 async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: datetime) -> CheckinResult:
@@ -56,9 +58,13 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
     if not await _record(session, member_id, day, streak, now):
         today = await _streak_on(session, member_id, day)
         return CheckinResult(day, today or streak, 0, 0, member.balance, already=True)
+    # The check-in's local day picks the multiplier (the streak bonus is not multiplied); the daily cap
+    # applies to the multiplied points like to any other non-purchase earning.
+    boost = rules.multiplier_for(day, "checkin", member.tier)
+    points = boost.apply(rules.checkin_points) if boost else rules.checkin_points
     earned = await ledger.earn(
-        session, member_id, rules.checkin_points, key=f"checkin:{member_id}:{day}", kind="checkin",
-        now=now, reason=Reason.CHECKIN.stored(),
+        session, member_id, points, key=f"checkin:{member_id}:{day}", kind="checkin", now=now,
+        reason=Reason.CHECKIN.stored(**{BOOST: boost.name}) if boost else Reason.CHECKIN.stored(),
         also={"checkin_day": day, "checkin_streak": streak} if forward else None,
     )
     bonus_points = rules.streak_bonus_for(streak)
@@ -74,7 +80,7 @@ async def check_in(session: AsyncSession, ledger: Ledger, member_id: int, now: d
         welcome.balance if welcome else final.balance,
         upgraded_to=(welcome.upgraded_to if welcome else None) or final.upgraded_to or earned.upgraded_to,
         capped=earned.capped or (bool(bonus_points) and final.capped),
-        winback=welcome.delta if welcome else 0,
+        winback=welcome.delta if welcome else 0, boost=boost,
     )
 
 

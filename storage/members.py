@@ -20,7 +20,7 @@ from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
-from storage.models import InteractionDay, Member
+from storage.models import InteractionDay, Member, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -33,6 +33,7 @@ TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = table_of(Member)
 _DAYS = table_of(InteractionDay)
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")  # the settings' default; callers pass services.tz
+ERASED = ""  # a deleted member's words in a ticket: the thread keeps its place, not the text
 
 
 def _build_touch(insert: Any, column: str) -> Any:
@@ -292,7 +293,18 @@ async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: 
 
 async def delete(session: AsyncSession, member_id: int, now: datetime | None = None) -> None:
     """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
-    The openid is released, so the same person writing again starts as a new visitor."""
+    The openid is released, so the same person writing again starts as a new visitor. What the member wrote
+    in tickets (their words and pictures) and in survey follow-ups is erased; the tickets, their staff
+    answers and the scores stay for the figures."""
+    own_tickets = select(col(Ticket.id)).where(col(Ticket.member_id) == member_id)
+    await session.execute(
+        update(TicketMessage).where(col(TicketMessage.ticket_id).in_(own_tickets))
+        .where(col(TicketMessage.author) == "member").values(body_enc=ERASED, media=None)
+    )
+    # The openid is released: a later answer must not reach whoever writes from it next.
+    await session.execute(update(TicketMessage).where(col(TicketMessage.ticket_id).in_(own_tickets)).values(openid=""))
+    await session.execute(update(Ticket).where(col(Ticket.member_id) == member_id).values(openid=""))
+    await session.execute(update(SurveyAsk).where(col(SurveyAsk.member_id) == member_id).values(followup_enc=None))
     await session.execute(
         update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,

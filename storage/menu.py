@@ -18,7 +18,7 @@ MAX_URL = 1024
 TYPES = ("click", "view", "miniprogram")
 FIELDS = {"click": ("key",), "view": ("url",), "miniprogram": ("appid", "pagepath", "url")}
 BUTTON_KEYS = {"name", "type", "key", "url", "appid", "pagepath", "sub_button"}
-STAFF_KEYS = ("STAFF_NEW_CAMPAIGN", "STAFF_CAMPAIGNS")
+STAFF_KEYS = ("STAFF_NEW_CAMPAIGN", "STAFF_CAMPAIGNS", "STAFF_OVERVIEW")
 
 
 class MenuError(ValueError):
@@ -61,8 +61,8 @@ DEFAULT_MENU = Menu((
     Button("活动", sub_button=(_click("活动", "CAMPAIGNS"), _click("帮助", "HELP"))),
 ))
 STAFF_COLUMN = Button("员工", sub_button=(
-    _click("发起活动", "STAFF_NEW_CAMPAIGN"), _click("活动数据", "STAFF_CAMPAIGNS"), _click("活动", "CAMPAIGNS"),
-    _click("帮助", "HELP"),
+    _click("发起活动", "STAFF_NEW_CAMPAIGN"), _click("活动数据", "STAFF_CAMPAIGNS"),
+    _click("数据概览", "STAFF_OVERVIEW"), _click("活动", "CAMPAIGNS"), _click("帮助", "HELP"),
 ))
 
 

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import surveys
+from storage import reasons, surveys
+from storage.clock import local_date
 from storage.db import dialect_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member, OrderItem, PurchaseOrder
-from storage.reasons import Reason, yuan
+from storage.reasons import BOOST, Reason, yuan
 
 
 class UnknownOrderError(NotFoundError):
@@ -36,6 +37,7 @@ class OrderResult:
     repeated: bool
     shortfall: int = 0
     upgraded_to: str | None = None
+    boost: str | None = None  # the multiplier a paid order's points were multiplied by (its name)
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,13 @@ async def record_paid(
     store: str | None = None, channel: str | None = None, lines: Sequence[Line] = (),
 ) -> OrderResult:
     """Credit whole yuan x the member's tier multiplier, once per order id; the store, channel and lines
-    are stored with the first report of the order."""
+    are stored with the first report of the order. A [[multipliers]] rule of the order's local day (its
+    first report: a retry on another day repeats the first result) multiplies those points, rounded down."""
     assert member.id is not None
-    points = ledger.rules.purchase_points(amount_fen, member.tier)
+    rules = ledger.rules
+    boost = rules.multiplier_for(local_date(now, ledger.tz), "purchase", member.tier)
+    points = rules.purchase_points(amount_fen, member.tier)
+    points = boost.apply(points) if boost else points
     inserted = await session.scalar(
         dialect_insert(session)(PurchaseOrder)
         .values(order_id=order_id, member_id=member.id, amount_fen=amount_fen, points=points, created_at=now,
@@ -70,10 +76,13 @@ async def record_paid(
                                    amount_fen=x.amount_fen) for x in lines])
     moved = await ledger.earn(
         session, member.id, points, key=f"order:{order_id}", kind="purchase", now=now,
-        reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen)), ref=order_id,
+        reason=Reason.PURCHASE.stored(yuan=yuan(amount_fen), **({BOOST: boost.name} if boost else {})), ref=order_id,
     )
     await surveys.trigger(session, "order", [member.id], f"order:{order_id}", now)
-    return OrderResult(order_id, member.id, moved.delta, moved.balance, False, upgraded_to=moved.upgraded_to)
+    return OrderResult(
+        order_id, member.id, moved.delta, moved.balance, False, upgraded_to=moved.upgraded_to,
+        boost=boost.name if boost else None,
+    )
 
 
 async def record_refund(
@@ -109,4 +118,7 @@ async def _repeat(session: AsyncSession, ledger: Ledger, order_id: str, key: str
     if entry is None:  # the other delivery is still committing; it will answer the POS itself
         raise ConflictError(f"{key} is being processed")
     balance = await ledger.balance(session, entry.member_id)
-    return OrderResult(order_id, entry.member_id, entry.delta, balance, True)
+    parsed = reasons.parse(entry.reason)
+    boost = parsed[1].get(BOOST) if parsed else None
+    return OrderResult(order_id, entry.member_id, entry.delta, balance, True,
+                       boost=boost if isinstance(boost, str) else None)

@@ -31,6 +31,18 @@ PENDING, SENDING, SENT = "pending", "sending", "sent"
 UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN = "undeliverable", "failed", "dropped", "uncertain"
 FINAL = (SENT, UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN)
 
+# What the sender writes in last_error, as the push report reads it back: a row held for the cap
+# (pending) or dropped for it starts with CAP_HELD; an undeliverable one with one of these causes.
+CAP_HELD = "monthly cap"
+UNDELIVERABLE_CAUSES = {
+    "no_channel": "no customer-service window",
+    "refused": "every channel refused",
+    "not_user": "WeChat says the openid is not this app's user",
+    "template_delivery": "template delivery",
+}
+
+CHANNELS = ("cs", "template", "subscribe")  # a member's channels, best first (PRODUCT.md); "robot" is WeCom's
+
 # When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md).
 PRIORITY = {"expiry": 4, "birthday": 3, "campaign": 2, "winback": 1}
 
@@ -273,9 +285,10 @@ async def mark_uncertain(session: AsyncSession, row: Outbox, now: datetime) -> i
 async def mark_delivery(session: AsyncSession, msgid: str, status: str) -> bool:
     """TEMPLATESENDJOBFINISH: WeChat's final word on a template message."""
     final = SENT if status.strip().lower() == "success" else UNDELIVERABLE
+    reason = None if final == SENT else f"{UNDELIVERABLE_CAUSES['template_delivery']}: {status}"
     result = await session.execute(
         update(Outbox).where(col(Outbox.wechat_msgid) == msgid)
-        .values(status=final, last_error=None if final == SENT else f"template delivery: {status}")
+        .values(status=final, last_error=reason)
     )
     return bool(affected(result))
 

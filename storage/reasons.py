@@ -8,17 +8,18 @@ import json
 from enum import StrEnum
 from typing import Any
 
+BOOST = "boost"  # the fact a multiplied earning (checkin, purchase) adds: the multiplier's name
 MARK = "#"  # free text never needs to start with it, and rows written before the codes never did
 
 
 class Reason(StrEnum):
     SIGNUP = "signup"
     REFERRAL = "referral"
-    CHECKIN = "checkin"
+    CHECKIN = "checkin"  # boost (a multiplier's name, when one applied)
     STREAK = "streak"  # days
     WINBACK = "winback"
     CAMPAIGN = "campaign"  # title
-    PURCHASE = "purchase"  # yuan
+    PURCHASE = "purchase"  # yuan, boost (when a multiplier applied)
     REFUND = "refund"  # yuan
     REDEEM = "redeem"  # reward
     REDEEM_CANCELLED = "redeem_cancelled"

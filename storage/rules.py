@@ -4,6 +4,7 @@ streaks, birthdays, quiet hours. No I/O beyond reading the rules file; no databa
 from __future__ import annotations
 
 import calendar
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -36,6 +37,41 @@ DEFAULT_TIERS = (
 
 DEFAULT_DISCOUNTS = (("银卡", 95), ("金卡", 90), ("钻石", 85))
 
+EARNINGS = ("checkin", "purchase")  # what a [[multipliers]] rule may multiply
+MAX_FACTOR = 10
+MAX_MULTIPLIER_NAME = 20  # the name goes into the ledger row's reason and the member's replies
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """A [[multipliers]] rule: on its days (a weekday, 1 = Monday, or a date: YYYY-MM-DD once, MM-DD every
+    year) within its window, the earnings it names give `factor` times the points, rounded down."""
+
+    name: str
+    factor: Decimal
+    earnings: frozenset[str]
+    weekdays: frozenset[int] = frozenset()
+    dates: frozenset[str] = frozenset()
+    tiers: frozenset[str] = frozenset()  # empty: every tier
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    def applies(self, day: date, earning: str, tier: str) -> bool:
+        if earning not in self.earnings or (self.tiers and tier not in self.tiers):
+            return False
+        if (self.valid_from and day < self.valid_from) or (self.valid_until and day > self.valid_until):
+            return False
+        return day.isoweekday() in self.weekdays or f"{day:%Y-%m-%d}" in self.dates or f"{day:%m-%d}" in self.dates
+
+    def apply(self, points: int) -> int:
+        """The multiplied points, rounded down (points and factor are positive, so int() floors)."""
+        return int(points * self.factor)
+
+    @property
+    def factor_text(self) -> str:
+        """2, 1.5: the factor as a member reads it."""
+        return format(self.factor.normalize(), "f")
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -66,6 +102,7 @@ class Rules:
     menu: Menu = DEFAULT_MENU
     staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
     service: ServiceRules = ServiceRules()  # [service]: ticket SLA per category, business hours, VIP hand-off
+    multipliers: tuple[Multiplier, ...] = ()  # [[multipliers]]: member days and other point multipliers
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -102,6 +139,25 @@ class Rules:
         yuan = amount_fen // 100
         # Decimal of the written multiplier: 100 x 1.15 is 115, not the float 114.999...
         return int(yuan * self.points_per_yuan * Decimal(str(self.tier_named(tier_name).multiplier)))
+
+    def multiplier_for(self, day: date, earning: str, tier: str) -> Multiplier | None:
+        """The one multiplier for an earning of a member of `tier` on the local `day` (the rules refuse two
+        that meet on a day; the largest factor would win). Multipliers never multiply each other."""
+        best = None
+        for rule in self.multipliers:
+            if rule.applies(day, earning, tier) and (best is None or rule.factor > best.factor):
+                best = rule
+        return best
+
+    def multipliers_on(self, day: date, tier: str) -> list[tuple[Multiplier, tuple[str, ...]]]:
+        """What a member of `tier` earns multiplied on `day`: each rule that wins for some earning, with
+        those earnings (in EARNINGS order); empty on an ordinary day."""
+        found: dict[Multiplier, list[str]] = {}
+        for earning in EARNINGS:
+            rule = self.multiplier_for(day, earning, tier)
+            if rule is not None:
+                found.setdefault(rule, []).append(earning)
+        return [(rule, tuple(earnings)) for rule, earnings in found.items()]
 
     # --- calendar ------------------------------------------------------------------------
     def lot_expiry(self, earned_at: datetime, tz: ZoneInfo) -> datetime:
@@ -156,7 +212,9 @@ def load_rules(path: str | Path | None) -> Rules:
 
 
 def rules_from_dict(data: dict[str, Any]) -> Rules:
-    known = {f.name for f in fields(Rules)} - {"extra", "tiers", "menu", "staff_menu", "service", "tier_discounts"}
+    known = {f.name for f in fields(Rules)} - {
+        "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers",
+    }
     updates: dict[str, Any] = {}
     for key, value in data.items():
         if key == "tiers":
@@ -170,6 +228,8 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
                 raise RulesError(str(exc)) from None
         elif key == "tier_discounts":
             updates["tier_discounts"] = _discounts(value)
+        elif key == "multipliers":
+            updates["multipliers"] = _multipliers(value)
         elif key not in known:
             raise RulesError(f"unknown key {key!r}")
         elif key in _INT_KEYS:
@@ -187,6 +247,10 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
         raise RulesError(f"tier_discounts names tiers that do not exist: {', '.join(unknown)}")
     if unknown:  # own tiers and no discounts of their own: the defaults of the tiers that remain
         rules = replace(rules, tier_discounts=tuple(d for d in rules.tier_discounts if d[0] in names))
+    for i, rule in enumerate(rules.multipliers):
+        if missing := sorted(rule.tiers - names):
+            raise RulesError(f"multipliers[{i}].tiers names tiers that do not exist: {', '.join(missing)}")
+    _refuse_overlaps(rules.multipliers, names)
     for key in ("quiet_start_hour", "quiet_end_hour"):
         if not 0 <= getattr(rules, key) <= 23:
             raise RulesError(f"{key} must be an hour from 0 to 23")
@@ -235,3 +299,111 @@ def _discounts(value: Any) -> tuple[tuple[str, int], ...]:
             raise RulesError(f"tier_discounts.{name} must be a whole percent from 1 to 100, got {percent!r}")
         found.append((str(name), percent))
     return tuple(found)
+
+
+_FULL_DATE, _YEARLY_DATE = re.compile(r"\d{4}-\d{2}-\d{2}"), re.compile(r"\d{2}-\d{2}")
+_MULTIPLIER_KEYS = {"name", "weekdays", "dates", "earnings", "factor", "tiers", "from", "until"}
+
+
+OVERLAP_SPAN = 28 * 366  # weekdays and dates repeat with the calendar's 28-year cycle
+
+
+def _refuse_overlaps(rules: tuple[Multiplier, ...], tiers: set[str]) -> None:
+    """Two rules that would both multiply one earning of one tier on one day are refused, naming the
+    later and the day: a member day means one factor, which the operator chose, not the larger of two."""
+    for j, later in enumerate(rules):
+        for i, earlier in enumerate(rules[:j]):
+            shared = earlier.earnings & later.earnings
+            common = (earlier.tiers or tiers) & (later.tiers or tiers)
+            if not shared or not common:
+                continue
+            froms = [d for d in (earlier.valid_from, later.valid_from) if d is not None]
+            first = max(froms) if froms else date(2024, 1, 1)
+            bounds = [d for d in (earlier.valid_until, later.valid_until) if d is not None]
+            last = min([*bounds, first + timedelta(days=OVERLAP_SPAN)])
+            earning, tier = sorted(shared)[0], sorted(common)[0]
+            day = first
+            while day <= last:
+                if earlier.applies(day, earning, tier) and later.applies(day, earning, tier):
+                    raise RulesError(f"multipliers[{j}] overlaps multipliers[{i}] ({earning}, {day}): "
+                                     "give each day of an earning one multiplier")
+                day += timedelta(days=1)
+
+
+def _multipliers(value: Any) -> tuple[Multiplier, ...]:
+    """[[multipliers]] tables; every refusal names the table's index and the field."""
+    if not isinstance(value, list):
+        raise RulesError("multipliers must be an array of tables ([[multipliers]])")
+    return tuple(_multiplier(i, item) for i, item in enumerate(value))
+
+
+def _multiplier(i: int, item: Any) -> Multiplier:
+    at = f"multipliers[{i}]"
+    if not isinstance(item, dict):
+        raise RulesError(f"{at} must be a table")
+    if unknown := sorted(set(item) - _MULTIPLIER_KEYS):
+        raise RulesError(f"{at}: unknown key {unknown[0]!r}")
+    for key in ("name", "earnings", "factor"):
+        if key not in item:
+            raise RulesError(f"{at}.{key} is missing")
+    name = item["name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_MULTIPLIER_NAME:
+        raise RulesError(f"{at}.name must be a non-empty string of at most {MAX_MULTIPLIER_NAME} characters")
+    factor = item["factor"]
+    if not isinstance(factor, int | float) or isinstance(factor, bool) or not 1 < factor <= MAX_FACTOR:
+        raise RulesError(f"{at}.factor must be a number above 1 and at most {MAX_FACTOR}, got {factor!r}")
+    earnings = _string_list(at, "earnings", item["earnings"])
+    if not earnings:
+        raise RulesError(f"{at}.earnings must name at least one of {', '.join(EARNINGS)}")
+    if bad := [e for e in earnings if e not in EARNINGS]:
+        raise RulesError(f"{at}.earnings: unknown earning {bad[0]!r} (one of {', '.join(EARNINGS)})")
+    weekdays = item.get("weekdays", [])
+    if not isinstance(weekdays, list) or any(
+        not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in weekdays
+    ):
+        raise RulesError(f"{at}.weekdays must be a list of weekdays from 1 (Monday) to 7 (Sunday)")
+    dates = [_day_of_year(at, text) for text in _string_list(at, "dates", item.get("dates", []))]
+    if not weekdays and not dates:
+        raise RulesError(f"{at}: give weekdays or dates (or both)")
+    tiers = _string_list(at, "tiers", item.get("tiers", []))
+    valid_from, valid_until = _window_day(at, "from", item.get("from")), _window_day(at, "until", item.get("until"))
+    if valid_from and valid_until and valid_until < valid_from:
+        raise RulesError(f"{at}.until is before {at}.from")
+    return Multiplier(
+        name.strip(), Decimal(str(factor)), frozenset(earnings), frozenset(weekdays), frozenset(dates),
+        frozenset(tiers), valid_from, valid_until,
+    )
+
+
+def _string_list(at: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or any(not isinstance(x, str) or not x for x in value):
+        raise RulesError(f"{at}.{key} must be a list of non-empty strings")
+    return value
+
+
+def _day_of_year(at: str, text: str) -> str:
+    """YYYY-MM-DD (that day) or MM-DD (that day every year; 02-29 only in leap years), as written."""
+    try:
+        if _FULL_DATE.fullmatch(text):
+            date.fromisoformat(text)
+            return text
+        if _YEARLY_DATE.fullmatch(text):
+            date.fromisoformat(f"2028-{text}")  # a leap year, so 02-29 is a day
+            return text
+    except ValueError:
+        pass
+    raise RulesError(f"{at}.dates: {text!r} is not a date (YYYY-MM-DD, or MM-DD for every year)")
+
+
+def _window_day(at: str, key: str, value: Any) -> date | None:
+    """from/until: a TOML date (2026-12-01) or the same as a string; both days are included."""
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _FULL_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise RulesError(f"{at}.{key} must be a date (YYYY-MM-DD), got {value!r}")

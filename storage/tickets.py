@@ -163,7 +163,7 @@ class Tickets:
                 continue
             message.delivered_at = now
             if state != outbox.SENT:
-                found.append(Pending(code, message.author, self.pii.decrypt(message.body_enc)))
+                found.append(Pending(code, message.author, self.read(message.body_enc)))
         return found
 
     async def undelivered(self, session: AsyncSession, openid: str) -> int:
@@ -193,7 +193,7 @@ class Tickets:
             bodies = (await session.scalars(
                 select(TicketMessage).where(col(TicketMessage.id).in_(list(ids.values())))
             )).all()
-            first = {m.ticket_id: self.pii.decrypt(m.body_enc)[:EXCERPT] for m in bodies}
+            first = {m.ticket_id: self.read(m.body_enc)[:EXCERPT] for m in bodies}
         return [(t, first.get(int(t.id or 0), "")) for t in rows]
 
     async def by_code(self, session: AsyncSession, code: str, *, lock: bool = False) -> Ticket | None:
@@ -253,11 +253,15 @@ class Tickets:
                            before={"assigned_to": before}, after={"assigned_to": ticket.assigned_to}, client=client)
         return ticket
 
+    def read(self, body_enc: str) -> str:
+        """A message's text; empty once erased (the member deleted their membership: members.ERASED)."""
+        return self.pii.decrypt(body_enc) if body_enc else ""
+
     async def thread(self, session: AsyncSession, ticket_id: int) -> list[tuple[TicketMessage, str]]:
         """Every entry, oldest first, with its text decrypted (for the console; never logged)."""
         rows = (await session.scalars(select(TicketMessage).where(col(TicketMessage.ticket_id) == ticket_id)
                                       .order_by(col(TicketMessage.id)))).all()
-        return [(m, self.pii.decrypt(m.body_enc)) for m in rows]
+        return [(m, self.read(m.body_enc)) for m in rows]
 
     # --- internals ---------------------------------------------------------------------------------
     def _add(

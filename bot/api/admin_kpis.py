@@ -1,5 +1,6 @@
 """The KPI API (bearer ADMIN_TOKEN): the daily snapshots of storage/reports.py as series, the same
-numbers the console's dashboard draws. It reads snapshots only, never the member tables."""
+numbers the console's dashboard draws (it reads snapshots only, never the member tables); and the push
+report of storage/pushreport.py, the numbers of the console's push report page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from bot.api.deps import AdminDep
-from bot.api.errors import ApiError
-from storage import reports
+from bot.api.errors import ERROR_SCHEMA, ApiError
+from bot.console import texts
+from bot.console.dates import parse_month
+from storage import outbox, pushreport, reports
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 MAX_DAYS = 366
@@ -51,3 +54,64 @@ async def kpis(
         start, end = window(first, last, latest, services.clock.now().astimezone(services.tz).date())
         rows = await reports.series(session, start, end)
     return {"from": start.isoformat(), "to": end.isoformat(), **reports.as_series(rows)}
+
+
+# --- the push report ---------------------------------------------------------------------------------
+PUSH_REPORT_EXAMPLE = {
+    "from": "2026-10", "to": "2026-11",
+    "channels": {"cs": "客服消息", "template": "模板消息", "subscribe": "订阅消息"},
+    "reasons": {"no_channel": "没有可用渠道（48 小时客服窗口外、无模板、无订阅额度）", "other": "其他原因"},
+    "rows": [{
+        "month": "2026-11", "kind": "birthday", "label": "生日祝福", "queued": 5,
+        "sent": {"cs": 1, "template": 2, "subscribe": 0}, "sent_total": 3, "undeliverable": 1,
+        "undeliverable_reasons": {"no_channel": 1}, "held_by_cap": 1, "converted_7d": 1, "conversion_7d": 0.3333,
+    }],
+}
+
+
+def _month(name: str, value: str | None) -> date | None:
+    try:
+        return parse_month(value)
+    except ValueError:
+        raise ApiError(422, "bad_month", f"`{name}` must be a month as YYYY-MM, got {(value or '')[:40]!r}") from None
+
+
+def month_window(first: str | None, last: str | None, today: date) -> tuple[date, date]:
+    """The asked months (first days): `to` defaults to this month, `from` to 5 months before `to`;
+    at most pushreport.MAX_MONTHS, `from` not after `to`."""
+    end = _month("to", last) or today.replace(day=1)
+    start = _month("from", first) or pushreport.months_back(end, pushreport.DEFAULT_MONTHS)
+    if start > end:
+        raise ApiError(422, "bad_range", f"`from` ({start:%Y-%m}) is after `to` ({end:%Y-%m})")
+    count = len(pushreport.months(start, end))
+    if count > pushreport.MAX_MONTHS:
+        raise ApiError(422, "bad_range", f"at most {pushreport.MAX_MONTHS} months per request, asked {count}")
+    return start, end
+
+
+def push_report_json(start: date, end: date, items: list[pushreport.KindMonth]) -> dict[str, Any]:
+    return {
+        "from": f"{start:%Y-%m}", "to": f"{end:%Y-%m}",
+        "channels": {name: texts.PUSH_CHANNEL_NAMES[name] for name in outbox.CHANNELS},
+        "reasons": texts.PUSH_CAUSE_NAMES,
+        "rows": [{**item.as_json(), "label": texts.PUSH_KIND_NAMES.get(item.kind, item.kind)} for item in items],
+    }
+
+
+@router.get(
+    "/push-report", summary="Pushes per kind and month: queued, sent per channel, undeliverable, held, converted",
+    responses={200: {"content": {"application/json": {"example": PUSH_REPORT_EXAMPLE}}}, 422: ERROR_SCHEMA},
+)
+async def push_report(
+    services: AdminDep,
+    first: str | None = Query(None, alias="from", description="first local month, YYYY-MM (default: 5 before `to`)"),
+    last: str | None = Query(None, alias="to", description="last local month, YYYY-MM (default: this month)"),
+) -> dict[str, Any]:
+    """One row per (month, kind) with a push queued that local month (each push counts in the month it was
+    queued): `queued`, `sent` per channel, `undeliverable` and its `undeliverable_reasons` (cause codes,
+    labelled in `reasons`), `held_by_cap` (waiting for the monthly cap, or dropped for it), `converted_7d`
+    (the recipient checked in, redeemed or ordered within 7 days after the send) and `conversion_7d`."""
+    start, end = month_window(first, last, services.clock.now().astimezone(services.tz).date())
+    async with services.db.sessions() as session:
+        items = await pushreport.report(session, start, end, services.tz)
+    return push_report_json(start, end, items)

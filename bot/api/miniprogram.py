@@ -205,6 +205,7 @@ class CheckinOut(BaseModel):
     streak: int
     balance: int
     upgraded_to: str | None
+    multiplier: str | None = None  # the [[multipliers]] rule (a member day) that multiplied `points`: its name
 
 
 @router.post("/checkin", response_model=CheckinOut)
@@ -217,7 +218,8 @@ async def checkin(services: ServicesDep, session: SessionDep) -> CheckinOut:
         raise ApiError(409, "already_checked_in",
                        texts.CHECKIN_ALREADY.format(streak=result.streak, balance=result.balance))
     return CheckinOut(points=result.points, streak_bonus=result.bonus, winback_bonus=result.winback,
-                      streak=result.streak, balance=result.balance, upgraded_to=result.upgraded_to)
+                      streak=result.streak, balance=result.balance, upgraded_to=result.upgraded_to,
+                      multiplier=result.boost.name if result.boost else None)
 
 
 # --- rewards ------------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ class OrderResponse(BaseModel):
     balance: int
     repeated: bool = Field(description="true when this order or refund was already applied")
     shortfall: int = Field(0, description="refund points that could not be taken back (already spent)")
+    multiplier: str | None = Field(
+        None, description="the name of the [[multipliers]] rule (a member day) that multiplied a paid order's "
+        "points; absent when none did",
+    )
 
 
 # The body is read raw (its HMAC covers the bytes), so its schema is given by hand. Nested models (OrderLine)
@@ -87,7 +91,7 @@ BODY_SCHEMA: dict[str, Any] = {"requestBody": {"required": True, "content": {
 
 
 @router.post(
-    "/hooks/orders", response_model=OrderResponse, openapi_extra=BODY_SCHEMA,
+    "/hooks/orders", response_model=OrderResponse, openapi_extra=BODY_SCHEMA, response_model_exclude_none=True,
     responses={401: {}, 404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
 )
 async def order_webhook(body: SignedOrder, services: ServicesDep, config: SettingsDep) -> OrderResponse:
@@ -96,7 +100,7 @@ async def order_webhook(body: SignedOrder, services: ServicesDep, config: Settin
     result = await within_deadline(config.api_deadline, apply(services, event))
     return OrderResponse(
         order_id=result.order_id, member_id=result.member_id, points=result.points,
-        balance=result.balance, repeated=result.repeated, shortfall=result.shortfall,
+        balance=result.balance, repeated=result.repeated, shortfall=result.shortfall, multiplier=result.boost,
     )
 
 

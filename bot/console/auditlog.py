@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from bot.api.validation import INT4_MAX
-from bot.console import texts
 from bot.console.auth import ConsoleSession, needs
 from bot.console.dates import end_of, formatter, parse_day, start_of
+from bot.console.forms import read_field
 from bot.console.pages import render
 from storage import audit
 from storage.models import AuditEntry
@@ -63,13 +62,6 @@ def diff(entry: AuditEntry) -> list[Change]:
     return [Change("", _shown(before), _shown(after))]
 
 
-def _day(raw: str, field: str, errors: dict[str, str]) -> date | None:
-    try:
-        return parse_day(raw)
-    except ValueError:
-        errors[field] = texts.BAD_DATE
-        return None
-
 
 @router.get("/admin/audit", response_class=HTMLResponse)
 async def audit_log(
@@ -78,7 +70,7 @@ async def audit_log(
 ) -> HTMLResponse:
     tz = console.services.tz
     errors: dict[str, str] = {}
-    first, last = _day(since, "since", errors), _day(until, "until", errors)
+    first, last = read_field(parse_day, since, "since", errors), read_field(parse_day, until, "until", errors)
     form = {"actor": actor.strip(), "action": action.strip(), "target": target.strip(), "since": since,
             "until": until}
     async with console.services.db.sessions() as session:

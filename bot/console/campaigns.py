@@ -4,7 +4,6 @@ the campaign's row lock, so an early end and the scheduler never both settle it.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +15,7 @@ from bot.api.validation import PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.dates import parse_day
-from bot.console.forms import local_time
+from bot.console.forms import local_time, read_field
 from bot.console.pages import render
 from storage import audit, campaignreport
 from storage.enums import CampaignStatus
@@ -49,13 +48,6 @@ def ratio(value: float | None) -> str:
     return texts.NONE if value is None else f"{value:.2f}"
 
 
-def _day(raw: str, field: str, errors: dict[str, str]) -> date | None:
-    try:
-        return parse_day(raw)
-    except ValueError:
-        errors[field] = texts.BAD_DATE
-        return None
-
 
 @router.get("/compare", response_class=HTMLResponse)
 async def compare(request: Request, console: Reader, since: Day = "", until: Day = "") -> HTMLResponse:
@@ -63,7 +55,7 @@ async def compare(request: Request, console: Reader, since: Day = "", until: Day
     those whose days meet the chosen dates."""
     services = console.services
     errors: dict[str, str] = {}
-    first, last = _day(since, "since", errors), _day(until, "until", errors)
+    first, last = read_field(parse_day, since, "since", errors), read_field(parse_day, until, "until", errors)
     if first and last and first > last:
         errors["until"] = texts.CAMPAIGN_BAD_RANGE
     found: list[campaignreport.CampaignReport] = []

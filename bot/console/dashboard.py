@@ -18,15 +18,7 @@ from storage import reports
 
 RANGES = (7, 30, 90, 365)
 DEFAULT_RANGE = 30
-_PERCENT = ("rate", "share", "reach", "conversion", "participation", "yoy")
-
-
-def unit(name: str) -> str:
-    if any(part in name for part in _PERCENT):
-        return "percent"
-    if name.endswith("yuan"):
-        return "yuan"
-    return "number"
+unit = reports.unit
 
 
 def show(name: str, value: Any) -> str:

@@ -32,3 +32,14 @@ def local(at: datetime | None, tz: ZoneInfo) -> str:
 
 def formatter(tz: ZoneInfo) -> Callable[[datetime | None], str]:
     return lambda at: local(at, tz)
+
+
+def parse_month(raw: str | None) -> date | None:
+    """A month as YYYY-MM (or a YYYY-MM-DD day, taken as its month): its first day; None when empty;
+    ValueError when it is neither."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if len(text) == 7:
+        text += "-01"
+    return date.fromisoformat(text).replace(day=1)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from bot.console import texts
+
+T = TypeVar("T")
 
 
 def field_errors(exc: ValidationError, *, whole: str) -> dict[str, str]:
@@ -34,3 +37,14 @@ def _shown(value: object) -> str:
 def local_time(tz: ZoneInfo) -> Callable[[datetime | None], str]:
     """A template filter: an instant as local `YYYY-MM-DD HH:MM`, blank for none."""
     return lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def read_field(parse: Callable[[str], T | None], raw: str, field: str, errors: dict[str, str],
+               message: str = texts.BAD_DATE) -> T | None:
+    """`parse(raw)` (a day, a month), None when empty; when it cannot be read, None with the field's error
+    set, so the page comes back with the form and the message beside that field."""
+    try:
+        return parse(raw)
+    except ValueError:
+        errors[field] = message
+        return None

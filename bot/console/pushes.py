@@ -1,5 +1,6 @@
-"""The pushes screen: outbox rows by state and kind with counts per state, and one row's attempts. Read
-only; a push's text is rendered as the member would read it, with any phone number in it masked."""
+"""The pushes screen: outbox rows by state and kind with counts per state, and one row's attempts; and the
+push report (storage/pushreport.py) per month and kind, the numbers GET /api/admin/push-report returns.
+Read only; a push's text is rendered as the member would read it, with any phone number in it masked."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from fastapi.responses import HTMLResponse
 from bot.api.validation import INT4_MAX, PathId
 from bot.console import texts
 from bot.console.auth import ConsoleError, ConsoleSession, needs
-from bot.console.dates import formatter
+from bot.console.dates import formatter, parse_month
+from bot.console.forms import read_field
 from bot.console.pages import render
 from bot.wechat import pushtexts
-from storage import outbox
+from storage import outbox, pushreport
 from storage.audit import mask_phones
 from storage.models import Outbox
+from storage.pushreport import DEFAULT_MONTHS
 
 router = APIRouter()
 PAGE = 50
@@ -50,6 +53,37 @@ async def pushes(
     return render(request, "pushes.html", console, active="pushes", rows=rows[:PAGE], counts=counts,
                   states=outbox.STATES, state=status, kind=kind, older=older,
                   paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
+
+
+
+@router.get("/admin/pushes/report", response_class=HTMLResponse)
+async def report(
+    request: Request, console: Reader, first: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> HTMLResponse:
+    """The months asked (default: the last six), one table row per month and kind, and a bar chart."""
+    services = console.services
+    errors: dict[str, str] = {}
+    bad = texts.PUSH_REPORT_BAD_MONTH
+    this_month = services.clock.now().astimezone(services.tz).date().replace(day=1)
+    end = read_field(parse_month, last, "to", errors, bad) or this_month
+    start = read_field(parse_month, first, "from", errors, bad) or pushreport.months_back(end, DEFAULT_MONTHS)
+    if not errors and start > end:
+        errors["from"] = texts.PUSH_REPORT_ORDER
+    elif not errors and len(pushreport.months(start, end)) > pushreport.MAX_MONTHS:
+        errors["from"] = texts.PUSH_REPORT_TOO_LONG
+    items: list[pushreport.KindMonth] = []
+    if not errors:
+        async with services.db.sessions() as session:
+            items = await pushreport.report(session, start, end, services.tz)
+    form = {"from": first.strip() or f"{start:%Y-%m}", "to": last.strip() or f"{end:%Y-%m}"}
+    chart = {
+        "months": sorted({item.month for item in items}),
+        "kinds": {kind: texts.PUSH_KIND_NAMES.get(kind, kind) for kind in pushreport.kinds(items)},
+        "sent": {f"{item.month}|{item.kind}": item.sent_total for item in items},
+    }
+    return render(request, "push_report.html", console, status=422 if errors else 200, active="pushes",
+                  items=items, form=form, errors=errors, channels=outbox.CHANNELS, chart=chart)
 
 
 @router.get("/admin/pushes/{outbox_id}", response_class=HTMLResponse)

@@ -543,6 +543,8 @@ KPI_LABELS = {
     "nps_answers_30d": "NPS 回答数（30 天）",
 }
 # --- Stores (issue 17) -------------------------------------------------------------------------
+TICKET_ERASED = "（会员已注销，留言已删除）"
+
 STORES_TITLE = "门店"
 STORES_HINT = "每家门店有自己的接口凭证（核销接口 POST /api/store/coupons/{code}/use）。凭证只在创建或轮换时显示一次。"
 STORES_EMPTY = "还没有门店。"
@@ -608,6 +610,40 @@ SURVEY_BACK = "返回调查列表"
 SURVEY_MEMBER_SECTION = "满意度调查"
 SURVEY_MEMBER_NONE = "该会员没有回答过调查。"
 SURVEY_SCORE = "评分"
+
+# --- Push report (issue 15 item 5) ----------------------------------------------------------------
+PUSH_REPORT_TITLE = "推送报告"
+PUSH_REPORT_TAB = "推送报告（按月、按类型）"
+PUSH_LIST_TAB = "推送记录"
+PUSH_REPORT_HINT = ("每条推送计入其创建（排队）时的本地月份。已送达按渠道统计；因月度上限等待或被放弃的计入“月度上限”；"
+                    "7 日转化：送达后 7 天内会员签到、兑换或下单。最近 7 天内送达的推送，转化还在统计中。")
+PUSH_REPORT_FROM = "起始月份"
+PUSH_REPORT_TO = "截止月份（含）"
+PUSH_REPORT_SHOW = "查看"
+PUSH_REPORT_BAD_MONTH = "月份格式应为 YYYY-MM。"
+PUSH_REPORT_ORDER = "起始月份不能晚于截止月份。"
+PUSH_REPORT_TOO_LONG = "时间范围最长 24 个月。"
+PUSH_REPORT_EMPTY = "所选月份没有推送。"
+PUSH_REPORT_COLUMNS = {
+    "month": "月份", "kind": "类型", "queued": "排队", "sent_total": "已送达", "undeliverable": "无法送达",
+    "held_by_cap": "月度上限", "converted_7d": "7 日转化", "conversion_7d": "转化率",
+}
+PUSH_REPORT_REASONS = "无法送达原因"
+PUSH_REPORT_CHART = "各类型每月送达与转化"
+# The push kinds operators see; a kind missing here is shown by its code.
+PUSH_KIND_NAMES = {
+    "birthday": "生日祝福", "expiry": "积分到期提醒", "winback": "回归召回", "campaign": "活动推送",
+    "campaign_reward": "活动奖励通知", "points_adjusted": "积分调整通知", "ticket_answer": "工单答复",
+    "ticket_resolved": "工单解决通知", "ticket_staff": "新工单通知（员工）", "reply": "超时回复", "broadcast": "群发",
+}
+PUSH_CHANNEL_NAMES = {"cs": "客服消息", "template": "模板消息", "subscribe": "订阅消息", "robot": "企业微信群机器人"}
+PUSH_CAUSE_NAMES = {
+    "no_channel": "没有可用渠道（48 小时客服窗口外、无模板、无订阅额度）",
+    "refused": "各渠道均被微信拒绝",
+    "not_user": "openid 不属于本公众号",
+    "template_delivery": "模板消息投递失败（如用户拒收）",
+    "other": "其他原因",
+}
 
 # --- channel QR codes and the sharing funnel (渠道码与分享) -----------------------------------------------
 SHARING_TITLE = "渠道码与分享"

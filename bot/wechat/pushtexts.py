@@ -3,10 +3,11 @@ template and subscription messages (thing ≤ 20 chars, number, date), from hand
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from bot.console import texts as console_texts
-from handlers import texts
+from handlers import overview, texts
 from storage.audit import mask_phones
 
 TEXTS = {
@@ -66,6 +67,8 @@ def robot_text(kind: str, payload: dict[str, Any]) -> str:
     """The group-robot text of an outbox row: an anomaly for the operations group, else a campaign's."""
     if kind == "ticket":
         return ticket_announcement(payload)
+    if kind == "kpi_digest":
+        return kpi_digest(payload)
     return anomaly_announcement(payload) if kind == "anomaly" else announcement(payload)
 
 
@@ -89,6 +92,16 @@ def anomaly_announcement(payload: dict[str, Any]) -> str:
         member=console_texts.ANOMALY_NO_MEMBER if member is None else f"#{member}",
         detail=mask_phones(str(params.get("detail", ""))), path=f"/admin/anomalies/{params.get('id')}",
     )
+    while len(text.encode()) > MAX_ROBOT_BYTES:
+        text = text[:-10]
+    return text
+
+
+def kpi_digest(payload: dict[str, Any]) -> str:
+    """The weekly figures for the operations group: the chat's 数据概览 with the week's change."""
+    params = payload.get("params", {})
+    text = overview.digest_text(date.fromisoformat(str(params.get("day"))), dict(params.get("figures") or {}),
+                                dict(params.get("previous") or {}))
     while len(text.encode()) > MAX_ROBOT_BYTES:
         text = text[:-10]
     return text

@@ -15,8 +15,7 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.models import Anomaly, Member
 from tests.support.browser import Outbound, shot
-from tests.support.console_site import Site, console_site
-from tests.support.console_support import PASSWORD
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 from tests.support.member_support import sign_up
 
@@ -42,10 +41,7 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
 
 
 def test_an_operator_resolves_an_anomaly_with_a_note(page: Any, site: Site, outbound: Outbound) -> None:
-    page.goto(f"{site.url}/admin/anomalies")
-    page.fill("input[name=name]", "operator")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, site, "operator", "/admin/anomalies")
     page.wait_for_selector("table#anomalies")
     assert page.locator("table#anomalies tbody tr").count() == 2
     assert "单日兑换次数过多" in page.inner_text("table#anomalies")

@@ -13,12 +13,10 @@ import pytest
 from storage import audit, outbox
 from storage.clock import FrozenClock
 from tests.support.browser import Outbound, shot
-from tests.support.console_site import Site, console_site
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 from tests.support.ledgerviews_support import EVIL
 from tests.support.member_support import sign_up
-
-from .test_console_sign_in import sign_in
 
 
 async def seed(wechat: WeChat) -> None:

@@ -16,10 +16,9 @@ import pytest
 from storage import orders
 from storage.clock import FrozenClock
 from storage.models import Member
-from tests.browser.test_console_sign_in import sign_in
 from tests.support.browser import Outbound, shot
 from tests.support.campaign_support import add_members, new_campaign
-from tests.support.console_site import Site, console_site
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 
 

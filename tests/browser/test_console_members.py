@@ -14,8 +14,7 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.models import LedgerEntry, Member
 from tests.support.browser import Outbound, shot
-from tests.support.console_site import Site, console_site
-from tests.support.console_support import PASSWORD
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 from tests.support.member_support import PHONE, sign_up
 
@@ -31,12 +30,6 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
     with console_site(sqlite_template, tmp_path, clock, seed=seed) as found:
         yield found
 
-
-def sign_in(page: Any, site: Site, name: str, target: str = "/admin") -> None:
-    page.goto(f"{site.url}{target}")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def carol(site: Site) -> tuple[int, int, list[tuple[str, int, str | None]]]:

@@ -16,8 +16,7 @@ from storage.db import Database
 from storage.models import Member, RewardCode
 from tests.support.browser import Outbound, shot
 from tests.support.campaign_support import add_members, new_campaign
-from tests.support.console_site import Site, console_site
-from tests.support.console_support import PASSWORD
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 
 
@@ -39,16 +38,10 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
         yield found
 
 
-def sign_in(page: Any, site: Site, name: str) -> None:
-    page.goto(f"{site.url}/admin")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("nav.side")
-
 
 def test_create_a_reward_and_import_codes_with_a_bad_row(page: Any, site: Site, outbound: Outbound) -> None:
     sign_in(page, site, "operator")
+    page.wait_for_selector("nav.side")
     page.click("nav.side a[data-nav=rewards]")
     page.click("#new-reward")
     page.fill("#f-name", "电影兑换券")
@@ -84,6 +77,7 @@ def test_create_a_reward_and_import_codes_with_a_bad_row(page: Any, site: Site, 
 
 def test_the_campaigns_list(page: Any, site: Site) -> None:
     sign_in(page, site, "analyst")
+    page.wait_for_selector("nav.side")
     page.click("nav.side a[data-nav=campaigns]")
     page.wait_for_selector("#campaigns")
     row = page.inner_text("#campaigns tbody tr")

@@ -10,8 +10,7 @@ import pytest
 
 from storage.clock import FrozenClock
 from tests.support.browser import Outbound, shot
-from tests.support.console_site import Site, console_site
-from tests.support.console_support import PASSWORD
+from tests.support.console_site import Site, console_site, sign_in
 
 
 @pytest.fixture
@@ -19,12 +18,6 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
     with console_site(sqlite_template, tmp_path, clock) as found:
         yield found
 
-
-def sign_in(page: Any, site: Site, name: str) -> None:
-    page.goto(f"{site.url}/admin")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def test_sign_in_and_sign_out(page: Any, site: Site, outbound: Outbound) -> None:

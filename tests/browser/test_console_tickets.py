@@ -14,8 +14,7 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.models import AuditEntry, Ticket
 from tests.support.browser import Outbound, shot
-from tests.support.console_site import Site, console_site
-from tests.support.console_support import PASSWORD
+from tests.support.console_site import Site, console_site, sign_in
 from tests.support.fakes import WeChat
 from tests.support.member_support import sign_up
 from tests.support.ticket_support import open_ticket
@@ -36,10 +35,7 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
 
 
 def test_an_operator_answers_and_resolves_a_ticket(page: Any, site: Site, outbound: Outbound) -> None:
-    page.goto(f"{site.url}/admin/tickets")
-    page.fill("input[name=name]", "operator")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, site, "operator", "/admin/tickets")
     page.wait_for_selector("table#tickets")
     rows = page.locator("table#tickets tbody tr")
     assert rows.count() == 1

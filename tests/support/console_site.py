@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from storage.clock import FrozenClock
 from storage.db import Database
 from tests.support import backends, browser
-from tests.support.console_support import ROLES, add_operator
+from tests.support.console_support import PASSWORD, ROLES, add_operator
 from tests.support.fakes import WeChat, make_app, make_settings, serving
 
 Seed = Callable[[WeChat], Awaitable[None]]
@@ -35,6 +36,15 @@ class Site:
                 await db.dispose()
 
         return backends.run(run())
+
+
+def sign_in(page: Any, site: Site, name: str, target: str = "/admin") -> None:
+    """Open `target` in the browser, which asks for a sign-in first, and sign in as the operator `name`
+    (one of ROLES, made by console_site with PASSWORD)."""
+    page.goto(f"{site.url}{target}")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
 
 
 @contextmanager

@@ -53,3 +53,14 @@ def test_the_stored_form_fits_the_column_with_the_longest_facts() -> None:
     longest = Reason.CAMPAIGN.stored(title="活" * 40)  # campaign titles and reward names are ≤ 40 chars
     assert len(longest) <= 200
     assert reasons.parse(longest) == (Reason.CAMPAIGN, {"title": "活" * 40})
+
+
+def test_a_multiplied_earning_names_its_multiplier_after_the_words() -> None:
+    assert texts.ledger_reason(Reason.CHECKIN.stored(boost="会员日双倍积分")) == "每日签到（会员日双倍积分）"
+    stored = Reason.PURCHASE.stored(yuan=yuan(12345), boost="会员日双倍积分")
+    assert texts.ledger_reason(stored) == "消费 123.45 元（会员日双倍积分）"
+    assert texts.boost_of(stored) == "会员日双倍积分"
+    assert texts.boost_of(Reason.PURCHASE.stored(yuan=yuan(12345))) is None
+    assert texts.boost_of("会员日双倍积分") is None  # free text names no multiplier
+    longest = Reason.PURCHASE.stored(yuan=yuan(10_000_000), boost="会" * 20)  # the largest order, the longest name
+    assert len(longest) <= 200
