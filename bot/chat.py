@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows import campaign_create, delete_account, redeem, signup, survey, ticket, verify_coupon
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
-from handlers import campaigns, events, fallback, members, overview, points, rewards, service
+from handlers import campaigns, events, fallback, members, overview, points, rewards, service, sharing
 from handlers.core.router import Router
 from storage.kv import KV
 
@@ -18,6 +18,7 @@ def build_router() -> Router:
     router.include(events.router)
     router.include(points.router)
     router.include(members.router)
+    router.include(sharing.router)
     router.include(rewards.router)
     router.include(fallback.router)
     router.include(events.tail)

@@ -8,7 +8,8 @@ stateDiagram-v2
     phone --> birthday: valid phone
     birthday --> birthday: unreadable date
     birthday --> consent: date or 跳过
-    consent --> consent: anything but 同意
+    consent --> consent: a typed referral code (recorded, or refused: own, unknown, over the limit)
+    consent --> consent: anything else but 同意
     consent --> [*]: 同意 (member + bonus + referral, one transaction)
     phone --> [*]: 取消 / 10 minutes of silence
     birthday --> [*]: 取消 / 10 minutes of silence
@@ -16,6 +17,8 @@ stateDiagram-v2
 ```"""
 
 from __future__ import annotations
+
+import re
 
 from flows.engine import Abort, Answer, Done, Flow, Next, Stay, StepResult
 from flows.store import FlowState
@@ -26,11 +29,13 @@ from handlers.core.dates import parse_birthday
 from handlers.core.filters import Click, Command
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
-from storage import members
+from storage import members, sharing
 from storage.errors import DomainError
 from storage.members import AlreadyMemberError, PhoneTakenError
 
 SKIP = {"跳过", "skip", "不填", "无"}
+# A typed referral code at the consent step, optionally after 邀请码: six letters or digits.
+_REFERRAL = re.compile(rf"^(?:邀请码\s*[:：]?\s*)?([A-Za-z0-9]{{{members.REFERRAL_CODE_LENGTH}}})$")
 AGREE = {"同意", "agree", "yes", "是", "确认", "同意并注册"}
 
 
@@ -65,6 +70,9 @@ async def birthday(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResu
 
 async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
     if msg.command not in AGREE:
+        typed = _REFERRAL.fullmatch(msg.text.strip())
+        if typed:
+            return Stay([Text(await _referral(msg, ctx, typed.group(1).upper()))])
         return Stay([Text(texts.SIGNUP_NEED_CONSENT)])
     raw_birthday = state.data.get("birthday")
     born = (raw_birthday[0], raw_birthday[1], raw_birthday[2]) if raw_birthday else None
@@ -87,18 +95,42 @@ async def consent(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResul
     )
     replies: list[Reply] = [Text(welcome)]
     if code := state.data.get("then_join"):
-        replies.append(Text(await _join_after_signup(ctx, code)))
+        replies.append(Text(await _join_after_signup(ctx, code, state.data.get("then_join_referrer"))))
     return Done(replies)
 
 
-async def _join_after_signup(ctx: ChatContext, code: str) -> str:
-    """The campaign that brought a visitor here is joined without asking again."""
+async def _referral(msg: Inbound, ctx: ChatContext, code: str) -> str:
+    """A typed referral code: recorded as the referrer, or refused with the reason; the sign-up goes on."""
+    visitor = await ctx.member()
+    if visitor is not None and visitor.referrer_id is not None:  # a friend's QR scan came first
+        return texts.SIGNUP_REFERRAL_KNOWN
+    now = ctx.clock.now()
+    async with ctx.db.unit_of_work() as session:
+        check = await sharing.check_code(
+            session, code, msg.openid, msg.unionid, now, ctx.tz, ctx.rules.referral_monthly_limit,
+        )
+        if check.refusal is None:
+            await members.record_referrer(session, msg.openid, msg.source, code, now, ctx.tz)
+    ctx.forget_member()
+    if check.refusal == sharing.OWN:
+        return texts.SIGNUP_REFERRAL_OWN
+    if check.refusal == sharing.UNKNOWN:
+        return texts.SIGNUP_REFERRAL_UNKNOWN.format(code=code)
+    if check.refusal == sharing.OVER_LIMIT:
+        return texts.SIGNUP_REFERRAL_FULL.format(code=code)
+    ctx.log.info("sign-up names a referrer by code")
+    return texts.SIGNUP_REFERRAL_OK.format(code=code)
+
+
+async def _join_after_signup(ctx: ChatContext, code: str, referrer_id: int | None = None) -> str:
+    """The campaign that brought a visitor here is joined without asking again (attributed to the sharer
+    of a personal invite)."""
     member = await ctx.joined_member()
     if member is None:
         return texts.error_generic
     try:
         async with ctx.db.unit_of_work() as session:
-            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
+            joined = await ctx.campaigns.join(session, code, member, ctx.clock.now(), referrer_id=referrer_id)
     except DomainError as exc:
         return texts.domain_text(exc)
     return campaign_joined_text(ctx, joined)

@@ -10,7 +10,7 @@ from handlers.core.filters import Click, Command, Event, SceneIs, is_staff
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage import campaignreport, members
+from storage import campaignreport, members, sharing
 from storage.campaigns import Campaigns, Joined
 from storage.enums import CampaignStatus
 from storage.errors import DomainError
@@ -39,16 +39,39 @@ def joined_text(ctx: ChatContext, joined: Joined) -> str:
     return texts.CAMPAIGN_JOINED.format(title=c.title, count=joined.count, cap=c.cap, next=following)
 
 
-async def join_campaign(ctx: ChatContext, code: str) -> Reply | list[Reply]:
-    """Join as a member, or sign up first and be joined at the end of it."""
+async def join_campaign(ctx: ChatContext, code: str, referrer_id: int | None = None) -> Reply | list[Reply]:
+    """Join as a member, or sign up first and be joined at the end of it (attributed to the sharer whose
+    personal invite brought it, if any)."""
     member = await ctx.joined_member()
     if member is None:
         async with ctx.db.sessions() as session:  # a wrong or closed code is said before, not after, sign-up
             Campaigns.check_joinable(await ctx.campaigns.by_code(session, code), ctx.clock.now())
-        return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", then_join=code.upper())]
+        data: dict[str, object] = {"then_join": code.upper()}
+        if referrer_id is not None:
+            data["then_join_referrer"] = referrer_id
+        return [Text(texts.CAMPAIGN_JOIN_SIGNUP), *await ctx.flows.start("signup", **data)]
     async with ctx.db.unit_of_work() as session:
-        joined = await ctx.campaigns.join(session, code, member, ctx.clock.now())
+        joined = await ctx.campaigns.join(session, code, member, ctx.clock.now(), referrer_id=referrer_id)
     return Text(joined_text(ctx, joined))
+
+
+async def _invite_scan(ctx: ChatContext, code: str, ref: str) -> int | None:
+    """A scan of a member's personal campaign invite (`camp_<CODE>_<ref>`): counted for the sharer, and the
+    sharer kept as the referrer of a visitor who has none yet. Returns the sharer's id (None: unknown)."""
+    now = ctx.clock.now()
+    msg = ctx.msg
+    async with ctx.db.unit_of_work() as session:
+        sharer = await sharing.member_by_code(session, ref)
+        if sharer is None or sharer.joined_at is None:
+            return None
+        campaign = await ctx.campaigns.by_code(session, code)
+        if msg.openid in (sharer.openid, sharer.mp_openid):  # one's own invite: no scan, no attribution
+            return None
+        await sharing.record_scan(session, msg.openid, now, follow=msg.event == "subscribe",
+                                  referrer_id=sharer.id, campaign_id=campaign.id)
+        await members.record_referrer(session, msg.openid, msg.source, ref, now, ctx.tz)
+    ctx.forget_member()
+    return sharer.id
 
 
 @router.on(Command("参加", "join", arg="code", arg_required=True), name="campaign_join")
@@ -58,14 +81,17 @@ async def join_by_code(msg: Inbound, ctx: ChatContext, code: str) -> Reply | lis
 
 @router.on(Event("subscribe", "scan"), SceneIs("camp"), name="campaign_scan")
 async def join_by_qr(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply | list[Reply]:
-    if msg.event != "subscribe":
-        return await join_campaign(ctx, scene_value)
+    """`camp_<CODE>`, or a member's personal invite `camp_<CODE>_<referral code>`."""
+    code, _, ref = scene_value.partition("_")
     async with ctx.db.unit_of_work() as session:
-        await ctx.record_touch(session)  # a first contact's row exists before its status is set
-        await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+        await ctx.record_touch(session)  # a first contact's row exists before its status or referrer is set
+        if msg.event == "subscribe":
+            await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+    if msg.event != "subscribe":
+        return await join_campaign(ctx, code, await _invite_scan(ctx, code, ref) if ref else None)
     welcome = texts.WELCOME_BACK if await ctx.joined_member() is not None else texts.WELCOME
     try:
-        joined = await join_campaign(ctx, scene_value)
+        joined = await join_campaign(ctx, code, await _invite_scan(ctx, code, ref) if ref else None)
     except DomainError as exc:  # a new follower still gets the welcome with the refusal
         joined = Text(texts.domain_text(exc))
     return [Text(welcome), *(joined if isinstance(joined, list) else [joined])]

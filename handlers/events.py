@@ -8,7 +8,8 @@ from handlers.core.filters import Event, Kind, SceneIs
 from handlers.core.message import Inbound
 from handlers.core.reply import Ack, Reply, Text
 from handlers.core.router import Router
-from storage import members, outbox, subscriptions
+from storage import members, outbox, sharing, subscriptions
+from storage.rows import row_id
 
 router = Router("events")
 
@@ -22,6 +23,10 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
         if msg.event == "subscribe":
             await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
         await members.record_referrer(session, msg.openid, msg.source, scene_value, now, ctx.services.tz)
+        referrer = await sharing.member_by_code(session, scene_value)
+        if referrer is not None and msg.openid not in (referrer.openid, referrer.mp_openid):  # not one's own
+            await sharing.record_scan(session, msg.openid, now, follow=msg.event == "subscribe",
+                                      referrer_id=referrer.id)
     ctx.forget_member()
     if await ctx.joined_member() is not None:
         return Text(texts.WELCOME_BACK if msg.event == "subscribe" else texts.already_member)
@@ -31,6 +36,31 @@ async def referral_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Rep
     if msg.event == "subscribe":
         return Text(texts.WELCOME + "\n" + noted if recorded else texts.WELCOME)
     return Text(noted)
+
+
+@router.on(Event("subscribe", "scan"), SceneIs("chan"), name="channel_scan")
+async def channel_scan(msg: Inbound, ctx: ChatContext, scene_value: str) -> Reply:
+    """An operator's channel QR code (a store, a poster): the scan is counted and the person's first channel
+    kept; an unknown channel is an unknown scene, welcomed the same."""
+    now = ctx.clock.now()
+    async with ctx.db.unit_of_work() as session:
+        person = await ctx.record_touch(session)  # a first contact's row exists before anything is set on it
+        if msg.event == "subscribe":
+            await members.set_status(session, msg.openid, members.ACTIVE, msg.source)
+        channel = await sharing.channel_by_name(session, scene_value)
+        if channel is not None:
+            person = person or await members.by_openid(session, msg.openid, msg.source)
+            if person is not None:
+                await sharing.record_channel(session, row_id(person), channel.name)
+            await sharing.record_scan(session, msg.openid, now, follow=msg.event == "subscribe",
+                                      channel=channel.name)
+    if channel is None:
+        ctx.note_unknown("scene", msg.event_key)
+    ctx.forget_member()
+    joined = await ctx.joined_member() is not None
+    if msg.event == "subscribe":
+        return Text(texts.WELCOME_BACK if joined else texts.WELCOME)
+    return Text(texts.already_member if joined else texts.JOIN_FIRST.format(bonus=ctx.rules.signup_bonus))
 
 
 @router.on(Event("subscribe"), name="subscribe")

@@ -113,9 +113,14 @@ class Campaigns:
         if campaign.participants >= campaign.cap:
             raise CampaignFullError("full", title=campaign.title, cap=campaign.cap)
 
-    async def join(self, session: AsyncSession, code: str, member: Member, now: datetime) -> Joined:
+    async def join(
+        self, session: AsyncSession, code: str, member: Member, now: datetime, *, referrer_id: int | None = None,
+    ) -> Joined:
         """Join once; refused when full, ended or unknown. Join bonus pays at once; a group-buy pays
-        every participant when the N-th joins (and each later joiner at once)."""
+        every participant when the N-th joins (and each later joiner at once). `referrer_id`: the member
+        whose personal invite (`camp_<CODE>_<ref>`) brought the join (never the joiner)."""
+        if referrer_id == member.id:
+            referrer_id = None
         campaign = await self.by_code(session, code, lock=True)
         already = await session.scalar(
             select(col(CampaignMember.id)).where(col(CampaignMember.campaign_id) == campaign.id)
@@ -124,7 +129,7 @@ class Campaigns:
         self.check_joinable(campaign, now, member_in=already is not None)
         inserted = await session.scalar(
             dialect_insert(session)(CampaignMember)
-            .values(campaign_id=campaign.id, member_id=member.id, joined_at=now)
+            .values(campaign_id=campaign.id, member_id=member.id, joined_at=now, referrer_id=referrer_id)
             .on_conflict_do_nothing(index_elements=["campaign_id", "member_id"])
             .returning(CampaignMember.id)
         )

@@ -9,18 +9,18 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, bindparam, func, or_, select, update
+from sqlalchemy import Date, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies
+from storage import anomalies, sharing
 from storage.codes import unused_code
 from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
-from storage.models import InteractionDay, LedgerEntry, Member, SurveyAsk, Ticket, TicketMessage
+from storage.models import InteractionDay, Member, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -259,14 +259,8 @@ async def _reward_referrer(session: AsyncSession, ledger: Ledger, member: Member
     referrer = await ledger.lock(session, member.referrer_id)
     if referrer.joined_at is None or referrer.status == DELETED:
         return False
-    local = now.astimezone(ledger.tz)
-    month_start = datetime(local.year, local.month, 1, tzinfo=ledger.tz)
-    count = await session.scalar(  # rewarded ones only: a referral the daily cap zeroed paid nothing
-        select(func.count()).select_from(LedgerEntry)
-        .where(col(LedgerEntry.member_id) == referrer.id).where(col(LedgerEntry.kind) == "referral")
-        .where(col(LedgerEntry.delta) > 0).where(col(LedgerEntry.created_at) >= month_start)
-    )
-    if int(count or 0) >= ledger.rules.referral_monthly_limit:
+    rewarded = await sharing.rewarded_this_month(session, row_id(referrer), now, ledger.tz)
+    if rewarded >= ledger.rules.referral_monthly_limit:
         return False
     await ledger.earn(
         session, row_id(referrer), ledger.rules.referral_bonus, key=f"referral:{member.id}",
@@ -315,6 +309,7 @@ async def delete(session: AsyncSession, member_id: int, now: datetime | None = N
         update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,
             birthday_month=None, birthday_day=None, birthday_year=None, referral_code=None,
+            share_qr_url=None, share_qr_expires_at=None,  # the poster encodes the referral code
             status=DELETED, marketing_opt_out=True, deleted_at=now,
         )
     )

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -47,6 +47,7 @@ from storage.models import (
     PurchaseOrder,
     Redemption,
     RedemptionQuote,
+    ShareScan,
     Ticket,
     WinbackOffer,
 )
@@ -179,6 +180,10 @@ async def _move_rows(session: AsyncSession, keep: int, drop: int) -> None:
     await session.execute(update(InteractionDay).where(col(InteractionDay.member_id) == drop).values(member_id=keep))
     await session.execute(update(Member).where(col(Member.referrer_id) == drop).where(col(Member.id) != keep)
                           .values(referrer_id=keep))
+    # What B shared counts for A: the scans of B's QR codes and the campaign joins B's invites brought.
+    await session.execute(update(ShareScan).where(col(ShareScan.referrer_id) == drop).values(referrer_id=keep))
+    await session.execute(update(CampaignMember).where(col(CampaignMember.referrer_id) == drop).values(
+        referrer_id=case((col(CampaignMember.member_id) == keep, None), else_=keep)))  # never one's own sharer
 
 
 async def _move_identity(session: AsyncSession, keep: Member, drop: Member) -> None:
@@ -188,6 +193,7 @@ async def _move_identity(session: AsyncSession, keep: Member, drop: Member) -> N
             drop.birthday_month, drop.birthday_day, drop.birthday_year)
     if (drop.checkin_day or datetime.min.date()) > (keep.checkin_day or datetime.min.date()):
         keep.checkin_day, keep.checkin_streak = drop.checkin_day, drop.checkin_streak
+    keep.channel = keep.channel or drop.channel  # the first channel of either
     if keep.referrer_id == drop.id:
         keep.referrer_id = drop.referrer_id if drop.referrer_id != keep.id else None
     for door in moving:

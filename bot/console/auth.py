@@ -56,6 +56,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "dashboard.read": ("admin", "operator", "analyst"),
     "stores.read": ("admin", "operator", "analyst"),
     "stores.write": ("admin",),
+    "sharing.read": ("admin", "operator", "analyst"),
+    "sharing.write": ("admin", "operator"),
 }
 
 

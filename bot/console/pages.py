@@ -34,6 +34,7 @@ MENU = (
     ("exports", "/admin/exports", "exports"),
     ("verify", "/admin/verify", "coupons.verify"),
     ("stores", "/admin/stores", "stores.read"),
+    ("sharing", "/admin/sharing", "sharing.read"),
 )
 
 

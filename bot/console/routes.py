@@ -15,6 +15,7 @@ from bot.console import (
     merge,
     pushes,
     rewards,
+    sharing,
     signin,
     staff,
     stores,
@@ -32,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
 for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
-                verify, stores):
+                verify, stores, sharing):
     router.include_router(_module.router)
 
 

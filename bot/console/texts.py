@@ -37,6 +37,7 @@ NAV = {
     "exports": "导出",
     "verify": "核销",
     "stores": "门店",
+    "sharing": "渠道码与分享",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
@@ -213,6 +214,7 @@ AUDIT_ACTIONS = {
     "reward.codes_import": "导入券码", "campaign.end": "提前结束活动", "staff.add": "添加员工",
     "staff.role": "修改员工角色", "staff.remove": "移除员工", "store.add": "新建门店", "store.rotate": "更换门店凭证",
     "store.revoke": "吊销门店凭证", "store.enable": "启用门店", "store.disable": "停用门店",
+    "channel.create": "新建渠道码",
     "ticket.answer": "回复工单", "ticket.resolve": "解决工单", "ticket.assign": "分派工单",
     "anomaly.acknowledge": "确认异常", "anomaly.resolve": "解决异常", "export.members": "导出会员",
     "export.ledger": "导出积分流水", "export.redemptions": "导出兑换记录",
@@ -661,3 +663,27 @@ PUSH_CAUSE_NAMES = {
     "template_delivery": "模板消息投递失败（如用户拒收）",
     "other": "其他原因",
 }
+
+# --- channel QR codes and the sharing funnel (渠道码与分享) -----------------------------------------------
+SHARING_TITLE = "渠道码与分享"
+SHARING_HINT = "渠道码是永久二维码（场景值 chan_名称），用于门店、海报等；关注或扫码的人会记下首个渠道。"
+CHANNELS_TITLE = "渠道码"
+CHANNELS_EMPTY = "还没有渠道码。"
+CHANNEL_FIELDS = {"name": "名称", "label": "说明", "scene": "场景值", "qr": "二维码", "created_at": "创建时间"}
+CHANNEL_ADD = "新建渠道码"
+CHANNEL_NAME_INVALID = "名称只能包含小写字母、数字、- 或 _，以字母或数字开头，最长 32 位。"
+CHANNEL_LABEL_REQUIRED = "请填写说明（最长 60 字）。"
+CHANNEL_NAME_TAKEN = "该渠道码名称已存在。"
+CHANNEL_CREATED = "渠道码 {name} 已创建。"
+CHANNEL_QR_DEMO = "（演示模式：二维码为占位链接）"
+CHANNEL_QR_FAILED = "二维码暂时生成失败"
+FUNNEL_TITLE = "分享漏斗"
+FUNNEL_HINT = "扫码、关注按人数去重；注册为由该邀请人（或首个渠道）带来的会员；首单为其中已有有效消费订单的会员。"
+FUNNEL_SHARERS = "按邀请人（邀请码）"
+FUNNEL_CHANNELS = "按渠道码"
+FUNNEL_FIELDS = {"sharer": "邀请码", "channel": "渠道", "scans": "扫码", "follows": "关注", "signups": "注册",
+                 "first_orders": "首单"}
+FUNNEL_EMPTY = "暂无数据。"
+TOP_SHARERS_TITLE = "各活动邀请最多的会员"
+TOP_SHARERS_FIELDS = {"campaign": "活动", "sharer": "邀请码", "joins": "带来参加人数"}
+REFERRAL_SHARE = "近 30 天注册 {signups} 人，其中经推荐 {referred} 人，推荐注册占比 {share}。"

@@ -280,3 +280,16 @@ class WeChatQr:
         ticket = str(answer.get("ticket", ""))
         demo = not self.api.apps["oa"].live
         return (str(answer.get("url")) if demo else self.SHOW + quote(ticket, safe="")), demo
+
+    @property
+    def live(self) -> bool:
+        return self.api.apps["oa"].live
+
+    async def temporary(self, scene: str, seconds: int) -> tuple[str, int]:
+        try:
+            answer = await self.api.create_qr(scene, expire_seconds=seconds)
+        except WeChatError as exc:
+            log.warning("a temporary QR code could not be made: %s", exc.errcode)
+            return "", 0
+        ticket = str(answer.get("ticket", ""))
+        return self.SHOW + quote(ticket, safe=""), int(answer.get("expire_seconds") or seconds)

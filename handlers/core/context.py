@@ -36,6 +36,15 @@ class QrMaker(Protocol):
 
     async def make(self, scene: str) -> tuple[str, bool]: ...
 
+    @property
+    def live(self) -> bool:
+        """False in demo mode: a member's poster is then a placeholder and WeChat is not asked."""
+        ...
+
+    async def temporary(self, scene: str, seconds: int) -> tuple[str, int]:
+        """A temporary QR code for a scene -> (image link, seconds it lives); ("", 0) when WeChat refused."""
+        ...
+
 
 class FlowControl(Protocol):
     """Implemented by flows/engine.py; handlers start flows by name and never import them."""

@@ -36,7 +36,8 @@ def delivery_key(source: str, msg_id: str, event_parts: Sequence[str], event_ids
 
 @dataclass(frozen=True)
 class Scene:
-    """A parametric QR scene: `ref_<code>` -> ("ref", code), `camp_<code>` -> ("camp", code)."""
+    """A parametric QR scene: `ref_<code>` -> ("ref", code), `camp_<code>` -> ("camp", code),
+    `chan_<name>` -> ("chan", name)."""
 
     kind: str
     value: str
@@ -46,7 +47,7 @@ class Scene:
         raw = raw.strip()
         if not raw:
             return None
-        for kind in ("ref", "camp"):
+        for kind in ("ref", "camp", "chan"):
             prefix = kind + "_"
             if raw.startswith(prefix) and len(raw) > len(prefix):
                 return cls(kind, raw[len(prefix):])

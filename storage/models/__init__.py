@@ -24,20 +24,21 @@ from storage.models.core import (
     RedemptionQuote,
     Reward,
     RewardCode,
+    ShareScan,
     Staff,
     SubscribeCredit,
     UTCDateTime,
     WinbackOffer,
     utc_column,
 )
-from storage.models.ops import AuditEntry, Operator, Store
+from storage.models.ops import AuditEntry, Channel, Operator, Store
 from storage.models.reports import InteractionDay, KpiSnapshot
 from storage.models.service import Survey, SurveyAsk, Ticket, TicketMessage
 
 __all__ = [
-    "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Checkin", "InteractionDay", "JobRun", "KpiSnapshot",
-    "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall", "Outbox",
-    "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward", "RewardCode", "Staff",
-    "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket", "TicketMessage", "UTCDateTime", "WinbackOffer",
-    "utc_column",
+    "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Channel", "Checkin", "InteractionDay", "JobRun",
+    "KpiSnapshot", "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall",
+    "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward",
+    "RewardCode", "ShareScan", "Staff", "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket",
+    "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",
 ]

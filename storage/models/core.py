@@ -66,6 +66,11 @@ class Member(SQLModel, table=True):
     consent_version: str | None = Field(default=None, max_length=16)
     referral_code: str | None = Field(default=None, max_length=16)
     referrer_id: int | None = Field(default=None, foreign_key="member.id")
+    # The channel QR (`chan_<name>`) that first brought this person (first channel wins).
+    channel: str | None = Field(default=None, max_length=32)
+    # The member's own `ref_<code>` poster: a temporary WeChat QR, kept until it lapses, then made again.
+    share_qr_url: str | None = Field(default=None, max_length=255)
+    share_qr_expires_at: datetime | None = Field(default=None, sa_column=utc_column())
     tier: str = Field(default="普通", max_length=16)
     tier_reviewed_month: str | None = Field(default=None, max_length=7)
     # An operator's tier hold: the monthly review leaves the tier alone through this local day.
@@ -484,6 +489,25 @@ class Campaign(SQLModel, table=True):
     settled_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
+class ShareScan(SQLModel, table=True):
+    """One scan of a sharing QR (`ref_`, `chan_`, `camp_..._<ref>`), subscribe or SCAN: the funnel's first step.
+    `referrer_id` is the sharing member, `channel` the channel's name; `follow` is a subscribe event."""
+
+    __tablename__ = "share_scan"
+    __table_args__ = (
+        Index("ix_share_scan_referrer", "referrer_id"),
+        Index("ix_share_scan_channel", "channel"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    openid: str = Field(max_length=64)
+    referrer_id: int | None = Field(default=None, foreign_key="member.id")
+    channel: str | None = Field(default=None, max_length=32)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    follow: bool = False
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
 class CampaignMember(SQLModel, table=True):
     __tablename__ = "campaign_member"
     __table_args__ = (UniqueConstraint("campaign_id", "member_id", name="uq_campaign_member"),)
@@ -493,6 +517,8 @@ class CampaignMember(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
     joined_at: datetime = Field(sa_column=utc_column(nullable=False))
     paid: int = 0
+    # The member whose personal invite (`camp_<CODE>_<ref>`) brought this join, if any.
+    referrer_id: int | None = Field(default=None, foreign_key="member.id", index=True)
 
 
 # The announcer's queue: anomalies not yet announced, oldest first (a handful at most, whatever the table's size).

@@ -51,6 +51,20 @@ class Store(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
+class Channel(SQLModel, table=True):
+    """An operator's channel QR code (`chan_<name>`) for a store or a poster: permanent, made once."""
+
+    __tablename__ = "channel"
+    __table_args__ = (UniqueConstraint("name", name="uq_channel_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32)
+    label: str = Field(max_length=60)
+    qr_url: str | None = Field(default=None, max_length=255)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
 class AuditEntry(SQLModel, table=True):
     """One write by a person, a token or a job: who, what, on what, before and after (JSON, phones
     masked), when and from where. Rows are only ever inserted (the migration's triggers refuse the rest)."""

@@ -64,7 +64,9 @@ def test_normalise_is_idempotent() -> None:
     [
         ("ref_ABC123", Scene("ref", "ABC123")),
         ("camp_SUMMER1", Scene("camp", "SUMMER1")),
-        ("camp_a_b", Scene("camp", "a_b")),  # only the first prefix is taken off
+        ("camp_a_b", Scene("camp", "a_b")),  # only the first prefix is taken off (a personal invite CODE_ref)
+        ("chan_store-pd01", Scene("chan", "store-pd01")),
+        ("chan_", Scene("other", "chan_")),
         ("store_0042", Scene("other", "store_0042")),
         ("123123", Scene("other", "123123")),
         ("ref_", Scene("other", "ref_")),  # a prefix with nothing after it is no referral
