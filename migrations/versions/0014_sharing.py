@@ -1,7 +1,7 @@
 """sharing: member.channel / share_qr_*, campaign_member.referrer_id, channel, share_scan
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02
 
 Issue 17 item 6: a member's own temporary `ref_` QR poster kept on the member row, the channel that first
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
