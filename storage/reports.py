@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, delete, distinct, false, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import surveys
+from storage import surveys, ticketsla
 from storage.enums import MemberStatus
 from storage.ledger import QUALIFYING_KINDS
 from storage.models import (
@@ -52,7 +52,8 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "experience": (
         "active_members", "interactions_per_active", "touches_share_3_5", "touches_share_0", "touches_mean",
         "push_reach", "push_conversion_7d", "undeliverable", "open_anomalies", "checkin_participation",
-        "nps_30d", "nps_answers_30d",
+        "nps_30d", "nps_answers_30d", "tickets_30d", "tickets_answer_sla_share", "tickets_resolve_sla_share",
+        "ticket_rating_30d",
     ),
 }
 FIGURES = tuple(name for names in DIMENSIONS.values() for name in names)
@@ -100,6 +101,10 @@ class Window:
     def days_back(self, days: int) -> datetime:
         """The first instant of the window of `days` local days ending with this one."""
         return datetime.combine(self.day - timedelta(days=days - 1), self.start.timetz())
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _ratio(part: Any, whole: Any, digits: int = 4) -> float | None:
@@ -246,6 +251,12 @@ async def experience(session: AsyncSession, w: Window, templates: bool = False) 
     figures.update(await _touches(session, w, month))
     nps = await surveys.nps_between(session, month, w.end)  # NPS answers given in the 30 days (storage/surveys.py)
     figures.update(nps_30d=nps.nps, nps_answers_30d=nps.answers)
+    service = await ticketsla.figures(session, month, w.end, w.end)  # opened in the 30 days, as at the end
+    figures.update(
+        tickets_30d=service.total, tickets_answer_sla_share=_rounded(service.answer_within_sla),
+        tickets_resolve_sla_share=_rounded(service.resolve_within_sla),
+        ticket_rating_30d=_rounded(service.rating_mean, 2),
+    )
     figures.update(await _pushes(session, w, templates))
     figures["open_anomalies"] = int((await _one(session, select(func.count()).where(
         col(Anomaly.created_at) < w.end,

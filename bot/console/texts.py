@@ -559,6 +559,10 @@ KPI_LABELS = {
     "checkin_participation": "签到参与率",
     "nps_30d": "NPS（30 天）",
     "nps_answers_30d": "NPS 回答数（30 天）",
+    "tickets_30d": "新工单（30 天）",
+    "tickets_answer_sla_share": "工单按时首次回复率（30 天）",
+    "tickets_resolve_sla_share": "工单按时解决率（30 天）",
+    "ticket_rating_30d": "工单平均评分（30 天）",
 }
 # --- Stores (issue 17) -------------------------------------------------------------------------
 TICKET_ERASED = "（会员已注销，留言已删除）"

@@ -25,6 +25,7 @@ from storage.models import (
     Redemption,
     Reward,
     SubscribeCredit,
+    Ticket,
 )
 from storage.rules import Rules
 from tests.support.factories import TZ, add_member, local
@@ -173,6 +174,9 @@ async def test_every_figure_of_the_hand_built_world(db: Database, world: dict[st
         "push_conversion_7d": 0.4444, "open_anomalies": 3,
         # no satisfaction survey answered: no NPS (tests/integration/test_survey_figures.py has one)
         "nps_30d": None, "nps_answers_30d": 0,
+        # no ticket in the 30 days: counted 0, the shares and the rating have nothing to read
+        "tickets_30d": 0, "tickets_answer_sla_share": None, "tickets_resolve_sla_share": None,
+        "ticket_rating_30d": None,
     }
     assert f == expected
     async with db.sessions() as session:  # with a template configured, B is reachable by it too
@@ -197,3 +201,35 @@ async def _stored(db: Database) -> list[tuple[date, dict[str, object], datetime]
     async with db.sessions() as session:
         rows = (await session.execute(select(KpiSnapshot.day, KpiSnapshot.figures, KpiSnapshot.computed_at))).all()
     return [(d, json.loads(f), at) for d, f, at in rows]
+
+
+async def test_the_service_figures_of_the_day_read_the_tickets_of_its_30_days(db: Database) -> None:
+    """Tickets opened in the 30 days before the day's end (2026-06-01 24:00 local), as they stood then:
+    T1 answered in time and resolved in time, rated 5; T2 answered late, resolved in time, rated 2; T3 not
+    answered and past its answer time (a miss), not yet due for resolution; T4 not answered and not due yet
+    (counted in neither share); T5 opened 31 days before: outside. Answer: 1 of 3 in time; resolve: 2 of 2."""
+    member = await add_member(db, local(2026, 5, 1))
+    end = local(2026, 6, 2)
+
+    def ticket(code: str, opened: datetime, *, answer_h: int, resolve_h: int, answered: float | None = None,
+               resolved: float | None = None, rating: int | None = None) -> Ticket:
+        return Ticket(
+            code=code, member_id=member, openid="oTICKETS", source="oa", category="服务", created_at=opened,
+            answer_due_at=opened + timedelta(hours=answer_h), resolve_due_at=opened + timedelta(hours=resolve_h),
+            first_answer_at=None if answered is None else opened + timedelta(hours=answered),
+            resolved_at=None if resolved is None else opened + timedelta(hours=resolved), rating=rating,
+            state="resolved" if resolved is not None else ("answered" if answered is not None else "open"),
+        )
+
+    async with db.unit_of_work() as session:
+        session.add_all([
+            ticket("T-AAAAA1", local(2026, 5, 20, 10), answer_h=2, resolve_h=48, answered=1, resolved=30, rating=5),
+            ticket("T-AAAAA2", local(2026, 5, 25, 10), answer_h=2, resolve_h=48, answered=3, resolved=40, rating=2),
+            ticket("T-AAAAA3", end - timedelta(hours=5), answer_h=2, resolve_h=48),
+            ticket("T-AAAAA4", end - timedelta(hours=1), answer_h=2, resolve_h=48),
+            ticket("T-AAAAA5", end - timedelta(days=31), answer_h=2, resolve_h=48, answered=1, resolved=2, rating=1),
+        ])
+    async with db.sessions() as session:
+        f = await reports.compute(session, DAY, TZ, RULES)
+    assert (f["tickets_30d"], f["tickets_answer_sla_share"], f["tickets_resolve_sla_share"],
+            f["ticket_rating_30d"]) == (4, 0.3333, 1.0, 3.5)
