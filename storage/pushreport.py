@@ -50,6 +50,26 @@ def months_back(last: date, count: int) -> date:
 DEFAULT_MONTHS = 6
 
 
+class RangeError(ValueError):
+    """Months asked in the wrong order (`problem` "order") or more than MAX_MONTHS of them ("too_long")."""
+
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def window(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The months a report covers (their first days): `end` defaults to this month, `start` to the first of
+    DEFAULT_MONTHS ending there; RangeError when `start` is after `end` or the span is over MAX_MONTHS."""
+    end = end or month_start(today)
+    start = start or months_back(end, DEFAULT_MONTHS)
+    if start > end:
+        raise RangeError("order", f"`from` ({start:%Y-%m}) is after `to` ({end:%Y-%m})")
+    if (count := len(months(start, end))) > MAX_MONTHS:
+        raise RangeError("too_long", f"at most {MAX_MONTHS} months per request, asked {count}")
+    return start, end
+
+
 @dataclass
 class KindMonth:
     month: str  # YYYY-MM, programme-local
@@ -136,6 +156,4 @@ async def report(session: AsyncSession, first: date, last: date, tz: ZoneInfo) -
 
 def kinds(items: list[KindMonth]) -> list[str]:
     """The kinds present, the push policy's priority order first (expiry, birthday, ...), then by name."""
-    present = {item.kind for item in items}
-    ranked = sorted(present, key=lambda k: (-outbox.PRIORITY.get(k, -1), k))
-    return ranked
+    return sorted({item.kind for item in items}, key=lambda k: (-outbox.PRIORITY.get(k, -1), k))

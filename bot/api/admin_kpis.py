@@ -77,16 +77,11 @@ def _month(name: str, value: str | None) -> date | None:
 
 
 def month_window(first: str | None, last: str | None, today: date) -> tuple[date, date]:
-    """The asked months (first days): `to` defaults to this month, `from` to 5 months before `to`;
-    at most pushreport.MAX_MONTHS, `from` not after `to`."""
-    end = _month("to", last) or today.replace(day=1)
-    start = _month("from", first) or pushreport.months_back(end, pushreport.DEFAULT_MONTHS)
-    if start > end:
-        raise ApiError(422, "bad_range", f"`from` ({start:%Y-%m}) is after `to` ({end:%Y-%m})")
-    count = len(pushreport.months(start, end))
-    if count > pushreport.MAX_MONTHS:
-        raise ApiError(422, "bad_range", f"at most {pushreport.MAX_MONTHS} months per request, asked {count}")
-    return start, end
+    """The asked months (pushreport.window); a bad month or range is a 422 naming it."""
+    try:
+        return pushreport.window(_month("from", first), _month("to", last), today)
+    except pushreport.RangeError as exc:
+        raise ApiError(422, "bad_range", str(exc)) from None
 
 
 def push_report_json(start: date, end: date, items: list[pushreport.KindMonth]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from bot.wechat import pushtexts
 from storage import outbox, pushreport
 from storage.audit import mask_phones
 from storage.models import Outbox
-from storage.pushreport import DEFAULT_MONTHS
 
 router = APIRouter()
 PAGE = 50
@@ -55,7 +54,6 @@ async def pushes(
                   paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
 
 
-
 @router.get("/admin/pushes/report", response_class=HTMLResponse)
 async def report(
     request: Request, console: Reader, first: Annotated[str, Query(alias="from", max_length=10)] = "",
@@ -65,13 +63,14 @@ async def report(
     services = console.services
     errors: dict[str, str] = {}
     bad = texts.PUSH_REPORT_BAD_MONTH
-    this_month = services.clock.now().astimezone(services.tz).date().replace(day=1)
-    end = read_field(parse_month, last, "to", errors, bad) or this_month
-    start = read_field(parse_month, first, "from", errors, bad) or pushreport.months_back(end, DEFAULT_MONTHS)
-    if not errors and start > end:
-        errors["from"] = texts.PUSH_REPORT_ORDER
-    elif not errors and len(pushreport.months(start, end)) > pushreport.MAX_MONTHS:
-        errors["from"] = texts.PUSH_REPORT_TOO_LONG
+    asked = read_field(parse_month, first, "from", errors, bad), read_field(parse_month, last, "to", errors, bad)
+    today = services.clock.now().astimezone(services.tz).date()
+    try:
+        start, end = pushreport.window(*asked, today)
+    except pushreport.RangeError as exc:
+        start, end = pushreport.window(None, None, today)  # the form's blanks
+        if not errors:
+            errors["from"] = texts.PUSH_REPORT_ORDER if exc.problem == "order" else texts.PUSH_REPORT_TOO_LONG
     items: list[pushreport.KindMonth] = []
     if not errors:
         async with services.db.sessions() as session:
