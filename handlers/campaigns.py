@@ -143,9 +143,7 @@ async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
 
 
 def _yuan(fen: int | None) -> str:
-    if fen is None:
-        return texts.CAMPAIGN_STATS_NONE
-    return f"{'-' if fen < 0 else ''}¥{abs(fen) / 100:,.2f}"
+    return texts.CAMPAIGN_STATS_NONE if fen is None else campaignreport.yuan(fen)
 
 
 @router.on(Command("结束活动", arg="code", arg_required=True), is_staff, name="campaign_end")

@@ -111,6 +111,12 @@ class CampaignReport:
         return round(incremental / self.cost_fen, 2)
 
 
+def yuan(fen: float) -> str:
+    """Money as the report reads it, on every surface: ¥1,234.50, -¥12.00 (rounded to the fen)."""
+    cents = round(fen)
+    return f"{'-' if cents < 0 else ''}¥{abs(cents) / 100:,.2f}"
+
+
 def _start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 

@@ -25,8 +25,6 @@ from storage.enums import MemberStatus
 from storage.ledger import QUALIFYING_KINDS
 from storage.models import (
     Anomaly,
-    Campaign,
-    CampaignMember,
     Checkin,
     InteractionDay,
     KpiSnapshot,
@@ -36,7 +34,6 @@ from storage.models import (
     PointsLot,
     PurchaseOrder,
     Redemption,
-    ShareScan,
     SubscribeCredit,
 )
 from storage.rules import Rules
@@ -107,7 +104,7 @@ def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _ratio(part: Any, whole: Any, digits: int = 4) -> float | None:
+def ratio(part: Any, whole: Any, digits: int = 4) -> float | None:
     return round(float(part or 0) / float(whole), digits) if whole else None
 
 
@@ -141,19 +138,18 @@ REFERRED = col(Member.referrer_id).is_not(None)
 async def growth(session: AsyncSession, w: Window, tz: ZoneInfo) -> dict[str, Any]:
     in_day = and_(col(Member.joined_at) >= w.start, col(Member.joined_at) < w.end)
     in_30 = and_(col(Member.joined_at) >= w.days_back(30), col(Member.joined_at) < w.end)
-    referred = REFERRED
     row = await _one(session, select(
         func.count().filter(col(Member.created_at) < w.end, col(Member.status) == MemberStatus.ACTIVE),
         func.count().filter(members_at(w.end)),
         func.count().filter(in_day),
         func.count().filter(col(Member.deleted_at) >= w.start, col(Member.deleted_at) < w.end),
-        func.count().filter(in_30), func.count().filter(in_30, referred),
+        func.count().filter(in_30), func.count().filter(in_30, REFERRED),
         func.count().filter(members_at(Window.of(_year_before(w.day), tz).end)),
     ))
     followers, members, signups, deletions, joined_30, referred_30, year_ago = (int(v or 0) for v in row)
     return {
         "followers": followers, "members": members, "signups": signups, "deletions": deletions,
-        "net_growth": signups - deletions, "referral_share_30d": _ratio(referred_30, joined_30),
+        "net_growth": signups - deletions, "referral_share_30d": ratio(referred_30, joined_30),
         "yoy_growth": round(members / year_ago - 1, 4) if year_ago else None,
     }
 
@@ -174,7 +170,7 @@ async def spending(session: AsyncSession, w: Window) -> dict[str, Any]:
     buyers, repeat = await _one(session, select(func.count(), func.count().filter(per_member.c.n >= 2)))
     return {
         "orders": int(orders), "sales_yuan": _yuan(sales), "aov_yuan": _yuan(sales / orders) if orders else None,
-        "repeat_rate_90d": _ratio(repeat, buyers), "top1_share_365d": await _top1_share(session, w),
+        "repeat_rate_90d": ratio(repeat, buyers), "top1_share_365d": await _top1_share(session, w),
     }
 
 
@@ -193,7 +189,7 @@ async def _top1_share(session: AsyncSession, w: Window) -> float | None:
         func.sum(case((ranked.c.rank <= (ranked.c.buyers + 99) // 100, ranked.c.fen), else_=0)),
         func.sum(ranked.c.fen),
     ))
-    return _ratio(top, total)
+    return ratio(top, total)
 
 
 def _points(kinds: tuple[str, ...], start: datetime, end: datetime) -> Any:
@@ -221,7 +217,7 @@ async def value(session: AsyncSession, w: Window, rules: Rules) -> dict[str, Any
     fen = rules.point_value_fen
     figures: dict[str, Any] = {
         "points_issued": issued, "points_redeemed": -redeemed, "points_expired": -expired,
-        "redemption_rate_12m": _ratio(-redeemed_12m, issued_12m), "coupon_use_rate_12m": _ratio(used, coupons),
+        "redemption_rate_12m": ratio(-redeemed_12m, issued_12m), "coupon_use_rate_12m": ratio(used, coupons),
         "liability_points": liability, "liability_yuan": _yuan(liability * fen),
     }
     for days, points in zip((30, 60, 90), expiring, strict=True):
@@ -245,8 +241,8 @@ async def experience(session: AsyncSession, w: Window, templates: bool = False) 
         Checkin, and_(col(Checkin.member_id) == Member.id, col(Checkin.day) == w.day),
     ).where(members_at(w.end)))
     figures = {
-        "active_members": int(active), "interactions_per_active": _ratio(interactions, active, 2),
-        "checkin_participation": _ratio(checked_in, active),
+        "active_members": int(active), "interactions_per_active": ratio(interactions, active, 2),
+        "checkin_participation": ratio(checked_in, active),
     }
     figures.update(await _touches(session, w, month))
     nps = await surveys.nps_between(session, month, w.end)  # NPS answers given in the 30 days (storage/surveys.py)
@@ -284,8 +280,8 @@ async def _touches(session: AsyncSession, w: Window, since: datetime) -> dict[st
     total = sum(hist.values())
     touches = sum(int(t) for _, _, t in rows)
     return {
-        "touches_mean": _ratio(touches, total, 2), "touches_share_0": _ratio(hist.get("0", 0), total),
-        "touches_share_3_5": _ratio(sum(hist.get(k, 0) for k in ("3", "4", "5")), total), "touches_hist": hist,
+        "touches_mean": ratio(touches, total, 2), "touches_share_0": ratio(hist.get("0", 0), total),
+        "touches_share_3_5": ratio(sum(hist.get(k, 0) for k in ("3", "4", "5")), total), "touches_hist": hist,
     }
 
 
@@ -310,7 +306,7 @@ async def _pushes(session: AsyncSession, w: Window, templates: bool) -> dict[str
         ).group_by(reason)
     )).all()
     return {
-        "push_reach": _ratio(reachable, eligible), "push_conversion_7d": await _conversion(session, w),
+        "push_reach": ratio(reachable, eligible), "push_conversion_7d": await _conversion(session, w),
         "undeliverable": sum(int(c) for _, c in reasons), "undeliverable_reasons": {r: int(c) for r, c in reasons},
     }
 
@@ -354,7 +350,7 @@ async def _conversion(session: AsyncSession, w: Window) -> float | None:
         select(func.count()).select_from(Outbox).where(*pushed, converted_within_7d(session, first, end))
         .scalar_subquery(),
     ))
-    return _ratio(converted, sent)
+    return ratio(converted, sent)
 
 
 async def compute(
@@ -405,89 +401,3 @@ def as_series(rows: list[tuple[date, dict[str, Any]]]) -> dict[str, Any]:
 
 async def latest_day(session: AsyncSession) -> date | None:
     return await session.scalar(select(func.max(col(KpiSnapshot.day))))
-
-
-# --- the sharing funnel (the console's sharing screen; not a snapshot figure) ------------------------------
-
-@dataclass(frozen=True)
-class FunnelRow:
-    """One sharer (by referral code) or channel: distinct people who scanned its QR, of them who followed
-    by it, members it brought (referrer / first channel) and of those who have a paid order."""
-
-    key: str
-    scans: int
-    follows: int
-    signups: int
-    first_orders: int
-
-
-@dataclass(frozen=True)
-class TopSharer:
-    campaign_code: str
-    campaign_title: str
-    sharer: str  # the sharer's referral code: no personal data on the page
-    joins: int
-
-
-@dataclass(frozen=True)
-class SharingReport:
-    sharers: list[FunnelRow]
-    channels: list[FunnelRow]
-    top_sharers: list[TopSharer]
-    signups_30d: int
-    referred_30d: int
-    referral_share_30d: float | None  # the KPI's figure (growth's referral_share_30d), over the 30 days to now
-
-
-TOP_SHARERS = 3  # per campaign
-
-
-def _funnel(scans: dict[Any, tuple[int, int]], members: dict[Any, tuple[int, int]], label: dict[Any, str]
-            ) -> list[FunnelRow]:
-    keys = set(scans) | set(members)
-    rows = [FunnelRow(label.get(k, str(k)), *scans.get(k, (0, 0)), *members.get(k, (0, 0))) for k in keys]
-    return sorted(rows, key=lambda r: (-r.signups, -r.scans, r.key))
-
-
-async def sharing_report(session: AsyncSession, now: datetime) -> SharingReport:
-    paid = select(col(PurchaseOrder.id)).where(col(PurchaseOrder.member_id) == col(Member.id)).where(PAID).exists()
-    joined = col(Member.joined_at).is_not(None)
-    people = func.count(distinct(col(ShareScan.openid)))
-    follows = func.count(distinct(case((col(ShareScan.follow), col(ShareScan.openid)))))
-
-    async def scans_by(column: Any) -> dict[Any, tuple[int, int]]:
-        rows = await session.execute(select(column, people, follows).where(column.is_not(None)).group_by(column))
-        return {k: (int(a), int(b)) for k, a, b in rows.all()}
-
-    async def members_by(column: Any) -> dict[Any, tuple[int, int]]:
-        rows = await session.execute(
-            select(column, func.count(), func.count().filter(paid)).where(joined, column.is_not(None)).group_by(column)
-        )
-        return {k: (int(a), int(b)) for k, a, b in rows.all()}
-
-    by_sharer_scans, by_sharer = await scans_by(col(ShareScan.referrer_id)), await members_by(col(Member.referrer_id))
-    sharer_ids = set(by_sharer_scans) | set(by_sharer)
-    codes = {i: c or f"#{i}" for i, c in (await session.execute(
-        select(col(Member.id), col(Member.referral_code)).where(col(Member.id).in_(sharer_ids))
-    )).all()} if sharer_ids else {}
-    sharers = _funnel(by_sharer_scans, by_sharer, codes)
-    channels = _funnel(await scans_by(col(ShareScan.channel)), await members_by(col(Member.channel)), {})
-
-    invites = (await session.execute(
-        select(col(Campaign.code), col(Campaign.title), col(Member.referral_code), col(Member.id), func.count())
-        .select_from(CampaignMember)
-        .join(Campaign, col(Campaign.id) == col(CampaignMember.campaign_id))
-        .join(Member, col(Member.id) == col(CampaignMember.referrer_id))
-        .group_by(col(Campaign.code), col(Campaign.title), col(Member.referral_code), col(Member.id))
-    )).all()
-    ranked = sorted(invites, key=lambda r: (r[0], -r[4], r[2] or ""))
-    top: list[TopSharer] = []
-    for code, title, sharer, member_id, joins in ranked:
-        if sum(1 for t in top if t.campaign_code == code) < TOP_SHARERS:
-            top.append(TopSharer(code, title, sharer or f"#{member_id}", int(joins)))
-
-    since = now - timedelta(days=30)
-    in_30 = and_(col(Member.joined_at) >= since, col(Member.joined_at) < now)
-    row = await _one(session, select(func.count().filter(in_30), func.count().filter(in_30, REFERRED)))
-    signups_30, referred_30 = (int(v or 0) for v in row)
-    return SharingReport(sharers, channels, top, signups_30, referred_30, _ratio(referred_30, signups_30))

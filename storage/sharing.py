@@ -8,15 +8,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, distinct, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.enums import MemberStatus
 from storage.errors import ConflictError
-from storage.models import Channel, LedgerEntry, Member, ShareScan
+from storage.models import Campaign, CampaignMember, Channel, LedgerEntry, Member, PurchaseOrder, ShareScan
+from storage.reports import PAID, REFERRED, ratio
 from storage.rows import affected
 
 POSTER_SECONDS = 2_592_000  # WeChat's longest temporary QR: 30 days
@@ -131,3 +133,89 @@ async def record_scan(
         openid=openid, referrer_id=referrer_id, channel=channel, campaign_id=campaign_id, follow=follow,
         created_at=now,
     ))
+
+
+# --- the sharing funnel (the console's sharing screen; not a snapshot figure) ------------------------------
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """One sharer (by referral code) or channel: distinct people who scanned its QR, of them who followed
+    by it, members it brought (referrer / first channel) and of those who have a paid order."""
+
+    key: str
+    scans: int
+    follows: int
+    signups: int
+    first_orders: int
+
+
+@dataclass(frozen=True)
+class TopSharer:
+    campaign_code: str
+    campaign_title: str
+    sharer: str  # the sharer's referral code: no personal data on the page
+    joins: int
+
+
+@dataclass(frozen=True)
+class SharingReport:
+    sharers: list[FunnelRow]
+    channels: list[FunnelRow]
+    top_sharers: list[TopSharer]
+    signups_30d: int
+    referred_30d: int
+    referral_share_30d: float | None  # the KPI's figure (growth's referral_share_30d), over the 30 days to now
+
+
+TOP_SHARERS = 3  # per campaign
+
+
+def _funnel(scans: dict[Any, tuple[int, int]], members: dict[Any, tuple[int, int]], label: dict[Any, str]
+            ) -> list[FunnelRow]:
+    keys = set(scans) | set(members)
+    rows = [FunnelRow(label.get(k, str(k)), *scans.get(k, (0, 0)), *members.get(k, (0, 0))) for k in keys]
+    return sorted(rows, key=lambda r: (-r.signups, -r.scans, r.key))
+
+
+async def sharing_report(session: AsyncSession, now: datetime) -> SharingReport:
+    paid = select(col(PurchaseOrder.id)).where(col(PurchaseOrder.member_id) == col(Member.id)).where(PAID).exists()
+    joined = col(Member.joined_at).is_not(None)
+    people = func.count(distinct(col(ShareScan.openid)))
+    follows = func.count(distinct(case((col(ShareScan.follow), col(ShareScan.openid)))))
+
+    async def scans_by(column: Any) -> dict[Any, tuple[int, int]]:
+        rows = await session.execute(select(column, people, follows).where(column.is_not(None)).group_by(column))
+        return {k: (int(a), int(b)) for k, a, b in rows.all()}
+
+    async def members_by(column: Any) -> dict[Any, tuple[int, int]]:
+        rows = await session.execute(
+            select(column, func.count(), func.count().filter(paid)).where(joined, column.is_not(None)).group_by(column)
+        )
+        return {k: (int(a), int(b)) for k, a, b in rows.all()}
+
+    by_sharer_scans, by_sharer = await scans_by(col(ShareScan.referrer_id)), await members_by(col(Member.referrer_id))
+    sharer_ids = set(by_sharer_scans) | set(by_sharer)
+    codes = {i: c or f"#{i}" for i, c in (await session.execute(
+        select(col(Member.id), col(Member.referral_code)).where(col(Member.id).in_(sharer_ids))
+    )).all()} if sharer_ids else {}
+    sharers = _funnel(by_sharer_scans, by_sharer, codes)
+    channels = _funnel(await scans_by(col(ShareScan.channel)), await members_by(col(Member.channel)), {})
+
+    invites = (await session.execute(
+        select(col(Campaign.code), col(Campaign.title), col(Member.referral_code), col(Member.id), func.count())
+        .select_from(CampaignMember)
+        .join(Campaign, col(Campaign.id) == col(CampaignMember.campaign_id))
+        .join(Member, col(Member.id) == col(CampaignMember.referrer_id))
+        .group_by(col(Campaign.code), col(Campaign.title), col(Member.referral_code), col(Member.id))
+    )).all()
+    ranked = sorted(invites, key=lambda r: (r[0], -r[4], r[2] or ""))
+    top: list[TopSharer] = []
+    for code, title, sharer, member_id, joins in ranked:
+        if sum(1 for t in top if t.campaign_code == code) < TOP_SHARERS:
+            top.append(TopSharer(code, title, sharer or f"#{member_id}", int(joins)))
+
+    since = now - timedelta(days=30)
+    in_30 = and_(col(Member.joined_at) >= since, col(Member.joined_at) < now)
+    row = (await session.execute(select(func.count().filter(in_30), func.count().filter(in_30, REFERRED)))).one()
+    signups_30, referred_30 = (int(v or 0) for v in row)
+    return SharingReport(sharers, channels, top, signups_30, referred_30, ratio(referred_30, signups_30))

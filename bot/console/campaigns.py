@@ -37,16 +37,12 @@ async def list_campaigns(request: Request, console: Reader) -> HTMLResponse:
 
 
 def yuan(fen: float | None) -> str:
-    """Fen as the report shows money: ¥1,234.50, -¥12.00; — when it cannot be known."""
-    if fen is None:
-        return texts.NONE
-    cents = round(fen)
-    return f"{'-' if cents < 0 else ''}¥{abs(cents) / 100:,.2f}"
+    """Fen as the report shows money (campaignreport.yuan); — when it cannot be known."""
+    return texts.NONE if fen is None else campaignreport.yuan(fen)
 
 
 def ratio(value: float | None) -> str:
     return texts.NONE if value is None else f"{value:.2f}"
-
 
 
 @router.get("/compare", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from bot.console import texts
 from bot.console.auth import ConsoleSession, needs, needs_checked
 from bot.console.forms import local_time
 from bot.console.pages import render
-from storage import audit, reports, sharing
+from storage import audit, sharing
 from storage.errors import ConflictError
 
 router = APIRouter(prefix="/admin/sharing")
@@ -70,7 +70,7 @@ async def _page(
 ) -> HTMLResponse:
     async with console.services.db.sessions() as session:
         channels = await sharing.all_channels(session)
-        report = await reports.sharing_report(session, console.services.clock.now())
+        report = await sharing.sharing_report(session, console.services.clock.now())
     share = "—" if report.referral_share_30d is None else f"{report.referral_share_30d:.1%}"
     return render(request, "sharing.html", console, status=status, active="sharing", channels=channels,
                   flash=flash, values=values or {}, errors=errors or {}, scene=sharing.channel_scene,

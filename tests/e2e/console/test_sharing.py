@@ -17,10 +17,10 @@ from bot.app import create_app
 from bot.console import texts
 from bot.wechat.client import WeChatQr
 from devtools.fakewechat import create_fake_wechat
-from storage import reports, sharing
+from storage import sharing
 from storage.clock import FrozenClock
 from storage.models import CampaignMember, Channel, Member, OutboundCall, PurchaseOrder, ShareScan
-from storage.reports import FunnelRow, TopSharer
+from storage.sharing import FunnelRow, TopSharer
 from tests.support.campaign_support import new_campaign
 from tests.support.console_support import ConsoleWorld, Operator, add_operator, audit_entries, console_world, row_of
 from tests.support.fakes import make_settings, serving
@@ -192,7 +192,7 @@ async def build_world(world: ConsoleWorld, clock: FrozenClock) -> tuple[str, str
 async def test_the_sharing_funnel_of_a_hand_built_world(world: ConsoleWorld, clock: FrozenClock) -> None:
     a, b = await build_world(world, clock)
     async with world.db.sessions() as session:
-        found = await reports.sharing_report(session, clock.now())
+        found = await sharing.sharing_report(session, clock.now())
     # S1: scanned by R1 (twice, once a follow), R2, V1 (a follow) and a stranger: 4 people, 2 follows; brought
     # R1 and R2 as members (V1 is a visitor): 2 sign-ups, of which R1 paid (R2's order is refunded whole).
     # S2: R3 scanned and followed; R3 signed up and paid.
