@@ -31,7 +31,6 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
         yield found
 
 
-
 def carol(site: Site) -> tuple[int, int, list[tuple[str, int, str | None]]]:
     """Carol's id, balance and adjustments (reason, points, by whom), read from the site's database."""
 

@@ -38,7 +38,6 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
         yield found
 
 
-
 def test_create_a_reward_and_import_codes_with_a_bad_row(page: Any, site: Site, outbound: Outbound) -> None:
     sign_in(page, site, "operator")
     page.wait_for_selector("nav.side")

@@ -19,7 +19,6 @@ def site(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[
         yield found
 
 
-
 def test_sign_in_and_sign_out(page: Any, site: Site, outbound: Outbound) -> None:
     page.goto(f"{site.url}/admin")
     assert page.url.endswith("/admin/login?next=/admin")

@@ -72,7 +72,7 @@ async def test_asked_with_the_next_reply_never_pushed_answered_once_and_not_agai
 
     reply = await wechat.say(ALICE, "积分")
     head, asked = reply.rsplit("\n\n", 1)
-    assert "积分" in head  # the answer to what she asked first ...
+    assert head.startswith("您的积分：")  # the answer to what she asked first (texts.BALANCE) ...
     assert asked == NPS_ASK  # ... and the question in the same passive reply
     assert await survey_rows_in_outbox(wechat) == []  # never a customer-service or push message
 
@@ -85,7 +85,7 @@ async def test_asked_with_the_next_reply_never_pushed_answered_once_and_not_agai
     assert (entry.idempotency_key, entry.delta) == (f"survey:{ask.id}", 5)
 
     # A digit is then just a digit (not a second answer), and a new trigger within 90 days asks nothing.
-    assert await wechat.say(ALICE, "9") != texts.SURVEY_THANKS
+    assert await wechat.say(ALICE, "9") == texts.HELP_MEMBER  # any text: the menu
     wechat.services.clock.advance(days=30)
     await pay(wechat, "S-2", 5_000, openid=ALICE)
     assert texts.SURVEY_NPS_QUESTION not in await wechat.say(ALICE, "积分")
@@ -127,7 +127,7 @@ async def test_a_member_who_writes_something_else_is_not_stuck(wechat: WeChat) -
     assert checked_in.startswith("签到成功！+")
     [ask] = await asks_of(wechat, alice)
     assert (ask.state, ask.score) == ("dropped", None)
-    assert await wechat.say(ALICE, "8") != texts.SURVEY_THANKS  # the digit afterwards answers nothing
+    assert await wechat.say(ALICE, "8") == texts.HELP_MEMBER  # the digit afterwards answers nothing
     assert (await asks_of(wechat, alice))[0].score is None
     # A flow entry right after the question starts that flow.
     bob = await join(wechat, BOB, phone="13800138001")
@@ -147,7 +147,7 @@ async def test_out_of_range_re_asks_once_then_lets_go(wechat: WeChat) -> None:
     assert await wechat.say(ALICE, "0") == texts.SURVEY_LET_GO
     [ask] = await asks_of(wechat, alice)
     assert (ask.state, ask.score) == ("dropped", None)
-    assert await wechat.say(ALICE, "4") != texts.SURVEY_THANKS  # let go: nothing answers any more
+    assert await wechat.say(ALICE, "4") == texts.HELP_MEMBER  # let go: nothing answers any more
     # Re-asked once, then a score in range still answers.
     bob = await join(wechat, BOB, phone="13800138001")
     await pay(wechat, "S-2", 5_000, openid=BOB)

@@ -87,10 +87,9 @@ async def test_a_catch_up_run_still_reminds_before_the_lapse_and_never_after(wor
     # The job did not run on 06-08; on 06-10 (one day left) it catches up, once.
     assert await coupon_lapse(world.ctx, local(2026, 6, 10, 10, 15)) == 1
     assert await coupon_lapse(world.ctx, local(2026, 6, 11, 10, 15)) == 0
-    late = await grant(world, await add_member(world.db, START), reward_id, "late")
+    await grant(world, await add_member(world.db, START), reward_id, "late")
     assert await coupon_lapse(world.ctx, local(2026, 6, 12, 10, 15)) == 0  # lapsed at 06-12 00:00
     assert [r.dedupe_key for r in await lapse_rows(world)] == [f"coupon_lapse:{given.redemption.id}"]
-    assert late.redemption.expires_at > START
 
 
 async def test_a_reminder_queued_in_quiet_hours_waits_for_the_morning(world: PushWorld) -> None:

@@ -172,7 +172,7 @@ async def test_every_figure_of_the_hand_built_world(db: Database, world: dict[st
         # sent 04-26..05-25: A's 05-02 and 05-20 (nothing within 7 days) and 05-10 (check-in 05-12), H's
         # 05-04..05-09 (redemptions 05-06 12:00 and 13:00 convert the first three): 4 of 9
         "push_conversion_7d": 0.4444, "open_anomalies": 3,
-        # no satisfaction survey answered: no NPS (tests/integration/test_survey_figures.py has one)
+        # no satisfaction survey answered: no NPS (tests/e2e/console/test_surveys.py has one)
         "nps_30d": None, "nps_answers_30d": 0,
         # no ticket in the 30 days: counted 0, the shares and the rating have nothing to read
         "tickets_30d": 0, "tickets_answer_sla_share": None, "tickets_resolve_sla_share": None,

@@ -102,5 +102,7 @@ async def test_the_weekly_sample_draws_its_share_of_active_members_stably(wechat
     assert next_week != week
     again = {int(m.id or 0) for m in people if surveys.sampled(survey, next_week, int(m.id or 0), 25)}
     assert again != set(expected)
+    assert await survey_sample(job, later) == len(again)  # the job draws next week's set, as recorded
+    assert sorted(a.member_id for a in await asks(wechat) if a.trigger_key == f"sample:{next_week}") == sorted(again)
     assert "survey_sample" in JOBS
     assert SCHEDULE["survey_sample"] == {"day_of_week": "mon", "hour": "8", "minute": "0"}

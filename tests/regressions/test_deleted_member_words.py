@@ -30,7 +30,7 @@ async def test_a_deleted_members_words_leave_their_tickets(world: ConsoleWorld) 
     alice = await join(chat, ALICE)
     await add_staff(chat, AGENT)
     code = await open_ticket(chat, ALICE, text="杯子有裂缝，电话13800138000")
-    assert await chat.say(AGENT, f"回复 {code} 请寄回") is not None
+    assert await chat.say(AGENT, f"回复 {code} 请寄回") == texts.STAFF_ANSWERED.format(code=code)
     found = await ticket(chat, code)
     now = chat.services.clock.now()
     async with chat.services.db.unit_of_work() as session:  # an answered survey with a follow-up text

@@ -108,6 +108,7 @@ async def test_keyset_pages_of_fifty(world: ConsoleWorld) -> None:
     assert f'data-anomaly="{ids[-1]}"' in first.text
     assert f'data-anomaly="{ids[2]}"' not in first.text
     assert f"before={ids[3]}" in first.text
+    assert 'id="older"' in first.text
     second = await me.get(f"/admin/anomalies?before={ids[3]}")
     assert [a for a in ids if f'data-anomaly="{a}"' in second.text] == ids[:3]
     assert 'id="older"' not in second.text

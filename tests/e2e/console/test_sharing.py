@@ -136,6 +136,8 @@ async def test_a_clerk_does_not_see_the_screen(world: ConsoleWorld) -> None:
     clerk = await world.as_role("clerk")
     assert (await clerk.get("/admin/sharing")).status_code == 403
     home = await clerk.get("/admin")
+    assert home.status_code == 200
+    assert 'href="/admin/verify"' in home.text  # the clerk's menu, without the sharing screen
     assert 'href="/admin/sharing"' not in home.text
 
 

@@ -171,7 +171,8 @@ async def test_a_clerk_needs_an_existing_store_and_only_a_clerk_has_one(
     world: ConsoleWorld, form: dict[str, str], message: str,
 ) -> None:
     admin = await world.as_role("admin")
-    await admin.post("/admin/stores", {"code": "S001", "name": "南京西路店", "city": "上海"})
+    opened = await admin.post("/admin/stores", {"code": "S001", "name": "南京西路店", "city": "上海"})
+    assert opened.status_code == 200
     refused = await admin.post("/admin/staff", form)
     assert refused.status_code == 422
     assert f'<span class="field-error" data-error="store">{message}</span>' in refused.text

@@ -129,7 +129,10 @@ async def test_analysts_read_and_clerks_do_not_see_it(world: ConsoleWorld) -> No
     assert await stored(world) == []
     clerk = await world.as_role("clerk")
     assert (await clerk.get("/admin/surveys")).status_code == 403
-    assert "/admin/surveys" not in (await clerk.get("/admin/verify")).text
+    counter = await clerk.get("/admin/verify")
+    assert counter.status_code == 200
+    assert 'href="/admin/verify"' in counter.text
+    assert "/admin/surveys" not in counter.text
 
 
 async def test_figures_on_a_hand_built_set_of_answers(world: ConsoleWorld) -> None:
