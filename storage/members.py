@@ -20,7 +20,7 @@ from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.ledger import Ledger, Movement
-from storage.models import InteractionDay, Member, SurveyAsk, Ticket, TicketMessage
+from storage.models import InteractionDay, Member, ShareScan, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -294,8 +294,8 @@ async def set_marketing_opt_out(session: AsyncSession, member_id: int, opt_out: 
 async def delete(session: AsyncSession, member_id: int, now: datetime | None = None) -> None:
     """Forget the person, keep the audit: PII and identifiers cleared, status deleted, ledger rows kept.
     The openid is released, so the same person writing again starts as a new visitor. What the member wrote
-    in tickets (their words and pictures) and in survey follow-ups is erased; the tickets, their staff
-    answers and the scores stay for the figures."""
+    in tickets (their words and pictures) and in survey follow-ups is erased, and their sharing scans no
+    longer name their openid; the tickets, their staff answers, the scores and the scans stay for the figures."""
     own_tickets = select(col(Ticket.id)).where(col(Ticket.member_id) == member_id)
     await session.execute(
         update(TicketMessage).where(col(TicketMessage.ticket_id).in_(own_tickets))
@@ -305,6 +305,11 @@ async def delete(session: AsyncSession, member_id: int, now: datetime | None = N
     await session.execute(update(TicketMessage).where(col(TicketMessage.ticket_id).in_(own_tickets)).values(openid=""))
     await session.execute(update(Ticket).where(col(Ticket.member_id) == member_id).values(openid=""))
     await session.execute(update(SurveyAsk).where(col(SurveyAsk.member_id) == member_id).values(followup_enc=None))
+    doors = (await session.execute(select(col(Member.openid), col(Member.mp_openid))
+                                   .where(col(Member.id) == member_id))).one_or_none()
+    if doors is not None and (openids := [o for o in doors if o]):  # a scan keeps counting as one person, unnamed
+        await session.execute(update(ShareScan).where(col(ShareScan.openid).in_(openids))
+                              .values(openid=f"deleted:{member_id}"))
     await session.execute(
         update(Member).where(col(Member.id) == member_id).values(
             openid=None, mp_openid=None, unionid=None, phone_enc=None, phone_hash=None,

@@ -1,6 +1,7 @@
 """One person, two doors, merged (storage/merge.py): what the dropped membership shared counts for the kept
 one (the scans of its QR codes, the campaign joins its invites brought; never the keeper as their own
-sharer), and the first channel of either is kept. Deleting a member forgets their poster with their code."""
+sharer), and the first channel of either is kept. Deleting a member forgets their poster with their code, and
+their scans no longer name them."""
 
 from __future__ import annotations
 
@@ -55,3 +56,20 @@ async def test_deleting_a_member_forgets_the_poster(db: Database) -> None:
         gone = await session.get(Member, member_id)
     assert gone is not None
     assert (gone.referral_code, gone.share_qr_url, gone.share_qr_expires_at) == (None, None, None)
+
+
+async def test_deleting_a_member_unnames_their_scans_and_the_funnel_still_counts_them(db: Database) -> None:
+    sharer = await add_member(db, NOW - timedelta(days=3), openid="oSHARER")
+    scanner = await add_member(db, NOW, openid="oSCANNER")
+    async with db.unit_of_work() as session:
+        await sharing.record_scan(session, "oSCANNER", NOW, follow=True, referrer_id=sharer)
+        await sharing.record_scan(session, "oOTHERvisitor", NOW, follow=False, referrer_id=sharer)
+    async with db.sessions() as session:
+        before = await sharing.sharing_report(session, NOW)
+    async with db.unit_of_work() as session:
+        await members.delete(session, scanner, NOW)
+    async with db.sessions() as session:
+        openids = sorted((await session.scalars(select(ShareScan.openid))).all())
+        after = await sharing.sharing_report(session, NOW)
+    assert openids == [f"deleted:{scanner}", "oOTHERvisitor"]  # no openid of the deleted person is kept
+    assert [(r.scans, r.follows) for r in after.sharers] == [(r.scans, r.follows) for r in before.sharers] == [(2, 1)]
