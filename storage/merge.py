@@ -48,6 +48,7 @@ from storage.models import (
     Redemption,
     RedemptionQuote,
     ShareScan,
+    SurveyAsk,
     Ticket,
     WinbackOffer,
 )
@@ -178,6 +179,18 @@ async def _move_rows(session: AsyncSession, keep: int, drop: int) -> None:
     await session.execute(delete(InteractionDay).where(col(InteractionDay.member_id) == drop)
                           .where(col(InteractionDay.day).in_(keeps_days)))
     await session.execute(update(InteractionDay).where(col(InteractionDay.member_id) == drop).values(member_id=keep))
+    # Survey asks likewise: one per survey and trigger (a trigger both doors met is A's), the rest move, so
+    # B's answers count for A and A's 90 quiet days see them.
+    def asks_of(member_id: int) -> Any:
+        return select(col(SurveyAsk.id), col(SurveyAsk.survey_id), col(SurveyAsk.trigger_key)).where(
+            col(SurveyAsk.member_id) == member_id)
+
+    keeps_triggers = {(survey, trigger) for _, survey, trigger in (await session.execute(asks_of(keep))).all()}
+    clashing = [i for i, survey, trigger in (await session.execute(asks_of(drop))).all()
+                if (survey, trigger) in keeps_triggers]
+    if clashing:
+        await session.execute(delete(SurveyAsk).where(col(SurveyAsk.id).in_(clashing)))
+    await session.execute(update(SurveyAsk).where(col(SurveyAsk.member_id) == drop).values(member_id=keep))
     await session.execute(update(Member).where(col(Member.referrer_id) == drop).where(col(Member.id) != keep)
                           .values(referrer_id=keep))
     # What B shared counts for A: the scans of B's QR codes and the campaign joins B's invites brought.
@@ -194,6 +207,8 @@ async def _move_identity(session: AsyncSession, keep: Member, drop: Member) -> N
     if (drop.checkin_day or datetime.min.date()) > (keep.checkin_day or datetime.min.date()):
         keep.checkin_day, keep.checkin_streak = drop.checkin_day, drop.checkin_streak
     keep.channel = keep.channel or drop.channel  # the first channel of either
+    due = [d for d in (keep.survey_due_until, drop.survey_due_until) if d is not None]
+    keep.survey_due_until = max(due, default=None)  # an ask B was due stays due for A
     if keep.referrer_id == drop.id:
         keep.referrer_id = drop.referrer_id if drop.referrer_id != keep.id else None
     for door in moving:

@@ -13,7 +13,7 @@ from storage import members, merge, sharing
 from storage.audit import TOKEN
 from storage.campaigns import Campaigns
 from storage.db import Database
-from storage.models import CampaignMember, Member, ShareScan
+from storage.models import CampaignMember, Member, ShareScan, Survey, SurveyAsk
 from tests.support.campaign_support import new_campaign
 from tests.support.factories import add_member, make_ledger
 
@@ -73,3 +73,32 @@ async def test_deleting_a_member_unnames_their_scans_and_the_funnel_still_counts
         after = await sharing.sharing_report(session, NOW)
     assert openids == [f"deleted:{scanner}", "oOTHERvisitor"]  # no openid of the deleted person is kept
     assert [(r.scans, r.follows) for r in after.sharers] == [(r.scans, r.follows) for r in before.sharers] == [(2, 1)]
+
+
+async def test_a_merge_moves_the_dropped_membership_s_survey_asks(db: Database) -> None:
+    """B's answers count for A (and A's 90 quiet days see them); a trigger both doors met is A's; a survey B
+    was due to be asked stays due for A."""
+    ledger = make_ledger()
+    keep = await add_member(db, NOW - timedelta(days=9), openid="oKEEPsurvey")
+    drop = await add_member(db, NOW - timedelta(days=5), mp_openid="oDROPsurveymp")
+    due = NOW + timedelta(days=6)
+    async with db.unit_of_work() as session:
+        await session.execute(update(Member).where(Member.id.in_([keep, drop])).values(unionid="uSURVEY"))  # type: ignore[attr-defined]
+        await session.execute(update(Member).where(Member.id == drop).values(survey_due_until=due))
+        survey = Survey(name="购物体验", kind="nps", question="推荐吗？", touchpoint="order", created_at=NOW)
+        session.add(survey)
+        await session.flush()
+
+        def ask(member_id: int, trigger: str, score: int | None) -> SurveyAsk:
+            return SurveyAsk(survey_id=survey.id or 0, member_id=member_id, trigger_key=trigger, touchpoint="order",
+                             triggered_at=NOW, state="answered" if score is not None else "pending", score=score)
+
+        session.add_all([ask(keep, "order:A-1", 9), ask(drop, "order:A-1", 3), ask(drop, "order:B-2", 6)])
+    async with db.unit_of_work() as session:
+        await merge.merge(session, ledger, TOKEN, keep, drop, note="同一人，两个入口", now=NOW)
+    async with db.sessions() as session:
+        asks = sorted((a.member_id, a.trigger_key, a.score) for a in (await session.scalars(select(SurveyAsk))).all())
+        kept = await session.get(Member, keep)
+    assert asks == [(keep, "order:A-1", 9), (keep, "order:B-2", 6)]
+    assert kept is not None
+    assert kept.survey_due_until == due
