@@ -23,8 +23,9 @@ from handlers.core.context import ChatContext
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from storage import surveys
+from storage.errors import NotFoundError
 
-TTL = 3 * 24 * 3600
+TTL = int(surveys.ANSWER_WINDOW.total_seconds())
 
 
 async def begin(ctx: ChatContext, state: FlowState) -> Answer:
@@ -50,11 +51,14 @@ async def score(msg: Inbound, ctx: ChatContext, state: FlowState) -> StepResult:
         member = await ctx.lock_member(session)
         if member is None:
             return Done([Text(await ctx.help_text())])
-        answered = await surveys.answer(
-            session, ask_id, member, value, ctx.clock.now(), ledger=ctx.ledger, tickets=ctx.services.tickets,
-            openid=msg.openid, source=msg.source, ticket_text=texts.SURVEY_TICKET_TEXT.format(
-                name=state.data.get("title", ""), score=value, scale=texts.SURVEY_SCALE_NAMES[kind]),
-        )
+        try:
+            answered = await surveys.answer(
+                session, ask_id, member, value, ctx.clock.now(), ledger=ctx.ledger, tickets=ctx.services.tickets,
+                openid=msg.openid, source=msg.source, ticket_text=texts.SURVEY_TICKET_TEXT.format(
+                    name=state.data.get("title", ""), score=value, scale=texts.SURVEY_SCALE_NAMES[kind]),
+            )
+        except NotFoundError:  # the question is closed: the digit is the member's own message
+            return Leave()
     ctx.log.info("survey answered ask=%s detractor=%s", ask_id, answered.ticket_code is not None)
     words = texts.SURVEY_THANKS
     if answered.thanked:

@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from storage import audit
 from storage.audit import Actor
-from storage.clock import local_date
+from storage.clock import as_utc, local_date
 from storage.db import dialect_insert
 from storage.enums import MemberStatus
 from storage.errors import NotFoundError
@@ -42,6 +42,7 @@ ACTIVE, PAUSED = "active", "paused"
 SCALES = {NPS: (0, 10), CSAT: (1, 5)}
 ASK_WINDOW = timedelta(days=7)  # asked at the member's next message within this of the trigger, else never
 QUIET = timedelta(days=90)  # at most one ask per member in this, across surveys
+ANSWER_WINDOW = timedelta(days=3)  # an asked question waits this long for its digit (the flow's lifetime)
 ACTIVE_DAYS = 30  # the weekly sample draws from members who wrote within this many days
 MAX_THANKS = 50
 FOLLOWUP_CATEGORY = "服务"
@@ -214,12 +215,16 @@ class Asked:
 def due(member: Member | None, now: datetime) -> bool:
     """Whether the member's row says an ask may be waiting (no query when not)."""
     until = member.survey_due_until if member is not None else None
-    return until is not None and until.replace(tzinfo=until.tzinfo or now.tzinfo) > now
+    return until is not None and as_utc(until) > now
 
 
 async def take(session: AsyncSession, member_id: int, now: datetime) -> Asked | None:
     """The newest pending ask within ASK_WINDOW of its trigger, marked asked; every other pending ask of the
-    member is skipped (or expired past its window), and the member's mark cleared: one ask, then QUIET."""
+    member is skipped (or expired past its window), and the member's mark cleared: one ask, then QUIET. An
+    earlier question left unanswered past ANSWER_WINDOW (its flow lapsed) is expired, not left `asked`."""
+    await session.execute(update(SurveyAsk).where(col(SurveyAsk.member_id) == member_id)
+                          .where(col(SurveyAsk.state) == "asked").where(col(SurveyAsk.asked_at) < now - ANSWER_WINDOW)
+                          .values(state="expired"))
     pending = (await session.scalars(
         select(SurveyAsk).where(col(SurveyAsk.member_id) == member_id).where(col(SurveyAsk.state) == "pending")
         .order_by(col(SurveyAsk.triggered_at).desc(), col(SurveyAsk.id).desc()).with_for_update()
@@ -234,7 +239,7 @@ async def take(session: AsyncSession, member_id: int, now: datetime) -> Asked | 
     chosen: Asked | None = None
     for ask in pending:
         survey = surveys.get(ask.survey_id)
-        fresh = _aware(ask.triggered_at, now) > now - ASK_WINDOW
+        fresh = as_utc(ask.triggered_at) > now - ASK_WINDOW
         if chosen is None and not recent and fresh and survey is not None and survey.status == ACTIVE:
             ask.state, ask.asked_at = "asked", now
             chosen = Asked(int(ask.id or 0), survey.name, survey.kind, survey.question, survey.followup)
@@ -261,6 +266,8 @@ async def answer(
     ask = await session.get(SurveyAsk, ask_id, with_for_update=True)
     if ask is None or ask.member_id != member.id:
         raise NotFoundError(f"survey ask {ask_id} is not the member's")
+    if ask.state not in ("asked", "answered"):  # declined, dropped or expired meanwhile: nothing to score
+        raise NotFoundError(f"survey ask {ask_id} is {ask.state}")
     if ask.state == "answered" and ask.score is not None:
         code = None
         if ask.ticket_id is not None:
@@ -424,7 +431,3 @@ async def of_member(session: AsyncSession, member_id: int, limit: int = 20) -> l
         .order_by(col(SurveyAsk.asked_at).desc()).limit(limit)
     )).all()
     return [(a, s) for a, s in rows]
-
-
-def _aware(moment: datetime, now: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
