@@ -59,10 +59,17 @@ def check(points: int, reason: str, request_id: str) -> str:
         raise InvalidAdjustmentError("points", "zero")
     if abs(points) > MAX_POINTS:
         raise InvalidAdjustmentError("points", "range", limit=MAX_POINTS)
+    return checked_request(reason, request_id)
+
+
+def checked_request(reason: str, request_id: str, *, forbidden: str = "\x00") -> str:
+    """An operator's reason (stripped, REASON_MIN-REASON_MAX characters) and request id (1-REQUEST_ID_MAX,
+    none of `forbidden`): the reason as it will be kept, or InvalidAdjustmentError naming the field. The
+    bounds of every request an operator makes with a reason (adjustments, coupon grants)."""
     text = reason.strip()
     if not REASON_MIN <= len(text) <= REASON_MAX or "\x00" in text:
         raise InvalidAdjustmentError("reason", "length", low=REASON_MIN, high=REASON_MAX)
-    if not request_id or len(request_id) > REQUEST_ID_MAX or "\x00" in request_id:
+    if not request_id or len(request_id) > REQUEST_ID_MAX or any(c in request_id for c in forbidden):
         raise InvalidAdjustmentError("request_id", "format", high=REQUEST_ID_MAX)
     return text
 

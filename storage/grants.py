@@ -11,23 +11,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
-from storage.adjustments import REASON_MAX, REASON_MIN, REQUEST_ID_MAX
+from storage.adjustments import InvalidAdjustmentError, checked_request
 from storage.audit import Actor
-from storage.errors import DomainError
 from storage.models import Redemption, Reward
 from storage.rewards import Rewards
 from storage.rows import row_id
 
-
-class InvalidGrantError(DomainError):
-    """A grant that cannot be given as asked: `field` and `problem` say why."""
-
-    text_key = "error_invalid"
-
-    def __init__(self, field: str = "", problem: str = "", **details: int) -> None:
-        super().__init__(f"{field}: {problem}", **details)
-        self.field = field
-        self.problem = problem
+InvalidGrantError = InvalidAdjustmentError  # the same bounds, the same refusal (field, problem)
 
 
 @dataclass(frozen=True)
@@ -42,23 +32,22 @@ class Granted:
 
 
 def check(reason: str, request_id: str) -> str:
-    """The reason as it will be kept (stripped); InvalidGrantError on bad input."""
-    text = reason.strip()
-    if not REASON_MIN <= len(text) <= REASON_MAX or "\x00" in text:
-        raise InvalidGrantError("reason", "length", low=REASON_MIN, high=REASON_MAX)
-    if not request_id or len(request_id) > REQUEST_ID_MAX or "\x00" in request_id or ":" in request_id:
-        raise InvalidGrantError("request_id", "format", high=REQUEST_ID_MAX)
-    return text
+    """The reason as it will be kept (stripped); InvalidGrantError on bad input (a request id is a key's
+    part, so no ':')."""
+    return checked_request(reason, request_id, forbidden="\x00:")
 
 
 async def give(
     session: AsyncSession, rewards: Rewards, member_id: int, reward_id: int, reason: str, request_id: str, *,
     actor: Actor, now: datetime, client: str | None = None,
 ) -> Granted:
-    """Grant once per request id (a repeat answers the first coupon, no second message or audit row).
+    """Grant once per request id (a repeat answers the first coupon, no second message or audit row; the
+    same id for another reward is refused as `taken`, as an adjustment's is).
     Raises NotFoundError (member or reward), NotMemberError, and the stock/limit/ended refusals."""
     text = check(reason, request_id)
     issued = await rewards.grant(session, member_id, reward_id, period=request_id, now=now, reason="operator")
+    if issued.repeated and issued.reward.id != reward_id:  # the id was used for another reward: not a repeat
+        raise InvalidGrantError("request_id", "taken")
     if not issued.repeated:
         member = await rewards.ledger.lock(session, member_id)
         await rewards.tell(session, member, issued, now, reason=text)

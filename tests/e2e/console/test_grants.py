@@ -188,6 +188,11 @@ async def test_the_api_grants_once_per_request_id_as_the_token(world: ConsoleWor
                             "reward": "咖啡券", "code": coupon.code, "expires_at": "2026-12-22T16:00:00Z",
                             "repeated": False}
     assert again.json() == {**first.json(), "repeated": True}
+    other = await add_reward(world.db, world.wechat.services.clock.now(), name="蛋糕券", stock=5)
+    reused = await post_grant(world, alice, {**body, "reward_id": other})  # the id once more, another reward
+    assert (reused.status_code, reused.json()["error"]) == (422, "invalid")
+    assert "request_id: taken" in reused.json()["message"]
+    assert (await reward_row(world.db, other)).stock == 5
     (entry,) = await rows(world, AuditEntry, action="coupon.grant")
     assert entry.actor == "token"
     assert len(await rows(world, Outbox, kind="coupon_granted")) == 1
