@@ -9,7 +9,6 @@ so one member's operations run one at a time (SQLite serialises with BEGIN IMMED
 from __future__ import annotations
 
 import calendar
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -93,7 +92,6 @@ class Ledger:
         self.tz = tz
         # Called in the upgrading transaction with (session, member id, new tier, now): Rewards sets it to
         # give the rules' gift for reaching a tier (storage/rewards.py tier_gift).
-        self.on_upgrade: Callable[[AsyncSession, int, str, datetime], Awaitable[object]] | None = None
 
     # --- public operations ---------------------------------------------------------------
     async def earn(
@@ -144,9 +142,13 @@ class Ledger:
         return Movement(entry_id, member_id, granted, member.balance, kind, requested=points, upgraded_to=upgraded)
 
     async def upgraded(self, session: AsyncSession, member_id: int, tier: str, now: datetime) -> None:
-        """A member reached `tier` (here, or in the monthly review): what follows an upgrade (on_upgrade)."""
-        if self.on_upgrade is not None:
-            await self.on_upgrade(session, member_id, tier, now)
+        """A member reached `tier` (here, or in the monthly review): the rules' gift for reaching it, whoever
+        holds this ledger (the gift is a reward's business, so Rewards is imported here: it imports the ledger)."""
+        if self.rules.tier_gift(tier) is None:
+            return
+        from storage.rewards import Rewards
+
+        await Rewards(self).tier_gift(session, member_id, tier, now)
 
     async def spend(
         self, session: AsyncSession, member_id: int, points: int, *, key: str, kind: str,

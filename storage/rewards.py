@@ -101,7 +101,6 @@ class Rewards:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.rules = ledger.rules
-        ledger.on_upgrade = self.tier_gift  # the ledger upgrades tiers; the gift for reaching one is ours
 
     # --- catalogue ---------------------------------------------------------------------------
     async def catalogue(self, session: AsyncSession, member: Member, now: datetime) -> list[Reward]:

@@ -16,6 +16,7 @@ from bot.wechat import pushtexts
 from handlers import texts
 from scheduler.jobs import birthday
 from storage.clock import local_date
+from storage.ledger import Ledger
 from storage.models import Outbox, Redemption
 from storage.rules import Rules, RulesError, rules_from_dict
 from storage.tiers import review_tiers
@@ -142,6 +143,20 @@ async def test_a_tier_gift_once_per_member_and_tier(world: PushWorld) -> None:
     await review_tiers(world.db, ledger, later)
     assert await earn(5_000, "o4", later) == "金卡"
     assert len(await coupons_of(world, member)) == 2
+
+
+async def test_a_ledger_of_its_own_gives_the_tier_gift_too(world: PushWorld) -> None:
+    """Any ledger's upgrade gives the gift (it was a hook the last Rewards built set on its ledger: a ledger
+    used without one, as the demo's history seeding does, gave none)."""
+    gift = await add_reward(world.db, START, name="银卡升级礼", cost=500)
+    rules = replace(world.ledger.rules, tier_gifts=(("银卡", gift),))
+    alone = Ledger(rules, world.ledger.tz)
+    member = await add_member(world.db, START)
+    async with world.db.unit_of_work() as session:
+        moved = await alone.earn(session, member, 1_000, key="o-alone", kind="purchase", now=START)
+    assert moved.upgraded_to == "银卡"
+    assert [(c.reward_id, c.request_key) for c in await coupons_of(world, member)] == [
+        (gift, f"grant:tier:{member}:银卡")]
 
 
 async def test_a_sold_out_tier_gift_leaves_the_upgrade(world: PushWorld) -> None:
