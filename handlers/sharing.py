@@ -50,7 +50,7 @@ async def _poster(ctx: ChatContext, member: Member) -> str:
         expires_at = now + timedelta(seconds=seconds)
         async with ctx.db.unit_of_work() as session:
             await sharing.keep_poster(session, row_id(member), kept, expires_at)
-        ctx.forget_member()
+        member.share_qr_url, member.share_qr_expires_at = kept, expires_at  # what was written: no re-read
     assert expires_at is not None
     return kept + texts.INVITE_QR_UNTIL.format(until=f"{expires_at.astimezone(ctx.tz):%Y-%m-%d}")
 
