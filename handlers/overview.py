@@ -17,38 +17,18 @@ from storage import reports
 from storage.clock import local_date
 
 router = Router("overview")
-MAX_TEXT_BYTES = 2048  # WeChat's passive text reply limit
 
 
 def show(name: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    if reports.unit(name) == "percent":
-        return f"{value * 100:+.1f}%" if name == "yoy_growth" else f"{value * 100:.1f}%"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    """As the dashboard shows it, but a growth carries its sign (+25.0%)."""
+    if name == "yoy_growth" and value is not None:
+        return f"{value * 100:+.1f}%"
+    return reports.shown(name, value)
 
 
 def _change(name: str, now: Any, before: Any) -> str:
-    if now is None or before is None:
-        return ""
-    delta = now - before
-    if reports.unit(name) == "percent":
-        shown = f"{delta * 100:+.1f} {texts.OVERVIEW_POINTS}"
-    else:
-        shown = f"{delta:+,}" if isinstance(delta, int) else f"{delta:+,.2f}"
-    return texts.OVERVIEW_CHANGE.format(delta=shown)
-
-
-def _target(name: str) -> str:
-    low, high = reports.TARGETS[name]
-    if low is not None and high is not None:
-        return f"{show(name, low)}–{show(name, high)}"
-    return f"≥ {show(name, low)}" if low is not None else f"≤ {show(name, high)}"
-
-
-def _met(name: str, value: float) -> bool:
-    low, high = reports.TARGETS[name]
-    return (low is None or value >= low) and (high is None or value <= high)
+    shown = reports.change_text(name, now, before, texts.OVERVIEW_POINTS)
+    return "" if shown is None else texts.OVERVIEW_CHANGE.format(delta=shown)
 
 
 def overview_lines(figures: dict[str, Any], previous: dict[str, Any] | None = None) -> list[str]:
@@ -65,8 +45,8 @@ def overview_lines(figures: dict[str, Any], previous: dict[str, Any] | None = No
         if name not in reports.TARGETS or value is None:
             continue
         line = texts.OVERVIEW_LINE.format(
-            label=texts.OVERVIEW_LABELS[name], value=show(name, value), target=_target(name),
-            verdict=texts.OVERVIEW_MET if _met(name, value) else texts.OVERVIEW_MISSED,
+            label=texts.OVERVIEW_LABELS[name], value=show(name, value), target=reports.target_text(name, show),
+            verdict=texts.OVERVIEW_MET if reports.met(name, value) else texts.OVERVIEW_MISSED,
         )
         lines.append(line + (_change(name, value, before.get(name)) if previous is not None else ""))
     return lines
@@ -89,9 +69,9 @@ def digest_text(day: date, figures: dict[str, Any], previous: dict[str, Any]) ->
 @router.on(Click("STAFF_OVERVIEW"), is_staff, name="kpi_overview")
 async def overview(msg: Inbound, ctx: ChatContext) -> Reply:
     async with ctx.db.sessions() as session:
-        day = await reports.latest_day(session)
-        rows = await reports.series(session, day, day) if day is not None else []
-    if day is None or not rows:
+        found = await reports.latest(session)
+    if found is None:
         return Text(texts.OVERVIEW_NONE)
+    day, figures = found
     yesterday = local_date(ctx.clock.now(), ctx.tz) - timedelta(days=1)
-    return Text(overview_text(day, rows[0][1], stale=day < yesterday))
+    return Text(overview_text(day, figures, stale=day < yesterday))

@@ -10,6 +10,7 @@ read as it is when the job runs, so a rebuilt past day sees those as of now; cou
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -82,6 +83,45 @@ def unit(name: str) -> str:
     if name.endswith("yuan"):
         return "yuan"
     return "number"
+
+
+def shown(name: str, value: Any) -> str:
+    """A figure as people read it: 24.5%, ¥1,234.50, 1,234 or 2.25; — when unknown (the dashboard, the chat)."""
+    if value is None:
+        return "—"
+    kind = unit(name)
+    if kind == "percent":
+        return f"{value * 100:.1f}%"
+    if kind == "yuan":
+        return f"¥{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+
+
+def change_text(name: str, now: Any, before: Any, points: str) -> str | None:
+    """The change of a figure between two days (`points`: the word for percentage points); None unknown."""
+    if now is None or before is None:
+        return None
+    delta = now - before
+    if unit(name) == "percent":
+        return f"{delta * 100:+.1f} {points}"
+    if unit(name) == "yuan":
+        return f"{'+' if delta >= 0 else '-'}¥{abs(delta):,.2f}"
+    return f"{delta:+,}" if isinstance(delta, int) else f"{delta:+,.2f}"
+
+
+def target_text(name: str, show: Callable[[str, Any], str] = shown) -> str | None:
+    """The seeds' target of a figure, "≥ 50.0%" or "3–5"; None when the seeds give none."""
+    low, high = TARGETS.get(name, (None, None))
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None:
+        return f"{show(name, low)}–{show(name, high)}"
+    return f"≥ {show(name, low)}" if low is not None else f"≤ {show(name, high)}"
+
+
+def met(name: str, value: float) -> bool:
+    low, high = TARGETS[name]
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 @dataclass(frozen=True)
@@ -401,3 +441,10 @@ def as_series(rows: list[tuple[date, dict[str, Any]]]) -> dict[str, Any]:
 
 async def latest_day(session: AsyncSession) -> date | None:
     return await session.scalar(select(func.max(col(KpiSnapshot.day))))
+
+
+async def latest(session: AsyncSession) -> tuple[date, dict[str, Any]] | None:
+    """The newest snapshot's day and figures, in one read; None before the first."""
+    row = (await session.execute(select(col(KpiSnapshot.day), col(KpiSnapshot.figures))
+                                 .order_by(col(KpiSnapshot.day).desc()).limit(1))).first()
+    return None if row is None else (row[0], json.loads(row[1]))

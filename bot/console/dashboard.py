@@ -21,27 +21,11 @@ DEFAULT_RANGE = 30
 unit = reports.unit
 
 
-def show(name: str, value: Any) -> str:
-    """A figure as the operator reads it: 24.5%, ¥1,234.50, 1,234 or 2.25; — when unknown."""
-    if value is None:
-        return "—"
-    kind = unit(name)
-    if kind == "percent":
-        return f"{value * 100:.1f}%"
-    if kind == "yuan":
-        return f"¥{value:,.2f}"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+show = reports.shown
 
 
 def show_change(name: str, now: Any, before: Any) -> str | None:
-    if now is None or before is None:
-        return None
-    delta = now - before
-    if unit(name) == "percent":
-        return f"{delta * 100:+.1f} {texts.DASHBOARD_POINTS}"
-    if unit(name) == "yuan":
-        return f"{'+' if delta >= 0 else '-'}¥{abs(delta):,.2f}"
-    return f"{delta:+,}" if isinstance(delta, int) else f"{delta:+,.2f}"
+    return reports.change_text(name, now, before, texts.DASHBOARD_POINTS)
 
 
 @dataclass(frozen=True)
@@ -52,15 +36,6 @@ class Tile:
     change: str
     unit: str
     target: str | None
-
-
-def _target(name: str) -> str | None:
-    low, high = reports.TARGETS.get(name, (None, None))
-    if low is None and high is None:
-        return None
-    if low is not None and high is not None:
-        return f"{show(name, low)}–{show(name, high)}"
-    return f"≥ {show(name, low)}" if low is not None else f"≤ {show(name, high)}"
 
 
 def tiles(rows: list[tuple[date, dict[str, Any]]], days: int) -> dict[str, list[Tile]]:
@@ -77,7 +52,7 @@ def tiles(rows: list[tuple[date, dict[str, Any]]], days: int) -> dict[str, list[
                 name, texts.KPI_LABELS[name], show(name, latest.get(name)),
                 texts.DASHBOARD_CHANGE.format(days=days, delta=change) if change is not None
                 else texts.DASHBOARD_NO_CHANGE.format(days=days),
-                unit(name), _target(name),
+                unit(name), reports.target_text(name),
             ))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_TEXT_BYTES = 2048  # WeChat's limit for a text reply or customer-service text
 
 @dataclass(frozen=True)
 class Text:

@@ -9,7 +9,7 @@ import json
 from datetime import date
 
 from handlers import texts
-from handlers.overview import MAX_TEXT_BYTES
+from handlers.core.reply import MAX_TEXT_BYTES
 from storage import staff
 from storage.clock import FrozenClock
 from storage.models import KpiSnapshot
