@@ -14,7 +14,7 @@ from sqlmodel import col
 from storage import audit, outbox
 from storage.audit import Actor
 from storage.enums import MemberStatus, Source
-from storage.errors import DomainError
+from storage.errors import InvalidFieldError
 from storage.ledger import Ledger
 from storage.models import LedgerEntry, Member
 
@@ -25,15 +25,8 @@ REASON_MIN, REASON_MAX = 2, 200
 REQUEST_ID_MAX = 80
 
 
-class InvalidAdjustmentError(DomainError):
+class InvalidAdjustmentError(InvalidFieldError):
     """The adjustment cannot be applied as asked: `field` and `problem` say why (`details` the figures)."""
-
-    text_key = "error_invalid"
-
-    def __init__(self, field: str = "", problem: str = "", **details: int) -> None:
-        super().__init__(f"{field}: {problem}", **details)
-        self.field = field
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -21,3 +21,15 @@ class NotFoundError(DomainError):
 
 class ConflictError(DomainError):
     text_key = "error_conflict"
+
+
+class InvalidFieldError(DomainError):
+    """Input refused before anything changed: `field` names what was wrong and `problem` says how (an API
+    answers 422 naming both, a console form shows the problem beside the field)."""
+
+    text_key = "error_invalid"
+
+    def __init__(self, field: str = "", problem: str = "", **details: Any) -> None:
+        super().__init__(f"{field}: {problem}", **details)
+        self.field = field
+        self.problem = problem

@@ -1,5 +1,6 @@
 """The tables (SQLModel), split by side: core (members, points, rewards, pushes, campaigns) and ops
-(operators, audit), service (tickets, surveys) and reports (interaction days, KPI snapshots). Importing this package
+(operators, audit), marketing (segments, broadcasts, experiments), service (tickets, surveys) and reports
+(interaction days, KPI snapshots). Importing this package
 registers every table on SQLModel.metadata."""
 
 from __future__ import annotations
@@ -31,12 +32,21 @@ from storage.models.core import (
     WinbackOffer,
     utc_column,
 )
+from storage.models.marketing import (
+    Broadcast,
+    Experiment,
+    ExperimentAssignment,
+    MemberList,
+    MemberListEntry,
+    RfmMove,
+)
 from storage.models.ops import AuditEntry, Channel, Operator, Store
 from storage.models.reports import InteractionDay, KpiSnapshot
 from storage.models.service import Survey, SurveyAsk, Ticket, TicketMessage
 
 __all__ = [
-    "Anomaly", "AuditEntry", "Campaign", "CampaignMember", "Channel", "Checkin", "InteractionDay", "JobRun",
+    "Anomaly", "AuditEntry", "Broadcast", "Experiment", "ExperimentAssignment", "MemberList", "MemberListEntry",
+    "RfmMove", "Campaign", "CampaignMember", "Channel", "Checkin", "InteractionDay", "JobRun",
     "KpiSnapshot", "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall",
     "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward",
     "RewardCode", "ShareScan", "Staff", "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text, UniqueConstraint, false, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -100,6 +100,18 @@ class Member(SQLModel, table=True):
     # A duplicate membership merged into another (storage/merge.py): status deleted, this names the keeper.
     merged_into: int | None = None
     deleted_at: datetime | None = Field(default=None, sa_column=utc_column())  # when the member left (reports)
+    # The daily RFM layering (storage/segments.py): the class, its three 1-5 scores and the local day the
+    # class last changed. NULL until the first run; '未消费' for a member without a paid order.
+    rfm_class: str | None = Field(default=None, max_length=8, index=True)
+    rfm_r: int | None = None
+    rfm_f: int | None = None
+    rfm_m: int | None = None
+    rfm_since: date | None = None
+    # Churn risk from the member's own purchase rhythm and the staged win-back it leads to
+    # (storage/winback.py): warn -> recall1 -> recall2 -> dormant; a message from the member ends it.
+    churn_risk: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    churn_stage: str | None = Field(default=None, max_length=12, index=True)
+    churn_stage_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Outbox(SQLModel, table=True):
@@ -137,6 +149,11 @@ class Outbox(SQLModel, table=True):
     in_flight_at: datetime | None = Field(default=None, sa_column=utc_column())
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # A broadcast's row (cancel and the report find them by it), and the experiment arm it renders.
+    # (No foreign keys: SQLite cannot add one to the outbox without rebuilding it; see migration 0015.)
+    broadcast_id: int | None = Field(default=None, index=True)
+    experiment_id: int | None = Field(default=None, index=True)
+    variant: str | None = Field(default=None, max_length=16)
 
 
 class LateDelivery(SQLModel, table=True):
