@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, outbox, reports, surveys, ticketsla
+from storage import anomalies, experiments, outbox, reports, surveys, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -105,15 +105,28 @@ async def birthday(ctx: JobContext, now: datetime) -> int:
             if moved.repeated and (gift is None or gift.repeated):
                 return False
             member = await session.get(Member, member_id)
-            if member is not None and member.openid and outbox.may_market(member) is None:
-                params: dict[str, Any] = {"points": moved.delta, "balance": moved.balance}
-                extra = {"variant": "birthday_coupon"} if gift is not None else {}
-                await outbox.enqueue(
-                    session, dedupe_key=f"birthday:{member_id}:{day.year}", openid=member.openid,
-                    member_id=member_id, kind="birthday", category=MARKETING, now=now,
-                    payload={"params": params | (ctx.rewards.gift_params(gift) if gift else {}), **extra},
-                    deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
-                )
+            if member is None or not member.openid or outbox.may_market(member) is not None:
+                return True
+            # An experiment over the greeting changes its words or its hour, never whether the points come:
+            # a holdout member is credited and sent nothing.
+            arm = await experiments.arm_for(session, "birthday", member_id, now)
+            if arm is not None and arm.holdout:
+                return True
+            params: dict[str, Any] = {"points": moved.delta, "balance": moved.balance}
+            payload: dict[str, Any] = {"params": params | (ctx.rewards.gift_params(gift) if gift else {})}
+            if gift is not None:
+                payload["variant"] = "birthday_coupon"
+            if arm is not None and "text" in arm.params:
+                payload["template"] = arm.params["text"]  # the arm's words, filled in by the sender's renderer
+            at = None
+            if arm is not None and "hour" in arm.params:
+                at = max(now, datetime.combine(day, time(int(arm.params["hour"])), tzinfo=ctx.tz).astimezone(UTC))
+            await outbox.enqueue(
+                session, dedupe_key=f"birthday:{member_id}:{day.year}", openid=member.openid,
+                member_id=member_id, kind="birthday", category=MARKETING, now=now, payload=payload, not_before=at,
+                deadline=ctx.rules.day_start(day + timedelta(days=7), ctx.tz),
+                experiment_id=arm.experiment_id if arm else None, variant=arm.name if arm else None,
+            )
             return True
 
     return await _each(ctx, birthdays_on(day), one)

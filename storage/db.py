@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, func, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -128,3 +128,11 @@ def dialect_insert(session: AsyncSession) -> Any:
 
     bind = session.get_bind()
     return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+
+
+def plus_days(session: AsyncSession, at: Any, days: int) -> Any:
+    """The SQL instant `days` after the timestamp expression `at`, in the session's dialect: an interval on
+    PostgreSQL; on SQLite, which keeps naive UTC text (storage.models.UTCDateTime), datetime() reads and writes it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return at + literal_column(f"interval '{int(days)} days'")
+    return func.datetime(at, f"+{int(days)} days")

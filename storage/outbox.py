@@ -84,8 +84,11 @@ async def enqueue(
     category: str = TRANSACTIONAL,
     not_before: datetime | None = None,
     deadline: datetime | None = None,
+    experiment_id: int | None = None,
+    variant: str | None = None,
 ) -> bool:
-    """Queue one push. Idempotent on dedupe_key: a repeat inserts nothing and returns False."""
+    """Queue one push. Idempotent on dedupe_key: a repeat inserts nothing and returns False. An experiment's
+    row names its experiment and the arm (`variant`) it renders."""
     values = {
         "dedupe_key": dedupe_key,
         "openid": openid,
@@ -100,6 +103,8 @@ async def enqueue(
         "next_attempt_at": not_before or now,
         "deadline": deadline,
         "created_at": now,
+        "experiment_id": experiment_id,
+        "variant": variant,
     }
     stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]

@@ -17,11 +17,12 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, distinct, false, func, literal_column, or_, select, union_all
+from sqlalchemy import and_, case, delete, distinct, false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import surveys, ticketsla
+from storage.db import plus_days
 from storage.enums import MemberStatus
 from storage.ledger import QUALIFYING_KINDS
 from storage.models import (
@@ -359,10 +360,7 @@ def converted_within_7d(session: AsyncSession, since: datetime, until: datetime 
     given): the acts are cut to those weeks, one UNION ALL of the three kinds under a single EXISTS, which
     PostgreSQL runs as a hash semi join over the acts of those weeks, where an OR of three EXISTS is three
     index probes per push (at 1,000,000 members, 2 million pushes)."""
-    if session.get_bind().dialect.name == "postgresql":
-        after: Any = col(Outbox.sent_at) + literal_column("interval '7 days'")
-    else:  # SQLite keeps naive UTC text (storage.models.UTCDateTime), which datetime() reads and writes
-        after = func.datetime(col(Outbox.sent_at), "+7 days")
+    after = plus_days(session, col(Outbox.sent_at), 7)
 
     def of(model: Any) -> Any:
         cut = [col(model.created_at) > since]

@@ -219,6 +219,7 @@ AUDIT_ACTIONS = {
     "anomaly.acknowledge": "确认异常", "anomaly.resolve": "解决异常", "export.members": "导出会员",
     "export.ledger": "导出积分流水", "export.redemptions": "导出兑换记录",
     "survey.create": "新建满意度调查", "survey.pause": "暂停满意度调查", "survey.resume": "恢复满意度调查",
+    "experiment.create": "新建实验", "experiment.stop": "停止实验",
 }
 BAD_DATE = "日期格式应为 YYYY-MM-DD。"
 

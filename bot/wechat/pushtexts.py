@@ -33,7 +33,9 @@ TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "
 def text_for(kind: str, payload: dict[str, Any]) -> str:
     if "text" in payload:
         return str(payload["text"])
-    template = TEXTS.get(str(payload.get("variant") or kind))  # a variant: the birthday with a coupon
+    # An experiment arm's own words (checked when the experiment was made), else the kind's (or its variant's:
+    # the birthday with a coupon).
+    template = payload.get("template") or TEXTS.get(str(payload.get("variant") or kind))
     params = {"brand": texts.BRAND, **payload.get("params", {})}
     if template is None:  # pushes go to members
         return texts.HELP_MEMBER
