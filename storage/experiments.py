@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,7 +114,18 @@ NAME_MAX, ARM_NAME_MAX, MAX_ARMS, MAX_HOLDOUT, REQUEST_ID_MAX = 60, 16, 5, 50, 6
 TEXT_MAX = 300
 SEND_HOURS = range(9, 21)  # inside the push policy's day: an arm never asks for quiet hours
 OFFER_POINTS = range(1, 1001)
-_GREETING_FIELDS = {"points": 200, "balance": 1200, "brand": "品牌"}
+_GREETING_FIELDS = frozenset({"points", "balance", "brand"})
+
+
+def _fills_only_greeting_fields(text: str) -> bool:
+    """Only plain {points}, {balance}, {brand}: no other name, no format spec (a width could ask the
+    renderer for a huge string), no conversion; braces balanced."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:
+        return False
+    return all(name is None or (name in _GREETING_FIELDS and not spec and conversion is None)
+               for _, name, spec, conversion in parts)
 
 
 def _checked_params(target: str, index: int, params: Any) -> dict[str, Any]:
@@ -135,12 +147,8 @@ def _checked_params(target: str, index: int, params: Any) -> dict[str, Any]:
             raise InvalidFieldError(f"{field_name}.{key}", f"1 to {TEXT_MAX} characters")
         elif key == "url" and not value.startswith(("http://", "https://")):
             raise InvalidFieldError(f"{field_name}.url", "must start with http:// or https://")
-        elif key == "text" and target == "birthday":
-            try:
-                value.format(**_GREETING_FIELDS)
-            except (KeyError, IndexError, ValueError):
-                raise InvalidFieldError(f"{field_name}.text", "only {points}, {balance} and {brand} may be filled in",
-                                        ) from None
+        elif key == "text" and target == "birthday" and not _fills_only_greeting_fields(value):
+            raise InvalidFieldError(f"{field_name}.text", "only {points}, {balance} and {brand} may be filled in")
     return {k: v.strip() if isinstance(v, str) else v for k, v in params.items()}
 
 
@@ -209,3 +217,8 @@ async def stop(session: AsyncSession, experiment_id: int, *, actor: Actor, now: 
         await audit.record(session, actor, "experiment.stop", f"experiment:{experiment_id}", now=now,
                            before={"status": RUNNING}, after={"status": STOPPED})
     return experiment
+
+
+async def newest(session: AsyncSession, limit: int = 200) -> list[Experiment]:
+    """The newest experiments first (the console's and the API's list)."""
+    return list((await session.scalars(select(Experiment).order_by(col(Experiment.id).desc()).limit(limit))).all())
