@@ -58,6 +58,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "stores.write": ("admin",),
     "sharing.read": ("admin", "operator", "analyst"),
     "sharing.write": ("admin", "operator"),
+    "experiments.read": ("admin", "operator", "analyst"),
+    "experiments.write": ("admin", "operator"),
 }
 
 

@@ -10,6 +10,7 @@ from bot.console import (
     anomalies,
     auditlog,
     campaigns,
+    experiments,
     exports,
     members,
     merge,
@@ -33,7 +34,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
 for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
-                verify, stores, sharing):
+                verify, stores, sharing, experiments):
     router.include_router(_module.router)
 
 

@@ -38,6 +38,7 @@ NAV = {
     "verify": "核销",
     "stores": "门店",
     "sharing": "渠道码与分享",
+    "experiments": "实验",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
@@ -692,3 +693,45 @@ FUNNEL_EMPTY = "暂无数据。"
 TOP_SHARERS_TITLE = "各活动邀请最多的会员"
 TOP_SHARERS_FIELDS = {"campaign": "活动", "sharer": "邀请码", "joins": "带来参加人数"}
 REFERRAL_SHARE = "近 30 天注册 {signups} 人，其中经推荐 {referred} 人，推荐注册占比 {share}。"
+
+
+# --- experiments (A/B tests over a push kind or a broadcast) --------------------------------------------
+EXPERIMENTS_TITLE = "实验"
+EXPERIMENTS_HINT = ("对生日祝福、回归礼或群发做 A/B 实验：第一组为对照组；留出组不发送任何推送，但同样统计效果。"
+                    "每位会员按（实验，会员）的哈希固定分组，实验不会增加任何推送。")
+EXPERIMENTS_EMPTY = "还没有实验。"
+EXPERIMENT_NEW = "新建实验"
+EXPERIMENT_CREATE = "开始实验"
+EXPERIMENT_STOP = "停止实验"
+EXPERIMENT_DONE = {"created": "实验已开始。", "stopped": "实验已停止，分组与报告保留。"}
+EXPERIMENT_TARGETS = {"birthday": "生日祝福", "winback": "回归礼", "broadcast": "群发"}
+EXPERIMENT_STATUS = {"running": "进行中", "stopped": "已停止"}
+EXPERIMENT_FIELDS = {
+    "name": "名称", "target": "实验对象", "holdout": "留出比例（%）", "status": "状态", "arms": "分组",
+    "created_at": "开始时间", "arm_name": "组名", "arm_weight": "权重",
+    "arm_text": "文案（可用 {points}、{balance}、{brand}）", "arm_hour": "发送时刻（9–20 点）",
+    "arm_points": "回归礼积分",
+    "assigned": "人数", "needed": "读出 5 个百分点还需人数",
+}
+EXPERIMENT_ARM = "第 {n} 组"
+EXPERIMENT_ARM_HINT = "第 1 组为对照组；权重之和须为 100；不需要的组留空。"
+EXPERIMENT_ERRORS = {
+    "name": "名称为 1 到 60 个字。", "target": "请选择实验对象；同一推送类型同时只能有一个进行中的实验。",
+    "holdout": "留出比例为 0 到 50 的整数。", "arms": "至少两组，最多五组，权重之和须为 100。",
+    "arm_name": "组名为 1 到 16 个字，不能重名，也不能叫 holdout。", "arm_weight": "权重为大于 0 的整数。",
+    "arm_text": "文案为 1 到 300 个字，只能填 {points}、{balance}、{brand}。",
+    "arm_hour": "发送时刻为 9 到 20 的整数。",
+    "arm_points": "回归礼积分为 1 到 1000 的整数。", "arm_params": "该实验对象不能设置这一项。",
+    "request_id": "请求编号无效，请刷新页面后重试。",
+}
+EXPERIMENT_OUTCOMES = {
+    "delivered": "送达", "interacted": "48 小时内互动", "checked_in": "7 天内签到", "redeemed": "7 天内兑换",
+    "ordered": "7 天内下单", "opted_out": "退订营销",
+}
+EXPERIMENT_HOLDOUT = "留出组（不发送）"
+EXPERIMENT_REPORT = "各组效果"
+EXPERIMENT_REPORT_HINT = ("比率后为 95% Wilson 置信区间；差值为与对照组相比的百分点。各组从分组时刻起计："
+                          "互动按本地日历日计，覆盖分组当天及其后两天；签到、兑换（积分兑换，不含赠券）"
+                          "与下单（扣除退款后仍有金额）计分组后 7 天内；退订为目前已退订营销者。"
+                          "所需人数按对照组的互动率、双侧 5% 显著性、80% 把握度计算。")
+EXPERIMENT_NONE = "—"
