@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, experiments, outbox, reports, surveys, ticketsla
+from storage import anomalies, experiments, outbox, reports, segments, surveys, ticketsla
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -320,6 +320,17 @@ async def winback(ctx: JobContext, now: datetime) -> int:
     return await _each(ctx, query, one)
 
 
+# --- segments ------------------------------------------------------------------------------------------
+async def rfm(ctx: JobContext, now: datetime) -> int:
+    """The daily RFM layering (storage/segments.py), after the night's expiry and before the KPI snapshot; a
+    re-run the same day changes only what changed since. Returns how many members moved class."""
+    async with ctx.db.unit_of_work() as session:
+        done = await segments.layer(session, now, local_date(now, ctx.tz), ctx.rules.rfm)
+    log.info("rfm: %s buyers (%s), %s moved, %s updated", done.buyers,
+             "quintiles" if done.quintiles else "fixed cut-offs", done.moved, done.updated)
+    return done.moved
+
+
 # --- tiers ---------------------------------------------------------------------------------------------
 async def tier_review(ctx: JobContext, now: datetime) -> int:
     review = await review_tiers(ctx.db, ctx.ledger, now)
@@ -416,6 +427,7 @@ JOBS: dict[str, Job] = {
     "expiry_reminders": expiry_reminders,
     "coupon_lapse": coupon_lapse,
     "winback": winback,
+    "rfm": rfm,
     "tier_review": tier_review,
     "campaigns": campaigns,
     "announce_anomalies": announce_anomalies,
@@ -431,6 +443,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "expiry_reminders": {"hour": "10", "minute": "0"},
     "coupon_lapse": {"hour": "10", "minute": "15"},
     "winback": {"hour": "11", "minute": "0"},
+    "rfm": {"hour": "0", "minute": "20"},  # after expire_points (00:10), before kpi_snapshot (00:30)
     "tier_review": {"day": "1", "hour": "3", "minute": "0"},
     "campaigns": {"minute": "*"},
     "announce_anomalies": {"minute": "*"},

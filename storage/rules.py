@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
+from storage.rfmrules import RfmRules, RfmRulesError, rfm_rules
 from storage.sla import ServiceRules, ServiceRulesError, service_rules
 
 
@@ -107,6 +108,7 @@ class Rules:
     staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
     service: ServiceRules = ServiceRules()  # [service]: ticket SLA per category, business hours, VIP hand-off
     multipliers: tuple[Multiplier, ...] = ()  # [[multipliers]]: member days and other point multipliers
+    rfm: RfmRules = RfmRules()  # [rfm]: the RFM layering's quintile threshold and small-programme cut-offs
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def load_rules(path: str | Path | None) -> Rules:
 def rules_from_dict(data: dict[str, Any]) -> Rules:
     known = {f.name for f in fields(Rules)} - {
         "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
-        "tier_gifts",
+        "tier_gifts", "rfm",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -243,6 +245,11 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             updates["tier_discounts"] = _discounts(value)
         elif key == "multipliers":
             updates["multipliers"] = _multipliers(value)
+        elif key == "rfm":
+            try:
+                updates["rfm"] = rfm_rules(value)
+            except RfmRulesError as exc:
+                raise RulesError(str(exc)) from None
         elif key in ("birthday_coupons", "tier_gifts"):
             updates[key] = _rewards_by_tier(key, value)
         elif key not in known:
