@@ -58,6 +58,8 @@ class Standing:
     next_tier: str | None
     gap: int | None  # qualifying points still missing for next_tier
     balance: int
+    rfm_class: str | None = None  # the daily RFM layering's class (storage/segments.py), since rfm_since
+    rfm_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ async def standing(session: AsyncSession, ledger: Ledger, member: Member, now: d
     following = ledger.rules.next_tier(member.tier)
     gap = None if following is None else max(following.threshold - qualifying, 0)
     return Standing(member.tier, member.tier_hold_until, qualifying, following.name if following else None, gap,
-                    member.balance)
+                    member.balance, member.rfm_class, member.rfm_since)
 
 
 async def lots(session: AsyncSession, member_id: int, now: datetime) -> list[Lot]:

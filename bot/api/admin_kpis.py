@@ -13,7 +13,7 @@ from bot.api.deps import AdminDep
 from bot.api.errors import ERROR_SCHEMA, ApiError
 from bot.console import texts
 from bot.console.dates import parse_month
-from storage import outbox, pushreport, reports
+from storage import outbox, pushreport, reports, segments
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 MAX_DAYS = 366
@@ -110,3 +110,27 @@ async def push_report(
     async with services.db.sessions() as session:
         items = await pushreport.report(session, start, end, services.tz)
     return push_report_json(start, end, items)
+
+
+# --- segments ------------------------------------------------------------------------------------------
+@router.get("/segments", summary="RFM classes: sizes, share of sales, and the moves between them")
+async def segment_report(
+    services: AdminDep,
+    first: str | None = Query(None, alias="from", description="first local day of the moves, YYYY-MM-DD"),
+    last: str | None = Query(None, alias="to", description="last local day of the moves, YYYY-MM-DD (default: today)"),
+) -> dict[str, Any]:
+    """`classes`: each RFM class's members today and its share of the 12 months' net sales; `flows`: the
+    moves between classes on the days `from` to `to` (30 days by default, at most 366; `from` null: a
+    member's first layering)."""
+    now = services.clock.now()
+    start, end = window(first, last, None, now.astimezone(services.tz).date())
+    async with services.db.sessions() as session:
+        classes = await segments.classes(session, now)
+        moves = await segments.flows(session, start, end)
+    return {
+        "from": start.isoformat(), "to": end.isoformat(),
+        "classes": [{"name": c.name, "members": c.members, "sales_yuan": c.sales_fen / 100, "share": c.share}
+                    for c in classes],
+        "flows": [{"from": origin, "to": to, "members": n} for (origin, to), n in sorted(
+            moves.items(), key=lambda item: (item[0][0] or "", item[0][1]))],
+    }

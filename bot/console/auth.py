@@ -58,6 +58,7 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "stores.write": ("admin",),
     "sharing.read": ("admin", "operator", "analyst"),
     "sharing.write": ("admin", "operator"),
+    "segments.read": ("admin", "operator", "analyst"),
     "experiments.read": ("admin", "operator", "analyst"),
     "experiments.write": ("admin", "operator"),
 }

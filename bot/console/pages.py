@@ -35,6 +35,7 @@ MENU = (
     ("verify", "/admin/verify", "coupons.verify"),
     ("stores", "/admin/stores", "stores.read"),
     ("sharing", "/admin/sharing", "sharing.read"),
+    ("segments", "/admin/segments", "segments.read"),
     ("experiments", "/admin/experiments", "experiments.read"),
 )
 

@@ -16,6 +16,7 @@ from bot.console import (
     merge,
     pushes,
     rewards,
+    segments,
     sharing,
     signin,
     staff,
@@ -34,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
 for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
-                verify, stores, sharing, experiments):
+                verify, stores, sharing, segments, experiments):
     router.include_router(_module.router)
 
 

@@ -38,6 +38,7 @@ NAV = {
     "verify": "核销",
     "stores": "门店",
     "sharing": "渠道码与分享",
+    "segments": "会员分层",
     "experiments": "实验",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
@@ -734,4 +735,21 @@ EXPERIMENT_REPORT_HINT = ("比率后为 95% Wilson 置信区间；差值为与�
                           "互动按本地日历日计，覆盖分组当天及其后两天；签到、兑换（积分兑换，不含赠券）"
                           "与下单（扣除退款后仍有金额）计分组后 7 天内；退订为目前已退订营销者。"
                           "所需人数按对照组的互动率、双侧 5% 显著性、80% 把握度计算。")
-EXPERIMENT_NONE = "—"
+
+
+# --- segments (the daily RFM layering) ---------------------------------------------------------------------
+SEGMENTS_TITLE = "会员分层"
+SEGMENTS_HINT = ("每天 00:20 按已支付订单（扣除退款）为会员分层：R 为最近一次下单距今、F 为近 12 个月订单数、"
+                 "M 为近 12 个月实付金额，各按有订单会员的五分位（会员较少时按规则文件 [rfm] 的固定分界）打 1–5 分。"
+                 "高价值：R、F、M 均 ≥ 4；潜力价值：R ≥ 4 且 F ≤ 2；流失风险：R ≤ 2 且 F ≥ 2；"
+                 "其余为中价值；从未下单为未消费。")
+SEGMENTS_FIELDS = {"name": "分层", "members": "会员数", "sales": "近 12 个月实付", "share": "销售占比",
+                   "since": "从", "until": "到"}
+SEGMENTS_FLOWS = "分层流转"
+SEGMENTS_FLOWS_HINT = ("所选日期内会员在分层之间的移动（行：原分层，列：新分层；“首次分层”为第一次分层的会员）。"
+                       "共 {n} 人次。")
+SEGMENTS_FIRST = "首次分层"
+SEGMENTS_BAD_RANGE = "开始日期须不晚于结束日期，且最多 {days} 天。"
+SEGMENTS_SHOW = "查看"
+F_SEGMENT = "会员分层"
+SEGMENT_SINCE = "{segment}（自 {day} 起）"

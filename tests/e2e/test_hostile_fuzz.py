@@ -42,7 +42,7 @@ OPERATIONS = [
     ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"), ("GET", "/api/admin/kpis"),
     ("GET", "/api/admin/campaigns/{code}/report"), ("GET", "/api/admin/push-report"),
     ("POST", "/api/admin/members/{member_id}/coupons"),
-    ("GET", "/api/admin/experiments"), ("POST", "/api/admin/experiments"),
+    ("GET", "/api/admin/segments"), ("GET", "/api/admin/experiments"), ("POST", "/api/admin/experiments"),
     ("GET", "/api/admin/experiments/{experiment_id}"), ("POST", "/api/admin/experiments/{experiment_id}/stop"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
