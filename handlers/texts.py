@@ -282,6 +282,8 @@ PUSH_BIRTHDAY = "生日快乐！{brand}送您 {points} 生日积分，已到账�
 PUSH_EXPIRY = "温馨提醒：您有 {points} 积分将于 {date} 到期，回复【兑换】及时使用，别浪费哦。"
 PUSH_WINBACK = "好久不见！{days} 天内回复【签到】，除签到积分外再送您 {points} 积分回归礼。"
 WINBACK_BONUS = "\n欢迎回来！回归礼 +{points} 积分已到账。"
+PUSH_WINBACK_WARN = "好久不见，{brand}想您了！回复【签到】领今天的积分，回复【积分】看看您的积分和好礼。"
+PUSH_WINBACK_COUPON = "{brand}为您留了一张「{reward}」回归券，券码 {code}，有效期至 {date}。回复【我的券】查看。"
 
 # --- campaigns ------------------------------------------------------------------------------------
 CAMPAIGN_KIND_NAMES = {

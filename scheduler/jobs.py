@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
 from storage import anomalies, experiments, outbox, reports, segments, surveys, ticketsla
+from storage import winback as winbacks
 from storage.campaigns import Campaigns
 from storage.clock import local_date
 from storage.db import Database
@@ -25,7 +26,6 @@ from storage.outbox import MARKETING
 from storage.reasons import Reason
 from storage.rewards import Issued, Rewards
 from storage.rows import row_id
-from storage.rules import Rules
 from storage.tiers import review_tiers
 
 log = logging.getLogger("wxbot.jobs")
@@ -274,50 +274,73 @@ async def _remind_coupon(ctx: JobContext, redemption: Redemption, name: str, las
 
 
 # --- win-back --------------------------------------------------------------------------------------
-def winback_candidates(rules: Rules, now: datetime) -> Any:
-    """Marketable members quiet for winback_after_days with no offer in that time (the offer is checked
-    again in each member's transaction)."""
-    since = now - timedelta(days=rules.winback_after_days)
-    offered_lately = (
-        select(col(WinbackOffer.id)).where(col(WinbackOffer.member_id) == Member.id)
-        .where(col(WinbackOffer.offered_at) > since)
-    )
-    return (
-        _members().where(col(Member.status) == ACTIVE).where(col(Member.marketing_opt_out).is_(False))
-        .where(col(Member.last_interaction_at) < since).where(~offered_lately.exists())
-    )
+def winback_candidates() -> Any:
+    """Members a win-back may concern: joined, active, open to marketing; the risk and the stage are judged
+    per page (storage/winback.py)."""
+    return _members().where(col(Member.status) == ACTIVE).where(col(Member.marketing_opt_out).is_(False))
 
 
 async def winback(ctx: JobContext, now: datetime) -> int:
-    """Members quiet for 30 days get one push (not again within 30 days) and an offer honoured by
-    their next check-in within 7 days (`winback:<member>:<day>`)."""
-    rules = ctx.rules
-    query = winback_candidates(rules, now)
+    """The staged win-back (storage/winback.py): each member at risk moves at most one stage a run, each stage
+    at most one push (`winback:<member>:<stage>:<day>`), stages a week apart; returns how many moved."""
     day = local_date(now, ctx.tz)
+    moved, last = 0, 0
+    while True:
+        async with ctx.db.sessions() as session:
+            ids = [int(i) for i in (await session.scalars(
+                winback_candidates().where(col(Member.id) > last).order_by(col(Member.id)).limit(BATCH)
+            )).all()]
+            found = await winbacks.rhythms(session, ids, now, day) if ids else {}
+        for member_id in ids:
+            try:
+                moved += await _winback_one(ctx, member_id, winbacks.at_risk(found[member_id], now, ctx.rules),
+                                            now, day)
+            except Exception:
+                log.exception("job step failed for member %s", member_id)
+        if len(ids) < BATCH:
+            return moved
+        last = ids[-1]
 
-    async def one(member_id: int) -> bool:
-        async with ctx.db.unit_of_work() as session:
-            recent = await session.scalar(
-                select(col(WinbackOffer.id)).where(col(WinbackOffer.member_id) == member_id)
-                .where(col(WinbackOffer.offered_at) > now - timedelta(days=rules.winback_after_days)).limit(1)
-            )
-            member = await session.get(Member, member_id)
-            if recent is not None or member is None or not member.openid:
-                return False
-            queued = await outbox.enqueue(
-                session, dedupe_key=f"winback:{member_id}:{day}", openid=member.openid, member_id=member_id,
-                kind="winback", category=MARKETING, now=now, deadline=now + timedelta(days=2),
-                payload={"params": {"points": rules.winback_bonus, "days": rules.winback_valid_days}},
-            )
-            if queued:
-                valid_until = now + timedelta(days=rules.winback_valid_days)
-                session.add(WinbackOffer(
-                    member_id=member_id, points=rules.winback_bonus, offered_at=now, valid_until=valid_until,
-                ))
-                member.winback_until = valid_until  # check-in looks for the offer while this lasts
-            return queued
 
-    return await _each(ctx, query, one)
+async def _winback_one(ctx: JobContext, member_id: int, risk: bool, now: datetime, day: date) -> bool:
+    rules = ctx.rules
+    async with ctx.db.unit_of_work() as session:
+        member = await ctx.ledger.lock(session, member_id)
+        if not risk and member.churn_stage is not None:
+            winbacks.leave(member)
+            return False
+        stage = winbacks.due_stage(member, risk, now, rules)
+        if stage is None or outbox.may_market(member) is not None or not member.openid:
+            return False
+        arm = await experiments.arm_for(session, "winback", member_id, now) if stage == winbacks.RECALL1 else None
+        held_out = arm is not None and arm.holdout
+        if not await winbacks.enter(session, member, stage, now, day, held_out=held_out):
+            return False
+        if held_out or stage == winbacks.DORMANT:
+            return True
+        base: dict[str, Any] = {"dedupe_key": f"winback:{member_id}:{stage}:{day.isoformat()}", "openid": member.openid,
+                "member_id": member_id, "category": MARKETING, "now": now, "deadline": now + timedelta(days=2)}
+        if stage == winbacks.WARN:
+            await outbox.enqueue(session, kind="winback_warn", payload={"params": {}}, **base)
+            return True
+        if stage == winbacks.RECALL2 and rules.winback.recall_reward is not None:
+            try:  # a refused grant writes nothing (Rewards.grant), so the offer below may follow it
+                gift = await ctx.rewards.grant(session, member_id, rules.winback.recall_reward,
+                                               period=day.isoformat(), now=now, reason="winback")
+                await outbox.enqueue(session, kind="winback_coupon", payload={"params": ctx.rewards.gift_params(gift)},
+                                     **base)
+                return True
+            except DomainError as exc:  # sold out or ended: the points offer instead, never nothing
+                log.warning("win-back coupon for member %s not given: %s", member_id, type(exc).__name__)
+        points = int(arm.params.get("points", rules.winback_bonus)) if arm is not None else rules.winback_bonus
+        await outbox.enqueue(session, kind="winback", payload={"params": {"points": points,
+                                                                          "days": rules.winback_valid_days}},
+                             experiment_id=arm.experiment_id if arm else None, variant=arm.name if arm else None,
+                             **base)
+        valid_until = now + timedelta(days=rules.winback_valid_days)
+        session.add(WinbackOffer(member_id=member_id, points=points, offered_at=now, valid_until=valid_until))
+        member.winback_until = valid_until  # check-in looks for the offer while this lasts
+        return True
 
 
 # --- segments ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, bindparam, or_, select, update
+from sqlalchemy import Date, bindparam, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -41,7 +41,9 @@ def _build_touch(insert: Any, column: str) -> Any:
         {column: bindparam("who"), "created_at": bindparam("now"), "last_interaction_at": bindparam("now")}
     ).on_conflict_do_update(
         index_elements=[column],
-        set_={"last_interaction_at": bindparam("now")},  # not `excluded`: it proxies every column, each time
+        # Not `excluded`: it proxies every column, each time. A message ends any win-back episode (a dormant
+        # member may be marketed to again: storage/winback.py).
+        set_={"last_interaction_at": bindparam("now"), "churn_stage": null()},
         where=or_(
             _MEMBERS.c.last_interaction_at.is_(None),
             _MEMBERS.c.last_interaction_at < bindparam("stale"),

@@ -46,7 +46,8 @@ CHANNELS = ("cs", "template", "subscribe")  # a member's channels, best first (P
 # When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md). Transactional rows
 # (TRANSACTIONAL_PRIORITY) go before any marketing. The scale was doubled in migration 0013 so that a
 # coupon's lapse reminder fits just under the points' expiry reminder.
-PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "winback": 2}
+PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "winback": 2, "winback_coupon": 2,
+            "winback_warn": 1}
 TRANSACTIONAL_PRIORITY = 10
 
 
@@ -122,6 +123,8 @@ def may_market(member: Member | None) -> str | None:
         return "member unfollowed the account"
     if member.marketing_opt_out:
         return "member opted out of marketing"
+    if member.churn_stage == "dormant":  # storage/winback.py: until the member writes again
+        return "member dormant after the win-back"
     return None
 
 

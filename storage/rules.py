@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
 from storage.rfmrules import RfmRules, RfmRulesError, rfm_rules
 from storage.sla import ServiceRules, ServiceRulesError, service_rules
+from storage.winbackrules import WinbackRules, WinbackRulesError, winback_rules
 
 
 class RulesError(ValueError):
@@ -108,6 +109,7 @@ class Rules:
     staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
     service: ServiceRules = ServiceRules()  # [service]: ticket SLA per category, business hours, VIP hand-off
     multipliers: tuple[Multiplier, ...] = ()  # [[multipliers]]: member days and other point multipliers
+    winback: WinbackRules = WinbackRules()  # [winback]: the staged win-back's gaps and its recall-2 coupon
     rfm: RfmRules = RfmRules()  # [rfm]: the RFM layering's quintile threshold and small-programme cut-offs
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -228,7 +230,7 @@ def load_rules(path: str | Path | None) -> Rules:
 def rules_from_dict(data: dict[str, Any]) -> Rules:
     known = {f.name for f in fields(Rules)} - {
         "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
-        "tier_gifts", "rfm",
+        "tier_gifts", "rfm", "winback",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -245,6 +247,11 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             updates["tier_discounts"] = _discounts(value)
         elif key == "multipliers":
             updates["multipliers"] = _multipliers(value)
+        elif key == "winback":
+            try:
+                updates["winback"] = winback_rules(value)
+            except WinbackRulesError as exc:
+                raise RulesError(str(exc)) from None
         elif key == "rfm":
             try:
                 updates["rfm"] = rfm_rules(value)

@@ -661,6 +661,7 @@ PUSH_KIND_NAMES = {
     "campaign_reward": "活动奖励通知", "points_adjusted": "积分调整通知", "ticket_answer": "工单答复",
     "ticket_resolved": "工单解决通知", "ticket_staff": "新工单通知（员工）", "reply": "超时回复", "broadcast": "群发",
     "coupon_granted": "赠券通知", "tier_gift": "升级礼通知", "coupon_lapse": "优惠券到期提醒",
+    "winback_warn": "回归提醒", "winback_coupon": "回归券",
 }
 PUSH_CHANNEL_NAMES = {"cs": "客服消息", "template": "模板消息", "subscribe": "订阅消息", "robot": "企业微信群机器人"}
 PUSH_CAUSE_NAMES = {

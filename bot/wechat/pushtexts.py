@@ -14,6 +14,8 @@ TEXTS = {
     "birthday": texts.PUSH_BIRTHDAY,
     "expiry": texts.PUSH_EXPIRY,
     "winback": texts.PUSH_WINBACK,
+    "winback_warn": texts.PUSH_WINBACK_WARN,
+    "winback_coupon": texts.PUSH_WINBACK_COUPON,
     "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
     "points_adjusted": texts.PUSH_POINTS_ADJUSTED,
     "coupon_granted": texts.PUSH_COUPON_GRANTED,
@@ -26,6 +28,7 @@ TEXTS = {
 }
 MAX_ROBOT_BYTES = 2048
 TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取",
+          "winback_warn": "好久不见", "winback_coupon": "回归券已到账",
           "points_adjusted": "积分调整通知", "coupon_granted": "您收到一张优惠券", "birthday_coupon": "生日券已到账",
           "tier_gift": "升级礼已到账", "coupon_lapse": "优惠券即将到期"}
 

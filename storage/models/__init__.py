@@ -39,6 +39,7 @@ from storage.models.marketing import (
     MemberList,
     MemberListEntry,
     RfmMove,
+    WinbackStep,
 )
 from storage.models.ops import AuditEntry, Channel, Operator, Store
 from storage.models.reports import InteractionDay, KpiSnapshot
@@ -50,5 +51,5 @@ __all__ = [
     "KpiSnapshot", "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall",
     "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward",
     "RewardCode", "ShareScan", "Staff", "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket",
-    "TicketMessage", "UTCDateTime", "WinbackOffer", "utc_column",
+    "TicketMessage", "UTCDateTime", "WinbackOffer", "WinbackStep", "utc_column",
 ]

@@ -118,3 +118,23 @@ class ExperimentAssignment(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     arm: str = Field(max_length=16)
     assigned_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class WinbackStep(SQLModel, table=True):
+    """A stage of a member's win-back episode (warn, recall1, recall2, dormant), once per member, stage and
+    local day (`key`): the report's base, and the history of who was chased when."""
+
+    __tablename__ = "winback_step"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_winback_step_key"),
+        CheckConstraint("stage IN ('warn', 'recall1', 'recall2', 'dormant')", name="ck_winback_step_stage"),
+        Index("ix_winback_step_stage_at", "stage", "at"),
+        Index("ix_winback_step_member", "member_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80)
+    member_id: int = Field(foreign_key="member.id")
+    stage: str = Field(max_length=12)
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    held_out: bool = False  # an experiment's holdout: the stage passed with nothing sent
