@@ -19,6 +19,7 @@ from bot.api import (
     admin,
     admin_anomalies,
     admin_campaigns,
+    admin_grants,
     admin_kpis,
     admin_members,
     health,
@@ -176,6 +177,7 @@ def create_app(
     app.include_router(pos.router)
     app.include_router(admin.router)
     app.include_router(admin_members.router)
+    app.include_router(admin_grants.router)
     app.include_router(admin_anomalies.router)
     app.include_router(admin_kpis.router)
     app.include_router(admin_campaigns.router)

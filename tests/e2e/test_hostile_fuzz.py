@@ -42,6 +42,7 @@ OPERATIONS = [
     ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"), ("GET", "/api/admin/kpis"),
     ("GET", "/api/admin/campaigns/{code}/report"), ("GET", "/api/admin/push-report"),
     ("POST", "/api/admin/members/{member_id}/coupons"),
+    ("POST", "/api/admin/grants/audience/preview"), ("POST", "/api/admin/grants/audience"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
     ("GET", "/api/mp/coupons"), ("GET", "/api/mp/campaigns"), ("POST", "/api/mp/campaigns/{code}/join"),
