@@ -20,6 +20,7 @@ from bot.api import (
     admin_anomalies,
     admin_campaigns,
     admin_experiments,
+    admin_grants,
     admin_kpis,
     admin_members,
     health,
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(pos.router)
     app.include_router(admin.router)
     app.include_router(admin_members.router)
+    app.include_router(admin_grants.router)
     app.include_router(admin_anomalies.router)
     app.include_router(admin_experiments.router)
     app.include_router(admin_kpis.router)

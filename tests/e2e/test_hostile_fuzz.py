@@ -44,6 +44,7 @@ OPERATIONS = [
     ("POST", "/api/admin/members/{member_id}/coupons"),
     ("GET", "/api/admin/segments"), ("GET", "/api/admin/experiments"), ("POST", "/api/admin/experiments"),
     ("GET", "/api/admin/experiments/{experiment_id}"), ("POST", "/api/admin/experiments/{experiment_id}/stop"),
+    ("POST", "/api/admin/grants/audience/preview"), ("POST", "/api/admin/grants/audience"),
     ("POST", "/api/mp/login"), ("DELETE", "/api/mp/session"), ("GET", "/api/mp/me"), ("GET", "/api/mp/history"),
     ("POST", "/api/mp/checkin"), ("GET", "/api/mp/rewards"), ("POST", "/api/mp/redeem"),
     ("GET", "/api/mp/coupons"), ("GET", "/api/mp/campaigns"), ("POST", "/api/mp/campaigns/{code}/join"),
