@@ -46,7 +46,8 @@ CHANNELS = ("cs", "template", "subscribe")  # a member's channels, best first (P
 # When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md). Transactional rows
 # (TRANSACTIONAL_PRIORITY) go before any marketing. The scale was doubled in migration 0013 so that a
 # coupon's lapse reminder fits just under the points' expiry reminder.
-PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "winback": 2}
+# Broadcasts (storage/broadcasts.py) use their kind: campaign, holiday (4) or content (3).
+PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "holiday": 4, "content": 3, "winback": 2}
 TRANSACTIONAL_PRIORITY = 10
 
 
@@ -84,6 +85,8 @@ async def enqueue(
     category: str = TRANSACTIONAL,
     not_before: datetime | None = None,
     deadline: datetime | None = None,
+    experiment_id: int | None = None,
+    variant: str | None = None,
 ) -> bool:
     """Queue one push. Idempotent on dedupe_key: a repeat inserts nothing and returns False."""
     values = {
@@ -100,6 +103,8 @@ async def enqueue(
         "next_attempt_at": not_before or now,
         "deadline": deadline,
         "created_at": now,
+        "experiment_id": experiment_id,
+        "variant": variant,
     }
     stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storage.festivals import Festival, FestivalError, cap_on, festivals
 from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
 from storage.sla import ServiceRules, ServiceRulesError, service_rules
 
@@ -107,6 +108,7 @@ class Rules:
     staff_menu: Menu = staff_menu_for(DEFAULT_MENU)
     service: ServiceRules = ServiceRules()  # [service]: ticket SLA per category, business hours, VIP hand-off
     multipliers: tuple[Multiplier, ...] = ()  # [[multipliers]]: member days and other point multipliers
+    festivals: tuple[Festival, ...] = ()  # [[festivals]]: local days the marketing cap is one higher
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -194,6 +196,10 @@ class Rules:
     def day_start(self, day: date, tz: ZoneInfo) -> datetime:
         return datetime.combine(day, time(0), tzinfo=tz)
 
+    def marketing_cap_at(self, at: datetime, tz: ZoneInfo) -> int:
+        """The monthly marketing cap at `at`: one more on a festival's local day, never beyond 5."""
+        return cap_on(self.marketing_cap, self.festivals, at.astimezone(tz).date())
+
     def in_quiet_hours(self, at: datetime, tz: ZoneInfo) -> bool:
         hour = at.astimezone(tz).hour
         return hour >= self.quiet_start_hour or hour < self.quiet_end_hour
@@ -226,7 +232,7 @@ def load_rules(path: str | Path | None) -> Rules:
 def rules_from_dict(data: dict[str, Any]) -> Rules:
     known = {f.name for f in fields(Rules)} - {
         "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
-        "tier_gifts",
+        "tier_gifts", "festivals",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -238,6 +244,11 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             try:
                 updates["service"] = service_rules(value)
             except ServiceRulesError as exc:
+                raise RulesError(str(exc)) from None
+        elif key == "festivals":
+            try:
+                updates["festivals"] = festivals(value)
+            except FestivalError as exc:
                 raise RulesError(str(exc)) from None
         elif key == "tier_discounts":
             updates["tier_discounts"] = _discounts(value)
