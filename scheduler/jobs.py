@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
-from storage import anomalies, experiments, outbox, reports, segments, surveys, ticketsla
+from storage import anomalies, broadcasts, experiments, outbox, reports, segments, surveys, ticketsla
 from storage import winback as winbacks
 from storage.campaigns import Campaigns
 from storage.clock import local_date
@@ -443,6 +443,19 @@ async def kpi_digest(ctx: JobContext, now: datetime) -> int:
     return int(queued)
 
 
+# --- broadcasts --------------------------------------------------------------------------------------
+async def broadcast_expansion(ctx: JobContext, now: datetime) -> int:
+    """Due broadcasts into marketing outbox rows (storage/broadcasts.expand: keyset pages from the cursor,
+    INSERT ... SELECT, a re-run adds nothing); how many rows were queued."""
+    queued = 0
+    for broadcast_id in await broadcasts.due(ctx.db, now):
+        try:
+            queued += await broadcasts.expand(ctx.db, broadcast_id, now, rules=ctx.rules, tz=ctx.tz)
+        except Exception:  # one broadcast's failure must not hold the others; its cursor resumes next minute
+            log.exception("expansion of broadcast %s failed", broadcast_id)
+    return queued
+
+
 Job = Callable[[JobContext, datetime], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "birthday": birthday,
@@ -458,6 +471,7 @@ JOBS: dict[str, Job] = {
     "survey_sample": survey_sample,
     "kpi_snapshot": kpi_snapshot,
     "kpi_digest": kpi_digest,
+    "broadcasts": broadcast_expansion,
 }
 # name -> cron fields in the programme's time zone
 SCHEDULE: dict[str, dict[str, str]] = {
@@ -471,6 +485,7 @@ SCHEDULE: dict[str, dict[str, str]] = {
     "campaigns": {"minute": "*"},
     "announce_anomalies": {"minute": "*"},
     "ticket_sla": {"minute": "*"},
+    "broadcasts": {"minute": "*"},
     "survey_sample": {"day_of_week": "mon", "hour": "8", "minute": "0"},
     "kpi_snapshot": {"hour": "0", "minute": "30"},  # after expire_points, so the day's expiry is in
     "kpi_digest": {"day_of_week": "mon", "hour": "9", "minute": "0"},

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storage import cswindow, outbox, subscriptions
+from storage import broadcasts, cswindow, outbox, subscriptions
 from storage.clock import Clock
 from storage.db import Database
 from storage.enums import Source
@@ -156,6 +156,10 @@ class Sender:
         reason = outbox.may_market(member)
         if reason is None and row.deadline is not None and now >= row.deadline:
             reason = "too late: the reason for this push has passed"
+        if reason is None and row.broadcast_id is not None:
+            async with self.db.sessions() as session:
+                if await broadcasts.is_cancelled(session, row.broadcast_id):
+                    reason = broadcasts.CANCELLED_REASON
         if reason is not None:
             return await self._end(row, outbox.DROPPED, reason)
         if self.rules.in_quiet_hours(now, self.tz):
@@ -165,12 +169,13 @@ class Sender:
             sent = await outbox.marketing_sent_since(
                 session, row.member_id, now - window, batch=row.claimed_at  # type: ignore[arg-type]  # may_market() passed: the row has a member
             )
-        if len(sent) < self.rules.marketing_cap:
+        cap = self.rules.marketing_cap_at(now, self.tz)  # a festival day allows one more
+        if len(sent) < cap:
             return False
         free_at = sent[0] + window
         if row.priority >= outbox.PRIORITY["birthday"] and (row.deadline is None or free_at < row.deadline):
             return await self._retry(row, self.rules.next_send_time(free_at, self.tz), outbox.CAP_HELD, count=False)
-        return await self._end(row, outbox.DROPPED, f"{outbox.CAP_HELD} of {self.rules.marketing_cap} reached")
+        return await self._end(row, outbox.DROPPED, f"{outbox.CAP_HELD} of {cap} reached")
 
     async def _send(self, row: Outbox, member: Member | None) -> None:
         tried: list[str] = []

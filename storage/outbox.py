@@ -46,8 +46,9 @@ CHANNELS = ("cs", "template", "subscribe")  # a member's channels, best first (P
 # When the monthly cap is reached, higher priority waits, lower is dropped (PRODUCT.md). Transactional rows
 # (TRANSACTIONAL_PRIORITY) go before any marketing. The scale was doubled in migration 0013 so that a
 # coupon's lapse reminder fits just under the points' expiry reminder.
-PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "winback": 2, "winback_coupon": 2,
-            "winback_warn": 1}
+# Broadcasts (storage/broadcasts.py) use their kind: campaign, holiday (4) or content (3).
+PRIORITY = {"expiry": 8, "coupon_lapse": 7, "birthday": 6, "campaign": 4, "holiday": 4, "content": 3, "winback": 2,
+            "winback_coupon": 2, "winback_warn": 1}
 TRANSACTIONAL_PRIORITY = 10
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storage.festivals import Festival, FestivalError, cap_on, festivals
 from storage.menu import DEFAULT_MENU, Menu, MenuError, menus_from_dict, staff_menu_for
 from storage.rfmrules import RfmRules, RfmRulesError, rfm_rules
 from storage.sla import ServiceRules, ServiceRulesError, service_rules
@@ -111,6 +112,7 @@ class Rules:
     multipliers: tuple[Multiplier, ...] = ()  # [[multipliers]]: member days and other point multipliers
     winback: WinbackRules = WinbackRules()  # [winback]: the staged win-back's gaps and its recall-2 coupon
     rfm: RfmRules = RfmRules()  # [rfm]: the RFM layering's quintile threshold and small-programme cut-offs
+    festivals: tuple[Festival, ...] = ()  # [[festivals]]: local days the marketing cap is one higher
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- tiers ---------------------------------------------------------------------------
@@ -198,6 +200,10 @@ class Rules:
     def day_start(self, day: date, tz: ZoneInfo) -> datetime:
         return datetime.combine(day, time(0), tzinfo=tz)
 
+    def marketing_cap_at(self, at: datetime, tz: ZoneInfo) -> int:
+        """The monthly marketing cap at `at`: one more on a festival's local day, never beyond 5."""
+        return cap_on(self.marketing_cap, self.festivals, at.astimezone(tz).date())
+
     def in_quiet_hours(self, at: datetime, tz: ZoneInfo) -> bool:
         hour = at.astimezone(tz).hour
         return hour >= self.quiet_start_hour or hour < self.quiet_end_hour
@@ -230,7 +236,7 @@ def load_rules(path: str | Path | None) -> Rules:
 def rules_from_dict(data: dict[str, Any]) -> Rules:
     known = {f.name for f in fields(Rules)} - {
         "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
-        "tier_gifts", "rfm", "winback",
+        "tier_gifts", "rfm", "winback", "festivals",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -242,6 +248,11 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             try:
                 updates["service"] = service_rules(value)
             except ServiceRulesError as exc:
+                raise RulesError(str(exc)) from None
+        elif key == "festivals":
+            try:
+                updates["festivals"] = festivals(value)
+            except FestivalError as exc:
                 raise RulesError(str(exc)) from None
         elif key == "tier_discounts":
             updates["tier_discounts"] = _discounts(value)

@@ -210,8 +210,8 @@ AUDIT_READ_ONLY = "审计日志只追加、不可修改或删除。"
 AUDIT_ACTIONS = {
     "sign_in": "登录控制台", "operator.add": "添加运营账号", "operator.passwd": "修改运营账号密码",
     "operator.disable": "停用运营账号", "phone.reveal": "查看完整手机号", "points.adjust": "调整积分",
-    "coupon.grant": "赠送优惠券",
-    "coupon.grant_audience": "向人群赠送优惠券",
+    "coupon.grant": "赠送优惠券", "coupon.grant_audience": "向人群赠送优惠券",
+    "broadcast.create": "新建群发", "broadcast.cancel": "取消群发",
     "member.merge": "合并会员", "tier.hold": "设置等级与保级", "redemption.cancel": "作废兑换", "coupon.use": "核销券",
     "reward.create": "新建奖品", "reward.edit": "修改奖品", "reward.deactivate": "下架奖品",
     "reward.codes_import": "导入券码", "campaign.end": "提前结束活动", "staff.add": "添加员工",

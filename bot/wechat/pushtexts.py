@@ -51,7 +51,8 @@ def text_for(kind: str, payload: dict[str, Any]) -> str:
 def data_for(kind: str, payload: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Template/subscription fields: thing1 (title), number2 (points), date3 (date) when known."""
     params = payload.get("params", {})
-    data = {"thing1": {"value": TITLES.get(kind, text_for(kind, payload))[:20]}}
+    title = payload.get("title") or TITLES.get(kind) or text_for(kind, payload)  # a broadcast's article: its title
+    data = {"thing1": {"value": str(title)[:20]}}
     if "points" in params:
         data["number2"] = {"value": str(params["points"])}
     if "date" in params:

@@ -1,0 +1,238 @@
+"""Broadcasts (issue 16, item 3): checked before anything is stored, expanded by the `broadcasts` job into one
+marketing outbox row per audience member, sent by several senders under the push policy, and cancellable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from scheduler.jobs import JOBS, SCHEDULE
+from storage import audit, broadcasts, outbox
+from storage.audiences import Audience
+from storage.errors import InvalidFieldError
+from storage.festivals import Festival
+from storage.models import AuditEntry, Broadcast, Outbox
+from storage.rules import Rules, RulesError, rules_from_dict
+from tests.support.factories import TZ, local
+from tests.support.push_support import TEMPLATE, TEMPLATES, PushWorld, bulk_members, openid_for, push_world
+
+ACTOR = audit.Actor("ops", "operator")
+TIERS = [t.name for t in Rules().tiers]
+
+
+def draft(world: PushWorld, **over: Any) -> broadcasts.Draft:
+    values: dict[str, Any] = {
+        "name": "双十二", "kind": "campaign", "audience": Audience(), "content": {"text": "双十二全场八折"},
+        "send_at": None, "deadline": None, "request_id": "req-1", "tiers": TIERS, "now": world.clock.now(),
+    }
+    values.update(over)
+    return broadcasts.checked(**values)
+
+
+async def create(world: PushWorld, d: broadcasts.Draft) -> Broadcast:
+    async with world.db.unit_of_work() as session:
+        made, _ = await broadcasts.create(session, d, actor=ACTOR, now=world.clock.now())
+    return made
+
+
+async def members(world: PushWorld, prefix: str, n: int, **extra: Any) -> list[int]:
+    now = world.clock.now()
+    return await bulk_members(world.db, [{
+        "openid": openid_for(f"{prefix}{i}"), "joined_at": now - timedelta(days=60),
+        "last_interaction_at": now - timedelta(days=3), **extra,
+    } for i in range(n)])
+
+
+async def sends_per_openid(world: PushWorld) -> Counter[str]:
+    return Counter(str(c["body"]["touser"]) for c in await world.delivered() if c["path"] == TEMPLATE)
+
+
+async def cap_them(world: PushWorld, ids: list[int]) -> None:
+    """Four marketing pushes sent to each in the last week: the monthly cap is reached."""
+    now = world.clock.now()
+    async with world.db.unit_of_work() as session:
+        await session.execute(insert(Outbox), [{
+            "dedupe_key": f"old:{m}:{k}", "member_id": m, "openid": "x", "source": "oa", "kind": "winback",
+            "category": outbox.MARKETING, "payload": "{}", "priority": 2, "status": outbox.SENT, "attempts": 1,
+            "next_attempt_at": now - timedelta(days=k + 1), "sent_at": now - timedelta(days=k + 1),
+            "created_at": now - timedelta(days=k + 1),
+        } for m in ids for k in range(4)])
+
+
+@pytest.mark.parametrize(("over", "field"), [
+    ({"name": ""}, "name"),
+    ({"name": "x" * 61}, "name"),
+    ({"kind": "spam"}, "kind"),
+    ({"audience": Audience(tiers=("不存在",))}, "audience.tiers"),
+    ({"audience": Audience(segments=("土豪",))}, "audience.segments"),
+    ({"audience": Audience(active_days=0)}, "audience.active_days"),
+    ({"send_at": "past"}, "send_at"),
+    ({"deadline": "before"}, "deadline"),
+    ({"request_id": ""}, "request_id"),
+])
+async def test_a_bad_field_is_refused_by_name_and_nothing_is_stored(
+    urls: tuple[str, str], over: dict[str, Any], field: str,
+) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10)) as world:
+        await members(world, "bad", 3)
+        now = world.clock.now()
+        if over.get("send_at") == "past":
+            over["send_at"] = now - timedelta(hours=1)
+        if over.get("deadline") == "before":
+            over |= {"send_at": now + timedelta(hours=2), "deadline": now + timedelta(hours=1)}
+        with pytest.raises(InvalidFieldError) as refused:
+            await create(world, draft(world, **over))
+        assert refused.value.field == field
+        async with world.db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
+            assert await session.scalar(select(func.count()).select_from(Outbox)) == 0
+
+
+@pytest.mark.parametrize(("text", "article", "field"), [
+    ("", None, "content.text"),
+    ("长" * 601, None, "content.text"),
+    (None, {"description": "无标题"}, "content.article.title"),
+    (None, {"title": "活动", "url": "javascript:alert(1)"}, "content.article.url"),
+    (None, {"title": "活动", "picurl": "ftp://x/y.png"}, "content.article.picurl"),
+    ("两者", {"title": "都有"}, "content"),
+    (None, None, "content"),
+])
+def test_bad_content_is_refused_by_name(text: str | None, article: dict[str, Any] | None, field: str) -> None:
+    with pytest.raises(InvalidFieldError) as refused:
+        broadcasts.checked_content(text, article)
+    assert refused.value.field == field
+
+
+async def test_an_empty_audience_or_unknown_campaign_is_refused(urls: tuple[str, str]) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10)) as world:
+        await members(world, "opt", 2, marketing_opt_out=True)  # outside every audience's base
+        with pytest.raises(InvalidFieldError) as empty:
+            await create(world, draft(world))
+        assert empty.value.field == "audience"
+        with pytest.raises(InvalidFieldError) as unknown:
+            await create(world, draft(world, audience=Audience(campaign_id=999)))
+        assert unknown.value.field == "audience.campaign"
+        async with world.db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
+
+
+async def test_the_request_id_makes_create_idempotent_and_preview_counts(urls: tuple[str, str]) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 22, 30)) as world:
+        ids = await members(world, "p", 5)
+        await cap_them(world, ids[:2])
+        d = draft(world)
+        async with world.db.sessions() as session:
+            seen = await broadcasts.preview(session, d, world.clock.now(), rules=world.rules, tz=TZ,
+                                            templates=set(TEMPLATES))
+        assert (seen.audience, seen.template, seen.capped, seen.cs_window) == (5, 5, 2, 0)
+        assert seen.quiet_hours
+        assert seen.starts_at == local(2026, 12, 3, 9)
+        assert seen.payload["text"] == "双十二全场八折"
+        first, again = await create(world, d), await create(world, d)
+        assert first.id == again.id
+        async with world.db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Broadcast)) == 1
+            actions = (await session.scalars(select(AuditEntry.action))).all()
+        assert list(actions) == ["broadcast.create"]
+
+
+def test_the_job_is_scheduled_every_minute() -> None:
+    assert JOBS["broadcasts"]
+    assert SCHEDULE["broadcasts"] == {"minute": "*"}
+
+
+async def test_ten_thousand_members_two_senders_each_eligible_member_once(urls: tuple[str, str]) -> None:
+    if not urls[0].startswith("postgresql"):
+        pytest.skip("the two-sender run is on PostgreSQL and Redis")
+    async with push_world(urls, at=local(2026, 12, 2, 22, 0), wechat_template_ids=TEMPLATES,
+                          relaxed_commits=True) as world:
+        eligible = await members(world, "e", 10_000 - 300)
+        opted = await members(world, "o", 150, marketing_opt_out=True)
+        capped = await members(world, "c", 150)
+        await cap_them(world, capped)
+        made = await create(world, draft(world))
+        # Expansion at 22:00 local: every row waits for 09:00.
+        assert await JOBS["broadcasts"](world.ctx, world.clock.now()) == len(eligible) + len(capped)
+        assert await JOBS["broadcasts"](world.ctx, world.clock.now()) == 0  # a re-run adds nothing
+        senders = [world.new_sender(kv=world.new_kv(), batch=100) for _ in range(2)]
+        await asyncio.gather(*(world.drain(s) for s in senders))
+        assert await world.sends() == []
+        world.clock.set(local(2026, 12, 3, 9, 0))
+        await asyncio.wait_for(asyncio.gather(*(world.drain(s) for s in senders)), timeout=900)
+        got = await sends_per_openid(world)
+        assert set(got.values()) == {1}
+        assert set(got) == {openid_for(f"e{i}") for i in range(len(eligible))}
+        async with world.db.sessions() as session:
+            states = dict((await session.execute(
+                select(Outbox.status, func.count()).where(Outbox.broadcast_id == made.id).group_by(Outbox.status)
+            )).all())
+            stored = await session.get(Broadcast, made.id)
+        assert states == {"sent": len(eligible), "dropped": len(capped)}
+        assert stored is not None
+        assert (stored.status, stored.queued) == ("sent", len(eligible) + len(capped))
+        assert not {openid_for(f"o{i}") for i in range(len(opted))} & set(got)  # the opted out: no row, no send
+
+
+async def test_a_cancelled_broadcast_sends_nothing_more(urls: tuple[str, str]) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10, 0), wechat_template_ids=TEMPLATES) as world:
+        await members(world, "k", 120)
+        made = await create(world, draft(world))
+        await broadcasts.expand(world.db, int(made.id or 0), world.clock.now(), rules=world.rules, tz=TZ, page=50)
+        first = await world.sender.run_once()  # one batch of 20 goes out
+        claimed = await outbox.claim(world.db, world.clock.now(), 10, by="other")  # a sender mid-batch
+        async with world.db.unit_of_work() as session:
+            _, dropped = await broadcasts.cancel(session, int(made.id or 0), actor=ACTOR, now=world.clock.now())
+        assert dropped == 120 - first - len(claimed)
+        for row in claimed:  # the claimed rows are not sent either
+            await world.new_sender().deliver(row)
+        senders = [world.new_sender(kv=world.new_kv()) for _ in range(2)]
+        await asyncio.gather(*(world.drain(s) for s in senders))
+        assert len(await world.delivered()) == first
+        async with world.db.sessions() as session:
+            states = dict((await session.execute(
+                select(Outbox.status, func.count()).group_by(Outbox.status))).all())
+            actions = list((await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all())
+        assert states == {"sent": first, "dropped": 120 - first}
+        assert actions == ["broadcast.create", "broadcast.cancel"]
+
+
+async def test_expansion_stops_between_pages_when_cancelled_and_resumes_from_the_cursor(
+    urls: tuple[str, str],
+) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10, 0)) as world:
+        await members(world, "r", 30)
+        made = await create(world, draft(world))
+        broadcast_id = int(made.id or 0)
+        assert await broadcasts.expand(world.db, broadcast_id, world.clock.now(), rules=world.rules, tz=TZ,
+                                       page=10) == 30
+        async with world.db.unit_of_work() as session:
+            stored = await session.get(Broadcast, broadcast_id)
+            assert stored is not None
+            stored.status, stored.cursor = "sending", 0  # as if it crashed: the run again adds nothing
+        assert await broadcasts.expand(world.db, broadcast_id, world.clock.now(), rules=world.rules, tz=TZ,
+                                       page=10) == 0
+        second = await create(world, draft(world, request_id="req-2"))
+        async with world.db.unit_of_work() as session:
+            await broadcasts.cancel(session, int(second.id or 0), actor=ACTOR, now=world.clock.now())
+        assert await broadcasts.expand(world.db, int(second.id or 0), world.clock.now(), rules=world.rules,
+                                       tz=TZ) == 0
+        async with world.db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Outbox)) == 30
+
+
+def test_a_festival_raises_the_cap_by_one_never_beyond_five() -> None:
+    rules = rules_from_dict({"festivals": [{"name": "元旦", "date": "01-01"}, {"name": "春节", "date": "2027-02-06"}]})
+    assert rules.festivals == (Festival("元旦", 1, 1), Festival("春节", 2, 6, 2027))
+    assert rules.marketing_cap_at(local(2027, 1, 1, 12), TZ) == 5
+    assert rules.marketing_cap_at(local(2027, 1, 2, 12), TZ) == 4
+    assert rules.marketing_cap_at(local(2028, 2, 6, 12), TZ) == 4
+    high = rules_from_dict({"marketing_cap": 5, "festivals": [{"name": "元旦", "date": "01-01"}]})
+    assert high.marketing_cap_at(local(2027, 1, 1, 12), TZ) == 5
+    for bad in ("13-01", "2027-02-30", "1-1", 20270101):
+        with pytest.raises(RulesError, match=r"festivals\[0\]\.date"):
+            rules_from_dict({"festivals": [{"name": "x", "date": bad}]})
