@@ -42,6 +42,8 @@ OPERATIONS = [
     ("POST", "/api/admin/anomalies/{anomaly_id}/resolve"), ("GET", "/api/admin/kpis"),
     ("GET", "/api/admin/campaigns/{code}/report"), ("GET", "/api/admin/push-report"),
     ("POST", "/api/admin/members/{member_id}/coupons"),
+    ("GET", "/api/admin/broadcasts"), ("POST", "/api/admin/broadcasts"), ("POST", "/api/admin/broadcasts/preview"),
+    ("GET", "/api/admin/broadcasts/{broadcast_id}"), ("POST", "/api/admin/broadcasts/{broadcast_id}/cancel"),
     ("GET", "/api/admin/segments"), ("GET", "/api/admin/experiments"), ("POST", "/api/admin/experiments"),
     ("GET", "/api/admin/experiments/{experiment_id}"), ("POST", "/api/admin/experiments/{experiment_id}/stop"),
     ("POST", "/api/admin/grants/audience/preview"), ("POST", "/api/admin/grants/audience"),
