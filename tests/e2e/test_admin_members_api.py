@@ -71,7 +71,7 @@ async def test_search_and_the_member_in_json_with_the_phone_masked(wechat: WeCha
     view = body.json()
     assert view["profile"]["phone"] == "138****8000"
     assert view["standing"] == {"tier": "普通", "tier_hold_until": None, "qualifying": 150, "next_tier": "银卡",
-                                "gap": 850, "balance": 150}
+                                "gap": 850, "balance": 150, "rfm_class": None, "rfm_since": None}
     assert [(e["kind"], e["delta"], e["reason_text"]) for e in view["ledger"]["entries"]] == [
         ("purchase", 50, "消费 50.00 元"), ("signup", 100, "注册会员奖励")]
     assert [o["order_id"] for o in view["orders"]] == ["P-API"]
