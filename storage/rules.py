@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -233,10 +234,16 @@ def load_rules(path: str | Path | None) -> Rules:
     return rules_from_dict(data)
 
 
+# Sections whose area parses them (each refusal names its key); a new one is one line here and one field.
+_SECTIONS: dict[str, tuple[Callable[[Any], Any], type[ValueError]]] = {
+    "service": (service_rules, ServiceRulesError), "festivals": (festivals, FestivalError),
+    "winback": (winback_rules, WinbackRulesError), "rfm": (rfm_rules, RfmRulesError),
+}
+
+
 def rules_from_dict(data: dict[str, Any]) -> Rules:
-    known = {f.name for f in fields(Rules)} - {
-        "extra", "tiers", "menu", "staff_menu", "service", "tier_discounts", "multipliers", "birthday_coupons",
-        "tier_gifts", "rfm", "winback", "festivals",
+    known = {f.name for f in fields(Rules)} - set(_SECTIONS) - {
+        "extra", "tiers", "menu", "staff_menu", "tier_discounts", "multipliers", "birthday_coupons", "tier_gifts",
     }
     updates: dict[str, Any] = {}
     for key, value in data.items():
@@ -244,30 +251,16 @@ def rules_from_dict(data: dict[str, Any]) -> Rules:
             updates["tiers"] = _tiers(value)
         elif key == "menu":
             updates["menu"], updates["staff_menu"] = _menus(value)
-        elif key == "service":
+        elif key in _SECTIONS:
+            parse, refusal = _SECTIONS[key]
             try:
-                updates["service"] = service_rules(value)
-            except ServiceRulesError as exc:
-                raise RulesError(str(exc)) from None
-        elif key == "festivals":
-            try:
-                updates["festivals"] = festivals(value)
-            except FestivalError as exc:
+                updates[key] = parse(value)
+            except refusal as exc:
                 raise RulesError(str(exc)) from None
         elif key == "tier_discounts":
             updates["tier_discounts"] = _discounts(value)
         elif key == "multipliers":
             updates["multipliers"] = _multipliers(value)
-        elif key == "winback":
-            try:
-                updates["winback"] = winback_rules(value)
-            except WinbackRulesError as exc:
-                raise RulesError(str(exc)) from None
-        elif key == "rfm":
-            try:
-                updates["rfm"] = rfm_rules(value)
-            except RfmRulesError as exc:
-                raise RulesError(str(exc)) from None
         elif key in ("birthday_coupons", "tier_gifts"):
             updates[key] = _rewards_by_tier(key, value)
         elif key not in known:
