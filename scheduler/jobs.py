@@ -292,9 +292,12 @@ async def winback(ctx: JobContext, now: datetime) -> int:
             )).all()]
             found = await winbacks.rhythms(session, ids, now, day) if ids else {}
         for member_id in ids:
+            rhythm = found[member_id]
+            risk = winbacks.at_risk(rhythm, now, ctx.rules)
+            if winbacks.next_step(rhythm.stage, rhythm.stage_at, risk, now, ctx.rules) is None:
+                continue  # most members: nothing to do, so no transaction and no lock
             try:
-                moved += await _winback_one(ctx, member_id, winbacks.at_risk(found[member_id], now, ctx.rules),
-                                            now, day)
+                moved += await _winback_one(ctx, member_id, risk, now, day)
             except Exception:
                 log.exception("job step failed for member %s", member_id)
         if len(ids) < BATCH:
@@ -305,11 +308,11 @@ async def winback(ctx: JobContext, now: datetime) -> int:
 async def _winback_one(ctx: JobContext, member_id: int, risk: bool, now: datetime, day: date) -> bool:
     rules = ctx.rules
     async with ctx.db.unit_of_work() as session:
-        member = await ctx.ledger.lock(session, member_id)
-        if not risk and member.churn_stage is not None:
+        member = await ctx.ledger.lock(session, member_id)  # the page's stage again, now under the lock
+        stage = winbacks.next_step(member.churn_stage, member.churn_stage_at, risk, now, rules)
+        if stage == winbacks.LEAVE:
             winbacks.leave(member)
             return False
-        stage = winbacks.due_stage(member, risk, now, rules)
         if stage is None or outbox.may_market(member) is not None or not member.openid:
             return False
         arm = await experiments.arm_for(session, "winback", member_id, now) if stage == winbacks.RECALL1 else None

@@ -47,10 +47,6 @@ class Audience:
             campaign_id=raw.get("campaign_id"), list_id=raw.get("list_id"), active_days=raw.get("active_days"),
         )
 
-    @property
-    def everyone(self) -> bool:
-        return self == Audience()
-
 
 def checked(audience: Audience, tiers: Iterable[str]) -> Audience:
     """The audience if every filter names something that exists; else InvalidFieldError naming the field.

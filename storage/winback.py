@@ -23,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +36,7 @@ from storage.rows import affected
 from storage.rules import Rules
 
 WARN, RECALL1, RECALL2, DORMANT = "warn", "recall1", "recall2", "dormant"
+LEAVE = "leave"  # not a stage: the episode ends
 STAGES = (WARN, RECALL1, RECALL2, DORMANT)
 NEXT = {None: WARN, WARN: RECALL1, RECALL1: RECALL2, RECALL2: DORMANT}
 MONTH = 30
@@ -51,6 +51,8 @@ class Rhythm:
     days_recent: int  # interaction days in the last 30 local days
     days_before: int  # ... in the 30 before those
     last_interaction_at: datetime | None
+    stage: str | None = None  # the member's win-back stage when the page was read, and since when
+    stage_at: datetime | None = None
 
 
 def median_gap_days(orders: Sequence[datetime]) -> float | None:
@@ -90,16 +92,20 @@ async def rhythms(session: AsyncSession, member_ids: Sequence[int], now: datetim
         .group_by(col(InteractionDay.member_id))
     )).all():
         days[int(member_id)] = (int(recent), int(before))
-    last = dict((await session.execute(
-        select(col(Member.id), col(Member.last_interaction_at)).where(col(Member.id).in_(member_ids))
-    )).all())
-    return {m: Rhythm(tuple(orders.get(m, ())), days[m][0], days[m][1], last.get(m)) for m in member_ids}
+    rows = {int(m or 0): (last, stage, at) for m, last, stage, at in (await session.execute(
+        select(col(Member.id), col(Member.last_interaction_at), col(Member.churn_stage), col(Member.churn_stage_at))
+        .where(col(Member.id).in_(member_ids))
+    )).all()}
+    return {m: Rhythm(tuple(orders.get(m, ())), days[m][0], days[m][1], *rows.get(m, (None, None, None)))
+            for m in member_ids}
 
 
-def due_stage(member: Member, risk: bool, now: datetime, rules: Rules) -> str | None:
-    """The stage to enter now, or None (not at risk, too soon after the last step, or dormant already)."""
-    stage, at = member.churn_stage, member.churn_stage_at
-    if not risk or stage == DORMANT:
+def next_step(stage: str | None, at: datetime | None, risk: bool, now: datetime, rules: Rules) -> str | None:
+    """What the job does for a member in `stage` since `at`: LEAVE (the risk passed mid-episode), the stage to
+    enter now, or None (nothing: not at risk, too soon after the last step, or dormant already)."""
+    if not risk:
+        return LEAVE if stage is not None else None
+    if stage == DORMANT:
         return None
     if stage is None:
         fresh = at is None or now - as_utc(at) >= timedelta(days=rules.winback_after_days)
@@ -164,11 +170,3 @@ async def stage_report(session: AsyncSession, since: datetime, until: datetime) 
         .group_by(col(step.stage))
     )).all())
     return [StageFigures(stage, *rows.get(stage, (0, 0, 0))) for stage in STAGES]
-
-
-async def at_risk_page(session: AsyncSession, *, before_id: int | None = None, limit: int = 50) -> list[Member]:
-    """Members in a win-back episode, newest id first (the operators' list)."""
-    stmt: Any = select(Member).where(col(Member.churn_stage).is_not(None)).order_by(col(Member.id).desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(col(Member.id) < before_id)
-    return list((await session.scalars(stmt)).all())
