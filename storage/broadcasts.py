@@ -212,17 +212,15 @@ async def preview(
             func.coalesce(func.sum(case((credit, one), else_=0)), 0) if subscribe else literal(0),
         ).select_from(Member).where(*conditions)
     )).one()
-    cap = rules.marketing_cap_at(rules.next_send_time(draft.send_at, tz), tz)
+    starts = rules.next_send_time(draft.send_at, tz)
+    cap = rules.marketing_cap_at(starts, tz)
     full = (
-        select(col(Outbox.member_id)).where(col(Outbox.category) == outbox.MARKETING)
-        .where(col(Outbox.status).in_((outbox.SENT, outbox.SENDING, outbox.UNCERTAIN)))
-        .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > draft.send_at - window)
+        select(col(Outbox.member_id)).where(*outbox.counted_since(draft.send_at - window))
         .group_by(col(Outbox.member_id)).having(func.count() >= cap)
     )
     capped = await session.scalar(
         select(func.count()).select_from(Member).where(*conditions).where(col(Member.id).in_(full))
     )
-    starts = rules.next_send_time(draft.send_at, tz)
     return Preview(
         audience=int(figures[0]), cs_window=int(figures[1]), template=int(figures[2]), subscription=int(figures[3]),
         capped=int(capped or 0), cap=cap, quiet_hours=starts != draft.send_at, starts_at=starts,
@@ -318,22 +316,24 @@ async def _experiment_page(
         if arm.holdout:
             cast_.held_out += 1
             continue
-        mine = {**content, **{k: v for k, v in arm.params.items() if k in ("text", "article")}}
-        if "text" in arm.params:
-            mine.pop("article", None)
-        elif "article" in arm.params:
-            mine.pop("text", None)
         added += await outbox.enqueue(
             session, dedupe_key=f"broadcast:{cast_.id}:{member_id}", openid=member.openid or member.mp_openid or "",
             source=Source.OA if member.openid else Source.MP, member_id=member_id, kind=cast_.kind,
-            category=outbox.MARKETING, payload=payload_of(mine, cast_.id), now=now, not_before=not_before,
-            deadline=cast_.deadline, experiment_id=row_id(experiment), variant=arm.name[:16],
+            category=outbox.MARKETING, payload=payload_of(arm_content(content, arm.params), cast_.id), now=now,
+            not_before=not_before, deadline=cast_.deadline, experiment_id=row_id(experiment), variant=arm.name[:16],
+            broadcast_id=cast_.id,
         )
-    await session.execute(
-        update(Outbox).where(col(Outbox.dedupe_key).in_([f"broadcast:{cast_.id}:{m}" for m in ids]))
-        .where(col(Outbox.broadcast_id).is_(None)).values(broadcast_id=cast_.id)
-    )
     return added
+
+
+def arm_content(content: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The broadcast's content as an arm varies it (storage/experiments.TARGET_PARAMS["broadcast"]): its own
+    text, or article fields over the broadcast's article; an arm that varies nothing sends the content."""
+    if "text" in params:
+        return {"text": params["text"]}
+    fields = {key: params[key] for key in ("title", "description", "picurl", "url") if key in params}
+    article = {**content.get("article", {}), **fields}
+    return {"article": article} if fields and "title" in article else content
 
 
 # --- cancel and progress ----------------------------------------------------------------------------

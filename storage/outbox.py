@@ -88,6 +88,7 @@ async def enqueue(
     deadline: datetime | None = None,
     experiment_id: int | None = None,
     variant: str | None = None,
+    broadcast_id: int | None = None,
 ) -> bool:
     """Queue one push. Idempotent on dedupe_key: a repeat inserts nothing and returns False. An experiment's
     row names its experiment and the arm (`variant`) it renders."""
@@ -107,6 +108,7 @@ async def enqueue(
         "created_at": now,
         "experiment_id": experiment_id,
         "variant": variant,
+        "broadcast_id": broadcast_id,
     }
     stmt = dialect_insert(session)(Outbox).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]
@@ -129,17 +131,23 @@ def may_market(member: Member | None) -> str | None:
     return None
 
 
+# When a marketing push reached its member, for the monthly cap: sent, or claimed (a send under way may land).
+REACHED_AT = func.coalesce(col(Outbox.sent_at), col(Outbox.claimed_at))
+
+
+def counted_since(since: datetime) -> tuple[Any, ...]:
+    """The conditions of a marketing row that counts against the cap from `since` on (the sender and the
+    broadcast preview count alike)."""
+    return (col(Outbox.category) == MARKETING, col(Outbox.status).in_((SENT, SENDING, UNCERTAIN)), REACHED_AT > since)
+
+
 async def marketing_sent_since(
     session: AsyncSession, member_id: int, since: datetime, *, batch: datetime | None = None
 ) -> list[datetime]:
     """When marketing pushes reached this member since `since` (sending counts: it may land).
     Rows still `sending` from the caller's own batch (claimed at `batch`, the row being decided
     among them) have not been sent by anyone yet, so they do not count."""
-    stmt = (
-        select(func.coalesce(col(Outbox.sent_at), col(Outbox.claimed_at))).where(col(Outbox.member_id) == member_id)
-        .where(col(Outbox.category) == MARKETING).where(col(Outbox.status).in_((SENT, SENDING, UNCERTAIN)))
-        .where(func.coalesce(Outbox.sent_at, Outbox.claimed_at) > since)
-    )
+    stmt = select(REACHED_AT).where(col(Outbox.member_id) == member_id).where(*counted_since(since))
     if batch is not None:
         stmt = stmt.where(or_(col(Outbox.status) != SENDING, col(Outbox.claimed_at) != batch))
     rows = await session.scalars(stmt)

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from scheduler.jobs import JOBS, SCHEDULE
-from storage import audit, broadcasts, outbox
+from storage import audit, broadcasts, experiments, outbox
 from storage.audiences import Audience
 from storage.errors import InvalidFieldError
 from storage.festivals import Festival
-from storage.models import AuditEntry, Broadcast, Outbox
+from storage.models import AuditEntry, Broadcast, ExperimentAssignment, Outbox
 from storage.rules import Rules, RulesError, rules_from_dict
 from tests.support.factories import TZ, local
 from tests.support.push_support import TEMPLATE, TEMPLATES, PushWorld, bulk_members, openid_for, push_world
@@ -236,3 +236,45 @@ def test_a_festival_raises_the_cap_by_one_never_beyond_five() -> None:
     for bad in ("13-01", "2027-02-30", "1-1", 20270101):
         with pytest.raises(RulesError, match=r"festivals\[0\]\.date"):
             rules_from_dict({"festivals": [{"name": "x", "date": bad}]})
+
+
+async def test_a_broadcast_under_an_experiment_sends_each_arm_its_content_and_the_holdout_nothing(
+    urls: tuple[str, str],
+) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10, 0), wechat_template_ids=TEMPLATES) as world:
+        ids = await members(world, "x", 200)
+        async with world.db.unit_of_work() as session:
+            experiment, _ = await experiments.create(
+                session, name="标题实验", target="broadcast", holdout=20, request_id="exp-bc", actor=ACTOR,
+                now=world.clock.now(), arms=[
+                    {"name": "control", "weight": 50},
+                    {"name": "short", "weight": 50, "params": {"text": "八折，今天截止"}},
+                ],
+            )
+            made, _ = await broadcasts.create(session, draft(world), actor=ACTOR, now=world.clock.now(),
+                                              experiment_id=experiment.id)
+        queued = await JOBS["broadcasts"](world.ctx, world.clock.now())
+        async with world.db.sessions() as session:
+            arms = dict((await session.execute(
+                select(ExperimentAssignment.member_id, ExperimentAssignment.arm)
+            )).all())
+            rows = {r.member_id: r for r in (await session.scalars(select(Outbox))).all()}
+            stored = await session.get(Broadcast, made.id)
+        held = {m for m, arm in arms.items() if arm == "holdout"}
+        assert sorted(arms) == sorted(ids)
+        assert set(rows) == set(ids) - held
+        assert stored is not None
+        assert (queued, stored.queued, stored.held_out) == (len(ids) - len(held), len(ids) - len(held), len(held))
+        for member_id, row in rows.items():
+            assert (row.broadcast_id, row.experiment_id, row.variant) == (made.id, experiment.id, arms[member_id])
+            text = "八折，今天截止" if arms[member_id] == "short" else "双十二全场八折"
+            assert f'"text": "{text}"' in row.payload
+
+
+def test_an_arm_varies_the_text_or_the_article_fields() -> None:
+    article = {"article": {"title": "双十二", "url": "https://shop.example/1212"}}
+    assert broadcasts.arm_content(article, {"title": "今晚截止"}) == {
+        "article": {"title": "今晚截止", "url": "https://shop.example/1212"}}
+    assert broadcasts.arm_content(article, {"text": "八折"}) == {"text": "八折"}
+    assert broadcasts.arm_content({"text": "八折"}, {}) == {"text": "八折"}
+    assert broadcasts.arm_content({"text": "八折"}, {"url": "https://shop.example/x"}) == {"text": "八折"}  # no title
