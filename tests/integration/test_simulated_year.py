@@ -326,22 +326,20 @@ def expiry_day(month: int) -> date:
     return first_next - timedelta(days=1)
 
 
-def expected_winbacks(p: Person, rules: Rules) -> list[date]:
-    """The days a quiet member's win-back is due: 30 days after the last interaction (at 11:00, the
-    first run when it is more than 30 days ago), then every 30 days while still quiet."""
+def expected_winbacks(p: Person, rules: Rules) -> dict[str, list[date]]:
+    """The days a quiet member's win-back pushes are due, by kind (storage/winback.py's stages): the warning
+    on the first run (11:00) more than 30 days after the last interaction, the points offer a stage gap
+    later (recall 1), the offer again a gap after that (recall 2: no coupon in these rules), then dormant
+    for the rest of the year. A member who came back (checked in after the offer and kept visiting) is no
+    longer at risk, so the episode ends there."""
     if p.quiet_since is None or not p.clean:
-        return []
-    last = p.quiet_since
-    first = (last + timedelta(days=rules.winback_after_days)).astimezone(TZ)
-    due = first.date() if first.hour < 11 else first.date() + timedelta(days=1)
-    due = max(due, FIRST)
-    days = []
-    while due <= LAST:
-        if p.returned_at is not None and due > p.returned_at.astimezone(TZ).date():
-            break
-        days.append(due)
-        due += timedelta(days=rules.winback_after_days)
-    return days
+        return {}
+    first = (p.quiet_since + timedelta(days=rules.winback_after_days)).astimezone(TZ)
+    warn = max(first.date() if first.hour < 11 else first.date() + timedelta(days=1), FIRST)
+    gap = timedelta(days=rules.winback.stage_gap_days)
+    offers = [warn + gap] if p.returned_at is not None else [warn + gap, warn + 2 * gap]
+    due = {"winback_warn": [warn], "winback": offers}
+    return {kind: [d for d in days if d <= LAST] for kind, days in due.items() if any(d <= LAST for d in days)}
 
 
 @pytest.mark.slow
@@ -505,17 +503,19 @@ async def test_a_simulated_year(
     expired = {key for _, key, _, kind in entries if kind == "expire"}
     assert len(expired) == sum(1 for _, _, expires_at in expired_lots if expires_at <= end)
 
-    # --- win-back: 30 days quiet, not again within 30 days, honoured by a check-in -------------------------
-    winbacks: dict[int, list[date]] = {}
+    # --- win-back: 30 days quiet, one stage a week, then left alone; honoured by a check-in ------------------
+    winbacks: dict[int, dict[str, list[date]]] = {}
     for row in rows:
-        if row.kind == "winback":
-            winbacks.setdefault(row.member_id or 0, []).append(row.created_at.astimezone(TZ).date())
+        if row.kind in ("winback", "winback_warn"):
+            winbacks.setdefault(row.member_id or 0, {}).setdefault(row.kind, []).append(
+                row.created_at.astimezone(TZ).date())
     for p in people:
-        got = sorted(winbacks.get(p.id, []))
+        got = {kind: sorted(days) for kind, days in winbacks.get(p.id, {}).items()}
         if p.clean:
             assert got == expected_winbacks(p, rules), (p, got)
-        for a, b in zip(got, got[1:], strict=False):
-            assert b - a >= WINDOW
+        stages = sorted(day for days in got.values() for day in days)
+        for a, b in zip(stages, stages[1:], strict=False):
+            assert b - a >= timedelta(days=rules.winback.stage_gap_days)
         if p.from_start != "active":
             assert not got
     returners = [p for p in people if p.returns and p.clean]
