@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.admin_grants import AudienceIn
 from bot.api.deps import ServicesDep, SettingsDep, client_of, require_admin
-from bot.api.errors import ERROR_SCHEMA, ApiError
+from bot.api.errors import ERROR_SCHEMA, ApiError, invalid
 from bot.api.validation import PathId, Text
 from storage import audit, broadcasts
 from storage.errors import InvalidFieldError
@@ -74,8 +74,7 @@ def _out(broadcast: Broadcast, progress: dict[str, int] | None = None) -> dict[s
 
 def _refused(exc: InvalidFieldError) -> ApiError:
     """The field as this body names it: the content's parts are top-level here (`text`, `article.title`)."""
-    field = exc.field.removeprefix("content.")
-    return ApiError(422, "invalid", f"{field}: {exc.problem}")
+    return invalid(exc, field=exc.field.removeprefix("content."))
 
 
 @router.post("/preview", responses={422: ERROR_SCHEMA}, summary="The numbers of a broadcast; nothing stored")

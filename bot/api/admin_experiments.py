@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from bot.api.deps import AdminDep
-from bot.api.errors import ApiError
+from bot.api.errors import ApiError, invalid
 from bot.api.validation import PathId, Text
 from storage import audit, experimentreport, experiments
 from storage.errors import InvalidFieldError, NotFoundError
@@ -60,7 +60,7 @@ async def create(body: ExperimentIn, response: Response, services: AdminDep) -> 
             )
             out = _out(experiment)
     except InvalidFieldError as exc:
-        raise ApiError(422, "invalid", str(exc)) from None
+        raise invalid(exc) from None
     if repeated:
         response.status_code = 200
     return out

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from bot.api.deps import AdminDep, client_of, require_admin
-from bot.api.errors import ERROR_SCHEMA, ApiError
+from bot.api.errors import ERROR_SCHEMA, invalid
 from bot.api.validation import INT4_MAX, Text
 from storage import adjustments, audiences, audit, grants
 from storage.audiences import Audience
@@ -66,11 +66,6 @@ class AudienceGrantOut(BaseModel):
     stopped: bool
 
 
-def _refused(exc: InvalidFieldError) -> ApiError:
-    figures = "".join(f"; {k}={v}" for k, v in sorted(exc.details.items()))
-    return ApiError(422, "invalid", f"{exc}{figures}")
-
-
 def _checked(body: PreviewIn, services: Any) -> Audience:
     return audiences.checked(body.audience.audience(), [t.name for t in services.rules.tiers])
 
@@ -83,7 +78,7 @@ async def preview(body: PreviewIn, services: AdminDep) -> dict[str, Any]:
         async with services.db.sessions() as session:
             seen = await grants.preview(session, services.rewards, audience, body.reward_id, now=services.clock.now())
     except InvalidFieldError as exc:
-        raise _refused(exc) from None
+        raise invalid(exc) from None
     return dataclasses.asdict(seen)
 
 
@@ -99,5 +94,5 @@ async def grant_audience(body: AudienceGrantIn, request: Request, services: Admi
                                               body.request_id, actor=audit.TOKEN, now=services.clock.now(),
                                               client=client_of(request))
     except InvalidFieldError as exc:
-        raise _refused(exc) from None
+        raise invalid(exc) from None
     return dataclasses.asdict(done)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
+from storage.errors import InvalidFieldError
 
 log = logging.getLogger("wxbot.api")
 
@@ -33,6 +34,13 @@ class ApiError(HTTPException):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(status_code=status, detail=message)
         self.code = code
+
+
+def invalid(exc: InvalidFieldError, *, field: str | None = None) -> ApiError:
+    """A storage refusal as the 422 that names the field (as the body calls it, when that differs) and any
+    figures it carries: `reward_id: out_of_stock; remaining=0`."""
+    figures = "".join(f"; {k}={v}" for k, v in sorted(exc.details.items()))
+    return ApiError(422, "invalid", f"{field or exc.field}: {exc.problem}{figures}")
 
 
 ERROR_SCHEMA = {
