@@ -284,7 +284,8 @@ def call_time(call: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(call["time"], UTC)
 
 
-CS_KINDS = (("生日快乐", "birthday"), ("温馨提醒", "expiry"), ("好久不见", "winback"), ("周末活动", "campaign"))
+CS_KINDS = (("生日快乐", "birthday"), ("温馨提醒", "expiry"), ("想您了", "winback_warn"), ("好久不见", "winback"),
+            ("周末活动", "campaign"))
 
 
 def identity_of_call(call: dict[str, Any]) -> tuple[str, str, str]:
@@ -340,6 +341,25 @@ def expected_winbacks(p: Person, rules: Rules) -> dict[str, list[date]]:
     offers = [warn + gap] if p.returned_at is not None else [warn + gap, warn + 2 * gap]
     due = {"winback_warn": [warn], "winback": offers}
     return {kind: [d for d in days if d <= LAST] for kind, days in due.items() if any(d <= LAST for d in days)}
+
+
+def dormant_from(p: Person, rules: Rules) -> datetime | None:
+    """When a quiet member who never came back goes dormant (three stage gaps after the warning, at the job's
+    11:00): no marketing reaches them after it (storage/winback.py)."""
+    due = expected_winbacks(p, rules)
+    if "winback_warn" not in due or p.returned_at is not None:
+        return None
+    day = due["winback_warn"][0] + 3 * timedelta(days=rules.winback.stage_gap_days)
+    return local(day.year, day.month, day.day, 11, 0) if day <= LAST else None
+
+
+def expected_at(p: Person, rules: Rules, at: datetime) -> bool | None:
+    """Whether a clean member's push due `at` must reach them: True before they went dormant, False after,
+    None within a day of it (a push held for the cap may fall either side)."""
+    asleep = dormant_from(p, rules)
+    if asleep is None or at < asleep - timedelta(days=1):
+        return True
+    return False if at > asleep + timedelta(days=1) else None
 
 
 @pytest.mark.slow
@@ -432,6 +452,8 @@ async def test_a_simulated_year(
         if row.status == "dropped":
             assert row.last_error, row
     cap_drops = {r.dedupe_key: r for r in rows if r.status == "dropped" and "monthly cap" in (r.last_error or "")}
+    # Held (for the cap or quiet hours) until after the member went dormant: dropped, as the rules say.
+    dormant_drops = {r.dedupe_key for r in rows if r.status == "dropped" and "dormant" in (r.last_error or "")}
 
     def cap_justified(row: Outbox) -> bool:
         """4 pushes reached the member in the 30 days up to the row's deadline."""
@@ -447,8 +469,9 @@ async def test_a_simulated_year(
     delivered_keys = {r.dedupe_key for r in sent_rows}
 
     def reached(key: str) -> bool:
-        """Sent exactly once (the call accounting above), or dropped for the cap with 4 others sent."""
-        return key in delivered_keys or key in cap_drops
+        """Sent exactly once (the call accounting above), dropped for the cap with 4 others sent, or dropped
+        because the member went dormant while it waited."""
+        return key in delivered_keys or key in cap_drops or key in dormant_drops
 
     # --- birthdays: paid once for everyone with a birthday, greeted once if marketing may reach them ----
     paid = Counter(key for _, key, delta, kind in entries if kind == "birthday" and delta == 200)
@@ -463,9 +486,11 @@ async def test_a_simulated_year(
             assert key not in paid, p
             continue
         assert paid[key] == 1, p
-        if p.clean:
+        if p.clean and expected_at(p, rules, greet_at):
             assert reached(key), (p, rows_by_key.get(key))
-        elif p.from_start != "active" or (p.change and p.change[0] <= greet_at):
+        elif p.clean and expected_at(p, rules, greet_at) is False:
+            assert key not in delivered_keys, p  # dormant: no marketing
+        elif not p.clean and (p.from_start != "active" or (p.change and p.change[0] <= greet_at)):
             assert key not in delivered_keys, p
     feb29 = [p for p in people if p.birthday == (2, 29) and p.clean]
     assert feb29
@@ -481,8 +506,12 @@ async def test_a_simulated_year(
         for month in p.lot_months:
             for stage in ("30d", "7d"):
                 key = f"expiry:{p.id}:{expiry_day(month):%Y-%m}:{stage}"
-                if p.clean:
+                due = expiry_day(month) + timedelta(days=1) - timedelta(days=30 if stage == "30d" else 7)
+                expected = expected_at(p, rules, local(due.year, due.month, due.day, 10, 0)) if p.clean else None
+                if expected:
                     assert reached(key), (key, rows_by_key.get(key))
+                elif expected is False:
+                    assert key not in delivered_keys, key  # dormant: no marketing
                 elif p.from_start != "active":
                     assert key not in rows_by_key
     reminders = [r for r in rows if r.kind == "expiry"]

@@ -45,6 +45,7 @@ MP_APPID = "wxmp00000000000001"
 # One template per marketing kind, so a recorded template call names its kind.
 TEMPLATES = {
     "birthday": "TPL_birthday_0001", "expiry": "TPL_expiry_0001", "winback": "TPL_winback_0001",
+    "winback_warn": "TPL_winback_warn_0001",
     "campaign": "TPL_campaign_0001", "notice": "TPL_notice_0001",
 }
 
