@@ -18,6 +18,7 @@ from bot import apidocs
 from bot.api import (
     admin,
     admin_anomalies,
+    admin_audiences,
     admin_broadcasts,
     admin_campaigns,
     admin_experiments,
@@ -183,6 +184,7 @@ def create_app(
     app.include_router(admin_anomalies.router)
     app.include_router(admin_experiments.router)
     app.include_router(admin_broadcasts.router)
+    app.include_router(admin_audiences.router)
     app.include_router(admin_kpis.router)
     app.include_router(admin_campaigns.router)
     app.include_router(miniprogram.router)

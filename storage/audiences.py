@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import audit
 from storage.enums import MemberStatus
 from storage.errors import InvalidFieldError
 from storage.models import Campaign, CampaignMember, Member, MemberList, MemberListEntry
@@ -26,6 +27,7 @@ SEGMENTS = ("高价值", "中价值", "潜力价值", "流失风险", "未消费
 DORMANT = "dormant"  # the win-back's last stage: no marketing until the member writes again
 MAX_ACTIVE_DAYS = 3650
 PAGE = 5000
+MAX_LIST = 100_000  # openids in one upload
 
 
 @dataclass(frozen=True)
@@ -126,15 +128,21 @@ async def pages(
         after_id = ids[-1]
 
 
-async def upload(session: AsyncSession, name: str, openids: Iterable[str], *, by: str, now: datetime) -> MemberList:
-    """A named list from uploaded openids (Official Account or Mini Program): each known member once; the
-    count of unknown openids is kept for the operator. An empty name, or no known member, is refused."""
+async def upload(
+    session: AsyncSession, name: str, openids: Iterable[str], *, actor: audit.Actor, now: datetime,
+    client: str | None = None,
+) -> MemberList:
+    """A named list from uploaded openids (Official Account or Mini Program), audited `list.upload`: each
+    known member once; the count of unknown openids is kept for the operator. An empty name, more than
+    MAX_LIST openids, or no known member, is refused."""
     name = name.strip()
     if not name or len(name) > 60:
         raise InvalidFieldError("name", "1 to 60 characters")
     wanted = sorted({o.strip() for o in openids if o.strip()})
     if not wanted:
         raise InvalidFieldError("openids", "empty")
+    if len(wanted) > MAX_LIST:
+        raise InvalidFieldError("openids", f"at most {MAX_LIST:,} openids in one list")
     found: set[int] = set()
     matched: set[str] = set()
     for start in range(0, len(wanted), 1000):
@@ -148,8 +156,16 @@ async def upload(session: AsyncSession, name: str, openids: Iterable[str], *, by
             matched.update(o for o in (openid, mp_openid) if o)
     if not found:
         raise InvalidFieldError("openids", "no member has any of these openids")
-    listed = MemberList(name=name, size=len(found), unknown=len(set(wanted) - matched), created_by=by, created_at=now)
+    listed = MemberList(name=name, size=len(found), unknown=len(set(wanted) - matched), created_by=actor.name[:64],
+                        created_at=now)
     session.add(listed)
     await session.flush()
     session.add_all(MemberListEntry(list_id=int(listed.id or 0), member_id=m) for m in sorted(found))
+    await audit.record(session, actor, "list.upload", f"member_list:{listed.id}", now=now, client=client,
+                       after={"name": name, "size": listed.size, "unknown": listed.unknown})
     return listed
+
+
+async def lists(session: AsyncSession, limit: int = 50) -> list[MemberList]:
+    """The newest uploaded lists, for a form's choice."""
+    return list((await session.scalars(select(MemberList).order_by(col(MemberList.id).desc()).limit(limit))).all())

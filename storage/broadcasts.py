@@ -121,10 +121,22 @@ def checked(
     return Draft(name.strip(), kind, audience, content, at, deadline, request_id.strip())
 
 
-async def _nonempty(session: AsyncSession, draft: Draft, now: datetime) -> None:
+async def nonempty(session: AsyncSession, draft: Draft, now: datetime) -> None:
+    """InvalidFieldError when the audience names what is not there, or matches nobody."""
     await audiences.exists(session, draft.audience)
     if not await session.scalar(audiences.select_ids(draft.audience, now, limit=1)):
         raise InvalidFieldError("audience", "no member matches this audience")
+
+
+async def running_experiment(session: AsyncSession, experiment_id: int | None) -> None:
+    """InvalidFieldError unless the experiment (when one is named) runs over broadcasts."""
+    if experiment_id is None:
+        return
+    experiment = await session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise InvalidFieldError("experiment_id", "unknown experiment")
+    if experiment.target != "broadcast" or experiment.status != experiments.RUNNING:
+        raise InvalidFieldError("experiment_id", "not a running experiment over broadcasts")
 
 
 async def create(
@@ -135,9 +147,8 @@ async def create(
     earlier = await by_request(session, draft.request_id)
     if earlier is not None:
         return earlier, False
-    await _nonempty(session, draft, now)
-    if experiment_id is not None and await session.get(Experiment, experiment_id) is None:
-        raise InvalidFieldError("experiment_id", "unknown experiment")
+    await nonempty(session, draft, now)
+    await running_experiment(session, experiment_id)
     made = Broadcast(
         request_id=draft.request_id, name=draft.name, kind=draft.kind, audience=draft.audience.to_json(),
         content=json.dumps(draft.content, ensure_ascii=False), send_at=draft.send_at, deadline=draft.deadline,

@@ -331,10 +331,12 @@ STATES = (PENDING, SENDING, SENT, UNDELIVERABLE, FAILED, DROPPED, UNCERTAIN)
 
 async def page(
     session: AsyncSession, *, status: str | None = None, kind: str | None = None,
-    before_id: int | None = None, limit: int = 50,
+    before_id: int | None = None, limit: int = 50, broadcast_id: int | None = None,
 ) -> Sequence[Outbox]:
-    """Newest first, `limit` rows older than the keyset `before_id`, optionally of one status and kind."""
-    stmt = newest_first(Outbox, limit=limit, before_id=before_id, equal={"status": status, "kind": kind})
+    """Newest first, `limit` rows older than the keyset `before_id`, optionally of one status, kind and
+    broadcast."""
+    stmt = newest_first(Outbox, limit=limit, before_id=before_id,
+                        equal={"status": status, "kind": kind, "broadcast_id": broadcast_id})
     return (await session.scalars(stmt)).all()
 
 

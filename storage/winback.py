@@ -170,3 +170,25 @@ async def stage_report(session: AsyncSession, since: datetime, until: datetime) 
         .group_by(col(step.stage))
     )).all())
     return [StageFigures(stage, *rows.get(stage, (0, 0, 0))) for stage in STAGES]
+
+
+async def in_stage(
+    session: AsyncSession, *, stage: str | None = None, before_id: int | None = None, limit: int = 50,
+) -> list[Member]:
+    """The operators' list: members in a win-back stage now (one stage, or any), newest id first, a keyset
+    page older than `before_id` (over ix_member_churn_stage)."""
+    stmt = select(Member).where(col(Member.churn_stage).is_not(None)).order_by(col(Member.id).desc()).limit(limit)
+    if stage is not None:
+        stmt = stmt.where(col(Member.churn_stage) == stage)
+    if before_id is not None:
+        stmt = stmt.where(col(Member.id) < before_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def stage_counts(session: AsyncSession) -> dict[str, int]:
+    """How many members stand in each stage now."""
+    rows = await session.execute(
+        select(col(Member.churn_stage), func.count()).where(col(Member.churn_stage).is_not(None))
+        .group_by(col(Member.churn_stage))
+    )
+    return {str(stage): int(n) for stage, n in rows.all()}

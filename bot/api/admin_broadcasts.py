@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.api.admin_grants import AudienceIn
+from bot.api.admin_audiences import AudienceIn, Id
 from bot.api.deps import ServicesDep, SettingsDep, client_of, require_admin
 from bot.api.errors import ERROR_SCHEMA, ApiError, invalid
 from bot.api.validation import PathId, Text
@@ -48,6 +48,8 @@ class BroadcastIn(BaseModel):
     send_at: datetime | None = Field(None, description="with a time zone; omitted: now")
     deadline: datetime | None = Field(None, description="unsent rows are dropped after it")
     request_id: Annotated[Text, Field(min_length=1, max_length=broadcasts.REQUEST_ID_MAX)]
+    experiment_id: Id | None = Field(None, description="a running experiment over broadcasts: its arms vary "
+                                                       "the content, its holdout gets nothing")
 
 
 def _draft(body: BroadcastIn, services: Any) -> broadcasts.Draft:
@@ -66,7 +68,7 @@ def _out(broadcast: Broadcast, progress: dict[str, int] | None = None) -> dict[s
         "audience": json.loads(broadcast.audience),
         "content": broadcasts.content_of(broadcast), "send_at": broadcast.send_at.isoformat(),
         "deadline": broadcast.deadline.isoformat() if broadcast.deadline else None, "queued": broadcast.queued,
-        "held_out": broadcast.held_out, "created_by": broadcast.created_by,
+        "held_out": broadcast.held_out, "experiment_id": broadcast.experiment_id, "created_by": broadcast.created_by,
         "cancelled_at": broadcast.cancelled_at.isoformat() if broadcast.cancelled_at else None,
     }
     return out if progress is None else out | {"rows": progress}
@@ -98,7 +100,7 @@ async def create(body: BroadcastIn, request: Request, response: Response, servic
         draft = _draft(body, services)
         async with services.db.unit_of_work() as session:
             made, created = await broadcasts.create(session, draft, actor=audit.TOKEN, now=services.clock.now(),
-                                                    client=client_of(request))
+                                                    client=client_of(request), experiment_id=body.experiment_id)
             out = _out(made)
     except InvalidFieldError as exc:
         raise _refused(exc) from None

@@ -8,33 +8,17 @@ import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
+from bot.api.admin_audiences import AudienceIn, Id
 from bot.api.deps import AdminDep, client_of, require_admin
 from bot.api.errors import ERROR_SCHEMA, invalid
-from bot.api.validation import INT4_MAX, Text
+from bot.api.validation import Text
 from storage import adjustments, audiences, audit, grants
 from storage.audiences import Audience
 from storage.errors import InvalidFieldError
 
 router = APIRouter(prefix="/api/admin/grants", tags=["admin"], dependencies=[Depends(require_admin)])
-
-Id = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
-Name = Annotated[Text, Field(min_length=1, max_length=60)]
-
-
-class AudienceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tiers: Annotated[list[Name], Field(max_length=20)] = []
-    segments: Annotated[list[Name], Field(max_length=10)] = []
-    campaign_id: Id | None = None
-    list_id: Id | None = None
-    active_days: Annotated[StrictInt, Field(ge=1, le=audiences.MAX_ACTIVE_DAYS)] | None = None
-
-    def audience(self) -> Audience:
-        return Audience(tuple(self.tiers), tuple(self.segments), self.campaign_id, self.list_id, self.active_days)
-
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -11,13 +11,15 @@ from fastapi import APIRouter, Query
 
 from bot.api.deps import AdminDep
 from bot.api.errors import ERROR_SCHEMA, ApiError
+from bot.api.validation import INT4_MAX
 from bot.console import texts
-from bot.console.dates import parse_month
-from storage import outbox, pushreport, reports, segments
+from bot.console.dates import end_of, parse_month, start_of
+from storage import outbox, pushreport, reports, segments, winback
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
+WINBACK_PAGE = 50
 
 
 def _day(name: str, value: str | None) -> date | None:
@@ -133,4 +135,37 @@ async def segment_report(
                     for c in classes],
         "flows": [{"from": origin, "to": to, "members": n} for (origin, to), n in sorted(
             moves.items(), key=lambda item: (item[0][0] or "", item[0][1]))],
+    }
+
+
+# --- win-back --------------------------------------------------------------------------------------------
+@router.get("/winback", summary="The staged win-back: each stage's results, and who stands in a stage now")
+async def winback_report(
+    services: AdminDep,
+    first: str | None = Query(None, alias="from", description="first local day of the steps, YYYY-MM-DD"),
+    last: str | None = Query(None, alias="to", description="last local day of the steps, YYYY-MM-DD (default: today)"),
+    stage: str | None = Query(None, description="only members in this stage: warn, recall1, recall2 or dormant"),
+    before_id: int | None = Query(None, ge=1, le=INT4_MAX, description="the next page: members older than this id"),
+) -> dict[str, Any]:
+    """`stages`: per stage, the members who reached it on the days `from` to `to` (30 days by default), how
+    many wrote within 7 days (recalled) and paid within 30 (reactivated), with the rates; `now`: how many
+    stand in each stage today; `members`: up to 50 of them, newest first (`next_before_id` pages on)."""
+    if stage is not None and stage not in winback.STAGES:
+        raise ApiError(422, "bad_stage", f"`stage` must be one of {', '.join(winback.STAGES)}, got {stage[:20]!r}")
+    now = services.clock.now()
+    start, end = window(first, last, None, now.astimezone(services.tz).date())
+    async with services.db.sessions() as session:
+        figures = await winback.stage_report(session, start_of(start, services.tz), end_of(end, services.tz))
+        standing = await winback.stage_counts(session)
+        found = await winback.in_stage(session, stage=stage, before_id=before_id, limit=WINBACK_PAGE + 1)
+    return {
+        "from": start.isoformat(), "to": end.isoformat(),
+        "stages": [{"stage": f.stage, "reached": f.reached, "recalled": f.recalled, "reactivated": f.reactivated,
+                    "recall_rate": f.recall_rate, "reactivation_rate": f.reactivation_rate} for f in figures],
+        "now": {s: standing.get(s, 0) for s in winback.STAGES},
+        "members": [{"id": m.id, "stage": m.churn_stage, "since": m.churn_stage_at.isoformat() if m.churn_stage_at
+                     else None, "tier": m.tier, "rfm_class": m.rfm_class,
+                     "last_interaction_at": m.last_interaction_at.isoformat() if m.last_interaction_at else None}
+                    for m in found[:WINBACK_PAGE]],
+        "next_before_id": found[WINBACK_PAGE - 1].id if len(found) > WINBACK_PAGE else None,
     }

@@ -61,6 +61,8 @@ RIGHTS: dict[str, tuple[str, ...]] = {
     "segments.read": ("admin", "operator", "analyst"),
     "experiments.read": ("admin", "operator", "analyst"),
     "experiments.write": ("admin", "operator"),
+    "broadcasts.read": ("admin", "operator", "analyst"),
+    "broadcasts.write": ("admin", "operator"),
 }
 
 

@@ -37,6 +37,8 @@ MENU = (
     ("sharing", "/admin/sharing", "sharing.read"),
     ("segments", "/admin/segments", "segments.read"),
     ("experiments", "/admin/experiments", "experiments.read"),
+    ("broadcasts", "/admin/broadcasts", "broadcasts.read"),
+    ("winback", "/admin/winback", "segments.read"),
 )
 
 

@@ -41,16 +41,17 @@ def text_of(row: Outbox) -> str:
 async def pushes(
     request: Request, console: Reader, status: Annotated[str, Query(max_length=16)] = "",
     kind: Annotated[str, Query(max_length=32)] = "", before_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
+    broadcast: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
 ) -> HTMLResponse:
     if status and status not in outbox.STATES:
         raise ConsoleError(400, texts.BAD_REQUEST.format(detail=texts.PUSH_STATE))
     async with console.services.db.sessions() as session:
         rows = await outbox.page(session, status=status or None, kind=kind.strip() or None, before_id=before_id,
-                                 limit=PAGE + 1)
+                                 limit=PAGE + 1, broadcast_id=broadcast)
         counts = await outbox.counts(session)
     older = rows[PAGE - 1].id if len(rows) > PAGE else None
     return render(request, "pushes.html", console, active="pushes", rows=rows[:PAGE], counts=counts,
-                  states=outbox.STATES, state=status, kind=kind, older=older,
+                  states=outbox.STATES, state=status, kind=kind, older=older, broadcast=broadcast,
                   paged=before_id is not None, mask=mask_phones, when=formatter(console.services.tz))
 
 

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from bot.console import (
     anomalies,
     auditlog,
+    broadcasts,
     campaigns,
     experiments,
     exports,
@@ -25,6 +26,7 @@ from bot.console import (
     texts,
     tickets,
     verify,
+    winback,
 )
 from bot.console.auth import ConsoleError, Sessions, SignInRequired
 from bot.console.pages import HERE, console_error, refusal, to_sign_in
@@ -35,7 +37,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
 for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
-                verify, stores, sharing, segments, experiments):
+                verify, stores, sharing, segments, experiments, broadcasts, winback):
     router.include_router(_module.router)
 
 

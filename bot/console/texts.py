@@ -40,6 +40,8 @@ NAV = {
     "sharing": "渠道码与分享",
     "segments": "会员分层",
     "experiments": "实验",
+    "broadcasts": "群发",
+    "winback": "流失预警",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
@@ -211,7 +213,7 @@ AUDIT_ACTIONS = {
     "sign_in": "登录控制台", "operator.add": "添加运营账号", "operator.passwd": "修改运营账号密码",
     "operator.disable": "停用运营账号", "phone.reveal": "查看完整手机号", "points.adjust": "调整积分",
     "coupon.grant": "赠送优惠券", "coupon.grant_audience": "向人群赠送优惠券",
-    "broadcast.create": "新建群发", "broadcast.cancel": "取消群发",
+    "broadcast.create": "新建群发", "broadcast.cancel": "取消群发", "list.upload": "上传会员名单",
     "member.merge": "合并会员", "tier.hold": "设置等级与保级", "redemption.cancel": "作废兑换", "coupon.use": "核销券",
     "reward.create": "新建奖品", "reward.edit": "修改奖品", "reward.deactivate": "下架奖品",
     "reward.codes_import": "导入券码", "campaign.end": "提前结束活动", "staff.add": "添加员工",
@@ -755,3 +757,79 @@ SEGMENTS_BAD_RANGE = "开始日期须不晚于结束日期，且最多 {days} �
 SEGMENTS_SHOW = "查看"
 F_SEGMENT = "会员分层"
 SEGMENT_SINCE = "{segment}（自 {day} 起）"
+
+
+# --- broadcasts (a message to an audience, through the push policy) --------------------------------------
+BROADCASTS_TITLE = "群发"
+BROADCASTS_HINT = ("向一群会员发送一条营销消息：先预览人数、各渠道可触达人数与月度上限的影响，再确认发送。"
+                   "发送仍遵守每月营销上限、免打扰时段与退订；已沉睡的会员不在人群中。")
+BROADCASTS_EMPTY = "还没有群发。"
+BROADCAST_NEW = "新建群发"
+BROADCAST_PREVIEW = "预览"
+BROADCAST_SEND = "确认发送"
+BROADCAST_CANCEL = "取消群发"
+BROADCAST_CANCEL_HINT = "取消后未发出的消息全部作废，已发出的不受影响。"
+BROADCAST_IN_PUSHES = "在推送中查看这次群发的消息"
+PUSHES_OF_BROADCAST = "只显示群发 #{id} 的消息。"
+BROADCAST_DONE = {"created": "群发已创建，将按发送时间由推送进程分批发出。",
+                  "cancelled": "群发已取消，未发出的消息已作废。"}
+BROADCAST_KINDS = {"campaign": "活动", "holiday": "节日", "content": "内容"}
+BROADCAST_STATUS = {"scheduled": "待发送", "sending": "发送中", "sent": "已排队完毕", "cancelled": "已取消"}
+BROADCAST_CONTENT_TYPES = {"text": "文字", "article": "图文"}
+BROADCAST_FIELDS = {
+    "name": "名称", "kind": "类型", "status": "状态", "send_at": "发送时间", "deadline": "截止时间",
+    "audience": "人群", "tiers": "等级", "segments": "会员分层", "campaign": "活动码（该活动的参与者）",
+    "list_id": "上传名单", "active_days": "最近 N 天内互动过", "content_type": "内容形式", "text": "文字内容",
+    "title": "图文标题", "description": "图文摘要", "picurl": "图片链接", "url": "跳转链接",
+    "experiment_id": "实验（可选）", "queued": "已排队", "held_out": "留出组", "created_by": "创建人",
+    "created_at": "创建时间", "rows": "消息状态",
+}
+BROADCAST_SEND_AT_HINT = "本地时间，留空为立即发送；截止时间之后仍未发出的消息作废。"
+BROADCAST_ANY = "不限"
+BROADCAST_NO_EXPERIMENT = "不做实验"
+BROADCAST_NO_LIST = "不用名单"
+BROADCAST_PREVIEW_TITLE = "预览"
+BROADCAST_PREVIEW_FIGURES = {
+    "audience": "人群人数", "reachable": "预计可发送", "capped": "本月已达上限（不会收到）",
+    "cs_window": "48 小时内互动过（客服消息可达）", "template": "可用模板消息", "subscription": "有小程序订阅额度",
+}
+BROADCAST_CAP = "发送当天每月营销上限为 {cap} 条。"
+BROADCAST_QUIET = "发送时间在免打扰时段内，将于 {at} 开始发送。"
+BROADCAST_STARTS = "将于 {at} 开始发送。"
+BROADCAST_SAMPLE = "会员收到的消息："
+BROADCAST_ERRORS = {
+    "name": "名称为 1 到 60 个字。", "kind": "请选择类型。", "audience": "没有会员符合这个人群，请放宽条件。",
+    "tiers": "请选择已有的等级。", "segments": "请选择已有的分层。", "campaign": "没有这个活动码。",
+    "list_id": "没有这个名单。", "active_days": "天数为 1 到 3650 的整数。",
+    "content": "请填写文字内容，或图文标题。", "text": "文字内容为 1 到 600 个字。",
+    "title": "图文标题为 1 到 64 个字。", "description": "图文摘要最多 120 个字。",
+    "picurl": "请填写 http 或 https 开头的图片链接。", "url": "请填写 http 或 https 开头的跳转链接。",
+    "send_at": "发送时间不能早于现在，格式为 年-月-日 时:分。",
+    "deadline": "截止时间须晚于发送时间，格式为 年-月-日 时:分。",
+    "experiment_id": "请选择进行中的群发实验。", "request_id": "请求编号无效，请刷新页面后重试。",
+}
+LIST_UPLOAD = "上传会员名单"
+LIST_UPLOAD_HINT = "每行一个公众号或小程序 openid；最多 100,000 个。上传后可在人群中选用。"
+LIST_FIELDS = {"name": "名单名称", "openids": "openid（每行一个）"}
+LIST_DONE = "名单「{name}」已上传：找到 {size} 位会员，{unknown} 个 openid 没有对应会员。"
+LIST_ERRORS = {"name": "名单名称为 1 到 60 个字。",
+               "openids": "没有找到任何会员，请检查 openid（每行一个，最多 100,000 个）。"}
+LIST_LABEL = "{name}（{size} 人）"
+
+
+# --- win-back (the staged churn programme) ----------------------------------------------------------------
+WINBACK_TITLE = "流失预警"
+WINBACK_HINT = ("会员距上次下单超过自己平均下单间隔的两倍（只下过一单为 60 天），"
+                "或月度互动减少一半以上，即进入流失预警。"
+                "此后每 7 天一步：提醒、回归礼积分、回归礼券、沉睡（不再营销，直到会员再次发消息）。")
+WINBACK_STAGES = {"warn": "提醒", "recall1": "回归礼（积分）", "recall2": "回归礼（券）", "dormant": "沉睡"}
+WINBACK_FIELDS = {
+    "stage": "阶段", "now": "当前人数", "reached": "期间进入", "recalled": "7 天内回访", "reactivated": "30 天内下单",
+    "recall_rate": "回访率", "reactivation_rate": "复购率", "member": "会员", "tier": "等级", "segment": "分层",
+    "since": "进入时间", "last_interaction": "最近互动", "since_day": "从", "until_day": "到",
+}
+WINBACK_MEMBERS = "当前在流失预警中的会员"
+WINBACK_NONE = "目前没有会员处于流失预警。"
+WINBACK_REPORT = "各阶段效果"
+WINBACK_REPORT_HINT = "所选日期内进入各阶段的会员（实验留出组除外），及其 7 天内回访、30 天内下单的人数。"
+WINBACK_BAD_RANGE = "开始日期须不晚于结束日期，且最多 {days} 天。"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import audiences, experiments
+from storage import audiences, audit, experiments
 from storage.audiences import Audience
 from storage.db import Database
 from storage.errors import InvalidFieldError
@@ -74,7 +74,7 @@ async def test_an_uploaded_list_keeps_known_members_once_and_counts_the_unknown(
     async with db.unit_of_work() as session:
         listed = await audiences.upload(
             session, " 门店名单 ", ["oAUDgoldhigh", "oAUDgoldhigh", "oAUDoptout", "oNOBODY", " ", "oAUDplain"],
-            by="op", now=NOW,
+            actor=audit.Actor("op", "operator"), now=NOW,
         )
         list_id = int(listed.id or 0)
     assert (listed.name, listed.size, listed.unknown) == ("门店名单", 3, 1)
@@ -82,7 +82,7 @@ async def test_an_uploaded_list_keeps_known_members_once_and_counts_the_unknown(
     assert await _resolve(db, Audience(list_id=list_id)) == sorted([ids["gold_high"], ids["plain_none"]])
     async with db.unit_of_work() as session:
         with pytest.raises(InvalidFieldError) as refused:
-            await audiences.upload(session, "空", ["oNOBODY"], by="op", now=NOW)
+            await audiences.upload(session, "空", ["oNOBODY"], actor=audit.Actor("op", "operator"), now=NOW)
     assert refused.value.field == "openids"
 
 
