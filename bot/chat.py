@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import campaign_create, delete_account, redeem, signup, survey, ticket, verify_coupon
+from flows import broadcast_campaign, campaign_create, delete_account, redeem, signup, survey, ticket, verify_coupon
 from flows.engine import Conversation, Flow
 from flows.store import FlowStore
 from handlers import campaigns, events, fallback, members, overview, points, rewards, service, sharing
@@ -28,7 +28,7 @@ def build_router() -> Router:
 
 def all_flows() -> list[Flow]:
     return [signup.flow, redeem.flow, campaign_create.flow, delete_account.flow, ticket.flow, verify_coupon.flow,
-            survey.flow]
+            broadcast_campaign.flow, survey.flow]
 
 
 def build_conversation(kv: KV, *, deadline: float, lease: float) -> Conversation:

@@ -30,7 +30,8 @@ HELP_VISITOR_FOOT = "回复【帮助 更多】查看全部功能。"
 HELP_MEMBER_FOOT = "随时回复【取消】退出当前操作；回复【帮助 更多】查看全部功能。"
 HELP_VISITOR = f"{HELP_VISITOR_BODY}\n{HELP_VISITOR_FOOT}"
 HELP_MEMBER = f"{HELP_MEMBER_BODY}\n{HELP_MEMBER_FOOT}"
-HELP_STAFF_LINE = "社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束｜【数据概览】昨日数据"
+HELP_STAFF_LINE = ("社群运营：【发起活动】｜「活动数据 活动码」看进度｜「结束活动 活动码」提前结束｜"
+                   "「推送活动 活动码 [等级]」推送给会员｜【数据概览】昨日数据")
 HELP_MORE = (
     f"{BRAND}全部功能，回复以下关键词：\n"
     "【注册】加入会员，送积分\n"
@@ -495,3 +496,19 @@ OVERVIEW_LABELS = {
     "interactions_per_active": "活跃会员月互动天数",
     "yoy_growth": "会员数同比增长",
 }
+
+
+# --- 推送活动: a manager broadcasts their campaign to members (flows/broadcast_campaign.py) ----------------
+CAMPAIGN_PUSH_USAGE = "请回复「推送活动 活动码」推送给全部会员，或「推送活动 活动码 等级」只推送给该等级（{tiers}）。"
+CAMPAIGN_PUSH_NOT_OWN = "活动 {code} 不是您发起的，只能推送自己发起的活动。"
+CAMPAIGN_PUSH_EVERYONE = "全部会员"
+CAMPAIGN_PUSH_CONFIRM = ("将向【{audience}】推送活动「{title}」：预计 {n} 位会员收到"
+                         "（另有 {capped} 位本月营销消息已达上限，不会收到），{starts} 开始发送，"
+                         "活动截止 {ends} 后不再发送。\n"
+                         "回复「是」确认推送，回复「否」放弃。")
+CAMPAIGN_PUSH_AGAIN = "请回复「是」确认推送，或回复「否」放弃。"
+CAMPAIGN_PUSH_DECLINED = "已放弃推送，没有发送任何消息。"
+CAMPAIGN_PUSH_DONE = "已安排推送活动「{title}」（群发 #{id}），将遵守免打扰时段与每月上限分批发出。"
+CAMPAIGN_PUSH_REPEATED = "活动「{title}」已向这些会员推送过（群发 #{id}），不会重复推送。"
+CAMPAIGN_PUSH_NOBODY = "目前没有可以推送的会员（都已退订、沉睡或本月已达上限）。"
+CAMPAIGN_PUSH_TEXT = "【{title}】{kind}进行中，{ends} 截止。回复「参加 {code}」立即参加！"

@@ -58,7 +58,8 @@ async def test_an_operator_previews_sends_follows_and_cancels_a_broadcast(world:
 
     seen = await operator.post("/admin/broadcasts", form)
     assert seen.status_code == 200, seen.text
-    assert 'data-preview="audience">4<' in seen.text and 'data-preview="reachable">4<' in seen.text
+    assert 'data-preview="audience">4<' in seen.text
+    assert 'data-preview="reachable">4<' in seen.text
     assert 'data-preview="capped">0<' in seen.text
     assert "双十二会员专享：回复【积分】查看。" in seen.text  # the sample as the member reads it
     assert texts.BROADCAST_SEND in seen.text
@@ -78,7 +79,8 @@ async def test_an_operator_previews_sends_follows_and_cancels_a_broadcast(world:
                                    tz=services.tz) == 4
     detail = await operator.get(sent.headers["location"])
     assert texts.BROADCAST_DONE["created"] in detail.text
-    assert 'data-rows="pending">4<' in detail.text and 'data-fig="queued">4<' in detail.text
+    assert 'data-rows="pending">4<' in detail.text
+    assert 'data-fig="queued">4<' in detail.text
     assert "金卡、钻石" in detail.text
     pushes = await operator.get(f"/admin/pushes?broadcast={made.id}")
     assert pushes.status_code == 200
@@ -136,14 +138,16 @@ async def test_a_stopped_or_other_experiment_cannot_carry_a_broadcast(world: Con
     services = world.wechat.services
     async with world.db.unit_of_work() as session:
         birthday, _ = await experiments.create(
-            session, name="生日", target="birthday", holdout=0, request_id="e1", actor=audit.Actor("operator", "operator"),
+            session, name="生日", target="birthday", holdout=0, request_id="e1",
+            actor=audit.Actor("operator", "operator"),
             arms=[{"name": "control", "weight": 50, "params": {}}, {"name": "B", "weight": 50, "params": {"hour": 10}}],
             now=services.clock.now())
     operator = await world.as_role("operator")
     page = await operator.get("/admin/broadcasts")
     refused = await operator.post("/admin/broadcasts", FORM | {"request_id": request_id_of(page.text),
                                                                 "action": "send", "experiment_id": str(birthday.id)})
-    assert refused.status_code == 422 and 'data-error="experiment_id"' in refused.text
+    assert refused.status_code == 422
+    assert 'data-error="experiment_id"' in refused.text
     assert await _stored(world) == []
 
 
@@ -164,7 +168,8 @@ async def test_an_uploaded_list_is_an_audience(world: ConsoleWorld) -> None:
     assert f'data-preview="audience">{listed.size}<' in seen.text
 
     refused = await operator.post("/admin/broadcasts/lists", {"list_name": "空", "openids": "oNOBODY"})
-    assert refused.status_code == 422 and 'data-error="openids"' in refused.text
+    assert refused.status_code == 422
+    assert 'data-error="openids"' in refused.text
     async with world.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MemberList)) == 1
 
@@ -172,7 +177,8 @@ async def test_an_uploaded_list_is_an_audience(world: ConsoleWorld) -> None:
 async def test_analysts_read_without_the_form_and_clerks_are_refused(world: ConsoleWorld) -> None:
     analyst = await world.as_role("analyst")
     page = await analyst.get("/admin/broadcasts")
-    assert page.status_code == 200 and 'id="new-broadcast"' not in page.text
+    assert page.status_code == 200
+    assert 'id="new-broadcast"' not in page.text
     assert (await analyst.post("/admin/broadcasts", FORM)).status_code == 403
     clerk = await world.as_role("clerk")
     assert (await clerk.get("/admin/broadcasts")).status_code == 403
