@@ -63,24 +63,32 @@ def form_key(field: str) -> str:
     return key if key in texts.BROADCAST_ERRORS else "audience"
 
 
-async def _read(request: Request) -> tuple[dict[str, str], list[str], list[str]]:
+async def read_form(request: Request) -> tuple[dict[str, str], list[str], list[str]]:
+    """The form's single fields, and the tiers and segments ticked."""
     form = await request.form()
     values = {key: str(value)[:2000] for key, value in form.items() if key not in ("csrf", "tiers", "segments")}
     return values, [str(v) for v in form.getlist("tiers")], [str(v) for v in form.getlist("segments")]
+
+
+async def audience_of(console: ConsoleSession, values: dict[str, str], tiers: list[str],
+                      segments: list[str]) -> Audience:
+    """The audience the picker (templates/_audience.html) describes, checked; InvalidFieldError names the field."""
+    campaign_id = None
+    if code := values.get("campaign", "").strip():
+        async with console.services.db.sessions() as session:
+            campaign_id = await session.scalar(select(col(Campaign.id)).where(col(Campaign.code) == code.upper()))
+        if campaign_id is None:
+            raise InvalidFieldError("audience.campaign", "unknown campaign")
+    audience = Audience(tuple(tiers), tuple(segments), campaign_id, _whole(values.get("list_id", ""), "list_id"),
+                        _whole(values.get("active_days", ""), "audience.active_days"))
+    return audiences.checked(audience, [t.name for t in console.services.rules.tiers])
 
 
 async def _draft(console: ConsoleSession, values: dict[str, str], tiers: list[str],
                  segments: list[str]) -> tuple[broadcasts.Draft, int | None]:
     """The checked draft and the chosen experiment from the form; InvalidFieldError names the bad field."""
     services = console.services
-    campaign_id = None
-    if code := values.get("campaign", "").strip():
-        async with services.db.sessions() as session:
-            campaign_id = await session.scalar(select(col(Campaign.id)).where(col(Campaign.code) == code.upper()))
-        if campaign_id is None:
-            raise InvalidFieldError("audience.campaign", "unknown campaign")
-    audience = Audience(tuple(tiers), tuple(segments), campaign_id, _whole(values.get("list_id", ""), "list_id"),
-                        _whole(values.get("active_days", ""), "audience.active_days"))
+    audience = await audience_of(console, values, tiers, segments)
     if values.get("content_type") == "article":
         article = {key: values.get(key, "") for key in ("title", "description", "picurl", "url")}
         content = broadcasts.checked_content(None, article)
@@ -93,6 +101,11 @@ async def _draft(console: ConsoleSession, values: dict[str, str], tiers: list[st
         tiers=[t.name for t in services.rules.tiers], now=services.clock.now(),
     )
     return draft, _whole(values.get("experiment_id", ""), "experiment_id")
+
+
+def picker(console: ConsoleSession, lists: list[MemberList]) -> dict[str, Any]:
+    """What templates/_audience.html needs besides the form's values."""
+    return {"tier_names": [t.name for t in console.services.rules.tiers], "segment_names": SEGMENTS, "lists": lists}
 
 
 @router.get("", response_class=HTMLResponse)
@@ -113,7 +126,7 @@ async def list_broadcasts(
 @router.post("", response_model=None)
 async def build(request: Request, console: Writer, settings: SettingsDep) -> Response:
     """`action=preview` shows the numbers and the confirm button; `action=send` creates the broadcast."""
-    values, tiers, segments = await _read(request)
+    values, tiers, segments = await read_form(request)
     services = console.services
     try:
         draft, experiment_id = await _draft(console, values, tiers, segments)
@@ -220,5 +233,4 @@ async def _page(
     return render(request, "broadcasts.html", console, status=status, active="broadcasts", found=found,
                   flash=flash, values=values or {}, chosen_tiers=tiers or [], chosen_segments=segments or [],
                   errors=errors or {}, list_errors=list_errors or {}, preview=preview, sample=sample,
-                  tier_names=[t.name for t in services.rules.tiers], segment_names=SEGMENTS, lists=lists,
-                  running=running, kinds=texts.BROADCAST_KINDS, local=local_time(services.tz))
+                  running=running, **picker(console, lists), kinds=texts.BROADCAST_KINDS, local=local_time(services.tz))

@@ -39,6 +39,7 @@ MENU = (
     ("experiments", "/admin/experiments", "experiments.read"),
     ("broadcasts", "/admin/broadcasts", "broadcasts.read"),
     ("winback", "/admin/winback", "segments.read"),
+    ("grants", "/admin/grants", "members.write"),
 )
 
 

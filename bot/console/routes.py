@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.console import (
     anomalies,
+    audience_grants,
     auditlog,
     broadcasts,
     campaigns,
@@ -37,7 +38,8 @@ router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 # merge before members: `/admin/members/merge` is no member id.
 for _module in (merge, members, anomalies, tickets, surveys, rewards, campaigns, staff, pushes, auditlog, exports,
-                verify, stores, sharing, segments, experiments, broadcasts, winback):
+                verify, stores, sharing, segments, experiments, broadcasts, winback,
+                audience_grants):
     router.include_router(_module.router)
 
 

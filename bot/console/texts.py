@@ -42,6 +42,7 @@ NAV = {
     "experiments": "实验",
     "broadcasts": "群发",
     "winback": "流失预警",
+    "grants": "人群赠券",
 }
 HOME_WELCOME = "欢迎，{name}（{role}）"
 HOME_HINT = "从左侧菜单选择要处理的事项。"
@@ -833,3 +834,15 @@ WINBACK_NONE = "目前没有会员处于流失预警。"
 WINBACK_REPORT = "各阶段效果"
 WINBACK_REPORT_HINT = "所选日期内进入各阶段的会员（实验留出组除外），及其 7 天内回访、30 天内下单的人数。"
 WINBACK_BAD_RANGE = "开始日期须不晚于结束日期，且最多 {days} 天。"
+
+
+# --- a coupon to an audience (人群赠券) ----------------------------------------------------------------------
+AUDIENCE_GRANT_TITLE = "人群赠券"
+AUDIENCE_GRANT_HINT = ("向一群会员各赠送一张券：不扣积分，计入库存与限领数量，库存用完即停；"
+                       "每位会员会收到通知。一次最多 {limit} 位会员；重复提交不会重复赠送。")
+AUDIENCE_GRANT_SIZE = "人群人数"
+AUDIENCE_GRANT_REMAINING = "剩余库存"
+AUDIENCE_GRANT_UNLIMITED = "不限"
+AUDIENCE_GRANT_DONE = "已赠送 {granted} 张（人群 {size} 人；此前已赠 {repeated} 人，超过每人限领 {over_limit} 人）。"
+AUDIENCE_GRANT_STOPPED = "库存已用完，其余会员未获赠。"
+AUDIENCE_GRANT_TOO_LARGE = "人群有 {size} 人，一次最多赠送 {limit} 人，请缩小人群。"

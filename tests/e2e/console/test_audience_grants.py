@@ -13,10 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.console import texts
 from storage import grants
 from storage.clock import FrozenClock
 from storage.models import AuditEntry, Outbox, Redemption
-from tests.support.console_support import ConsoleWorld, console_world
+from tests.support.console_support import ConsoleWorld, console_world, request_id_of
 from tests.support.fakes import ADMIN
 from tests.support.redeem_support import add_members, add_reward, reward_row
 
@@ -135,3 +136,58 @@ async def test_an_audience_above_the_limit_is_refused_naming_it(world: ConsoleWo
     for part in ("too_large", "limit=2", "size=3"):
         assert part in response.text
     assert await count(world, Redemption) == 0
+
+
+# --- the 人群赠券 screen -----------------------------------------------------------------------------------
+async def test_an_operator_previews_then_grants_from_the_console_once(world: ConsoleWorld) -> None:
+    now = world.wechat.services.clock.now()
+    gold = await members_of(world, "金卡", 2)
+    await members_of(world, "普通", 1)
+    reward_id = await add_reward(world.db, now, name="金卡回馈券", cost=300, stock=5)
+    operator = await world.as_role("operator")
+    page = await operator.get("/admin/grants")
+    assert page.status_code == 200
+    assert "金卡回馈券" in page.text
+    form = {"reward_id": str(reward_id), "tiers": ["金卡"], "reason": "金卡会员回馈",
+            "request_id": request_id_of(page.text), "action": "preview"}
+    seen = await operator.post("/admin/grants", form)
+    assert 'data-preview="size">2<' in seen.text
+    assert 'data-preview="remaining">5<' in seen.text
+    assert await count(world, Redemption) == 0  # a preview grants nothing
+
+    done = await operator.post("/admin/grants", form | {"action": "send"})
+    assert texts.AUDIENCE_GRANT_DONE.format(granted=2, size=2, repeated=0, over_limit=0) in done.text
+    again = await operator.post("/admin/grants", form | {"action": "send"})  # a re-submitted form
+    assert texts.AUDIENCE_GRANT_DONE.format(granted=0, size=2, repeated=2, over_limit=0) in again.text
+    async with world.db.sessions() as session:
+        coupons = list((await session.scalars(select(Redemption))).all())
+        [entry] = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "coupon.grant_audience"))).all()
+    assert sorted(c.member_id for c in coupons) == sorted(gold)
+    assert entry.actor == "operator"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"tiers": [], "segments": ["高价值"]}, "audience"),
+    ({"reason": "x"}, "reason"),
+    ({"reward_id": "999"}, "reward_id"),
+    ({"reward_id": "abc"}, "reward_id"),
+    ({"campaign": "NOPE"}, "campaign"),
+])
+async def test_a_bad_field_comes_back_on_the_grant_form(world: ConsoleWorld, change: dict[str, Any],
+                                                       field: str) -> None:
+    now = world.wechat.services.clock.now()
+    await members_of(world, "金卡", 1)
+    reward_id = await add_reward(world.db, now, name="金卡回馈券", cost=300, stock=5)
+    operator = await world.as_role("operator")
+    page = await operator.get("/admin/grants")
+    form = {"reward_id": str(reward_id), "tiers": ["金卡"], "reason": "金卡会员回馈",
+            "request_id": request_id_of(page.text), "action": "send"} | change
+    refused = await operator.post("/admin/grants", form)
+    assert refused.status_code == 422
+    assert f'data-error="{field}"' in refused.text
+    assert await count(world, Redemption) == 0
+
+
+async def test_analysts_do_not_grant(world: ConsoleWorld) -> None:
+    analyst = await world.as_role("analyst")
+    assert (await analyst.get("/admin/grants")).status_code == 403
