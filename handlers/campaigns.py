@@ -10,10 +10,11 @@ from handlers.core.filters import Click, Command, Event, SceneIs, is_staff
 from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text
 from handlers.core.router import Router
-from storage import campaignreport, members, sharing
+from storage import campaignreport, drawprize, members, sharing
 from storage.campaigns import Campaigns, Joined
 from storage.enums import CampaignStatus
 from storage.errors import DomainError
+from storage.models import Campaign
 
 router = Router("campaigns")
 STATS_DAYS = 10  # 活动数据 lists the joins of the latest days only, to stay one short message
@@ -35,7 +36,9 @@ def joined_text(ctx: ChatContext, joined: Joined) -> str:
             goal=c.goal, missing=c.goal - joined.count, code=c.code
         )
     else:
-        following = texts.CAMPAIGN_NEXT[c.kind].format(goal=c.goal, points=c.points, ends=_when(ctx, c.ends_at))
+        key = "lucky_draw_coupon" if c.kind == "lucky_draw" and joined.prize else c.kind
+        following = texts.CAMPAIGN_NEXT[key].format(goal=c.goal, points=c.points, ends=_when(ctx, c.ends_at),
+                                                    reward=joined.prize)
     return texts.CAMPAIGN_JOINED.format(title=c.title, count=joined.count, cap=c.cap, next=following)
 
 
@@ -128,6 +131,7 @@ async def _open_campaigns(ctx: ChatContext, head: str) -> Reply:
 async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
     async with ctx.db.sessions() as session:
         found = await campaignreport.report(session, ctx.campaigns, await ctx.campaigns.by_code(session, code))
+        reward = await ctx.campaigns.prize(session, found.campaign)
     c, per_day = found.campaign, found.joins_per_day
     shown = [f"{d:%m-%d} {n} 人" for d, n in per_day[-STATS_DAYS:]]  # the latest days: one short message
     days = ("…，" if len(per_day) > STATS_DAYS else "") + "，".join(shown) if shown else "暂无"
@@ -139,7 +143,19 @@ async def campaign_stats(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
         title=c.title, code=c.code, kind=texts.CAMPAIGN_KIND_NAMES[c.kind],
         status=texts.CAMPAIGN_STATUS.get(c.status, c.status), count=c.participants, cap=c.cap,
         paid=c.paid_out, left=c.budget - c.paid_out, ends=_when(ctx, c.ends_at), per_day=days, money=money,
+        prize=_prize_line(c, reward),
     ))
+
+
+def _prize_line(c: Campaign, reward: str | None) -> str:
+    """A coupon draw's prize in 活动数据: the reward, and once drawn, how the winners were paid."""
+    if reward is None:
+        return ""
+    if not c.draw_record:
+        return texts.CAMPAIGN_STATS_PRIZE.format(reward=reward)
+    done = drawprize.outcomes(c)
+    return texts.CAMPAIGN_STATS_DRAWN.format(reward=reward, coupons=done.coupons, points=done.points,
+                                             unpaid=done.unpaid)
 
 
 def _yuan(fen: int | None) -> str:
@@ -153,4 +169,10 @@ async def end_campaign(msg: Inbound, ctx: ChatContext, code: str) -> Reply:
         if c.status != CampaignStatus.OPEN:
             return Text(texts.CAMPAIGN_ALREADY_ENDED.format(title=c.title))
         paid = await ctx.campaigns.settle(session, c, ctx.clock.now())
+        reward = await ctx.campaigns.prize(session, c)
+    if reward is not None:
+        done = drawprize.outcomes(c)
+        return Text(texts.CAMPAIGN_ENDED_DRAW_COUPON.format(
+            title=c.title, reward=reward, coupons=done.coupons, points=done.points, unpaid=done.unpaid, paid=paid,
+        ))
     return Text(texts.CAMPAIGN_ENDED_BY_MANAGER.format(title=c.title, paid=paid, total=c.paid_out))

@@ -303,6 +303,24 @@ CAMPAIGN_ASK_TITLE = "请回复活动标题（2-20 个字），例如：周末�
 CAMPAIGN_BAD_TITLE = "标题需要 2-20 个字，请重新回复。"
 CAMPAIGN_ASK_POINTS = "每位获奖/参加者获得多少积分？请回复 1-1000 的整数。"
 CAMPAIGN_BAD_POINTS = "积分需要是 1-1000 的整数，请重新回复。"
+# A lucky draw's prize (flows/campaign_create.py): points as before, or an active reward given as a coupon.
+CAMPAIGN_ASK_PRIZE = (
+    "抽奖的奖品是什么？\n回复【积分】：获奖者获得积分；\n回复礼品编号：每位获奖者获得一张该券。\n{rewards}"
+)
+CAMPAIGN_PRIZE_LINE = "编号 {id}：{name}（{left}）"
+CAMPAIGN_PRIZE_LEFT = "剩余 {left} 张"
+CAMPAIGN_PRIZE_UNLIMITED = "不限量"
+CAMPAIGN_PRIZE_NONE = "（目前没有可作奖品的礼品，请回复【积分】，或先在后台上架礼品。）"
+CAMPAIGN_PRIZE_MORE = "……（仅列出前 {shown} 个，其他礼品也可直接回复编号）"
+CAMPAIGN_BAD_PRIZE = "请回复【积分】，或回复上面列表中的礼品编号（数字）。"
+CAMPAIGN_PRIZE_AGAIN = "请重新选择奖品：回复【积分】，或回复礼品编号。"
+CAMPAIGN_ASK_FALLBACK = (
+    "奖品：「{reward}」。若开奖时券已发完或无法发放，获奖者改得多少积分？请回复 1-1000 的整数；"
+    "不设补偿请回复 0（届时会通知获奖者并提醒运营补发）。"
+)
+CAMPAIGN_BAD_FALLBACK = "补偿积分需要是 0-1000 的整数，请重新回复（0 表示不设补偿）。"
+CAMPAIGN_GOAL_SHORT = "请回复 1-{left} 的获奖人数，或回复【取消】重新发起、换一个奖品。"
+CAMPAIGN_END_EARLIER = "请回复更早的结束时间，例如：3天、12月31日 20:00、2026-12-31。"
 CAMPAIGN_ASK_GOAL = {
     "group_buy": "满多少人成团？请回复 2-500 的整数。",
     "checkin_challenge": "活动期内需要签到多少天？请回复 1-60 的整数。",
@@ -316,10 +334,12 @@ CAMPAIGN_BAD_END = "没看懂结束时间，或时间不在未来 90 天内。�
 CAMPAIGN_ASK_ROBOT = "如需在企业微信群里播报进度，请回复群机器人的 key；不需要请回复【跳过】。"
 CAMPAIGN_BAD_ROBOT = "机器人 key 只能包含字母、数字和 -，请重新回复，或回复【跳过】。"
 CAMPAIGN_SUMMARY = (
-    "请确认活动：\n类型：{kind}\n标题：{title}\n积分：每人 {points}\n{goal_line}"
+    "请确认活动：\n类型：{kind}\n标题：{title}\n{prize_line}{goal_line}"
     "人数上限：{cap}\n结束时间：{ends}\n群播报：{robot}\n最多发放积分（预算）：{budget}\n"
     "确认创建请回复【是】，放弃请回复【否】。"
 )
+CAMPAIGN_POINTS_LINE = "积分：每人 {points}\n"
+CAMPAIGN_COUPON_LINE = "奖品：每位获奖者「{reward}」一张\n补偿积分（发券失败时）：{fallback}\n"
 CAMPAIGN_GOAL_LINE = {
     "group_buy": "成团人数：{goal}\n", "checkin_challenge": "签到天数：{goal}\n", "lucky_draw": "获奖人数：{goal}\n",
 }
@@ -335,6 +355,7 @@ CAMPAIGN_PITCH = {
     "group_buy": "满 {goal} 人成团，每人得 {points} 积分！",
     "checkin_challenge": "活动期内签到满 {goal} 天得 {points} 积分！",
     "lucky_draw": "活动结束抽 {goal} 位送 {points} 积分！",
+    "lucky_draw_coupon": "活动结束抽 {goal} 位各送「{reward}」一张！",
 }
 CAMPAIGN_JOINED = "已加入活动「{title}」！已有 {count}/{cap} 人参加。\n{next}"
 CAMPAIGN_NEXT = {
@@ -343,11 +364,16 @@ CAMPAIGN_NEXT = {
     "group_buy_done": "拼团成功！+{paid} 积分已到账。",
     "checkin_challenge": "活动期内每天回复【签到】，签满 {goal} 天即得 {points} 积分（{ends} 结束）。",
     "lucky_draw": "{ends} 开奖，抽出 {goal} 位各得 {points} 积分，祝您好运！",
+    "lucky_draw_coupon": "{ends} 开奖，抽出 {goal} 位各得「{reward}」一张，祝您好运！",
 }
 campaign_unknown = "没有找到活动码 {code}，请检查后重新回复「参加 活动码」。回复【活动】查看正在进行的活动。"
 campaign_full = "活动「{title}」已满 {cap} 人，下次早点来哦。回复【活动】看看其他活动。"
 campaign_ended = "活动「{title}」已经结束了。回复【活动】看看其他活动。"
 campaign_already_joined = "您已经参加过活动「{title}」啦，等待结果吧！"
+draw_prize_unknown = "没有找到编号为 {reward_id} 的礼品。"
+draw_prize_ended = "「{name}」已下架或不在兑换期内，不能作为奖品。"
+draw_prize_short = "「{name}」只剩 {left} 张，少于 {winners} 位获奖者。"
+draw_prize_ends_early = "「{name}」将于 {ends} 下架，早于开奖时间，届时无法发券。"
 CAMPAIGN_JOIN_SIGNUP = "参加活动需要先注册会员，注册完成后会自动为您加入活动。"
 CAMPAIGNS_NONE = "目前没有进行中的活动，敬请期待。"
 CAMPAIGNS_HEAD = "进行中的活动（回复「参加 活动码」加入）："
@@ -355,16 +381,33 @@ CAMPAIGNS_LINE = "{code}「{title}」{kind}，{count}/{cap} 人，{ends} 结束"
 STAFF_CAMPAIGNS_HEAD = "进行中的活动（回复「活动数据 活动码」查看详情）："
 CAMPAIGN_STATS = (
     "活动「{title}」（{code}，{kind}，{status}）\n参加人数：{count}/{cap}\n已发放积分：{paid}\n"
-    "剩余预算：{left}\n结束时间：{ends}\n每日参加：{per_day}\n{money}"
+    "剩余预算：{left}\n{prize}结束时间：{ends}\n每日参加：{per_day}\n{money}"
 )
+# 活动数据 of a coupon draw: the prize, and once drawn, how its winners were paid.
+CAMPAIGN_STATS_PRIZE = "奖品：「{reward}」\n"
+CAMPAIGN_STATS_DRAWN = "奖品：「{reward}」，已发券 {coupons} 张，改发积分 {points} 位，未能发放 {unpaid} 位\n"
 # The money lines of 活动数据 (storage/campaignreport.py): cost = points × the point value; incremental
 # sales against non-participants of the same tiers, over the campaign's days and the 14 after.
 CAMPAIGN_STATS_MONEY = "积分成本：¥{cost}\n增量销售：{incremental}\nROI：{roi}"
 CAMPAIGN_STATS_NONE = "—"
 CAMPAIGN_STATUS: dict[str, str] = {CampaignStatus.OPEN: "进行中", CampaignStatus.SETTLED: "已结束"}
 CAMPAIGN_ENDED_BY_MANAGER = "活动「{title}」已结束，本次结算发放 {paid} 积分，累计发放 {total} 积分。"
+CAMPAIGN_ENDED_DRAW_COUPON = (
+    "活动「{title}」已结束并开奖：{coupons} 位获奖者获得「{reward}」，{points} 位因券无法发放改得积分，"
+    "{unpaid} 位未能发放（已通知并记入异常队列）。本次结算发放 {paid} 积分。"
+)
 CAMPAIGN_ALREADY_ENDED = "活动「{title}」此前已经结束。"
 PUSH_CAMPAIGN_REWARD = "活动「{title}」奖励 +{points} 积分已到账，感谢参与！"
+# A coupon draw's winner (storage/drawprize.py): the coupon; or, when it could not be granted, the fallback
+# points, or (no fallback) word that it is recorded and will be made good.
+PUSH_DRAW_COUPON = (
+    "恭喜您在活动「{title}」中获奖！奖品「{reward}」已发放，券码 {code}，有效期至 {date}。回复【我的券】查看。"
+)
+PUSH_DRAW_FALLBACK = "恭喜您在活动「{title}」中获奖！奖品「{reward}」已发完，改为赠送您 {points} 积分，已到账。"
+PUSH_DRAW_UNPAID = (
+    "恭喜您在活动「{title}」中获奖！很抱歉，奖品「{reward}」暂时无法发放，我们已记录，工作人员会尽快为您补发。"
+    "如有疑问回复【人工】。"
+)
 # An operator's adjustment of the member's points (storage/adjustments.py): points carries its sign.
 PUSH_POINTS_ADJUSTED = "积分调整 {points:+d}：{reason}。当前积分 {balance}。"
 # A coupon given without points (storage/grants.py, the birthday job, a tier upgrade): the code and last day.
@@ -380,6 +423,7 @@ ANNOUNCE = {
     "start": "【{title}】开始啦！回复公众号「参加 {code}」加入，{pitch}",
     "progress": "【{title}】已有 {count} 人参加，进度 {stage}%！回复公众号「参加 {code}」加入。",
     "end": "【{title}】已结束，共 {count} 人参加，发放 {paid_out} 积分，感谢大家！",
+    "end_coupon": "【{title}】已开奖，共 {count} 人参加，{coupons} 位获奖者获得「{reward}」，感谢大家！",
 }
 CAMPAIGN_QR_FAILED = "（二维码暂时生成失败，可先分享活动码）"
 
@@ -471,7 +515,9 @@ ERROR_TEXTS: dict[str, str] = {
     "campaign_unknown": campaign_unknown, "campaign_full": campaign_full, "campaign_ended": campaign_ended,
     "campaign_already_joined": campaign_already_joined, "error_invalid": error_invalid,
     "ticket_too_many": ticket_too_many, "ticket_unknown": ticket_unknown, "ticket_resolved": ticket_resolved,
-    "ticket_text_invalid": ticket_text_invalid,
+    "ticket_text_invalid": ticket_text_invalid, "draw_prize_unknown": draw_prize_unknown,
+    "draw_prize_ended": draw_prize_ended, "draw_prize_short": draw_prize_short,
+    "draw_prize_ends_early": draw_prize_ends_early,
 }
 
 

@@ -2,7 +2,9 @@
 
 Every join and settlement locks the campaign row first, so caps, the group-buy threshold and the
 budget are decided one at a time; every payout is a ledger entry `campaign:<id>:<member>`, so no
-participant is paid twice whatever runs twice. Announcements and payout messages are outbox rows."""
+participant is paid twice whatever runs twice. Announcements and payout messages are outbox rows.
+A lucky draw may name a coupon prize (reward_id): its winners get the coupon (storage/drawprize.py), its
+points are then only the fallback for a winner whose coupon is refused, and its budget counts only those."""
 
 from __future__ import annotations
 
@@ -16,15 +18,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import outbox, surveys
+from storage import drawprize, outbox, surveys
 from storage.clock import local_date
 from storage.codes import unused_code
 from storage.db import Database, dialect_insert
 from storage.enums import CampaignStatus
 from storage.errors import DomainError, NotFoundError
 from storage.ledger import Ledger
-from storage.models import Campaign, CampaignMember, Checkin, Member
+from storage.models import Campaign, CampaignMember, Checkin, Member, Reward
 from storage.reasons import Reason
+from storage.rewards import Rewards
 from storage.rows import affected, row_id
 
 CODE_LENGTH = 5
@@ -54,28 +57,39 @@ class Joined:
     count: int
     paid_now: int  # points credited to this member by the join itself
     threshold_reached: bool
+    prize: str | None = None  # a coupon draw's reward name
 
 
 def budget_for(kind: str, points: int, goal: int, cap: int) -> int:
-    """The most a campaign can pay: every participant, or only the W winners of a draw."""
+    """The most a campaign can pay in points: every participant, or only the W winners of a draw (of a coupon
+    draw, `points` is the fallback: the coupons themselves are not points and are not in the budget)."""
     return points * (min(goal, cap) if kind == "lucky_draw" else cap)
 
 
 class Campaigns:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.rewards = Rewards(ledger)
 
     async def create(
         self, session: AsyncSession, *, kind: str, title: str, points: int, goal: int, cap: int,
         ends_at: datetime, created_by: str, now: datetime, robot_key: str | None = None,
+        reward_id: int | None = None,
     ) -> Campaign:
+        """A new open campaign and its start announcement. `reward_id` (lucky draws only) makes the prize that
+        coupon, checked by drawprize.check for the W winners and the draw's time (the Prize* refusals: nothing
+        is written); `points` is then the fallback and may be 0."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
+        if reward_id is not None:
+            if kind != "lucky_draw":
+                raise ValueError("only a lucky draw can have a coupon prize")
+            await drawprize.check(session, reward_id, now, winners=goal, draw_at=ends_at, tz=self.ledger.tz)
         code = await unused_code(session, Campaign.code, CODE_LENGTH)
         campaign = Campaign(
             code=code, kind=kind, title=title, points=points, goal=goal, cap=cap,
             budget=budget_for(kind, points, goal, cap), created_by=created_by, created_at=now,
-            ends_at=ends_at, robot_key=robot_key or None,
+            ends_at=ends_at, robot_key=robot_key or None, reward_id=reward_id,
         )
         session.add(campaign)
         await session.flush()
@@ -93,6 +107,13 @@ class Campaigns:
         if found is None:
             raise CampaignUnknownError("unknown campaign", code=code.strip().upper())
         return found
+
+    async def prize(self, session: AsyncSession, campaign: Campaign) -> str | None:
+        """The name of a coupon draw's reward; None for a points prize."""
+        if campaign.reward_id is None:
+            return None
+        reward = await session.get(Reward, campaign.reward_id)
+        return reward.name if reward is not None else None
 
     async def open_campaigns(self, session: AsyncSession, now: datetime) -> Sequence[Campaign]:
         return (await session.scalars(
@@ -144,7 +165,7 @@ class Campaigns:
             reached = campaign.participants == campaign.goal
             paid_now = await self._pay_everyone(session, campaign, now, except_member=None, about=member.id)
         await self._announce_progress(session, campaign, now)
-        return Joined(campaign, campaign.participants, paid_now, reached)
+        return Joined(campaign, campaign.participants, paid_now, reached, await self.prize(session, campaign))
 
     async def _pay_everyone(
         self, session: AsyncSession, campaign: Campaign, now: datetime, *, except_member: int | None,
@@ -184,15 +205,16 @@ class Campaigns:
         return moved.delta
 
     async def _tell(
-        self, session: AsyncSession, campaign: Campaign, member_id: int, points: int, now: datetime
+        self, session: AsyncSession, campaign: Campaign, member_id: int, points: int, now: datetime,
+        *, kind: str = "campaign_reward", **params: str,
     ) -> None:
         member = await session.get(Member, member_id)
         if member is None or not member.openid:
             return
         await outbox.enqueue(
             session, dedupe_key=f"campaign-paid:{campaign.id}:{member_id}", openid=member.openid,
-            member_id=member_id, kind="campaign_reward", now=now,
-            payload={"params": {"title": campaign.title, "points": points, "kind": campaign.kind}},
+            member_id=member_id, kind=kind, now=now,
+            payload={"params": {"title": campaign.title, "points": points, "kind": campaign.kind, **params}},
         )
 
     # --- ending ------------------------------------------------------------------------------------
@@ -233,13 +255,37 @@ class Campaigns:
             .order_by(col(CampaignMember.member_id))
         )).all())
         winners = sorted(_RANDOM.sample(pool, min(campaign.goal, len(pool))))
-        campaign.draw_record = json.dumps({
+        record: dict[str, object] = {
             "drawn_at": now.isoformat(), "source": "secrets.SystemRandom", "pool": pool, "winners": winners,
-        })
-        for member_id in winners:
-            got = await self._pay(session, campaign, member_id, now)
-            if got:
-                await self._tell(session, campaign, member_id, got, now)
+        }
+        if campaign.reward_id is not None:
+            record["reward_id"] = campaign.reward_id
+            record["prizes"] = {str(m): await self._give_coupon(session, campaign, m, now) for m in winners}
+        else:
+            for member_id in winners:
+                got = await self._pay(session, campaign, member_id, now)
+                if got:
+                    await self._tell(session, campaign, member_id, got, now)
+        campaign.draw_record = json.dumps(record)
+
+    async def _give_coupon(self, session: AsyncSession, campaign: Campaign, member_id: int, now: datetime) -> str:
+        """One winner of a coupon draw: the coupon (`grant:draw:<member>:<code>`); if refused, the fallback
+        points (`campaign:<id>:<member>`) when the campaign has them; else the winner is told and an anomaly
+        raised. Returns what the draw record keeps: `coupon`, `points` or `unpaid:<refusal>`."""
+        granted = await drawprize.give(session, self.rewards, campaign, member_id, now)
+        if granted.issued is not None:
+            await session.execute(
+                update(CampaignMember).where(col(CampaignMember.campaign_id) == campaign.id)
+                .where(col(CampaignMember.member_id) == member_id).values(paid=1)
+            )
+            return "coupon"
+        prize = await self.prize(session, campaign) or ""
+        got = await self._pay(session, campaign, member_id, now) if campaign.points > 0 else 0
+        if got:
+            await self._tell(session, campaign, member_id, got, now, kind="draw_fallback", reward=prize)
+            return "points"
+        await drawprize.unpaid(session, campaign, member_id, prize, str(granted.refusal), now)
+        return f"unpaid:{granted.refusal}"
 
     async def finalize_due(self, db: Database, now: datetime) -> int:
         """Settle every open campaign whose end has come, each in its own transaction. Safe to run
@@ -290,5 +336,7 @@ class Campaigns:
                 "stage": stage, "title": campaign.title, "code": campaign.code, "kind": campaign.kind,
                 "count": campaign.participants, "cap": campaign.cap, "goal": campaign.goal,
                 "points": campaign.points, "paid_out": campaign.paid_out,
+                "reward": await self.prize(session, campaign),
+                "coupons": drawprize.outcomes(campaign).coupons,
             }},
         )

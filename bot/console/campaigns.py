@@ -17,7 +17,7 @@ from bot.console.auth import ConsoleError, ConsoleSession, needs, needs_checked
 from bot.console.dates import parse_day
 from bot.console.forms import local_time, read_field
 from bot.console.pages import render
-from storage import audit, campaignreport
+from storage import audit, campaignreport, drawprize
 from storage.enums import CampaignStatus
 from storage.models import Campaign
 
@@ -71,9 +71,11 @@ async def report_page(request: Request, campaign_id: PathId, console: Reader) ->
     services = console.services
     async with services.db.sessions() as session:
         found = await campaignreport.report(session, services.campaigns, await _campaign(session, campaign_id))
+        prize = await services.campaigns.prize(session, found.campaign)
     chart = {"days": [d.isoformat() for d, _ in found.joins_per_day], "joins": [n for _, n in found.joins_per_day]}
     return render(request, "campaign_report.html", console, active="campaigns", r=found, campaign=found.campaign,
-                  chart=chart, yuan=yuan, ratio=ratio, point_value_fen=services.campaigns.ledger.rules.point_value_fen)
+                  chart=chart, yuan=yuan, ratio=ratio, point_value_fen=services.campaigns.ledger.rules.point_value_fen,
+                  prize=prize, coupons=drawprize.outcomes(found.campaign).coupons)
 
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)
@@ -81,11 +83,12 @@ async def campaign_page(request: Request, campaign_id: PathId, console: Reader, 
     async with console.services.db.sessions() as session:
         campaign = await _campaign(session, campaign_id)
         per_day = await console.services.campaigns.joins_per_day(session, campaign)
+        prize = await console.services.campaigns.prize(session, campaign)
     flash = {"ended": texts.CAMPAIGN_ENDED.format(total=campaign.paid_out),
              "was_ended": texts.CAMPAIGN_WAS_ENDED}.get(done)
     top = max((count for _, count in per_day), default=0)
     return render(request, "campaign.html", console, active="campaigns", campaign=campaign, per_day=per_day,
-                  top=top, flash=flash, local=local_time(console.services.tz))
+                  top=top, flash=flash, local=local_time(console.services.tz), prize=prize)
 
 
 @router.post("/{campaign_id}/end", response_class=HTMLResponse)

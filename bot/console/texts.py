@@ -270,6 +270,7 @@ VERIFY_ALL = "最近核销记录"
 # --- anomaly queue (issue 14 item 6) -------------------------------------------------------------------
 ANOMALY_KINDS = {
     "daily_cap": "非消费积分超出每日上限",
+    "draw_prize_unpaid": "抽奖奖品未能发放（无补偿积分）",
     "refund_shortfall": "退款扣回积分不足",
     "redeem_spree": "单日兑换次数过多",
     "duplicate_membership": "重复会员（同一 unionid）",
@@ -388,7 +389,8 @@ CAMPAIGNS_EMPTY = "还没有活动。"
 CAMPAIGN_FIELDS = {
     "title": "标题", "code": "活动码", "kind": "类型", "status": "状态", "participants": "参加人数",
     "paid": "已发放 / 预算", "ends_at": "结束时间", "created_by": "发起人", "points": "每人积分", "goal": "目标",
-    "cap": "人数上限", "created_at": "发起时间", "settled_at": "结算时间",
+    "cap": "人数上限", "created_at": "发起时间", "settled_at": "结算时间", "prize": "奖品（券）",
+    "fallback": "补偿积分（发券失败时）",
 }
 CAMPAIGN_KINDS = {"join_bonus": "报名有礼", "group_buy": "拼团", "checkin_challenge": "打卡挑战",
                   "lucky_draw": "抽奖"}
@@ -414,7 +416,9 @@ CAMPAIGN_REPORT_FIGURES = {
     "sales": "参加者销售额（活动期 + 后 14 天）",
     "per_participant": "参加者人均销售额", "comparison_members": "对照组人数", "per_comparison": "对照组人均销售额",
     "incremental": "增量销售额", "roi": "ROI（增量销售额 ÷ 成本）", "tiers": "参加者等级",
+    "coupons": "已发奖品券（不计入积分成本）",
 }
+CAMPAIGN_REPORT_COUPONS = "「{reward}」× {count}"
 CAMPAIGN_REPORT_TABLE = "参加者与对照组的消费"
 CAMPAIGN_REPORT_COLUMNS = {
     "group": "人群", "window": "时间段", "members": "人数", "orders": "订单数", "sales": "销售额（扣除退款）",
@@ -665,7 +669,8 @@ PUSH_KIND_NAMES = {
     "campaign_reward": "活动奖励通知", "points_adjusted": "积分调整通知", "ticket_answer": "工单答复",
     "ticket_resolved": "工单解决通知", "ticket_staff": "新工单通知（员工）", "reply": "超时回复", "broadcast": "群发",
     "coupon_granted": "赠券通知", "tier_gift": "升级礼通知", "coupon_lapse": "优惠券到期提醒",
-    "winback_warn": "回归提醒", "winback_coupon": "回归券",
+    "winback_warn": "回归提醒", "winback_coupon": "回归券", "draw_coupon": "抽奖奖品（券）",
+    "draw_fallback": "抽奖补偿积分", "draw_unpaid": "抽奖奖品待补发",
 }
 PUSH_CHANNEL_NAMES = {"cs": "客服消息", "template": "模板消息", "subscribe": "订阅消息", "robot": "企业微信群机器人"}
 PUSH_CAUSE_NAMES = {

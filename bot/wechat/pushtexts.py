@@ -17,6 +17,9 @@ TEXTS = {
     "winback_warn": texts.PUSH_WINBACK_WARN,
     "winback_coupon": texts.PUSH_WINBACK_COUPON,
     "campaign_reward": texts.PUSH_CAMPAIGN_REWARD,
+    "draw_coupon": texts.PUSH_DRAW_COUPON,
+    "draw_fallback": texts.PUSH_DRAW_FALLBACK,
+    "draw_unpaid": texts.PUSH_DRAW_UNPAID,
     "points_adjusted": texts.PUSH_POINTS_ADJUSTED,
     "coupon_granted": texts.PUSH_COUPON_GRANTED,
     "birthday_coupon": texts.PUSH_BIRTHDAY_COUPON,
@@ -30,7 +33,8 @@ MAX_ROBOT_BYTES = 2048
 TITLES = {"birthday": "生日积分已到账", "expiry": "积分即将到期", "winback": "回归礼等你领取",
           "winback_warn": "好久不见", "winback_coupon": "回归券已到账",
           "points_adjusted": "积分调整通知", "coupon_granted": "您收到一张优惠券", "birthday_coupon": "生日券已到账",
-          "tier_gift": "升级礼已到账", "coupon_lapse": "优惠券即将到期"}
+          "tier_gift": "升级礼已到账", "coupon_lapse": "优惠券即将到期", "draw_coupon": "抽奖奖品已发放",
+          "draw_fallback": "抽奖奖励已到账", "draw_unpaid": "抽奖奖品待补发"}
 
 
 def text_for(kind: str, payload: dict[str, Any]) -> str:
@@ -64,9 +68,12 @@ def announcement(payload: dict[str, Any]) -> str:
     """A WeCom group-robot text for a campaign's start, progress or end (at most 2048 bytes)."""
     params = dict(payload.get("params", {}))
     stage = str(params.get("stage", "start"))
-    params["pitch"] = texts.CAMPAIGN_PITCH.get(str(params.get("kind")), "").format(
-        points=params.get("points", 0), goal=params.get("goal", 0)
+    coupon = params.get("kind") == "lucky_draw" and bool(params.get("reward"))
+    params["pitch"] = texts.CAMPAIGN_PITCH.get("lucky_draw_coupon" if coupon else str(params.get("kind")), "").format(
+        points=params.get("points", 0), goal=params.get("goal", 0), reward=params.get("reward")
     )
+    if coupon and stage == "end":
+        stage = "end_coupon"
     template = texts.ANNOUNCE.get(stage, texts.ANNOUNCE["progress"])
     text = template.format(**params)
     while len(text.encode()) > MAX_ROBOT_BYTES:

@@ -500,6 +500,9 @@ class Campaign(SQLModel, table=True):
     robot_key: str | None = Field(default=None, max_length=80)
     qr_url: str | None = Field(default=None, max_length=300)
     draw_record: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A lucky draw's coupon prize (a reward granted to each winner); `points` is then the fallback a winner
+    # gets when the coupon cannot be granted (0: none), and `budget` counts only those points.
+    reward_id: int | None = Field(default=None, foreign_key="reward.id")
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     ends_at: datetime = Field(sa_column=utc_column(nullable=False))

@@ -44,13 +44,20 @@ class Created:
 
 async def create_campaign(
     wechat: WeChat, *, kind: str, title: str = "社群活动", points: int = 20, goal: int | None = None,
-    cap: int = 10, end: str = "3天", robot: str = "跳过", who: str = MANAGER,
+    cap: int = 10, end: str = "3天", robot: str = "跳过", who: str = MANAGER, reward_id: int | None = None,
 ) -> Created:
-    """The 发起活动 flow's happy path, every prompt checked; returns the creation reply and the row."""
+    """The 发起活动 flow's happy path, every prompt checked; returns the creation reply and the row. A lucky
+    draw's prize is points, or with `reward_id` that coupon (`points` is then its fallback, 0 for none)."""
     assert await wechat.say(who, "发起活动") == texts.CAMPAIGN_ASK_KIND
     assert await wechat.say(who, KIND_NUMBER[kind]) == texts.CAMPAIGN_ASK_TITLE
     got = await wechat.say(who, title)
-    assert got == texts.CAMPAIGN_ASK_POINTS, got
+    if kind == "lucky_draw":
+        assert got.startswith(texts.CAMPAIGN_ASK_PRIZE.split("{")[0]), got
+        got = await wechat.say(who, "积分" if reward_id is None else str(reward_id))
+    if reward_id is not None:
+        assert got.startswith("奖品：「"), got
+    else:
+        assert got == texts.CAMPAIGN_ASK_POINTS, got
     after_points = await wechat.say(who, str(points))
     if kind == "join_bonus":
         assert after_points == texts.CAMPAIGN_ASK_CAP.format(low=1)
