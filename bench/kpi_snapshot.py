@@ -378,7 +378,7 @@ async def timed(client: httpx.AsyncClient, path: str, count: int, **kwargs: Any)
 
 async def measure_pages(args: argparse.Namespace, tz: ZoneInfo) -> dict[str, Any]:
     token = secrets.token_urlsafe(24)
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, database_url=args.database_url, redis_url=args.redis_url, admin_token=token,
         pii_key=new_pii_key(), log_level="WARNING",
     )

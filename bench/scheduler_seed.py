@@ -252,6 +252,7 @@ class Explainer:
         values = [params[key] for key in (compiled.positiontup or [])]
         async with self.db.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
             rows = await raw.fetch("EXPLAIN (ANALYZE, BUFFERS) " + compiled.string, *values)
         plan = "\n".join(r[0] for r in rows)
         (self.plans_dir / f"{name}.txt").write_text(compiled.string + "\n\n" + plan + "\n")

@@ -38,6 +38,9 @@ PAGE = 10_000
 # The customer-service window is per openid in the KV (storage/cswindow.py); the preview approximates it
 # with the member's last message (member.last_interaction_at within 48 h) - one aggregate, not 1M KV reads.
 CS_WINDOW = timedelta(hours=48)
+# Up to this many members the preview counts the capped ones member by member (an index probe each, about
+# 36 µs on the benchmark machine); above it, one grouped pass over the window's marketing rows.
+PER_MEMBER_MAX = 50_000
 CANCELLED_REASON = "broadcast cancelled"
 LATE = timedelta(minutes=1)  # "now" from a form reaches us a little later: still not the past
 
@@ -204,14 +207,17 @@ async def preview(
     session: AsyncSession, draft: Draft, now: datetime, *, rules: Rules, tz: ZoneInfo,
     templates: Collection[str] = (), subscribe_templates: Mapping[str, str] | None = None,
 ) -> Preview:
-    """The numbers of a draft, read-only, in two aggregate queries over the audience."""
+    """The numbers of a draft, read-only, in two aggregate queries over the audience (the capped count member
+    by member for an audience of at most PER_MEMBER_MAX, else grouped over the window's marketing rows)."""
     await audiences.exists(session, draft.audience)
     conditions = audiences.where(draft.audience, now)
     window = timedelta(days=rules.marketing_window_days)
     subscribe = (subscribe_templates or {}).get(draft.kind)
-    credit = (
-        select(col(SubscribeCredit.id)).where(col(SubscribeCredit.openid) == Member.mp_openid)
-        .where(col(SubscribeCredit.template_id) == subscribe).where(col(SubscribeCredit.credits) > 0).exists()
+    # IN over the template's credits, not a correlated EXISTS: one hashed subplan instead of an index probe per
+    # member (1.65 s -> 0.45 s for 960,000 members in bench/marketing.py).
+    credit = col(Member.mp_openid).in_(
+        select(col(SubscribeCredit.openid)).where(col(SubscribeCredit.template_id) == subscribe)
+        .where(col(SubscribeCredit.credits) > 0)
     )
     one = literal(1)
     figures = (await session.execute(
@@ -225,13 +231,23 @@ async def preview(
     )).one()
     starts = rules.next_send_time(draft.send_at, tz)
     cap = rules.marketing_cap_at(starts, tz)
-    full = (
-        select(col(Outbox.member_id)).where(*outbox.counted_since(draft.send_at - window))
-        .group_by(col(Outbox.member_id)).having(func.count() >= cap)
-    )
-    capped = await session.scalar(
-        select(func.count()).select_from(Member).where(*conditions).where(col(Member.id).in_(full))
-    )
+    since = draft.send_at - window
+    if figures[0] <= PER_MEMBER_MAX:
+        # A small audience: each member's own rows through ix_outbox_member_sent, not the month's marketing
+        # rows of everyone grouped (9.5 s -> 0.7 s for 20,000 of 1,000,000 members in bench/marketing.py).
+        own = (
+            select(func.count()).select_from(Outbox).where(col(Outbox.member_id) == Member.id)
+            .where(*outbox.counted_since(since)).scalar_subquery()
+        )
+        capped = await session.scalar(select(func.count()).select_from(Member).where(*conditions).where(own >= cap))
+    else:
+        full = (
+            select(col(Outbox.member_id)).where(*outbox.counted_since(since))
+            .group_by(col(Outbox.member_id)).having(func.count() >= cap)
+        )
+        capped = await session.scalar(
+            select(func.count()).select_from(Member).where(*conditions).where(col(Member.id).in_(full))
+        )
     return Preview(
         audience=int(figures[0]), cs_window=int(figures[1]), template=int(figures[2]), subscription=int(figures[3]),
         capped=int(capped or 0), cap=cap, quiet_hours=starts != draft.send_at, starts_at=starts,

@@ -16,7 +16,7 @@ from storage import audit, broadcasts, experiments, outbox
 from storage.audiences import Audience
 from storage.errors import InvalidFieldError
 from storage.festivals import Festival
-from storage.models import AuditEntry, Broadcast, ExperimentAssignment, Outbox
+from storage.models import AuditEntry, Broadcast, ExperimentAssignment, Outbox, SubscribeCredit
 from storage.rules import Rules, RulesError, rules_from_dict
 from tests.support.factories import TZ, local
 from tests.support.push_support import TEMPLATE, TEMPLATES, PushWorld, bulk_members, openid_for, push_world
@@ -121,7 +121,32 @@ async def test_an_empty_audience_or_unknown_campaign_is_refused(urls: tuple[str,
             assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
 
 
-async def test_the_request_id_makes_create_idempotent_and_preview_counts(urls: tuple[str, str]) -> None:
+async def test_the_preview_counts_the_members_with_a_credit_for_the_kinds_subscription_template(
+    urls: tuple[str, str],
+) -> None:
+    async with push_world(urls, at=local(2026, 12, 2, 10, 0)) as world:
+        now = world.clock.now()
+        await members(world, "s", 2)
+        await bulk_members(world.db, [{"openid": None, "mp_openid": f"oMP-{n}", "joined_at": now - timedelta(days=60),
+                                       "last_interaction_at": now - timedelta(days=3)} for n in range(3)])
+        async with world.db.unit_of_work() as session:
+            session.add_all([
+                SubscribeCredit(openid="oMP-0", template_id="tmpl-a", credits=2, updated_at=now),
+                SubscribeCredit(openid="oMP-1", template_id="tmpl-a", credits=0, updated_at=now),  # used up
+                SubscribeCredit(openid="oMP-2", template_id="tmpl-b", credits=1, updated_at=now),  # another kind's
+                SubscribeCredit(openid=openid_for("s0"), template_id="tmpl-a", credits=1, updated_at=now),
+            ])
+        async with world.db.sessions() as session:
+            seen = await broadcasts.preview(session, draft(world), world.clock.now(), rules=world.rules, tz=TZ,
+                                            subscribe_templates={"campaign": "tmpl-a"})
+        assert (seen.audience, seen.subscription) == (5, 1)
+
+
+@pytest.mark.parametrize("per_member_max", [broadcasts.PER_MEMBER_MAX, 0])  # capped: member by member, grouped
+async def test_the_request_id_makes_create_idempotent_and_preview_counts(
+    urls: tuple[str, str], per_member_max: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broadcasts, "PER_MEMBER_MAX", per_member_max)
     async with push_world(urls, at=local(2026, 12, 2, 22, 30)) as world:
         ids = await members(world, "p", 5)
         await cap_them(world, ids[:2])
