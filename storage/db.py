@@ -131,8 +131,14 @@ def dialect_insert(session: AsyncSession) -> Any:
 
 
 def plus_days(session: AsyncSession, at: Any, days: int) -> Any:
-    """The SQL instant `days` after the timestamp expression `at`, in the session's dialect: an interval on
-    PostgreSQL; on SQLite, which keeps naive UTC text (storage.models.UTCDateTime), datetime() reads and writes it."""
+    """The SQL instant `days` after the timestamp expression `at`, in the session's dialect."""
+    return plus_seconds(session, at, days * 86_400)
+
+
+def plus_seconds(session: AsyncSession, at: Any, seconds: int) -> Any:
+    """The SQL instant `seconds` (negative: before) after the timestamp expression `at`: an interval on
+    PostgreSQL; on SQLite, which keeps naive UTC text (storage.models.UTCDateTime), datetime() reads and writes it.
+    A zone's UTC offset added this way gives the local wall time, whose date() is the local day."""
     if session.get_bind().dialect.name == "postgresql":
-        return at + literal_column(f"interval '{int(days)} days'")
-    return func.datetime(at, f"+{int(days)} days")
+        return at + literal_column(f"interval '{int(seconds)} seconds'")
+    return func.datetime(at, f"{int(seconds):+d} seconds")

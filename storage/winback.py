@@ -23,13 +23,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.clock import as_utc
-from storage.db import dialect_insert, plus_days
+from storage.db import dialect_insert, plus_days, plus_seconds
 from storage.models import InteractionDay, Member, PurchaseOrder, WinbackStep
 from storage.reports import PAID
 from storage.rows import affected
@@ -152,13 +153,17 @@ class StageFigures:
         return round(self.reactivated / self.reached, 4) if self.reached else None
 
 
-async def stage_report(session: AsyncSession, since: datetime, until: datetime) -> list[StageFigures]:
+async def stage_report(session: AsyncSession, since: datetime, until: datetime, tz: ZoneInfo) -> list[StageFigures]:
     """Per stage, the steps taken in [since, until): reached, recalled (a local interaction day after the
-    step's day and within the 7 after it) and reactivated (a paid order in the 30 days after the step)."""
+    step's local day and within the 7 after it) and reactivated (a paid order in the 30 days after the step).
+    The step's local day is its instant shifted by the zone's offset at `since` (exact for a zone without
+    daylight saving, as the programme's; elsewhere an hour off around a change)."""
     step = WinbackStep
+    offset = int((since.astimezone(tz).utcoffset() or timedelta(0)).total_seconds())
     recalled = select(col(InteractionDay.member_id)).where(
-        col(InteractionDay.member_id) == step.member_id, col(InteractionDay.day) > func.date(col(step.at)),
-        col(InteractionDay.day) <= func.date(plus_days(session, col(step.at), 7)),
+        col(InteractionDay.member_id) == step.member_id,
+        col(InteractionDay.day) > func.date(plus_seconds(session, col(step.at), offset)),
+        col(InteractionDay.day) <= func.date(plus_seconds(session, col(step.at), offset + 7 * 86_400)),
     ).exists()
     reactivated = select(col(PurchaseOrder.id)).where(
         col(PurchaseOrder.member_id) == step.member_id, PAID, col(PurchaseOrder.created_at) > step.at,

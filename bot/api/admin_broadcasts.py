@@ -84,6 +84,7 @@ async def preview(body: BroadcastIn, services: ServicesDep, settings: SettingsDe
     try:
         draft = _draft(body, services)
         async with services.db.sessions() as session:
+            await broadcasts.running_experiment(session, body.experiment_id)
             seen = await broadcasts.preview(
                 session, draft, services.clock.now(), rules=services.rules, tz=services.tz,
                 templates=settings.wechat_template_ids, subscribe_templates=settings.miniprogram_subscribe_template_ids,

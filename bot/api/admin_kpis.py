@@ -155,7 +155,8 @@ async def winback_report(
     now = services.clock.now()
     start, end = window(first, last, None, now.astimezone(services.tz).date())
     async with services.db.sessions() as session:
-        figures = await winback.stage_report(session, start_of(start, services.tz), end_of(end, services.tz))
+        figures = await winback.stage_report(session, start_of(start, services.tz), end_of(end, services.tz),
+                                             services.tz)
         standing = await winback.stage_counts(session)
         found = await winback.in_stage(session, stage=stage, before_id=before_id, limit=WINBACK_PAGE + 1)
     return {

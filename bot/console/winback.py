@@ -43,7 +43,7 @@ async def winback_page(
         errors["since"] = texts.WINBACK_BAD_RANGE.format(days=MAX_DAYS)
     async with services.db.sessions() as session:
         figures = [] if errors else await winback.stage_report(session, start_of(first, services.tz),
-                                                                end_of(last, services.tz))
+                                                                end_of(last, services.tz), services.tz)
         standing = await winback.stage_counts(session)
         members = await winback.in_stage(session, stage=stage or None, before_id=before_id, limit=PAGE + 1)
     older = members[PAGE - 1].id if len(members) > PAGE else None

@@ -111,7 +111,7 @@ async def test_the_offer_under_an_experiment_and_the_report(db: Database) -> Non
     await _orders(db, ids[1], -10)
     await _orders(db, ids[2], -31)
     async with db.sessions() as session:
-        report = await winbacks.stage_report(session, NOW - timedelta(days=1), NOW + timedelta(days=1))
+        report = await winbacks.stage_report(session, NOW - timedelta(days=1), NOW + timedelta(days=1), TZ)
     figures = {f.stage: f for f in report}
     warn = figures["warn"]
     assert (warn.reached, warn.recalled, warn.reactivated) == (60, 2, 1)
