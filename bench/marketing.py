@@ -121,10 +121,8 @@ async def reset_layering(database_url: str) -> None:
     """Every member unlayered and no moves, as before the first run; then VACUUM ANALYZE of both tables."""
     conn = await asyncpg.connect(pg_dsn(database_url))
     try:
-        await conn.execute("UPDATE member SET rfm_class = NULL, rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, "
-                           "rfm_since = NULL WHERE rfm_class IS NOT NULL OR rfm_r IS NOT NULL")
-        await conn.execute("TRUNCATE rfm_move")
-        await conn.execute("VACUUM ANALYZE member")
+        await conn.execute("TRUNCATE member_segment, rfm_move")
+        await conn.execute("VACUUM ANALYZE member_segment")
         await conn.execute("VACUUM ANALYZE rfm_move")
     finally:
         await conn.close()
@@ -173,7 +171,7 @@ async def measure_rfm(args: argparse.Namespace, rules: Rules, tz: ZoneInfo, plan
         await db.dispose()
     async with asyncpg_conn(args.database_url) as conn:
         result["classes"] = {str(k): int(n) for k, n in await conn.fetch(
-            "SELECT rfm_class, count(*) FROM member GROUP BY rfm_class ORDER BY 2 DESC")}
+            "SELECT segment, count(*) FROM member_segment GROUP BY segment ORDER BY 2 DESC")}
     return result
 
 

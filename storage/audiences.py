@@ -20,7 +20,7 @@ from sqlmodel import col
 from storage import audit
 from storage.enums import MemberStatus
 from storage.errors import InvalidFieldError
-from storage.models import Campaign, CampaignMember, Member, MemberList, MemberListEntry
+from storage.models import Campaign, CampaignMember, Member, MemberList, MemberListEntry, MemberSegment
 
 # The RFM classes (storage/segments.py writes them on the member); NO_ORDERS is a member without a paid order.
 SEGMENTS = ("高价值", "中价值", "潜力价值", "流失风险", "未消费")
@@ -88,7 +88,9 @@ def where(audience: Audience, now: datetime) -> list[Any]:
     if audience.tiers:
         conditions.append(col(Member.tier).in_(audience.tiers))
     if audience.segments:
-        conditions.append(col(Member.rfm_class).in_(audience.segments))
+        conditions.append(col(Member.id).in_(
+            select(col(MemberSegment.member_id)).where(col(MemberSegment.segment).in_(audience.segments))
+        ))
     if audience.active_days is not None:
         conditions.append(col(Member.last_interaction_at) >= now - timedelta(days=audience.active_days))
     if audience.campaign_id is not None:

@@ -21,6 +21,7 @@ from storage.models import (
     CampaignMember,
     LedgerEntry,
     Member,
+    MemberSegment,
     Outbox,
     PointsLot,
     PurchaseOrder,
@@ -195,8 +196,9 @@ async def standing(session: AsyncSession, ledger: Ledger, member: Member, now: d
     qualifying = await ledger.qualifying_points(session, member.id, now)
     following = ledger.rules.next_tier(member.tier)
     gap = None if following is None else max(following.threshold - qualifying, 0)
+    segment = await session.get(MemberSegment, member.id)
     return Standing(member.tier, member.tier_hold_until, qualifying, following.name if following else None, gap,
-                    member.balance, member.rfm_class, member.rfm_since)
+                    member.balance, segment.segment if segment else None, segment.since if segment else None)
 
 
 async def lots(session: AsyncSession, member_id: int, now: datetime) -> list[Lot]:

@@ -31,7 +31,7 @@ from sqlmodel import col
 
 from storage.clock import as_utc
 from storage.db import dialect_insert, plus_days, plus_seconds
-from storage.models import InteractionDay, Member, PurchaseOrder, WinbackStep
+from storage.models import InteractionDay, Member, MemberSegment, PurchaseOrder, WinbackStep
 from storage.reports import PAID
 from storage.rows import affected
 from storage.rules import Rules
@@ -177,17 +177,35 @@ async def stage_report(session: AsyncSession, since: datetime, until: datetime, 
     return [StageFigures(stage, *rows.get(stage, (0, 0, 0))) for stage in STAGES]
 
 
+@dataclass(frozen=True)
+class StageMember:
+    """One line of the operators' list."""
+
+    id: int
+    stage: str
+    since: datetime | None
+    tier: str
+    segment: str | None  # the RFM class (member_segment), None before the member's first layering
+    last_interaction_at: datetime | None
+
+
 async def in_stage(
     session: AsyncSession, *, stage: str | None = None, before_id: int | None = None, limit: int = 50,
-) -> list[Member]:
+) -> list[StageMember]:
     """The operators' list: members in a win-back stage now (one stage, or any), newest id first, a keyset
     page older than `before_id` (over ix_member_churn_stage)."""
-    stmt = select(Member).where(col(Member.churn_stage).is_not(None)).order_by(col(Member.id).desc()).limit(limit)
+    stmt = (
+        select(col(Member.id), col(Member.churn_stage), col(Member.churn_stage_at), col(Member.tier),
+               col(MemberSegment.segment), col(Member.last_interaction_at))
+        .outerjoin(MemberSegment, col(MemberSegment.member_id) == Member.id)
+        .where(col(Member.churn_stage).is_not(None)).order_by(col(Member.id).desc()).limit(limit)
+    )
     if stage is not None:
         stmt = stmt.where(col(Member.churn_stage) == stage)
     if before_id is not None:
         stmt = stmt.where(col(Member.id) < before_id)
-    return list((await session.scalars(stmt)).all())
+    return [StageMember(int(member_id or 0), str(stage_now), since, tier, segment, last)
+            for member_id, stage_now, since, tier, segment, last in (await session.execute(stmt)).all()]
 
 
 async def stage_counts(session: AsyncSession) -> dict[str, int]:

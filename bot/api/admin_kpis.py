@@ -164,8 +164,8 @@ async def winback_report(
         "stages": [{"stage": f.stage, "reached": f.reached, "recalled": f.recalled, "reactivated": f.reactivated,
                     "recall_rate": f.recall_rate, "reactivation_rate": f.reactivation_rate} for f in figures],
         "now": {s: standing.get(s, 0) for s in winback.STAGES},
-        "members": [{"id": m.id, "stage": m.churn_stage, "since": m.churn_stage_at.isoformat() if m.churn_stage_at
-                     else None, "tier": m.tier, "rfm_class": m.rfm_class,
+        "members": [{"id": m.id, "stage": m.stage, "since": m.since.isoformat() if m.since else None,
+                     "tier": m.tier, "rfm_class": m.segment,
                      "last_interaction_at": m.last_interaction_at.isoformat() if m.last_interaction_at else None}
                     for m in found[:WINBACK_PAGE]],
         "next_before_id": found[WINBACK_PAGE - 1].id if len(found) > WINBACK_PAGE else None,

@@ -800,6 +800,8 @@ BROADCAST_PREVIEW_FIGURES = {
     "cs_window": "48 小时内互动过（客服消息可达）", "template": "可用模板消息", "subscription": "有小程序订阅额度",
 }
 BROADCAST_CAP = "发送当天每月营销上限为 {cap} 条。"
+BROADCAST_ESTIMATE = "约 {n}（±{margin}）"
+BROADCAST_ESTIMATE_NOTE = "人群较大，“已达上限”按抽样的 {sample} 人估算（95% 置信区间）；人群人数和各渠道人数为精确值。"
 BROADCAST_QUIET = "发送时间在免打扰时段内，将于 {at} 开始发送。"
 BROADCAST_STARTS = "将于 {at} 开始发送。"
 BROADCAST_SAMPLE = "会员收到的消息："

@@ -38,6 +38,7 @@ from storage.models.marketing import (
     ExperimentAssignment,
     MemberList,
     MemberListEntry,
+    MemberSegment,
     RfmMove,
     WinbackStep,
 )
@@ -47,7 +48,7 @@ from storage.models.service import Survey, SurveyAsk, Ticket, TicketMessage
 
 __all__ = [
     "Anomaly", "AuditEntry", "Broadcast", "Experiment", "ExperimentAssignment", "MemberList", "MemberListEntry",
-    "RfmMove", "Campaign", "CampaignMember", "Channel", "Checkin", "InteractionDay", "JobRun",
+    "MemberSegment", "RfmMove", "Campaign", "CampaignMember", "Channel", "Checkin", "InteractionDay", "JobRun",
     "KpiSnapshot", "LateDelivery", "LedgerEntry", "LotMovement", "Member", "Operator", "OrderItem", "OutboundCall",
     "Outbox", "OutboxAttempt", "PointsLot", "PurchaseOrder", "Redemption", "RedemptionQuote", "Reward",
     "RewardCode", "ShareScan", "Staff", "Store", "SubscribeCredit", "Survey", "SurveyAsk", "Ticket",

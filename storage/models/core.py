@@ -100,13 +100,8 @@ class Member(SQLModel, table=True):
     # A duplicate membership merged into another (storage/merge.py): status deleted, this names the keeper.
     merged_into: int | None = None
     deleted_at: datetime | None = Field(default=None, sa_column=utc_column())  # when the member left (reports)
-    # The daily RFM layering (storage/segments.py): the class, its three 1-5 scores and the local day the
-    # class last changed. NULL until the first run; '未消费' for a member without a paid order.
-    rfm_class: str | None = Field(default=None, max_length=8, index=True)
-    rfm_r: int | None = None
-    rfm_f: int | None = None
-    rfm_m: int | None = None
-    rfm_since: date | None = None
+    # The daily RFM layering's class lives in member_segment (storage/models/marketing.py), not here: a night's
+    # layering then rewrites narrow rows instead of a new version of this wide, many-indexed row per member.
     # Churn risk from the member's own purchase rhythm and the staged win-back it leads to
     # (storage/winback.py): warn -> recall1 -> recall2 -> dormant; a message from the member ends it.
     churn_risk: bool = Field(default=False, sa_column_kwargs={"server_default": false()})

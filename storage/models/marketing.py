@@ -11,14 +11,30 @@ from sqlmodel import Field, SQLModel
 from storage.models.core import utc_column
 
 
+class MemberSegment(SQLModel, table=True):
+    """A member's RFM class from the daily layering (storage/segments.py): its three 1-5 scores (NULL for
+    未消费, no paid order) and the local day the class last changed. No row until the member's first layering.
+    A table of its own (migration 0018): a layering writes these narrow rows, not 1,000,000 new versions of
+    `member` with its ten indexes."""
+
+    __tablename__ = "member_segment"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    segment: str = Field(max_length=8)
+    r: int | None = None
+    f: int | None = None
+    m: int | None = None
+    since: date
+
+
 class RfmMove(SQLModel, table=True):
     """A member's RFM class changed on this local day (from NULL on the first layering). One per member and
     day: a re-run of the day's job moves nobody twice."""
 
     __tablename__ = "rfm_move"
     __table_args__ = (
-        UniqueConstraint("member_id", "day", name="uq_rfm_move_member_day"),
-        Index("ix_rfm_move_day", "day"),
+        # (day, member_id): the flows report reads a range of days through it, so no second index on day.
+        UniqueConstraint("day", "member_id", name="uq_rfm_move_day_member"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

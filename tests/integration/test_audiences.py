@@ -12,7 +12,7 @@ from storage import audiences, audit, experiments
 from storage.audiences import Audience
 from storage.db import Database
 from storage.errors import InvalidFieldError
-from storage.models import Campaign, CampaignMember, Experiment, Member
+from storage.models import Campaign, CampaignMember, Experiment, Member, MemberSegment
 from storage.rules import Rules
 from tests.support.factories import add_member
 
@@ -36,7 +36,7 @@ async def _world(db: Database) -> dict[str, int]:
         for name, member_id in ids.items():
             member = await session.get(Member, member_id)
             assert member is not None
-            member.rfm_class = classes[name]
+            session.add(MemberSegment(member_id=member_id, segment=classes[name], since=NOW.date()))
             member.churn_stage = "dormant" if name == "dormant" else None
         visitor = Member(openid="oAUDvisitor", created_at=NOW)  # wrote once, never joined
         session.add(visitor)

@@ -142,11 +142,31 @@ async def test_the_preview_counts_the_members_with_a_credit_for_the_kinds_subscr
         assert (seen.audience, seen.subscription) == (5, 1)
 
 
-@pytest.mark.parametrize("per_member_max", [broadcasts.PER_MEMBER_MAX, 0])  # capped: member by member, grouped
-async def test_the_request_id_makes_create_idempotent_and_preview_counts(
-    urls: tuple[str, str], per_member_max: int, monkeypatch: pytest.MonkeyPatch,
+async def test_a_large_audience_s_capped_count_is_estimated_on_every_kth_member_with_its_margin(
+    urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(broadcasts, "PER_MEMBER_MAX", per_member_max)
+    monkeypatch.setattr(broadcasts, "PER_MEMBER_MAX", 10)  # 40 members: every 4th id is counted
+    async with push_world(urls, at=local(2026, 12, 2, 10)) as world:
+        ids = await members(world, "s", 40)
+        sampled = [i for i in ids if i % 4 == 0]
+        others = [i for i in ids if i % 4 != 0]
+        assert len(sampled) == 10  # 40 consecutive ids
+        await cap_them(world, sampled[:3] + others[:9])  # 12 of 40 at the cap, 3 of the 10 counted
+        async with world.db.sessions() as session:
+            seen = await broadcasts.preview(session, draft(world), world.clock.now(), rules=world.rules, tz=TZ)
+        # 3/10 scaled to 40: 12; the Wilson 95 % interval of 3/10 is [0.1078, 0.6032], so the margin is
+        # (0.6032 - 0.3) * 40 = 12.13 members, rounded up. The audience and the reachable figures stay exact.
+        assert (seen.audience, seen.capped, seen.capped_sample, seen.capped_margin) == (40, 12, 10, 13)
+        assert seen.reachable == 28
+        # Another 4 at the cap outside the sample do not move the estimate; one inside it moves it by 4.
+        await cap_them(world, others[9:13])
+        await cap_them(world, sampled[3:4])
+        async with world.db.sessions() as session:
+            again = await broadcasts.preview(session, draft(world), world.clock.now(), rules=world.rules, tz=TZ)
+        assert (again.capped, again.capped_sample) == (16, 10)
+
+
+async def test_the_request_id_makes_create_idempotent_and_preview_counts(urls: tuple[str, str]) -> None:
     async with push_world(urls, at=local(2026, 12, 2, 22, 30)) as world:
         ids = await members(world, "p", 5)
         await cap_them(world, ids[:2])
@@ -155,6 +175,7 @@ async def test_the_request_id_makes_create_idempotent_and_preview_counts(
             seen = await broadcasts.preview(session, d, world.clock.now(), rules=world.rules, tz=TZ,
                                             templates=set(TEMPLATES))
         assert (seen.audience, seen.template, seen.capped, seen.cs_window) == (5, 5, 2, 0)
+        assert (seen.capped_sample, seen.capped_margin) == (None, 0)  # counted, not estimated
         assert seen.quiet_hours
         assert seen.starts_at == local(2026, 12, 3, 9)
         assert seen.payload["text"] == "双十二全场八折"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from scheduler.jobs import JobContext, rfm
 from storage import segments
 from storage.db import Database
-from storage.models import Member, PurchaseOrder, RfmMove
+from storage.models import Member, MemberSegment, PurchaseOrder, RfmMove
 from storage.rfmrules import RfmRules
 from storage.rules import Rules, RulesError, rules_from_dict
 from tests.support.factories import TZ, add_member, make_ledger
@@ -40,9 +40,9 @@ async def _state(db: Database, ids: dict[str, int]) -> dict[str, tuple[str | Non
     async with db.sessions() as session:
         out = {}
         for name, member_id in ids.items():
-            member = await session.get(Member, member_id)
-            assert member is not None
-            out[name] = (member.rfm_class, member.rfm_r, member.rfm_f, member.rfm_m)
+            assert await session.get(Member, member_id) is not None
+            segment = await session.get(MemberSegment, member_id)
+            out[name] = (segment.segment, segment.r, segment.f, segment.m) if segment else (None, None, None, None)
         return out
 
 
@@ -94,9 +94,9 @@ async def test_fixed_cut_offs_give_each_member_the_class_worked_out_here(db: Dat
     await _layer(db, now=NOW + timedelta(hours=1))
     await _layer(db, now=NOW + timedelta(days=1))
     async with db.sessions() as session:
-        new = await session.get(Member, ids["new"])
+        new = await session.get(MemberSegment, ids["new"])
     assert new is not None
-    assert (new.rfm_class, new.rfm_r, new.rfm_f, new.rfm_m, new.rfm_since) == ("高价值", 5, 4, 5, DAY)
+    assert (new.segment, new.r, new.f, new.m, new.since) == ("高价值", 5, 4, 5, DAY)
     assert [m for m in await _moves(db) if m[0] == ids["new"]] == [(ids["new"], DAY, None, "高价值")]
 
 

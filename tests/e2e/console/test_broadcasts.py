@@ -182,3 +182,20 @@ async def test_analysts_read_without_the_form_and_clerks_are_refused(world: Cons
     assert (await analyst.post("/admin/broadcasts", FORM)).status_code == 403
     clerk = await world.as_role("clerk")
     assert (await clerk.get("/admin/broadcasts")).status_code == 403
+
+
+async def test_a_large_audience_shows_the_capped_count_as_an_estimate_with_its_margin(
+    world: ConsoleWorld, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _members(world)
+    monkeypatch.setattr(broadcasts, "PER_MEMBER_MAX", 2)  # the 4 reached: every 2nd id counted, 2 members
+    operator = await world.as_role("operator")
+    page = await operator.get("/admin/broadcasts")
+    seen = await operator.post("/admin/broadcasts", FORM | {"request_id": request_id_of(page.text)})
+    assert seen.status_code == 200, seen.text
+    assert 'data-preview="audience">4<' in seen.text  # exact
+    # 0 of the 2 counted at the cap: the Wilson 95 % interval of 0/2 reaches 0.6576, so ±ceil(0.6576 * 4) = ±3
+    assert f'data-preview="capped">{texts.BROADCAST_ESTIMATE.format(n=0, margin=3)}<' in seen.text
+    assert f'data-preview="reachable">{texts.BROADCAST_ESTIMATE.format(n=4, margin=3)}<' in seen.text
+    assert texts.BROADCAST_ESTIMATE_NOTE.format(sample=2) in seen.text
+    assert await _stored(world) == []

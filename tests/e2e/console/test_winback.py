@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from bot.console import texts
 from storage.clock import FrozenClock
-from storage.models import InteractionDay, Member, PurchaseOrder, WinbackStep
+from storage.models import InteractionDay, Member, MemberSegment, PurchaseOrder, WinbackStep
 from tests.support.campaign_support import add_members
 from tests.support.console_support import ConsoleWorld, console_world, row_of
 from tests.support.fakes import ADMIN
@@ -104,9 +104,7 @@ async def _history(world: ConsoleWorld, clock: FrozenClock) -> History:
             member = await session.get(Member, member_id)
             assert member is not None
             member.churn_stage, member.churn_stage_at, member.churn_risk = stage, since, True
-        lapsing = await session.get(Member, m[6])
-        assert lapsing is not None
-        lapsing.rfm_class = "流失风险"
+        session.add(MemberSegment(member_id=m[6], segment="流失风险", since=date(2026, 11, 1)))
     return History(people, bulk, standing)
 
 
