@@ -17,8 +17,11 @@ install: $(BIN)/wxbot
 run: install
 	$(BIN)/wxbot demo
 
+# The suite in one pytest-xdist worker per core (TEST_WORKERS=0 for one process); every worker has its own
+# PostgreSQL database, Redis logical database and SQLite files (tests/conftest.py, tests/support/backends.py).
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

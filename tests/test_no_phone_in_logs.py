@@ -116,7 +116,9 @@ def test_a_marked_test_may_log_a_phone() -> None:
     assert len(logcheck.WATCH.leaks) == before
 
 
-def run_pytest_with_the_plugin(tmp_path: Path, test: str, logger: str, phone: str) -> subprocess.CompletedProcess[str]:
+def run_pytest_with_the_plugin(
+    tmp_path: Path, test: str, logger: str, phone: str, options: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
     """Runs, under the plugin alone, one passing test that debug-logs `member phone=<phone>` to `logger`."""
     body = (
         "import logging\n"
@@ -127,14 +129,16 @@ def run_pytest_with_the_plugin(tmp_path: Path, test: str, logger: str, phone: st
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "tests.support.logcheck", "-p", "no:cacheprovider",
-         "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path / "test_tiny.py")],
+         "-c", os.devnull, "--rootdir", str(tmp_path), *options, str(tmp_path / "test_tiny.py")],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
     )
 
 
-def test_a_run_that_logs_a_phone_fails_at_the_end(tmp_path: Path) -> None:
-    """The session check itself: every test passes, yet the run fails and names the line."""
-    result = run_pytest_with_the_plugin(tmp_path, "test_passes_but_leaks", "wxbot.leaky", "13800138000")
+@pytest.mark.parametrize("options", [(), ("-n", "2")], ids=["one process", "xdist workers"])
+def test_a_run_that_logs_a_phone_fails_at_the_end(tmp_path: Path, options: tuple[str, ...]) -> None:
+    """The session check itself: every test passes, yet the run fails and names the line (also when the
+    test ran in a pytest-xdist worker: the controller judges what each worker watched)."""
+    result = run_pytest_with_the_plugin(tmp_path, "test_passes_but_leaks", "wxbot.leaky", "13800138000", options)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     assert "phone numbers in log lines" in result.stdout
@@ -142,7 +146,8 @@ def test_a_run_that_logs_a_phone_fails_at_the_end(tmp_path: Path) -> None:
     assert "logcheck: FAILED, 1 log lines hold a phone number" in result.stdout
 
 
-def test_a_clean_run_passes(tmp_path: Path) -> None:
-    result = run_pytest_with_the_plugin(tmp_path, "test_clean", "wxbot.clean", "138****8000")
+@pytest.mark.parametrize("options", [(), ("-n", "2")], ids=["one process", "xdist workers"])
+def test_a_clean_run_passes(tmp_path: Path, options: tuple[str, ...]) -> None:
+    result = run_pytest_with_the_plugin(tmp_path, "test_clean", "wxbot.clean", "138****8000", options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "log lines checked for phone numbers (wxbot 1" in result.stdout

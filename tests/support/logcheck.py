@@ -64,6 +64,7 @@ class PhoneWatch(logging.Handler):
         self.lines = 0
         self.per_logger: Counter[str] = Counter()
         self.leaks: list[Leak] = []
+        self.extra_leaks = 0  # leaks a pytest-xdist worker counted beyond the lines it sent
         self.current_test = "(collection or set-up)"
         self.excused = False
         self._taps: list[list[tuple[str, str]]] = []
@@ -129,8 +130,26 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: the controller judges the whole run
+        worker_output["logcheck"] = {"lines": WATCH.lines, "per_logger": dict(WATCH.per_logger),
+                                     "leaks": [(leak.test, leak.logger, leak.line) for leak in WATCH.leaks[:200]],
+                                     "leak_count": len(WATCH.leaks)}
+        return
     if WATCH.leaks and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller: add what a finished worker watched (its lines, counts and leaks)."""
+    seen = getattr(node, "workeroutput", {}).get("logcheck")
+    if not seen:
+        return
+    WATCH.lines += seen["lines"]
+    WATCH.per_logger.update(seen["per_logger"])
+    WATCH.leaks.extend(Leak(*leak) for leak in seen["leaks"])
+    WATCH.extra_leaks += seen["leak_count"] - len(seen["leaks"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -141,6 +160,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("phone numbers in log lines", sep="!", red=True, bold=True)
     for leak in WATCH.leaks[:50]:
         terminalreporter.write_line(f"{leak.test} [{leak.logger}] {leak.line[:400]}")
-    if len(WATCH.leaks) > 50:
-        terminalreporter.write_line(f"... and {len(WATCH.leaks) - 50} more")
-    terminalreporter.write_line(f"logcheck: FAILED, {len(WATCH.leaks)} log lines hold a phone number", red=True)
+    total = len(WATCH.leaks) + WATCH.extra_leaks
+    if total > 50:
+        terminalreporter.write_line(f"... and {total - 50} more")
+    terminalreporter.write_line(f"logcheck: FAILED, {total} log lines hold a phone number", red=True)
