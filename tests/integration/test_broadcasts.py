@@ -192,36 +192,7 @@ def test_the_job_is_scheduled_every_minute() -> None:
     assert SCHEDULE["broadcasts"] == {"minute": "*"}
 
 
-async def test_ten_thousand_members_two_senders_each_eligible_member_once(urls: tuple[str, str]) -> None:
-    if not urls[0].startswith("postgresql"):
-        pytest.skip("the two-sender run is on PostgreSQL and Redis")
-    async with push_world(urls, at=local(2026, 12, 2, 22, 0), wechat_template_ids=TEMPLATES,
-                          relaxed_commits=True) as world:
-        eligible = await members(world, "e", 10_000 - 300)
-        opted = await members(world, "o", 150, marketing_opt_out=True)
-        capped = await members(world, "c", 150)
-        await cap_them(world, capped)
-        made = await create(world, draft(world))
-        # Expansion at 22:00 local: every row waits for 09:00.
-        assert await JOBS["broadcasts"](world.ctx, world.clock.now()) == len(eligible) + len(capped)
-        assert await JOBS["broadcasts"](world.ctx, world.clock.now()) == 0  # a re-run adds nothing
-        senders = [world.new_sender(kv=world.new_kv(), batch=100) for _ in range(2)]
-        await asyncio.gather(*(world.drain(s) for s in senders))
-        assert await world.sends() == []
-        world.clock.set(local(2026, 12, 3, 9, 0))
-        await asyncio.wait_for(asyncio.gather(*(world.drain(s) for s in senders)), timeout=900)
-        got = await sends_per_openid(world)
-        assert set(got.values()) == {1}
-        assert set(got) == {openid_for(f"e{i}") for i in range(len(eligible))}
-        async with world.db.sessions() as session:
-            states = dict((await session.execute(
-                select(Outbox.status, func.count()).where(Outbox.broadcast_id == made.id).group_by(Outbox.status)
-            )).all())
-            stored = await session.get(Broadcast, made.id)
-        assert states == {"sent": len(eligible), "dropped": len(capped)}
-        assert stored is not None
-        assert (stored.status, stored.queued) == ("sent", len(eligible) + len(capped))
-        assert not {openid_for(f"o{i}") for i in range(len(opted))} & set(got)  # the opted out: no row, no send
+# The 10,000 members with two sender processes: tests/integration/test_broadcast_processes.py.
 
 
 async def test_a_cancelled_broadcast_sends_nothing_more(urls: tuple[str, str]) -> None:
