@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.kv import KVOptions
+from storage.kv import CLUSTER_SCHEMES, KVOptions, cluster_nodes
 
 DEMO_TOKEN = "wxbot-dev-token"
 VAR_DIR = Path("var")
@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     def _aes_key_shape(cls, value: str) -> str:
         if value and (len(value) != 43 or not value.isalnum()):
             raise ValueError("an EncodingAESKey is 43 letters and digits")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _cluster_nodes(cls, value: str) -> str:
+        if value.startswith(CLUSTER_SCHEMES):
+            cluster_nodes(value)  # ValueError naming the node that is not host:port
         return value
 
     @field_validator("timezone")

@@ -18,7 +18,7 @@ from handlers.core.message import Inbound
 from handlers.core.reply import Reply, Text, TransferToAgent
 from handlers.core.router import Router
 from storage.errors import DomainError
-from storage.kv import LockTimeoutError
+from storage.kv import LockTimeoutError, member_tag
 
 CANCEL = Command("取消", "cancel", "退出", "quit")
 
@@ -161,7 +161,7 @@ class Conversation:
 
     @staticmethod
     def lock_key(msg: Inbound) -> str:
-        return f"wxbot:lock:chat:{msg.source}:{msg.openid}"
+        return f"wxbot:lock:chat:{member_tag(msg.source, msg.openid)}"
 
     async def handle(
         self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None, token: str | None = None

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from storage.kv import KV
+from storage.kv import KV, member_tag
 
 
 @dataclass
@@ -23,7 +23,7 @@ class FlowStore:
 
     @staticmethod
     def key(source: str, openid: str) -> str:
-        return f"wxbot:flow:{source}:{openid}"
+        return f"wxbot:flow:{member_tag(source, openid)}"
 
     async def load(self, source: str, openid: str) -> FlowState | None:
         return await self.parse(source, openid, await self.kv.get(self.key(source, openid)))

@@ -3,7 +3,7 @@ a follow, scan or menu click opens 3 for one minute (never shrinking a bigger wi
 
 from __future__ import annotations
 
-from storage.kv import KV
+from storage.kv import KV, member_tag
 
 MESSAGE_QUOTA, MESSAGE_WINDOW = 5, 48 * 3600
 EVENT_QUOTA, EVENT_WINDOW = 3, 60
@@ -15,7 +15,7 @@ return -1
 
 
 def key(source: str, openid: str) -> str:
-    return f"wxbot:cswin:{source}:{openid}"
+    return f"wxbot:cswin:{member_tag(source, openid)}"
 
 
 OPENING_EVENTS = ("subscribe", "scan", "click", "user_enter_tempsession")

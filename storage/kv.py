@@ -1,6 +1,10 @@
 """The few Redis operations the service uses, over redis.asyncio; `memory://` is fakeredis in-process,
 so one code path serves both.
 
+`redis+cluster://host:port[,host:port...]` is a Redis Cluster (issue 20). Every script and transaction the
+service runs keeps its keys in one hash slot: the keys of one member carry the hash tag `member_tag()` gives
+(`{oa:<openid>}`), so a message's delivery claim, lock, flow state, window and touch are one slot's.
+
 The real client heals (issue 12): every call has socket and connect timeouts, a connection or timeout
 error is retried with exponential backoff on a fresh connection (a pooled connection from before a Redis
 restart fails once, then is replaced), and a connection idle past the health-check interval is pinged
@@ -20,6 +24,7 @@ from typing import Any, cast
 
 import fakeredis
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -62,14 +67,48 @@ class KVOptions:
     health_check_interval: float = 2.0
 
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def member_tag(source: str, openid: str) -> str:
+    """The hash tag of one member's keys: on a Redis Cluster they all live in one slot, so a script over
+    several of them runs on one node (on a single Redis the braces are just characters)."""
+    return "{" + f"{source}:{openid}" + "}"
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], str | None, str | None, bool]:
+    """(nodes, username, password, tls) of `redis+cluster://[user:password@]host:port[,host:port...]`."""
+    scheme, rest = url.split("://", 1)
+    rest = rest.split("/", 1)[0]
+    username = password = None
+    if "@" in rest:
+        credentials, rest = rest.rsplit("@", 1)
+        username, _, password = credentials.rpartition(":")
+    nodes = []
+    for part in rest.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a Redis Cluster URL names host:port nodes, got {part.strip()[:40]!r}")
+        nodes.append((host, int(port)))
+    return nodes, username or None, password or None, scheme.startswith("rediss")
+
+
 def _client(url: str, options: KVOptions) -> Redis:
     retry = Retry(ExponentialBackoff(cap=0.2, base=0.01), options.retries)
-    return Redis.from_url(
-        url, decode_responses=True, socket_timeout=options.socket_timeout,
-        socket_connect_timeout=options.connect_timeout, retry=retry,
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
-        health_check_interval=options.health_check_interval,
-    )
+    common: dict[str, Any] = {
+        "decode_responses": True, "socket_timeout": options.socket_timeout,
+        "socket_connect_timeout": options.connect_timeout, "retry": retry,
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+        "health_check_interval": options.health_check_interval,
+    }
+    if url.startswith(CLUSTER_SCHEMES):
+        nodes, username, password, tls = cluster_nodes(url)
+        # The same calls as on one Redis (the commands the service sends exist on both), so typed as one.
+        return cast(Redis, RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes], username=username, password=password,
+            ssl=tls, **common,
+        ))
+    return Redis.from_url(url, **common)
 
 
 def new_token() -> str:

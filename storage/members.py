@@ -19,6 +19,7 @@ from storage.codes import unused_code
 from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
+from storage.kv import member_tag
 from storage.ledger import Ledger, Movement
 from storage.models import InteractionDay, Member, ShareScan, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
@@ -71,7 +72,7 @@ _DAY = Statement("members.interaction_day", _build_day)
 def touch_key(source: str, openid: str, day: date) -> str:
     """The KV key that lets one message in TOUCH_GRANULARITY record a member's interaction. It names the
     local day, so that the first message of a new day always records its interaction day."""
-    return f"wxbot:touch:{source}:{openid}:{day.isoformat()}"
+    return f"wxbot:touch:{member_tag(source, openid)}:{day.isoformat()}"
 
 
 def _stale(now: datetime, tz: ZoneInfo) -> datetime:

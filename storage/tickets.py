@@ -17,7 +17,7 @@ from storage import audit, cswindow, outbox, surveys
 from storage.audit import Actor
 from storage.codes import unused_code
 from storage.errors import DomainError
-from storage.kv import KV
+from storage.kv import KV, member_tag
 from storage.members import PiiProtector
 from storage.models import Member, Outbox, PurchaseOrder, Staff, Ticket, TicketMessage
 from storage.rules import Rules
@@ -52,12 +52,12 @@ class TicketTextError(DomainError):
 
 def notice_key(source: str, openid: str) -> str:
     """Set while a member may have an answer waiting: their next message looks in the database."""
-    return f"wxbot:ticket:notice:{source}:{openid}"
+    return f"wxbot:ticket:notice:{member_tag(source, openid)}"
 
 
 def rate_key(source: str, openid: str) -> str:
     """The ticket whose rating the member was asked for (a digit 1-5 answers it within RATE_TTL)."""
-    return f"wxbot:ticket:rate:{source}:{openid}"
+    return f"wxbot:ticket:rate:{member_tag(source, openid)}"
 
 
 def normal_code(raw: str) -> str:

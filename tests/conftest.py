@@ -3,6 +3,7 @@ and PostgreSQL + Redis when reachable), on a fresh schema and an empty KV."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ from storage.clock import FrozenClock
 from storage.db import Database
 from storage.kv import KV
 from storage.ledger import Ledger
-from tests.support import backends
+from tests.support import backends, redis_cluster
 from tests.support.factories import make_ledger
 from tests.support.fakes import WeChat, make_app, make_settings, serving
 from tests.support.mp_support import MiniProgram, mini_program
@@ -50,16 +51,56 @@ def pg_database() -> Iterator[str | None]:
     backends.run(backends.drop_database(SERVER.admin_url, url))
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis_cluster.RedisCluster]:
+    """A Redis Cluster of three masters of this test process's own (issue 20), started when a test first asks."""
+    if not redis_cluster.available():
+        if os.environ.get("WXBOT_REQUIRE_SERVICES") == "1":
+            raise RuntimeError("WXBOT_REQUIRE_SERVICES=1 but redis-server or redis-cli is not installed")
+        pytest.skip("redis-server and redis-cli are needed for a Redis Cluster")
+    found = redis_cluster.RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        found.start()
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
+    """sqlite, postgres (when reachable), or cluster (PostgreSQL with the KV on a Redis Cluster): the test runs
+    once per value pytest_generate_tests gives it."""
     return str(request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kv_cluster: also run on PostgreSQL + a Redis Cluster of three masters (the `cluster` backend)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test using `backend` runs on each of BACKENDS; one marked kv_cluster (the retry, race, intake,
+    leader and pacing suites) on the `cluster` backend too (issue 20). A test naming its own backends in a
+    parametrize mark keeps them."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "backend" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return
+    values = list(BACKENDS)
+    if SERVER and metafunc.definition.get_closest_marker("kv_cluster"):
+        values.append("cluster")
+    metafunc.parametrize("backend", values, indirect=True)
 
 
 @pytest.fixture
 async def urls(
-    backend: str, tmp_path: Path, sqlite_template: Path, pg_database: str | None
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, sqlite_template: Path, pg_database: str | None
 ) -> AsyncIterator[tuple[str, str]]:
-    """(database URL, KV URL) for one test: a copied SQLite schema, or truncated PostgreSQL tables."""
+    """(database URL, KV URL) for one test: a copied SQLite schema, or truncated PostgreSQL tables (the KV an
+    empty Redis logical database, or for `cluster` an emptied Redis Cluster)."""
     if backend == "sqlite":
         db_file = tmp_path / "wxbot.db"
         shutil.copy(sqlite_template, db_file)
@@ -68,6 +109,11 @@ async def urls(
     assert SERVER is not None
     assert pg_database is not None
     await backends.truncate(pg_database)
+    if backend == "cluster":
+        cluster = request.getfixturevalue("cluster")
+        cluster.flush()
+        yield pg_database, cluster.url
+        return
     redis_url = backends.redis_db_url(SERVER.redis_url)
     kv = KV(redis_url)
     await kv.redis.flushdb()

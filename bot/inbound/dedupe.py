@@ -9,7 +9,8 @@ import json
 import time
 from dataclasses import dataclass
 
-from storage.kv import KV
+from handlers.core.message import Inbound
+from storage.kv import KV, member_tag
 
 PROCESSING = "processing"
 REPLIED = "replied"
@@ -29,8 +30,10 @@ class DeliveryGuard:
         self.processing_ttl = processing_ttl
 
     @staticmethod
-    def key(dedupe_key: str) -> str:
-        return f"wxbot:dedupe:{dedupe_key}"
+    def key(msg: Inbound) -> str:
+        """A delivery's claim and stored reply, under its member's hash tag (one Redis Cluster slot with the
+        member's lock and flow state, which the intake script takes with it)."""
+        return f"wxbot:dedupe:{member_tag(msg.source, msg.openid)}:{msg.dedupe_key}"
 
     @staticmethod
     def processing_value(token: str) -> str:
@@ -41,10 +44,10 @@ class DeliveryGuard:
         dead worker's claim has lapsed when the next copy arrives, and that copy takes the delivery over."""
         return json.dumps({"s": PROCESSING, "t": token})
 
-    async def wait(self, dedupe_key: str, until: float) -> Seen | None:
+    async def wait(self, msg: Inbound, until: float) -> Seen | None:
         """Wait (until a monotonic instant) for the first delivery to finish; None when its claim lapsed
         (its worker died, or Redis ran a claim its sender had given up on): the caller may take it over."""
-        key = self.key(dedupe_key)
+        key = self.key(msg)
         delay = 0.02
         while True:
             seen = await self._read(key)
@@ -55,11 +58,11 @@ class DeliveryGuard:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
 
-    async def replied(self, dedupe_key: str, body: str) -> None:
-        await self.kv.set(self.key(dedupe_key), json.dumps({"s": REPLIED, "b": body}), ex=self.ttl)
+    async def replied(self, msg: Inbound, body: str) -> None:
+        await self.kv.set(self.key(msg), json.dumps({"s": REPLIED, "b": body}), ex=self.ttl)
 
-    async def outboxed(self, dedupe_key: str) -> None:
-        await self.kv.set(self.key(dedupe_key), json.dumps({"s": OUTBOXED}), ex=self.ttl)
+    async def outboxed(self, msg: Inbound) -> None:
+        await self.kv.set(self.key(msg), json.dumps({"s": OUTBOXED}), ex=self.ttl)
 
     async def _read(self, key: str) -> Seen | None:
         raw = await self.kv.get(key)

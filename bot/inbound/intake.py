@@ -89,7 +89,7 @@ class IntakeScript:
         reads = read_keys(source, openid)
         result = await self._script(
             [
-                self.guard.key(msg.dedupe_key), cswindow.key(source, openid), touch_key(source, openid, day),
+                self.guard.key(msg), cswindow.key(source, openid), touch_key(source, openid, day),
                 self.conversation.lock_key(msg), self.conversation.store.key(source, openid),
                 *reads,
             ],

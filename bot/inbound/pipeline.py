@@ -108,14 +108,14 @@ class ChatPipeline:
             metrics.DEDUPE_HITS.labels(seen.state).inc()
             if seen.state in (REPLIED, OUTBOXED):
                 return intake
-            waited = await self.guard.wait(msg.dedupe_key, until)
+            waited = await self.guard.wait(msg, until)
             if waited is not None:
                 return Intake(waited)
             log.warning("a claim lapsed key=%s; this copy takes the delivery over", msg.dedupe_key)
 
     async def _run_leased(self, msg: Inbound, ctx: ChatContext, intake: Intake) -> list[Reply]:
         """The conversation, with the claim and the member's lock renewed every third of their lease."""
-        held = {self.guard.key(msg.dedupe_key): self.guard.processing_value(intake.token),
+        held = {self.guard.key(msg): self.guard.processing_value(intake.token),
                 self.conversation.lock_key(msg): intake.token}
         ttl = self.guard.processing_ttl
         renewing = asyncio.create_task(
@@ -143,7 +143,7 @@ class ChatPipeline:
             self._observe(msg, ctx, "retry_later", started)
             return body
         try:
-            await self.guard.outboxed(msg.dedupe_key)
+            await self.guard.outboxed(msg)
         except KVError as exc:  # the durable record answers for the delivery; the claim lapses by itself
             ctx.log.warning("marking a delivery outboxed failed (%s)", type(exc).__name__)
         metrics.LATE_REPLIES.inc()
@@ -155,7 +155,7 @@ class ChatPipeline:
     async def _remember(self, msg: Inbound, ctx: ChatContext, body: str) -> None:
         """Store the answer for WeChat's retries; if the KV fails now, the answer still goes out."""
         try:
-            await self.guard.replied(msg.dedupe_key, body)
+            await self.guard.replied(msg, body)
         except KVError as exc:
             ctx.log.warning("storing the reply for retries failed (%s)", type(exc).__name__)
 

@@ -1,4 +1,5 @@
-"""The KV contract (storage/kv.py): one suite over fakeredis (memory://) and a real Redis."""
+"""The KV contract (storage/kv.py): one suite over fakeredis (memory://), a real Redis and a Redis Cluster of
+three masters (redis+cluster://, tests/support/redis_cluster.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError
 
-from storage.kv import KV, LockTimeoutError
+from storage.kv import CLUSTER_SCHEMES, KV, LockTimeoutError, member_tag
 from tests.conftest import SERVER
 from tests.support import backends
 
@@ -21,11 +24,16 @@ from tests.support import backends
             "redis",
             marks=pytest.mark.skipif(SERVER is None, reason="Redis not reachable (WXBOT_REQUIRE_SERVICES unset)"),
         ),
+        "cluster",
     ]
 )
 async def kv(request: pytest.FixtureRequest) -> AsyncIterator[KV]:
     if request.param == "memory":
         store = KV(f"memory://contract-{secrets.token_hex(6)}")
+    elif request.param == "cluster":
+        cluster = request.getfixturevalue("cluster")
+        cluster.flush()
+        store = KV(cluster.url)
     else:
         assert SERVER is not None
         store = KV(backends.redis_db_url(SERVER.redis_url))
@@ -260,3 +268,26 @@ async def test_two_kv_objects_on_one_memory_url_share_data() -> None:
     finally:
         for store in (one, two, elsewhere):
             await store.close()
+
+
+async def test_a_script_over_one_members_keys_runs_everywhere(kv: KV) -> None:
+    """The intake's script takes several keys of one member at once: under one hash tag they are one Redis
+    Cluster slot, so the script runs on a cluster as on one Redis."""
+    tag = member_tag("oa", "oTAGGED")
+    keys = [f"wxbot:t:{tag}:a", f"wxbot:t:{tag}:b", f"wxbot:t:{tag}:c"]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+    for key in keys:
+        await kv.set(key, "mine")
+    assert await kv.renew(dict.fromkeys(keys, "mine"), ttl=5) == 3
+    assert await kv.eval("return #KEYS", keys, []) == 3
+
+
+async def test_keys_of_two_slots_in_one_script_are_refused_only_by_a_cluster(kv: KV) -> None:
+    """Why the tags: without them a member's keys spread over slots, and a cluster refuses the script."""
+    keys = ["wxbot:t:a", "wxbot:t:b"]
+    assert key_slot(keys[0].encode()) != key_slot(keys[1].encode())
+    if kv.url.startswith(CLUSTER_SCHEMES):
+        with pytest.raises((RedisError, RedisClusterException), match="(?i)slot"):  # the client or the server
+            await kv.eval("return #KEYS", keys, [])
+    else:
+        assert await kv.eval("return #KEYS", keys, []) == 2

@@ -18,6 +18,8 @@ from storage.models import AuditEntry, Redemption
 from tests.support.console_support import ConsoleWorld, audit_entries, console_world
 from tests.support.ledgerviews_support import FULL_PHONE, coupon, member
 
+pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
+
 CLERK, OTHER_CLERK = "oCLERK0000000000000000000001", "oCLERK0000000000000000000002"
 MANAGER = "oMANAGER0000000000000000001"
 

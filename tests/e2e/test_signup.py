@@ -255,13 +255,13 @@ async def test_cancel_at_each_step_leaves_nothing(wechat: WeChat, step: str, wor
 
 
 async def test_flow_expires_after_ten_minutes_of_silence(wechat: WeChat, clock: FrozenClock) -> None:
-    """The flow's state lives only in the KV under wxbot:flow:oa:<openid> with a sliding 600 s TTL;
+    """The flow's state lives only in the KV under wxbot:flow:{oa:<openid>} with a sliding 600 s TTL;
     nothing in it reads the FrozenClock. memory:// is fakeredis, which expires keys by real time,
     so the test (1) reads the TTL after each answer (≈600 s, and reset by every answer) and
     (2) lets the key really lapse by shortening its TTL to 50 ms and sleeping, while the FrozenClock
     is moved past the ten minutes so the webhook sees a later message."""
     kv = wechat.services.kv
-    key = f"wxbot:flow:oa:{ALICE}"
+    key = f"wxbot:flow:{{oa:{ALICE}}}"
     assert await wechat.say(ALICE, "注册") == texts.SIGNUP_ASK_PHONE
     ttl = await kv.ttl(key)
     assert ttl is not None

@@ -14,6 +14,8 @@ from handlers.core.message import OFFICIAL_ACCOUNT, Inbound
 from tests.support.factories import local
 from tests.support.fakes import WeChat
 
+pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
+
 OPENID = "oINTAKEtestMEMBERaaaaaaaaaaa"
 
 

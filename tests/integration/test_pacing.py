@@ -19,6 +19,8 @@ from storage import outbox
 from tests.support.factories import local
 from tests.support.push_support import TEMPLATES, PushWorld, bulk_members, openid_for, push_world
 
+pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
+
 QPS = 20.0
 SENDS = 61  # 60 intervals: three seconds at 20/s
 SENDERS = 5

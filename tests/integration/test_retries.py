@@ -16,6 +16,8 @@ from storage.clock import FrozenClock
 from tests.support.fakes import WeChat, make_app, serving
 from tests.support.helpers import CountingHandler, decrypt_envelope, install, open_reply, outbox_rows, post_signed
 
+pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
+
 MODES = [pytest.param(False, id="plain"), pytest.param(True, id="safe")]
 
 

@@ -35,6 +35,8 @@ from tests.support.push_support import (
     push_world,
 )
 
+pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
+
 NOW = local(2026, 5, 20, 10, 0)  # 10:00 local, a Wednesday: outside quiet hours
 LEASE, RENEW = 1.0, 0.2
 

@@ -22,10 +22,11 @@ async def lose_kv_memory(wechat: WeChat) -> None:
     """What a Redis that lost its data no longer knows: the delivery keys and the flow state."""
     kv = wechat.services.kv
     for msg_id in (ASK, YES):  # the loss is real only if there was something to lose
-        assert await kv.get(f"wxbot:dedupe:oa:msg:{msg_id}") is not None, msg_id
-    for key in (f"wxbot:dedupe:oa:msg:{ASK}", f"wxbot:dedupe:oa:msg:{YES}", f"wxbot:flow:oa:{ALICE}"):
+        assert await kv.get(f"wxbot:dedupe:{{oa:{ALICE}}}:oa:msg:{msg_id}") is not None, msg_id
+    for key in (f"wxbot:dedupe:{{oa:{ALICE}}}:oa:msg:{ASK}", f"wxbot:dedupe:{{oa:{ALICE}}}:oa:msg:{YES}",
+                f"wxbot:flow:{{oa:{ALICE}}}"):
         await kv.delete(key)
-    assert await kv.get(f"wxbot:dedupe:oa:msg:{YES}") is None
+    assert await kv.get(f"wxbot:dedupe:{{oa:{ALICE}}}:oa:msg:{YES}") is None
 
 
 async def say(wechat: WeChat, text: str, msg_id: int) -> str:

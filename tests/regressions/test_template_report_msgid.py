@@ -43,6 +43,6 @@ async def test_a_retried_report_is_still_one_delivery(wechat: WeChat) -> None:
     first, retry = await wechat.post(report), await wechat.post(report)
     assert (first.status_code, first.text) == (200, "success")
     assert (retry.status_code, retry.text) == (200, "success")
-    key = "wxbot:dedupe:oa:evt:" + ":".join(
+    key = f"wxbot:dedupe:{{oa:{OPENID}}}:oa:evt:" + ":".join(
         (OPENID, str(report["CreateTime"]), "TEMPLATESENDJOBFINISH", "", "3100000000000000042"))
     assert await wechat.services.kv.get(key) is not None

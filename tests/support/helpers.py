@@ -126,7 +126,13 @@ async def count_rows(app: FastAPI, model: type[Any]) -> int:
 
 
 async def kv_keys(app: FastAPI) -> list[str]:
-    return sorted(await app.state.services.kv.redis.keys("*"))
+    """Every key in the app's KV (on a Redis Cluster, every primary's)."""
+    from redis.asyncio.cluster import RedisCluster
+
+    client = app.state.services.kv.redis
+    if isinstance(client, RedisCluster):
+        return sorted(await client.keys("*", target_nodes=RedisCluster.PRIMARIES))
+    return sorted(await client.keys("*"))
 
 
 async def assert_untouched(wechat: WeChat) -> None:

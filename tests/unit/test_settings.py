@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bot.app import create_app
 from bot.crypto import PiiCipher
 from bot.settings import DEMO_TOKEN, Settings, SettingsError
+from storage.kv import cluster_nodes
 
 CONTRACT_VARIABLES = [
     "WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_AES_KEY", "WECHAT_API_BASE",
@@ -199,3 +200,15 @@ def test_requiring_safe_mode_without_a_key_stops_production(monkeypatch: pytest.
     assert s.wechat_require_safe_mode is True
     with pytest.raises(SettingsError, match="WECHAT_REQUIRE_SAFE_MODE is on but WECHAT_AES_KEY is empty"):
         s.check_production()
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://", "redis+cluster://cache", "redis+cluster://a:6379,b:port"])
+def test_a_redis_cluster_url_without_host_port_nodes_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="redis_url(?s:.*)host:port"):
+        Settings(_env_file=None, redis_url=url)  # type: ignore[call-arg]
+
+
+def test_a_redis_cluster_url_names_its_nodes_and_credentials() -> None:
+    url = "rediss+cluster://app:s3cret@10.0.0.1:7000,10.0.0.2:7001/0"
+    assert Settings(_env_file=None, redis_url=url).redis_url == url  # type: ignore[call-arg]
+    assert cluster_nodes(url) == ([("10.0.0.1", 7000), ("10.0.0.2", 7001)], "app", "s3cret", True)
