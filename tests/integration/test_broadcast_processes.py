@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from scheduler.jobs import JOBS, JobContext
-from storage import audit, broadcasts, outbox
+from storage import audit, broadcasts
 from storage.audiences import Audience
 from storage.db import Database
 from storage.ledger import Ledger
@@ -25,7 +25,7 @@ from storage.models import Broadcast, Outbox
 from storage.rules import Rules
 from tests.faults.fleet import Fleet, fleet
 from tests.support.factories import TZ, local
-from tests.support.push_support import TEMPLATE, bulk_members, openid_for
+from tests.support.push_support import TEMPLATE, bulk_members, capped_members, openid_for
 
 EXPAND_AT = local(2026, 12, 2, 22, 0)
 SEND_AT = local(2026, 12, 3, 9, 0)
@@ -44,17 +44,6 @@ async def people(db: Database, prefix: str, n: int, **extra: object) -> list[int
         "openid": openid_for(f"{prefix}{i}"), "joined_at": EXPAND_AT - timedelta(days=60),
         "last_interaction_at": EXPAND_AT - timedelta(days=3), **extra,
     } for i in range(n)])
-
-
-async def cap(db: Database, ids: list[int]) -> None:
-    """Four marketing pushes sent to each in the last week: the monthly cap is reached."""
-    async with db.unit_of_work() as session:
-        await session.execute(insert(Outbox), [{
-            "dedupe_key": f"old:{m}:{k}", "member_id": m, "openid": "x", "source": "oa", "kind": "winback",
-            "category": outbox.MARKETING, "payload": "{}", "priority": 2, "status": outbox.SENT, "attempts": 1,
-            "next_attempt_at": EXPAND_AT - timedelta(days=k + 1), "sent_at": EXPAND_AT - timedelta(days=k + 1),
-            "created_at": EXPAND_AT - timedelta(days=k + 1),
-        } for m in ids for k in range(4)])
 
 
 async def states(db: Database, broadcast_id: int) -> dict[str, int]:
@@ -77,7 +66,7 @@ async def test_two_sender_processes_send_each_eligible_member_one_push(
     try:
         await people(db, "e", ELIGIBLE)
         await people(db, "o", OPTED_OUT, marketing_opt_out=True)
-        await cap(db, await people(db, "c", CAPPED))
+        await capped_members(db, await people(db, "c", CAPPED), EXPAND_AT)
         draft = broadcasts.checked(
             name="双十二", kind="campaign", audience=Audience(), content={"text": "双十二全场八折"}, send_at=None,
             deadline=None, request_id="req-fleet", tiers=[t.name for t in Rules().tiers], now=EXPAND_AT,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from scheduler.jobs import JOBS, SCHEDULE
 from storage import audit, broadcasts, experiments, outbox
@@ -19,7 +19,15 @@ from storage.festivals import Festival
 from storage.models import AuditEntry, Broadcast, ExperimentAssignment, Outbox, SubscribeCredit
 from storage.rules import Rules, RulesError, rules_from_dict
 from tests.support.factories import TZ, local
-from tests.support.push_support import TEMPLATE, TEMPLATES, PushWorld, bulk_members, openid_for, push_world
+from tests.support.push_support import (
+    TEMPLATE,
+    TEMPLATES,
+    PushWorld,
+    bulk_members,
+    capped_members,
+    openid_for,
+    push_world,
+)
 
 ACTOR = audit.Actor("ops", "operator")
 TIERS = [t.name for t in Rules().tiers]
@@ -53,15 +61,7 @@ async def sends_per_openid(world: PushWorld) -> Counter[str]:
 
 
 async def cap_them(world: PushWorld, ids: list[int]) -> None:
-    """Four marketing pushes sent to each in the last week: the monthly cap is reached."""
-    now = world.clock.now()
-    async with world.db.unit_of_work() as session:
-        await session.execute(insert(Outbox), [{
-            "dedupe_key": f"old:{m}:{k}", "member_id": m, "openid": "x", "source": "oa", "kind": "winback",
-            "category": outbox.MARKETING, "payload": "{}", "priority": 2, "status": outbox.SENT, "attempts": 1,
-            "next_attempt_at": now - timedelta(days=k + 1), "sent_at": now - timedelta(days=k + 1),
-            "created_at": now - timedelta(days=k + 1),
-        } for m in ids for k in range(4)])
+    await capped_members(world.db, ids, world.clock.now())
 
 
 @pytest.mark.parametrize(("over", "field"), [

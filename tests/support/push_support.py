@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -261,3 +261,14 @@ async def eventually(predicate: Callable[[], Any], *, within: float = 10.0, ever
             if value:
                 return time.monotonic() - started
             await asyncio.sleep(every)
+
+
+async def capped_members(db: Database, ids: list[int], now: datetime) -> None:
+    """Four marketing pushes sent to each member in the week before `now`: the monthly cap is reached."""
+    async with db.unit_of_work() as session:
+        await session.execute(insert(Outbox), [{
+            "dedupe_key": f"old:{m}:{k}", "member_id": m, "openid": "x", "source": "oa", "kind": "winback",
+            "category": outbox.MARKETING, "payload": "{}", "priority": 2, "status": outbox.SENT, "attempts": 1,
+            "next_attempt_at": now - timedelta(days=k + 1), "sent_at": now - timedelta(days=k + 1),
+            "created_at": now - timedelta(days=k + 1),
+        } for m in ids for k in range(4)])
