@@ -155,23 +155,34 @@ class Connection:
         self.reader = self.writer = None
 
     async def post(self, target: str, body: bytes) -> tuple[int, bytes]:
+        return await self.send_raw(
+            f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+
+    async def send_raw(self, request: bytes) -> tuple[int, bytes]:
+        """Send one whole request and read its reply; a server that answers `Connection: close` (gunicorn's
+        sync worker) gets a new connection for the next request."""
         if self.writer is None or self.reader is None:
             await self.open()
         assert self.writer is not None
         assert self.reader is not None
-        self.writer.write(
-            f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-        )
+        self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
-        length = 0
+        length, closing = 0, False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
-        return status, await self.reader.readexactly(length)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                closing = True
+        reply = await self.reader.readexactly(length)
+        if closing:
+            await self.close()
+        return status, reply
 
 
 def make_openids(count: int) -> list[str]:
