@@ -78,11 +78,14 @@ async def check_in(msg: Inbound, ctx: ChatContext) -> Reply:
 @router.on(Command("积分", "余额", "balance", "我的积分"), name="balance")
 @router.on(Click("BALANCE"), name="balance")
 async def balance(msg: Inbound, ctx: ChatContext) -> Reply:
-    member = await ctx.joined_member()
-    if member is None:
-        return join_first(ctx)
+    # One transaction: the sender's row, locked once, serves the member check and the summary (whose
+    # expiry may write), instead of a read and then a second transaction that reads it again.
     async with ctx.db.unit_of_work() as session:
-        summary = await balance_summary(session, ctx.ledger, member, ctx.clock.now())
+        member = await ctx.lock_member(session)
+        joined = member if member is not None and member.joined_at is not None else None
+        summary = await balance_summary(session, ctx.ledger, joined, ctx.clock.now()) if joined else None
+    if summary is None:
+        return join_first(ctx)
     progress = (
         texts.BALANCE_PROGRESS.format(gap=summary.points_to_next_tier, next=summary.next_tier)
         if summary.next_tier else texts.BALANCE_TOP

@@ -29,7 +29,8 @@ async def balance_summary(session: AsyncSession, ledger: Ledger, member: Member,
     `expire:<lot>`, so a repeat writes nothing), so the balance shown is one a spend would accept."""
     member_id = row_id(member)
     await ledger.expire_member(session, member_id, now)
-    balance = await ledger.balance(session, member_id)
+    # The row expire_member locked, which the ledger keeps in step with what it wrote: no second read.
+    balance = (await ledger.lock(session, member_id)).balance
     expiring, when = await ledger.expiring(session, member_id, now, EXPIRY_NOTICE)
     following = ledger.rules.next_tier(member.tier)
     to_next = None  # at the top tier there is nothing to qualify for

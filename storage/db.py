@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,9 +38,23 @@ IDLE_PING_AFTER = 10.0  # seconds a pooled PostgreSQL connection may rest before
 _IDLE_SINCE = "wxbot_idle_since"
 
 
+# SQLite: one connection per process. Every transaction takes the write lock (BEGIN IMMEDIATE), so two
+# connections of one process could never work at once anyway; with several, the waiting ones sat in SQLite's
+# busy handler, which sleeps and polls (1 ms, 2 ms, ... 100 ms): under 64 requests in flight that gave
+# multi-second replies. One connection makes them wait in the pool's queue instead, first come first served,
+# and woken the moment the connection is back. Other processes on the same file still meet the busy timeout.
+SQLITE_POOL_TIMEOUT = 30.0
+# aiosqlite runs each statement on its own thread and hands the result back to the event loop: several
+# handovers per statement. With CPython's default switch interval (5 ms) the thread that wants the GIL back
+# waits out the loop's slice every time; 0.1 ms cut the CPU per chat message on SQLite by about a third
+# (docs/benchmarks.md, issue 20). It is set for the process, once a SQLite database is opened.
+SQLITE_SWITCH_INTERVAL = 0.0001
+
+
 class Database:
     """Owns the engine. On SQLite every transaction starts with BEGIN IMMEDIATE so that
-    read-then-write units of work serialise instead of failing with 'database is locked'."""
+    read-then-write units of work serialise instead of failing with 'database is locked', and a process
+    keeps one connection (see SQLITE_POOL_TIMEOUT)."""
 
     def __init__(
         self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
@@ -51,11 +66,14 @@ class Database:
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url)
             kwargs["connect_args"] = {"timeout": 30}
+            if not _in_memory(self.url):
+                kwargs.update(pool_size=1, max_overflow=0, pool_timeout=SQLITE_POOL_TIMEOUT)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            sys.setswitchinterval(min(sys.getswitchinterval(), SQLITE_SWITCH_INTERVAL))
         else:
             _ping_when_idle(self.engine, idle_ping_after)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -76,6 +94,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _in_memory(url: str) -> bool:
+    return make_url(url).database in (None, "", ":memory:")
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -258,18 +258,22 @@ class Ledger:
 
     # --- reads ---------------------------------------------------------------------------
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
+        """Points earned in the tier window less the points of refunds in it: one statement, two sums."""
         since = _months_before(now, self.rules.tier_window_months)
-        earned = await session.scalar(
+        earned = (
             select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
             .where(col(LedgerEntry.member_id) == member_id)
             .where(col(LedgerEntry.kind).in_(QUALIFYING_KINDS))
             .where(col(LedgerEntry.created_at) > since)
+            .scalar_subquery()
         )
-        refunded = await session.scalar(
+        refunded = (
             select(func.coalesce(func.sum(col(PurchaseOrder.refunded_points)), 0))
             .where(col(PurchaseOrder.member_id) == member_id).where(col(PurchaseOrder.created_at) > since)
+            .scalar_subquery()
         )
-        return max(int(earned or 0) - int(refunded or 0), 0)
+        row = (await session.execute(select(earned, refunded))).one()
+        return max(int(row[0] or 0) - int(row[1] or 0), 0)
 
     async def expiring(
         self, session: AsyncSession, member_id: int, now: datetime, within: timedelta
