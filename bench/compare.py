@@ -181,6 +181,13 @@ def wxbot_argv(port: int) -> list[str]:
     return pinned([str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
 
 
+def wxbot_unpinned(workers: int) -> Callable[[int], list[str]]:
+    """For the scaling pair: free to run on every core, as a deployment would."""
+    return lambda port: [
+        str(BIN / "wxbot"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)
+    ]
+
+
 def peer_venv(path: Path) -> Path:
     gunicorn = path / "bin" / "gunicorn"
     if not gunicorn.exists():
@@ -242,6 +249,13 @@ def targets(args: argparse.Namespace, tmp: Path) -> list[Target]:
         Target("wxbot-checkin", "wxbot, PostgreSQL + Redis, first check-ins only", wxbot_argv, pg_env,
                "/readyz", messages=("签到",), fresh=True),
     ]
+    if args.scaling:
+        found += [
+            Target("wxbot-pg-w1", "wxbot, PostgreSQL + Redis, 1 worker, unpinned", wxbot_unpinned(1), pg_env,
+                   "/readyz"),
+            Target("wxbot-pg-w2", "wxbot, PostgreSQL + Redis, 2 workers, unpinned", wxbot_unpinned(2), pg_env,
+                   "/readyz"),
+        ]
     chosen = [t for t in found if not args.only or t.key in args.only]
     for target in chosen:
         target.openids = members
@@ -291,6 +305,7 @@ def report(chosen: list[Target], figures: dict[str, list[Figure]], args: argpars
         ("wxbot PostgreSQL + Redis ÷ WeRoBot with session", "wxbot-pg", "werobot-session", 3.0),
         ("wxbot PostgreSQL + Redis ÷ bare ASGI app", "wxbot-pg", "bare", 0.10),
         ("first check-in ÷ help path", "wxbot-checkin", "wxbot-help", 0.5),
+        ("2 workers ÷ 1 worker (unpinned)", "wxbot-pg-w2", "wxbot-pg-w1", 1.7),
     ]
     print("\n| ratio (throughput) | measured | target |")
     print("| --- | --- | --- |")
@@ -317,6 +332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--redis-url", default=DEFAULT_REDIS, help=f"Redis for the PostgreSQL targets (default {DEFAULT_REDIS})")
     add("--peer-venv", default=str(HERE.parent / "var" / "peer-venv"), help="venv for WeRoBot and gunicorn")
     add("--only", type=lambda s: set(s.split(",")), default=set(), help="comma-separated target keys")
+    add("--scaling", action="store_true", help="also wxbot on PostgreSQL + Redis with 1 and 2 workers, unpinned")
     add("--max-seconds", type=float, default=600, help="give up a phase after this long")
     add("--json", metavar="PATH", help="also write the figures as JSON")
     return parser.parse_args(argv)

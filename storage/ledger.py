@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -62,6 +62,27 @@ _ADD_LOT = Statement("ledger.add_lot", lambda _, __: insert(_LOTS).values(
     {c: bindparam(c) for c in ("member_id", "entry_id", "amount", "remaining", "earned_at", "expires_at")}
 ))
 _WRITE_MEMBER = Statement("ledger.write_member", _build_write_member)  # variant: (spends, columns set)
+_ORDERS = table_of(PurchaseOrder)
+# The kinds are the code's own constants, written into the SQL (an IN list of bound values would be expanded
+# at execution, which a direct statement does not do).
+assert all(kind.isidentifier() for kind in QUALIFYING_KINDS)
+_QUALIFYING = Statement("ledger.qualifying_points", lambda _, __: select(
+    select(func.coalesce(func.sum(_ENTRIES.c.delta), 0))
+    .where(_ENTRIES.c.member_id == bindparam("member_id"))
+    .where(_ENTRIES.c.kind.in_([literal_column(f"'{kind}'") for kind in QUALIFYING_KINDS]))
+    .where(_ENTRIES.c.created_at > bindparam("since", type_=_ENTRIES.c.created_at.type))
+    .scalar_subquery().label("earned"),
+    select(func.coalesce(func.sum(_ORDERS.c.refunded_points), 0))
+    .where(_ORDERS.c.member_id == bindparam("member_id"))
+    .where(_ORDERS.c.created_at > bindparam("since", type_=_ORDERS.c.created_at.type))
+    .scalar_subquery().label("refunded"),
+))
+_EXPIRING = Statement("ledger.expiring", lambda _, __: select(
+    func.coalesce(func.sum(_LOTS.c.remaining), 0).label("points"),
+    func.min(_LOTS.c.expires_at).label("first"),
+).where(_LOTS.c.member_id == bindparam("member_id")).where(_LOTS.c.remaining > 0)
+ .where(_LOTS.c.expires_at > bindparam("now", type_=_LOTS.c.expires_at.type))
+ .where(_LOTS.c.expires_at <= bindparam("until", type_=_LOTS.c.expires_at.type)))
 
 
 class InsufficientPointsError(DomainError):
@@ -260,31 +281,17 @@ class Ledger:
     async def qualifying_points(self, session: AsyncSession, member_id: int, now: datetime) -> int:
         """Points earned in the tier window less the points of refunds in it: one statement, two sums."""
         since = _months_before(now, self.rules.tier_window_months)
-        earned = (
-            select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
-            .where(col(LedgerEntry.member_id) == member_id)
-            .where(col(LedgerEntry.kind).in_(QUALIFYING_KINDS))
-            .where(col(LedgerEntry.created_at) > since)
-            .scalar_subquery()
-        )
-        refunded = (
-            select(func.coalesce(func.sum(col(PurchaseOrder.refunded_points)), 0))
-            .where(col(PurchaseOrder.member_id) == member_id).where(col(PurchaseOrder.created_at) > since)
-            .scalar_subquery()
-        )
-        row = (await session.execute(select(earned, refunded))).one()
-        return max(int(row[0] or 0) - int(row[1] or 0), 0)
+        row = await fetch_first(session, _QUALIFYING, {"member_id": member_id, "since": since})
+        assert row is not None  # two aggregates: always one row
+        return max(int(row["earned"] or 0) - int(row["refunded"] or 0), 0)
 
     async def expiring(
         self, session: AsyncSession, member_id: int, now: datetime, within: timedelta
     ) -> tuple[int, datetime | None]:
         """Points in live lots expiring before now + within, and the earliest such expiry."""
-        row = (await session.execute(
-            select(func.coalesce(func.sum(PointsLot.remaining), 0), func.min(PointsLot.expires_at))
-            .where(col(PointsLot.member_id) == member_id).where(col(PointsLot.remaining) > 0)
-            .where(col(PointsLot.expires_at) > now).where(col(PointsLot.expires_at) <= now + within)
-        )).one()
-        return int(row[0]), row[1]
+        row = await fetch_first(session, _EXPIRING, {"member_id": member_id, "now": now, "until": now + within})
+        assert row is not None  # aggregates: always one row
+        return int(row["points"] or 0), row["first"]
 
     async def balance(self, session: AsyncSession, member_id: int) -> int:
         return int(await session.scalar(select(col(Member.balance)).where(col(Member.id) == member_id)) or 0)

@@ -65,8 +65,15 @@ def _build_day(insert: Any, variant: Any) -> Any:
     return insert(_DAYS).values(member_id=bindparam("member"), day=bindparam("day")).on_conflict_do_nothing()
 
 
+def _build_by_openid(_insert: Any, variant: tuple[str, bool]) -> Any:
+    column, lock = variant
+    query = select(*_MEMBERS.c).where(_MEMBERS.c[column] == bindparam("who"))
+    return query.with_for_update() if lock else query
+
+
 _TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
 _DAY = Statement("members.interaction_day", _build_day)
+_BY_OPENID = Statement("members.by_openid", _build_by_openid)  # variant: (the openid column, FOR UPDATE)
 
 
 def touch_key(source: str, openid: str, day: date) -> str:
@@ -88,11 +95,11 @@ def _openid_column(source: str) -> Any:
 async def by_openid(
     session: AsyncSession, openid: str, source: str = Source.OA, *, lock: bool = False
 ) -> Member | None:
-    query = select(Member).where(_openid_column(source) == openid)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    result = await session.execute(query)
-    return result.scalar_one_or_none()
+    """The sender's row (locked until the transaction ends with `lock`), as the session's own object,
+    refreshed from the row. Asked of nearly every message: a direct statement (storage.direct)."""
+    column = "mp_openid" if source == Source.MP else "openid"
+    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, lock))
+    return None if row is None else attach(session, Member, row)
 
 
 async def touch(

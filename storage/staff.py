@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.db import dialect_insert
+from storage.direct import Statement, fetch_value
 from storage.models import Staff
-from storage.rows import affected
+from storage.rows import affected, table_of
 
 ROLES = ("manager", "admin", "service", "clerk")
 # Who runs campaigns from the chat: service staff answer tickets and clerks verify coupons, no campaigns.
@@ -23,8 +25,14 @@ async def by_openid(session: AsyncSession, openid: str) -> Staff | None:
     return await session.scalar(select(Staff).where(col(Staff.openid) == openid))
 
 
+_ROLE_OF = Statement("staff.role_of", lambda _, __: select(table_of(Staff).c.role).where(
+    table_of(Staff).c.openid == bindparam("openid")
+))
+
+
 async def role_of(session: AsyncSession, openid: str) -> str | None:
-    return await session.scalar(select(col(Staff.role)).where(col(Staff.openid) == openid))
+    """Asked of every message that shows the help menu: a direct statement (storage.direct)."""
+    return cast("str | None", await fetch_value(session, _ROLE_OF, {"openid": openid}))
 
 
 async def clerk_store(session: AsyncSession, openid: str) -> str | None:
