@@ -164,13 +164,20 @@ class Conversation:
         return f"wxbot:lock:chat:{member_tag(msg.source, msg.openid)}"
 
     async def handle(
-        self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None, token: str | None = None
+        self, msg: Inbound, ctx: ChatContext, prefetched: Prefetched | None = None, token: str | None = None,
+        *, caller_releases: bool = False,
     ) -> list[Reply]:
         """One message under the member's lock (one message of a member at a time). `prefetched`: the
         caller has taken the lock and read the state already (bot/inbound/intake.py, in one round trip);
-        `token`: the lock is taken with it, so the caller can renew it while the message runs."""
+        `token`: the lock is taken with it, so the caller can renew it while the message runs.
+        `caller_releases`: a prefetched lock stays taken when the message is done, for the caller to let go
+        with its next round trip (the pipeline's, which stores the reply); a lock this call takes itself is
+        always released here."""
         lock = self.lock_key(msg)
         if prefetched is not None:
+            if caller_releases:
+                state = await self.store.parse(msg.source, msg.openid, prefetched.state)
+                return await self._handle_locked(msg, ctx, state)
             async with ctx.kv.held(lock, prefetched.token, self.lock_ttl):
                 state = await self.store.parse(msg.source, msg.openid, prefetched.state)
                 return await self._handle_locked(msg, ctx, state)

@@ -50,6 +50,7 @@ SQLITE_POOL_TIMEOUT = 30.0
 # (docs/benchmarks.md, issue 20). It is set for the process, once a SQLite database is opened.
 SQLITE_SWITCH_INTERVAL = 0.0001
 
+AUTOCOMMIT_READS = "wxbot.db.autocommit_reads"  # session.info flag set by Database.reads
 
 class Database:
     """Owns the engine. On SQLite every transaction starts with BEGIN IMMEDIATE so that
@@ -86,6 +87,16 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commit on success, roll back on any exception."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads, for the chat's lookups of the sender: on PostgreSQL the hot path's
+        direct statements (storage/direct.py) run in autocommit, each in a snapshot of its own, so a lookup
+        costs one round trip instead of BEGIN, the statement and COMMIT. Nothing is committed: a write
+        through it is rolled back at the end, as in any session left uncommitted."""
+        async with self.sessions() as session:
+            session.info[AUTOCOMMIT_READS] = True
             yield session
 
     async def ping(self) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import dialect_insert
+from storage.db import AUTOCOMMIT_READS, dialect_insert
 
 # The SQLAlchemy release whose private attributes `begin_lazily` touches; tests/integration/
 # test_direct_statements.py fails when the installed one differs, so an upgrade is a conscious step.
@@ -155,7 +155,8 @@ async def fetch_value(
 
 async def _driver(session: AsyncSession) -> Any:
     """The driver connection (asyncpg's or aiosqlite's) under the session's current transaction, with that
-    transaction begun (on SQLite, SQLAlchemy's begin sent BEGIN IMMEDIATE when the connection was taken)."""
+    transaction begun (on SQLite, SQLAlchemy's begin sent BEGIN IMMEDIATE when the connection was taken);
+    in a session of Database.reads, on PostgreSQL, with no transaction begun (autocommit)."""
     known = transaction_cache(session, _DRIVER).get("driver")
     if known is not None:
         return known
@@ -167,7 +168,8 @@ async def _driver(session: AsyncSession) -> Any:
         transaction_cache(session, _DRIVER)["driver"] = driver
         return driver
     try:
-        await begin_lazily(adapted)
+        if not session.info.get(AUTOCOMMIT_READS):  # Database.reads: no transaction for its lookups
+            await begin_lazily(adapted)
     except Exception:
         await _invalidate_if_closed(session, driver)
         raise

@@ -88,13 +88,23 @@ class ChatPipeline:
             return seen.body if seen.state == REPLIED else SUCCESS
 
         ctx = ChatContext(msg, self.services, KeyAdapter(log, {"key": msg.dedupe_key}))
+        # The member's lock the intake took stays taken after the conversation (caller_releases): it is let
+        # go in the round trip that stores the reply, or after the task on every other way out.
+        release = (self.conversation.lock_key(msg), intake.token) if intake.prefetched is not None else None
         task = asyncio.create_task(self._run_leased(msg, ctx, intake))
         try:
             replies = await asyncio.wait_for(asyncio.shield(task), max(until - time.monotonic(), 0.01))
         except TimeoutError:
-            return await self._go_late(msg, ctx, task, started)
-        body = await self._answer(msg, ctx, replies)
-        await self._remember(msg, ctx, body)
+            return await self._go_late(msg, ctx, task, started, release)
+        except asyncio.CancelledError:
+            self._track(self._release_after(task, release))
+            raise
+        try:
+            body = await self._answer(msg, ctx, replies)
+        except BaseException:
+            await self._let_go(release)
+            raise
+        await self._remember(msg, ctx, body, release)
         self._observe(msg, ctx, "replied" if body != SUCCESS else "acked", started)
         return body
 
@@ -126,7 +136,10 @@ class ChatPipeline:
         finally:
             renewing.cancel()
 
-    async def _go_late(self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], started: float) -> str:
+    async def _go_late(
+        self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], started: float,
+        release: tuple[str, str] | None,
+    ) -> str:
         """Past the deadline: hold the delivery durably, then say `outboxed` and answer `success`; the
         replies follow through the outbox. If it cannot be held, the member is told to try again."""
         try:
@@ -137,7 +150,7 @@ class ChatPipeline:
                 )
         except Exception:
             ctx.log.exception("recording a late delivery failed; asked to try again")
-            self._track(self._deliver_late(msg, ctx, task, None))
+            self._track(self._deliver_late(msg, ctx, task, None, release))
             body = self._render(msg, Text(texts.RETRY_LATER))
             await self._remember(msg, ctx, body)
             self._observe(msg, ctx, "retry_later", started)
@@ -148,16 +161,34 @@ class ChatPipeline:
             ctx.log.warning("marking a delivery outboxed failed (%s)", type(exc).__name__)
         metrics.LATE_REPLIES.inc()
         ctx.log.warning("late reply intent=%s; replies go to the outbox", ctx.intent)
-        self._track(self._deliver_late(msg, ctx, task, record))
+        self._track(self._deliver_late(msg, ctx, task, record, release))
         self._observe(msg, ctx, "late", started)
         return SUCCESS
 
-    async def _remember(self, msg: Inbound, ctx: ChatContext, body: str) -> None:
-        """Store the answer for WeChat's retries; if the KV fails now, the answer still goes out."""
+    async def _remember(
+        self, msg: Inbound, ctx: ChatContext, body: str, release: tuple[str, str] | None = None
+    ) -> None:
+        """Store the answer for WeChat's retries (and let the member's lock go with it); if the KV fails now,
+        the answer still goes out and the lock lapses by its TTL."""
         try:
-            await self.guard.replied(msg, body)
+            await self.guard.replied(msg, body, release)
         except KVError as exc:
             ctx.log.warning("storing the reply for retries failed (%s)", type(exc).__name__)
+
+    async def _let_go(self, release: tuple[str, str] | None) -> None:
+        """Let the member's lock go (if this attempt still holds it); a KV that fails leaves it to its TTL."""
+        if release is None:
+            return
+        try:
+            await self.services.kv.delete_if(*release)
+        except KVError as exc:
+            log.warning("releasing a member's lock failed (%s); it lapses by its TTL", type(exc).__name__)
+
+    async def _release_after(self, task: asyncio.Task[list[Reply]], release: tuple[str, str] | None) -> None:
+        try:
+            await asyncio.wait({task})
+        finally:
+            await self._let_go(release)
 
     def _render(self, msg: Inbound, reply: Reply) -> str:
         now = int(self.services.clock.now().timestamp())
@@ -171,7 +202,9 @@ class ChatPipeline:
         ctx.known = intake.known
         failed = False
         try:
-            return merge_texts(await self.conversation.handle(msg, ctx, intake.prefetched, intake.token))
+            return merge_texts(await self.conversation.handle(
+                msg, ctx, intake.prefetched, intake.token, caller_releases=True
+            ))
         except Exception:
             failed = True
             ctx.log.exception("handler failed intent=%s", ctx.intent)
@@ -207,7 +240,8 @@ class ChatPipeline:
         return self._render(msg, passive)
 
     async def _deliver_late(
-        self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], record: int | None
+        self, msg: Inbound, ctx: ChatContext, task: asyncio.Task[list[Reply]], record: int | None,
+        release: tuple[str, str] | None = None,
     ) -> None:
         keeping = asyncio.create_task(self._keep(record)) if record is not None else None
         try:
@@ -215,6 +249,7 @@ class ChatPipeline:
         finally:
             if keeping is not None:
                 keeping.cancel()
+            await self._let_go(release)
         try:
             await self._to_outbox(msg, replies, "late", complete=record)
         except _CompletedElsewhereError:

@@ -136,7 +136,7 @@ class ChatContext:
     async def help_text(self, more: bool = False) -> str:
         """The help menu that fits the sender: visitor, member, or staff (texts.help_menu)."""
         if not self._member_loaded and not self._staff_loaded:  # both in one session
-            begin = self.db.unit_of_work if self.touch_due is not None else self.db.sessions
+            begin = self.db.unit_of_work if self.touch_due is not None else self.db.reads
             async with begin() as session:
                 loaded = await self.record_touch(session)
                 if loaded is None:
@@ -187,7 +187,7 @@ class ChatContext:
         """The sender's row, loaded once per message (None before first contact is recorded)."""
         if not self._member_loaded:
             # A write only when this message's interaction is still to be recorded (it returns the row).
-            begin = self.db.unit_of_work if self.touch_due is not None else self.db.sessions
+            begin = self.db.unit_of_work if self.touch_due is not None else self.db.reads
             async with begin() as session:
                 member = await self.record_touch(session)
                 if member is None:
@@ -222,7 +222,7 @@ class ChatContext:
     async def staff_role(self) -> str | None:
         """'manager', 'admin' or 'service' for staff, else None; loaded once per message."""
         if not self._staff_loaded:
-            async with self.db.sessions() as session:
+            async with self.db.reads() as session:
                 self._staff_role = await staff.role_of(session, self.msg.openid)
             self._staff_loaded = True
         return self._staff_role

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from bot.inbound.parse import build_inbound
 from handlers import texts
+from handlers.core.message import OFFICIAL_ACCOUNT
 from storage import outbox
 from storage.clock import FrozenClock
 from storage.models import Outbox
@@ -160,3 +162,26 @@ async def test_retry_while_running_gets_the_reply_when_the_first_finishes_in_tim
     assert "run 1: text 签到" in first.text
     assert handler.runs == 1
     assert await outbox_rows(wechat.app) == []
+
+
+async def test_the_members_lock_is_let_go_with_the_stored_reply_and_after_a_late_delivery(quick: WeChat) -> None:
+    """The lock the intake took is released in the round trip that stores the reply (or, for a late
+    delivery, once its handler is done): the member's next message runs at once, not after the lock's TTL."""
+    kv = quick.services.kv
+    fields = quick.side.text("oLOCKFREE", "帮助", msg_id=7300001)
+    lock = quick.pipeline.conversation.lock_key(build_inbound(OFFICIAL_ACCOUNT, fields, quick.services.clock.now()))
+    assert texts.HELP_VISITOR in str((await quick.send(fields) or {}).get("Content"))
+    assert await kv.get(lock) is None
+
+    gate = asyncio.Event()
+    handler = install(quick.app, CountingHandler(gate=gate))
+    slow = quick.side.sign(quick.side.text("oLOCKFREE", "签到", msg_id=7300002))
+    assert (await post_signed(quick, slow)).text == "success"
+    assert await kv.get(lock) is not None  # held while the late handler runs
+    gate.set()
+    await quick.pipeline.drain()
+    assert await kv.get(lock) is None
+    started = time.monotonic()
+    assert (await quick.say("oLOCKFREE", "积分")) == "run 2: text 积分"
+    assert time.monotonic() - started < PROMPT
+    assert handler.runs == 2

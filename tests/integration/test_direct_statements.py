@@ -130,3 +130,35 @@ async def test_a_savepoint_rolled_back_takes_back_the_direct_writes_made_in_it(d
         assert await members.by_openid(session, "oDIRECTbeforeSAVEPOINTaaaaaa") is not None
         assert await members.by_openid(session, "oDIRECTinsideSAVEPOINTaaaaaa") is None
         assert await members.by_openid(session, "oDIRECTafterSAVEPOINTaaaaaaa") is not None
+
+
+async def test_the_senders_lookup_outside_a_unit_of_work_is_one_statement_without_begin_and_commit(
+    db: Database,
+) -> None:
+    """Database.reads (the chat's lookups of the sender when nothing is to be written): on PostgreSQL the
+    direct statement runs in autocommit, so BEGIN and COMMIT cost no round trips; it finds what a unit of
+    work committed, and a unit of work still begins its transaction as before."""
+    member_id = await add_member(db, NOW, openid="oREADSautocommit000000000001")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.reads() as session:
+            found = await members.by_openid(session, "oREADSautocommit000000000001", "oa")
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            if db.dialect == "postgresql":
+                assert not driver.is_in_transaction()
+        assert found is not None
+        assert found.id == member_id
+        async with db.unit_of_work() as session:
+            await members.by_openid(session, "oREADSautocommit000000000001", "oa")
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            if db.dialect == "postgresql":
+                assert driver.is_in_transaction()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    # both lookups went to the driver directly (SQLite's sessions open with BEGIN IMMEDIATE, storage/db.py)
+    assert [s for s in statements if s != "BEGIN IMMEDIATE"] == []
