@@ -39,7 +39,7 @@ from bot.crypto import Envelope, PiiCipher
 from bot.inbound.dedupe import DeliveryGuard
 from bot.inbound.late import Sweeper
 from bot.inbound.pipeline import ChatPipeline
-from bot.inbound.webhook import Endpoint, mini_program, official_account
+from bot.inbound.webhook import Endpoint, WebhookDoors, mini_program, official_account
 from bot.runtime import make_api, make_kv, make_sender
 from bot.settings import Settings
 from bot.simulator import routes as simulator
@@ -194,6 +194,7 @@ def create_app(
         if not settings.demo:
             log.warning("SIMULATOR=1 outside demo mode: /simulator signs pushes as any member")
         simulator.install(app)
+    app.add_middleware(WebhookDoors)  # inside ServerErrorShield, which install_error_handlers adds next
     install_error_handlers(app, html=console.refusal_page)
     return app
 

@@ -79,7 +79,8 @@ class ChatPipeline:
         started = started or time.monotonic()
         until = started + self.deadline
         try:
-            intake = await asyncio.wait_for(self._claim(msg, until), max(until - time.monotonic(), 0.01))
+            async with asyncio.timeout(max(until - time.monotonic(), 0.01)):  # no task of its own, as wait_for's
+                intake = await self._claim(msg, until)
         except (TimeoutError, KVError) as exc:
             log.warning("intake failed key=%s (%s); asked to try again", msg.dedupe_key, type(exc).__name__)
             metrics.MESSAGES.labels(msg.source, "intake", "retry_later").inc()

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import metrics
 from bot.api.validation import nul_field, unix_seconds
@@ -158,9 +161,50 @@ def make_router(path: str, endpoint_attr: str) -> APIRouter:
     # A plain Starlette route: it takes the Request and nothing else, and FastAPI's dependency machinery
     # around an APIRoute cost about as much CPU as the signature check, XML parse and reply together.
     router.add_route(path, receive, methods=["POST"], include_in_schema=False)
+    DOORS[path] = (router.routes[-1], receive)
     return router
+
+
+# The webhook's POST routes by path: WebhookDoors hands a push straight to its handler.
+DOORS: dict[str, tuple[BaseRoute, Callable[[Request], Awaitable[Response]]]] = {}
+
+
+class WebhookDoors:
+    """ASGI middleware: a POST to a WeChat door (/wechat, /miniprogram/push) goes straight to its handler,
+    past the exception middleware and the router's walk through every route of the console and the APIs,
+    which cost more CPU than the signature check and the XML parse together (bench/instructions.py). What
+    the handler raises is answered by the app's own exception handlers, as the router would have it
+    answered; anything they do not take goes up to ServerErrorShield, which sits outside this."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        door = DOORS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if door is None:
+            await self.app(scope, receive, send)
+            return
+        route, handler = door
+        scope["route"] = route  # the route's template labels metrics and logs, as after routing
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            answer = _handler_for(request.app.exception_handlers, exc)
+            if answer is None:
+                raise
+            response = await answer(request, exc)
+        await response(scope, receive, send)
+
+
+def _handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:
+    """The app's exception handler for `exc`, looked up along its classes as Starlette does."""
+    for kind in type(exc).__mro__:
+        if kind in handlers:
+            return handlers[kind]
+    return None
 
 
 official_account = make_router("/wechat", "oa_endpoint")
 mini_program = make_router("/miniprogram/push", "mp_endpoint")
-__all__ = ["Endpoint", "official_account", "make_router", "OFFICIAL_ACCOUNT"]
+__all__ = ["Endpoint", "official_account", "make_router", "OFFICIAL_ACCOUNT", "WebhookDoors"]

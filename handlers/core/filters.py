@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from handlers.core.message import normalise
 from storage.staff import CAMPAIGN_ROLES
@@ -21,9 +21,13 @@ Filter = Callable[["Inbound", "ChatContext"], FilterResult | Awaitable[FilterRes
 
 async def run_filter(flt: Filter, msg: Inbound, ctx: ChatContext) -> FilterResult:
     result = flt(msg, ctx)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+    return await result if pending(result) else cast(FilterResult, result)
+
+
+def pending(result: FilterResult | Awaitable[FilterResult]) -> TypeGuard[Awaitable[FilterResult]]:
+    """Whether a filter's result is still to be awaited. Most filters answer at once with a bool or a dict,
+    which is checked first: inspect.isawaitable alone asks the Awaitable ABC, the router's dearest call."""
+    return result.__class__ is not bool and result.__class__ is not dict and inspect.isawaitable(result)
 
 
 class Command:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from handlers.core.filters import Filter, run_filter
+from handlers.core.filters import Filter, pending
 from handlers.core.reply import Reply, as_list
 
 if TYPE_CHECKING:
@@ -48,7 +48,9 @@ class Router:
         for route in self.routes:
             found: dict[str, Any] = {}
             for flt in route.filters:
-                result = await run_filter(flt, msg, ctx)
+                result = flt(msg, ctx)  # run_filter's work, without a coroutine per filter
+                if pending(result):
+                    result = await result
                 if not result:
                     break
                 if isinstance(result, dict):
