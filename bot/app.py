@@ -194,7 +194,8 @@ def create_app(
         if not settings.demo:
             log.warning("SIMULATOR=1 outside demo mode: /simulator signs pushes as any member")
         simulator.install(app)
-    app.add_middleware(WebhookDoors)  # inside ServerErrorShield, which install_error_handlers adds next
+    # Inside ServerErrorShield, which install_error_handlers adds next.
+    app.add_middleware(WebhookDoors, routers=(official_account, mini_program))
     install_error_handlers(app, html=console.refusal_page)
     return app
 

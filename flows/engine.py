@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,10 +176,10 @@ class Conversation:
         always released here."""
         lock = self.lock_key(msg)
         if prefetched is not None:
-            if caller_releases:
-                state = await self.store.parse(msg.source, msg.openid, prefetched.state)
-                return await self._handle_locked(msg, ctx, state)
-            async with ctx.kv.held(lock, prefetched.token, self.lock_ttl):
+            held: AbstractAsyncContextManager[None] = (
+                nullcontext() if caller_releases else ctx.kv.held(lock, prefetched.token, self.lock_ttl)
+            )
+            async with held:
                 state = await self.store.parse(msg.source, msg.openid, prefetched.state)
                 return await self._handle_locked(msg, ctx, state)
         try:

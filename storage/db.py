@@ -52,6 +52,7 @@ SQLITE_SWITCH_INTERVAL = 0.0001
 
 AUTOCOMMIT_READS = "wxbot.db.autocommit_reads"  # session.info flag set by Database.reads
 
+
 class Database:
     """Owns the engine. On SQLite every transaction starts with BEGIN IMMEDIATE so that
     read-then-write units of work serialise instead of failing with 'database is locked', and a process

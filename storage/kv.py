@@ -44,6 +44,13 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# KEYS: a key to set, a lock; ARGV: the value, its lifetime in ms, the lock's token. SET, then _RELEASE's
+# compare-and-delete on the lock, in one round trip (the two keys must share a hash slot on a Cluster).
+_SET_AND_RELEASE = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then return redis.call('del', KEYS[2]) end
+return 0
+"""
 # KEYS: the keys; ARGV: the value each must still hold, then the new lifetime in ms. Returns how many renewed.
 _RENEW = """
 local renewed = 0
@@ -130,6 +137,7 @@ class KV:
         else:
             self.redis = _client(url, options or KVOptions())
         self._release = self.redis.register_script(_RELEASE)
+        self._set_and_release = self.redis.register_script(_SET_AND_RELEASE)
         self._renew = self.redis.register_script(_RENEW)
 
     async def get(self, key: str) -> str | None:
@@ -191,6 +199,10 @@ class KV:
         finally:
             await self._let_go(name, token, plain=time.monotonic() - taken < ttl / 2)
 
+    async def release(self, name: str, token: str) -> None:
+        """Let a lock go if `token` still holds it; a KV that fails leaves it to lapse by its TTL."""
+        await self._let_go(name, token, plain=False)
+
     async def _let_go(self, name: str, token: str, *, plain: bool) -> None:
         # A release that fails (Redis gone) must not turn the work done under the lock into an error:
         # the lock lapses by its TTL.
@@ -201,6 +213,11 @@ class KV:
                 await self._release(keys=[name], args=[token])
         except RedisError as exc:
             log.warning("releasing a lock failed (%s); it lapses by its TTL", type(exc).__name__)
+
+    async def set_and_release(self, key: str, value: str, *, ex: float, lock: str, token: str) -> None:
+        """SET key value with a lifetime, and let `lock` go if `token` still holds it, in one round trip.
+        A failure is raised (the value may not be stored); the lock then lapses by its TTL."""
+        await self._set_and_release(keys=[key, lock], args=[value, int(ex * 1000), token])
 
     async def extend_if(self, key: str, token: str, ttl: float) -> bool:
         """Renew a key's TTL only while it still holds our token (leases, leadership)."""

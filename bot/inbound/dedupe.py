@@ -17,15 +17,6 @@ REPLIED = "replied"
 OUTBOXED = "outboxed"
 
 
-# KEYS: the delivery's claim, the member's lock; ARGV: the stored answer, its lifetime in ms, the lock's token.
-# The answer is kept for WeChat's retries and the lock let go (if this attempt still holds it) in one round trip.
-_REPLIED_AND_RELEASE = """
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
-return 1
-"""
-
-
 @dataclass(frozen=True)
 class Seen:
     state: str
@@ -37,7 +28,6 @@ class DeliveryGuard:
         self.kv = kv
         self.ttl = ttl
         self.processing_ttl = processing_ttl
-        self._replied_and_release = kv.script(_REPLIED_AND_RELEASE)
 
     @staticmethod
     def key(msg: Inbound) -> str:
@@ -76,7 +66,7 @@ class DeliveryGuard:
             await self.kv.set(self.key(msg), value, ex=self.ttl)
             return
         lock, token = release
-        await self._replied_and_release([self.key(msg), lock], [value, int(self.ttl * 1000), token])
+        await self.kv.set_and_release(self.key(msg), value, ex=self.ttl, lock=lock, token=token)
 
     async def outboxed(self, msg: Inbound) -> None:
         await self.kv.set(self.key(msg), json.dumps({"s": OUTBOXED}), ex=self.ttl)

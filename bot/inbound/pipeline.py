@@ -177,13 +177,9 @@ class ChatPipeline:
             ctx.log.warning("storing the reply for retries failed (%s)", type(exc).__name__)
 
     async def _let_go(self, release: tuple[str, str] | None) -> None:
-        """Let the member's lock go (if this attempt still holds it); a KV that fails leaves it to its TTL."""
-        if release is None:
-            return
-        try:
-            await self.services.kv.delete_if(*release)
-        except KVError as exc:
-            log.warning("releasing a member's lock failed (%s); it lapses by its TTL", type(exc).__name__)
+        """Let the member's lock go, if this attempt took it and still holds it."""
+        if release is not None:
+            await self.services.kv.release(*release)
 
     async def _release_after(self, task: asyncio.Task[list[Reply]], release: tuple[str, str] | None) -> None:
         try:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import metrics
@@ -161,12 +160,7 @@ def make_router(path: str, endpoint_attr: str) -> APIRouter:
     # A plain Starlette route: it takes the Request and nothing else, and FastAPI's dependency machinery
     # around an APIRoute cost about as much CPU as the signature check, XML parse and reply together.
     router.add_route(path, receive, methods=["POST"], include_in_schema=False)
-    DOORS[path] = (router.routes[-1], receive)
     return router
-
-
-# The webhook's POST routes by path: WebhookDoors hands a push straight to its handler.
-DOORS: dict[str, tuple[BaseRoute, Callable[[Request], Awaitable[Response]]]] = {}
 
 
 class WebhookDoors:
@@ -176,19 +170,22 @@ class WebhookDoors:
     the handler raises is answered by the app's own exception handlers, as the router would have it
     answered; anything they do not take goes up to ServerErrorShield, which sits outside this."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routers: tuple[APIRouter, ...]) -> None:
         self.app = app
+        self.doors: dict[str, Route] = {
+            route.path: route for router in routers for route in router.routes
+            if isinstance(route, Route) and "POST" in (route.methods or ())
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        door = DOORS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        door = self.doors.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
         if door is None:
             await self.app(scope, receive, send)
             return
-        route, handler = door
-        scope["route"] = route  # the route's template labels metrics and logs, as after routing
+        scope["route"] = door  # the route's template labels metrics and logs, as after routing
         request = Request(scope, receive)
         try:
-            response = await handler(request)
+            response = await door.endpoint(request)
         except Exception as exc:
             answer = _handler_for(request.app.exception_handlers, exc)
             if answer is None:
