@@ -5,9 +5,12 @@ senders at once, the rate fitted to the times at which the fake WeChat API recor
 clock: the fake is given no clock here) and compared with the configured 20 per second within 10%.
 No single gap between two sends is judged.
 
-The upper bound (pacing holds the senders back) is always checked. The lower bound (pacing does not
-hold them back further) needs senders that could go faster than 20/s unpaced: the same senders are
-first timed with pacing off, and on a machine too loaded for that the lower bound is skipped, saying so."""
+The upper bound (pacing holds the senders back) is checked on every paced run. The lower bound (pacing
+does not hold them back further) needs senders that could go faster than 20/s unpaced: the same senders
+are timed with pacing off, and on a machine too loaded for that the lower bound is skipped, saying so.
+All five senders share this test's one event loop, so a load spike from a parallel test slows a paced
+run as a whole: a paced run under 18/s is run again, up to PACED_RUNS times, and the senders are timed
+unpaced once more beside it. Pacing that held senders back would slow every run, not one."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.kv_cluster  # also on a Redis Cluster (issue 20)
 QPS = 20.0
 SENDS = 61  # 60 intervals: three seconds at 20/s
 SENDERS = 5
+PACED_RUNS = 3
 
 
 async def send_all(world: PushWorld, prefix: str, n: int, qps: float) -> float:
@@ -59,12 +63,20 @@ async def test_several_senders_together_keep_to_the_configured_rate(urls: tuple[
     ) as world:
         assert world.sender.config.qps == QPS  # WECHAT_PUSH_QPS reaches the sender
         unpaced = await send_all(world, "free", SENDS, 0)
-        rate = await send_all(world, "paced", SENDS, QPS)
+        rates: list[float] = []
+        for run in range(PACED_RUNS):
+            rate = await send_all(world, f"paced{run}-", SENDS, QPS)
+            assert rate <= QPS * 1.1, f"observed {rate:.2f}/s over {SENDS} sends; {QPS}/s configured"
+            rates.append(rate)
+            if rate >= QPS * 0.9:
+                break
+            unpaced = min(unpaced, await send_all(world, f"free{run}-", SENDS, 0))
         assert {r.status for r in await world.rows()} == {"sent"}
-    assert rate <= QPS * 1.1, f"observed {rate:.2f}/s over {SENDS} sends; {QPS}/s configured"
+    best = max(rates)
     # Only senders with room to spare can show that pacing does not hold them back: at 25/s unpaced (a loaded
     # machine, say a parallel test run beside it) 20/s paced is beyond them, pacing or not.
     if unpaced < QPS * 2:
         pytest.skip(f"senders manage only {unpaced:.1f}/s unpaced on this machine: too slow to check that "
-                    f"pacing at {QPS}/s does not hold them back (paced: {rate:.1f}/s)")
-    assert rate >= QPS * 0.9, f"observed {rate:.2f}/s over {SENDS} sends ({unpaced:.1f}/s unpaced)"
+                    f"pacing at {QPS}/s does not hold them back (paced: {best:.1f}/s)")
+    assert best >= QPS * 0.9, f"observed {', '.join(f'{r:.2f}' for r in rates)}/s over {SENDS} sends each " \
+                              f"({unpaced:.1f}/s unpaced at the slowest)"
