@@ -31,11 +31,13 @@ async def balance_summary(session: AsyncSession, ledger: Ledger, member: Member,
     await ledger.expire_member(session, member_id, now)
     # The row expire_member locked, which the ledger keeps in step with what it wrote: no second read.
     balance = (await ledger.lock(session, member_id)).balance
-    expiring, when = await ledger.expiring(session, member_id, now, EXPIRY_NOTICE)
     following = ledger.rules.next_tier(member.tier)
     to_next = None  # at the top tier there is nothing to qualify for
-    if following is not None:
-        to_next = max(following.threshold - await ledger.qualifying_points(session, member_id, now), 0)
+    if following is None:
+        expiring, when = await ledger.expiring(session, member_id, now, EXPIRY_NOTICE)
+    else:
+        expiring, when, qualifying = await ledger.standing(session, member_id, now, EXPIRY_NOTICE)
+        to_next = max(following.threshold - qualifying, 0)
     return BalanceSummary(
         balance=balance, tier=member.tier,
         next_tier=following.name if following else None,

@@ -66,23 +66,40 @@ _ORDERS = table_of(PurchaseOrder)
 # The kinds are the code's own constants, written into the SQL (an IN list of bound values would be expanded
 # at execution, which a direct statement does not do).
 assert all(kind.isidentifier() for kind in QUALIFYING_KINDS)
-_QUALIFYING = Statement("ledger.qualifying_points", lambda _, __: select(
-    select(func.coalesce(func.sum(_ENTRIES.c.delta), 0))
-    .where(_ENTRIES.c.member_id == bindparam("member_id"))
-    .where(_ENTRIES.c.kind.in_([literal_column(f"'{kind}'") for kind in QUALIFYING_KINDS]))
-    .where(_ENTRIES.c.created_at > bindparam("since", type_=_ENTRIES.c.created_at.type))
-    .scalar_subquery().label("earned"),
-    select(func.coalesce(func.sum(_ORDERS.c.refunded_points), 0))
-    .where(_ORDERS.c.member_id == bindparam("member_id"))
-    .where(_ORDERS.c.created_at > bindparam("since", type_=_ORDERS.c.created_at.type))
-    .scalar_subquery().label("refunded"),
-))
-_EXPIRING = Statement("ledger.expiring", lambda _, __: select(
-    func.coalesce(func.sum(_LOTS.c.remaining), 0).label("points"),
-    func.min(_LOTS.c.expires_at).label("first"),
-).where(_LOTS.c.member_id == bindparam("member_id")).where(_LOTS.c.remaining > 0)
- .where(_LOTS.c.expires_at > bindparam("now", type_=_LOTS.c.expires_at.type))
- .where(_LOTS.c.expires_at <= bindparam("until", type_=_LOTS.c.expires_at.type)))
+def _qualifying_columns() -> tuple[Any, Any]:
+    """Points earned in the tier window, and the points of refunds in it (`since` is the window's start)."""
+    earned = (
+        select(func.coalesce(func.sum(_ENTRIES.c.delta), 0))
+        .where(_ENTRIES.c.member_id == bindparam("member_id"))
+        .where(_ENTRIES.c.kind.in_([literal_column(f"'{kind}'") for kind in QUALIFYING_KINDS]))
+        .where(_ENTRIES.c.created_at > bindparam("since", type_=_ENTRIES.c.created_at.type))
+    )
+    refunded = (
+        select(func.coalesce(func.sum(_ORDERS.c.refunded_points), 0))
+        .where(_ORDERS.c.member_id == bindparam("member_id"))
+        .where(_ORDERS.c.created_at > bindparam("since", type_=_ORDERS.c.created_at.type))
+    )
+    return earned.scalar_subquery().label("earned"), refunded.scalar_subquery().label("refunded")
+
+
+def _expiring_lots() -> Any:
+    """Points in live lots expiring in (now, until], and the earliest such expiry: always one row."""
+    return select(
+        func.coalesce(func.sum(_LOTS.c.remaining), 0).label("points"),
+        func.min(_LOTS.c.expires_at).label("first"),
+    ).where(_LOTS.c.member_id == bindparam("member_id")).where(_LOTS.c.remaining > 0).where(
+        _LOTS.c.expires_at > bindparam("now", type_=_LOTS.c.expires_at.type)
+    ).where(_LOTS.c.expires_at <= bindparam("until", type_=_LOTS.c.expires_at.type))
+
+
+def _build_standing(_: Any, __: Any) -> Any:
+    lots = _expiring_lots().subquery("lots")
+    return select(lots.c.points, lots.c.first, *_qualifying_columns()).select_from(lots)
+
+
+_QUALIFYING = Statement("ledger.qualifying_points", lambda _, __: select(*_qualifying_columns()))
+_EXPIRING = Statement("ledger.expiring", lambda _, __: _expiring_lots())
+_STANDING = Statement("ledger.standing", _build_standing)  # both of the above in one round trip
 
 
 class InsufficientPointsError(DomainError):
@@ -283,7 +300,7 @@ class Ledger:
         since = _months_before(now, self.rules.tier_window_months)
         row = await fetch_first(session, _QUALIFYING, {"member_id": member_id, "since": since})
         assert row is not None  # two aggregates: always one row
-        return max(int(row["earned"] or 0) - int(row["refunded"] or 0), 0)
+        return _qualifying(row)
 
     async def expiring(
         self, session: AsyncSession, member_id: int, now: datetime, within: timedelta
@@ -292,6 +309,16 @@ class Ledger:
         row = await fetch_first(session, _EXPIRING, {"member_id": member_id, "now": now, "until": now + within})
         assert row is not None  # aggregates: always one row
         return int(row["points"] or 0), row["first"]
+
+    async def standing(
+        self, session: AsyncSession, member_id: int, now: datetime, within: timedelta
+    ) -> tuple[int, datetime | None, int]:
+        """`expiring` and `qualifying_points` in one statement: (points expiring, the first expiry, qualifying)."""
+        since = _months_before(now, self.rules.tier_window_months)
+        params = {"member_id": member_id, "now": now, "until": now + within, "since": since}
+        row = await fetch_first(session, _STANDING, params)
+        assert row is not None  # aggregates: always one row
+        return int(row["points"] or 0), row["first"], _qualifying(row)
 
     async def balance(self, session: AsyncSession, member_id: int) -> int:
         return int(await session.scalar(select(col(Member.balance)).where(col(Member.id) == member_id)) or 0)
@@ -483,6 +510,10 @@ def _sooner(one: datetime | None, other: datetime | None) -> datetime | None:
 
 def _earliest(current: datetime | None, candidate: datetime) -> datetime:
     return candidate if current is None or candidate < current else current
+
+
+def _qualifying(row: dict[str, Any]) -> int:
+    return max(int(row["earned"] or 0) - int(row["refunded"] or 0), 0)
 
 
 def _months_before(at: datetime, months: int) -> datetime:

@@ -21,7 +21,7 @@ from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.kv import member_tag
 from storage.ledger import Ledger, Movement
-from storage.models import InteractionDay, Member, ShareScan, SurveyAsk, Ticket, TicketMessage
+from storage.models import InteractionDay, Member, ShareScan, Staff, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -33,6 +33,7 @@ ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, 
 TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = table_of(Member)
 _DAYS = table_of(InteractionDay)
+_STAFF = table_of(Staff)
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")  # the settings' default; callers pass services.tz
 ERASED = ""  # a deleted member's words in a ticket: the thread keeps its place, not the text
 
@@ -65,15 +66,19 @@ def _build_day(insert: Any, variant: Any) -> Any:
     return insert(_DAYS).values(member_id=bindparam("member"), day=bindparam("day")).on_conflict_do_nothing()
 
 
-def _build_by_openid(_insert: Any, variant: tuple[str, bool]) -> Any:
-    column, lock = variant
+def _build_by_openid(_insert: Any, variant: tuple[str, bool, bool]) -> Any:
+    column, lock, with_role = variant
     query = select(*_MEMBERS.c).where(_MEMBERS.c[column] == bindparam("who"))
+    if with_role:  # the sender's staff role beside the row, in the same round trip (storage.staff.role_of)
+        role = select(_STAFF.c.role).where(_STAFF.c.openid == bindparam("who")).scalar_subquery()
+        query = query.add_columns(role.label(STAFF_ROLE))
     return query.with_for_update() if lock else query
 
 
 _TOUCH = Statement("members.touch", _build_touch)  # variant: the openid column
 _DAY = Statement("members.interaction_day", _build_day)
-_BY_OPENID = Statement("members.by_openid", _build_by_openid)  # variant: (the openid column, FOR UPDATE)
+STAFF_ROLE = "staff_role"  # the extra column of `by_openid_with_role`
+_BY_OPENID = Statement("members.by_openid", _build_by_openid)  # variant: (openid column, FOR UPDATE, with role)
 
 
 def touch_key(source: str, openid: str, day: date) -> str:
@@ -98,8 +103,22 @@ async def by_openid(
     """The sender's row (locked until the transaction ends with `lock`), as the session's own object,
     refreshed from the row. Asked of nearly every message: a direct statement (storage.direct)."""
     column = "mp_openid" if source == Source.MP else "openid"
-    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, lock))
+    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, lock, False))
     return None if row is None else attach(session, Member, row)
+
+
+async def by_openid_with_role(
+    session: AsyncSession, openid: str, source: str = Source.OA
+) -> tuple[Member | None, str | None] | None:
+    """`by_openid` and the sender's staff role (storage.staff.role_of) in one statement, for the help menu,
+    which asks both of nearly every message it answers. None when there is no row: the role is then the
+    caller's to ask on its own (staff are named by openid, with or without a member row)."""
+    column = "mp_openid" if source == Source.MP else "openid"
+    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, False, True))
+    if row is None:
+        return None
+    role = row.pop(STAFF_ROLE)
+    return attach(session, Member, row), role
 
 
 async def touch(

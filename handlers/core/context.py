@@ -135,13 +135,17 @@ class ChatContext:
 
     async def help_text(self, more: bool = False) -> str:
         """The help menu that fits the sender: visitor, member, or staff (texts.help_menu)."""
-        if not self._member_loaded and not self._staff_loaded:  # both in one session
+        if not self._member_loaded and not self._staff_loaded:  # both in one session (one statement if it can)
             begin = self.db.unit_of_work if self.touch_due is not None else self.db.reads
             async with begin() as session:
                 loaded = await self.record_touch(session)
-                if loaded is None:
-                    loaded = await members.by_openid(session, self.msg.openid, self.msg.source)
-                self._staff_role = await staff.role_of(session, self.msg.openid)
+                both = None if loaded is not None else await members.by_openid_with_role(
+                    session, self.msg.openid, self.msg.source
+                )
+                if both is not None:
+                    loaded, self._staff_role = both
+                else:
+                    self._staff_role = await staff.role_of(session, self.msg.openid)
             self._member, self._member_loaded = loaded, True
             self._staff_loaded = True
         member = await self.joined_member() is not None

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from handlers import texts
+from storage import staff
 from tests.support.campaign_support import MANAGER, make_staff
 from tests.support.fakes import WeChat
 from tests.support.member_support import sign_up
@@ -71,6 +72,22 @@ async def test_a_manager_also_sees_the_staff_commands(wechat: WeChat) -> None:
     for command in ("【发起活动】", "活动数据 活动码", "结束活动 活动码"):
         assert command in menu, command
     assert lines(menu)[-1] == lines(texts.HELP_MEMBER)[-1]
+
+
+async def test_the_staff_line_comes_and_goes_with_the_staff_table_message_by_message(wechat: WeChat) -> None:
+    """Within a minute of the last message no interaction is due, and the menu's member row and staff role
+    come in one lookup: being made staff, or no longer, shows in the very next menu."""
+    await sign_up(wechat, MANAGER)
+    assert await wechat.say(MANAGER, "帮助") == texts.HELP_MEMBER
+    await make_staff(wechat)
+    assert await wechat.say(MANAGER, "帮助") == texts.help_menu(member=True, staff=True)
+    assert await wechat.say(MANAGER, "hello") == texts.help_menu(member=True, staff=True)
+    async with wechat.services.db.unit_of_work() as session:
+        assert await staff.remove(session, MANAGER)
+    assert await wechat.say(MANAGER, "帮助") == texts.HELP_MEMBER
+    assert await wechat.say(VISITOR, "帮助") == texts.HELP_VISITOR  # a first contact: no member row before
+    await make_staff(wechat, VISITOR)
+    assert await wechat.say(VISITOR, "帮助") == texts.help_menu(member=False, staff=True)
 
 
 async def test_help_more_lists_everything(wechat: WeChat) -> None:
