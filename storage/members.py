@@ -14,14 +14,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import anomalies, sharing
+from storage import anomalies, sharing, staff
 from storage.codes import unused_code
 from storage.direct import Statement, attach, fetch, fetch_first
 from storage.enums import MemberStatus, Source
 from storage.errors import DomainError
 from storage.kv import member_tag
 from storage.ledger import Ledger, Movement
-from storage.models import InteractionDay, Member, ShareScan, Staff, SurveyAsk, Ticket, TicketMessage
+from storage.models import InteractionDay, Member, ShareScan, SurveyAsk, Ticket, TicketMessage
 from storage.reasons import Reason
 from storage.rows import affected, row_id, table_of
 
@@ -33,7 +33,6 @@ ACTIVE, UNSUBSCRIBED, DELETED = MemberStatus.ACTIVE, MemberStatus.UNSUBSCRIBED, 
 TOUCH_GRANULARITY = timedelta(minutes=1)
 _MEMBERS = table_of(Member)
 _DAYS = table_of(InteractionDay)
-_STAFF = table_of(Staff)
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")  # the settings' default; callers pass services.tz
 ERASED = ""  # a deleted member's words in a ticket: the thread keeps its place, not the text
 
@@ -70,8 +69,7 @@ def _build_by_openid(_insert: Any, variant: tuple[str, bool, bool]) -> Any:
     column, lock, with_role = variant
     query = select(*_MEMBERS.c).where(_MEMBERS.c[column] == bindparam("who"))
     if with_role:  # the sender's staff role beside the row, in the same round trip (storage.staff.role_of)
-        role = select(_STAFF.c.role).where(_STAFF.c.openid == bindparam("who")).scalar_subquery()
-        query = query.add_columns(role.label(STAFF_ROLE))
+        query = query.add_columns(staff.role_query("who").scalar_subquery().label(STAFF_ROLE))
     return query.with_for_update() if lock else query
 
 
@@ -93,6 +91,11 @@ def _stale(now: datetime, tz: ZoneInfo) -> datetime:
     return max(now - TOUCH_GRANULARITY, day_start)
 
 
+def _openid_name(source: str) -> str:
+    """The member column that holds an openid of this door."""
+    return "mp_openid" if source == Source.MP else "openid"
+
+
 def _openid_column(source: str) -> Any:
     return Member.mp_openid if source == Source.MP else Member.openid
 
@@ -102,21 +105,19 @@ async def by_openid(
 ) -> Member | None:
     """The sender's row (locked until the transaction ends with `lock`), as the session's own object,
     refreshed from the row. Asked of nearly every message: a direct statement (storage.direct)."""
-    column = "mp_openid" if source == Source.MP else "openid"
-    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, lock, False))
+    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (_openid_name(source), lock, False))
     return None if row is None else attach(session, Member, row)
 
 
 async def by_openid_with_role(
     session: AsyncSession, openid: str, source: str = Source.OA
-) -> tuple[Member | None, str | None] | None:
-    """`by_openid` and the sender's staff role (storage.staff.role_of) in one statement, for the help menu,
-    which asks both of nearly every message it answers. None when there is no row: the role is then the
-    caller's to ask on its own (staff are named by openid, with or without a member row)."""
-    column = "mp_openid" if source == Source.MP else "openid"
-    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (column, False, True))
+) -> tuple[Member | None, str | None]:
+    """`by_openid` and the sender's staff role (storage.staff.role_of), for the help menu, which asks both
+    of nearly every message it answers: one statement, or two when there is no member row (staff are named
+    by openid, with or without one)."""
+    row = await fetch_first(session, _BY_OPENID, {"who": openid}, (_openid_name(source), False, True))
     if row is None:
-        return None
+        return None, await staff.role_of(session, openid)
     role = row.pop(STAFF_ROLE)
     return attach(session, Member, row), role
 
@@ -136,10 +137,9 @@ async def touch_member(
     row was touched less than TOUCH_GRANULARITY ago in the same local day and nothing was written), and
     whether it is new. A write also records the local day in interaction_day (once per member and day):
     in the same statement on PostgreSQL, in a second one on SQLite (no DML in its CTEs)."""
-    column = "mp_openid" if source == Source.MP else "openid"
     day = now.astimezone(tz).date()
     params = {"who": openid, "now": now, "stale": _stale(now, tz), "day": day}
-    row = await fetch_first(session, _TOUCH, params, column)
+    row = await fetch_first(session, _TOUCH, params, _openid_name(source))
     if row is None:
         return None, False
     if session.get_bind().dialect.name != "postgresql":

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,9 +25,13 @@ async def by_openid(session: AsyncSession, openid: str) -> Staff | None:
     return await session.scalar(select(Staff).where(col(Staff.openid) == openid))
 
 
-_ROLE_OF = Statement("staff.role_of", lambda _, __: select(table_of(Staff).c.role).where(
-    table_of(Staff).c.openid == bindparam("openid")
-))
+def role_query(param: str = "openid") -> Select[tuple[str]]:
+    """The role of the staff member whose openid is bound as `param` (no row: not staff); also run as a
+    scalar subquery beside the member's row (storage.members.by_openid_with_role)."""
+    return select(table_of(Staff).c.role).where(table_of(Staff).c.openid == bindparam(param))
+
+
+_ROLE_OF = Statement("staff.role_of", lambda _, __: role_query())
 
 
 async def role_of(session: AsyncSession, openid: str) -> str | None:

@@ -139,11 +139,10 @@ class ChatContext:
             begin = self.db.unit_of_work if self.touch_due is not None else self.db.reads
             async with begin() as session:
                 loaded = await self.record_touch(session)
-                both = None if loaded is not None else await members.by_openid_with_role(
-                    session, self.msg.openid, self.msg.source
-                )
-                if both is not None:
-                    loaded, self._staff_role = both
+                if loaded is None:
+                    loaded, self._staff_role = await members.by_openid_with_role(
+                        session, self.msg.openid, self.msg.source
+                    )
                 else:
                     self._staff_role = await staff.role_of(session, self.msg.openid)
             self._member, self._member_loaded = loaded, True
